@@ -1,0 +1,51 @@
+"""iclv_jax: integrated choice and latent variable models by maximum simulated likelihood.
+
+float64 is switched on at import (``jax_enable_x64``): simulated log-likelihoods of
+thousands of people need it.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from .data import DataError, Panel, prepare_data  # noqa: E402
+from .draws import MLHS, ApolloHalton, Draws, Halton, PseudoRandom, Sobol  # noqa: E402
+from .estimate import Problem, estimate  # noqa: E402
+from .results import Results  # noqa: E402
+from .spec import (  # noqa: E402
+    Alternative,
+    BinaryProbit,
+    ICLVModel,
+    Indicator,
+    LatentVariable,
+    MultinomialLogit,
+    OrderedProbitChoice,
+    SpecificationError,
+    Utility,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MLHS",
+    "ApolloHalton",
+    "Draws",
+    "Halton",
+    "Problem",
+    "PseudoRandom",
+    "Results",
+    "Sobol",
+    "estimate",
+    "Alternative",
+    "BinaryProbit",
+    "DataError",
+    "ICLVModel",
+    "Indicator",
+    "LatentVariable",
+    "MultinomialLogit",
+    "OrderedProbitChoice",
+    "Panel",
+    "SpecificationError",
+    "Utility",
+    "prepare_data",
+]

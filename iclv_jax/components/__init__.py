@@ -1,0 +1,15 @@
+"""Pure Equinox modules for the three parts of an ICLV model."""
+
+from .choice import BinaryProbitChoice, MultinomialLogitChoice, OrderedProbitChoiceModule
+from .measurement import ContinuousIndicators, OrderedIndicators, log_interval_probability
+from .structural import Structural
+
+__all__ = [
+    "BinaryProbitChoice",
+    "ContinuousIndicators",
+    "MultinomialLogitChoice",
+    "OrderedIndicators",
+    "OrderedProbitChoiceModule",
+    "Structural",
+    "log_interval_probability",
+]

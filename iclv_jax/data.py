@@ -1,0 +1,246 @@
+"""From one long DataFrame to padded panel arrays, with validation that names the culprit.
+
+Input: one row per choice situation, a person-id column, person-level covariates and
+indicators repeated on each of that person's rows.  Output: a :class:`Panel` of numpy
+arrays padded to ``T_max`` situations per person, with a mask.  People are sorted by
+id; each person's rows keep their order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .spec import BinaryProbit, ICLVModel, MultinomialLogit, OrderedProbitChoice
+
+
+class DataError(ValueError):
+    """The data do not fit the model; the message names the column and person."""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Padded panel arrays (host side).
+
+    Shapes: ``N`` people, ``T`` situations (padded), ``J`` utilities (1 for binary and
+    ordered choice), ``P`` linear choice coefficients, ``C`` covariates, ``K``
+    ordered / continuous indicators.
+    """
+
+    person_ids: np.ndarray  # (N,)
+    design: np.ndarray  # (N, T, J, P): x_ntjp multiplying linear coefficient p
+    available: np.ndarray  # (N, T, J) bool
+    chosen: np.ndarray  # (N, T) int: alternative index, 0/1, or level - 1
+    situation_mask: np.ndarray  # (N, T) bool
+    covariates: np.ndarray  # (N, C)
+    ordered_levels: np.ndarray  # (N, K_ord) int, level - 1
+    continuous_values: np.ndarray  # (N, K_cont)
+    linear_names: tuple[str, ...]  # names of the P linear coefficients
+
+    @property
+    def n_people(self) -> int:
+        return len(self.person_ids)
+
+    @property
+    def n_situations(self) -> int:
+        return int(self.situation_mask.sum())
+
+
+def linear_coefficients(model: ICLVModel) -> dict[str, list[str | None]]:
+    """``parameter name -> column per utility`` (``""`` absent, ``None`` constant 1)."""
+    utilities = model.choice.utilities()
+    columns: dict[str, list[str | None]] = {}
+    for j, (alt, utility) in enumerate(utilities.items()):
+        for name, column in utility.linear_terms(model.choice.lv_suffix(alt)).items():
+            columns.setdefault(name, [""] * len(utilities))[j] = column
+    return columns
+
+
+def used_columns(model: ICLVModel) -> dict[str, str]:
+    """Every column the model reads, with what it is used for."""
+    uses = {model.person_id: "person id", model.choice.choice: "choice"}
+    for cov in model.covariates:
+        uses[cov] = "covariate"
+    for ind in model.indicators:
+        uses[ind.name] = "indicator"
+    for columns in linear_coefficients(model).values():
+        for column in columns:
+            if column:
+                uses.setdefault(column, "attribute")
+    if isinstance(model.choice, MultinomialLogit):
+        for alt in model.choice.alternatives:
+            if alt.available is not None:
+                uses.setdefault(alt.available, "availability")
+    return uses
+
+
+def _first_person(df: pd.DataFrame, id_column: str, bad: np.ndarray):
+    return df[id_column].to_numpy()[np.flatnonzero(bad)[0]]
+
+
+def _check_columns(df: pd.DataFrame, model: ICLVModel) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(df).__name__}")
+    if len(df) == 0:
+        raise DataError("the data frame is empty")
+    uses = used_columns(model)
+    missing = [c for c in uses if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"column {missing[0]!r} ({uses[missing[0]]}) is not in the data"
+            + (f"; also missing: {missing[1:]}" if len(missing) > 1 else "")
+        )
+    for column, use in uses.items():
+        series = df[column]
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            raise DataError(
+                f"column {column!r} ({use}) is not numeric (dtype {series.dtype}); "
+                "recode it as numbers"
+            )
+        bad = series.isna().to_numpy() | ~np.isfinite(series.to_numpy(dtype=float))
+        if bad.any():
+            person = _first_person(df, model.person_id, bad)
+            raise DataError(
+                f"column {column!r} ({use}) has a missing or non-finite value, "
+                f"first for person {person!r}"
+            )
+
+
+def _check_person_level(df: pd.DataFrame, model: ICLVModel) -> None:
+    person_level = [*model.covariates, *(ind.name for ind in model.indicators)]
+    groups = df.groupby(model.person_id, sort=True)
+    for column in person_level:
+        varies = groups[column].nunique() > 1
+        if varies.any():
+            raise DataError(
+                f"column {column!r} is person-level but differs across the rows of "
+                f"person {varies.index[varies.to_numpy()][0]!r}"
+            )
+
+
+def _check_levels(df, column: str, person_id: str, levels: int, what: str) -> np.ndarray:
+    values = df[column].to_numpy(dtype=float)
+    bad = (values != np.round(values)) | (values < 1) | (values > levels)
+    if bad.any():
+        i = np.flatnonzero(bad)[0]
+        raise DataError(
+            f"{what} {column!r} must be an integer in 1..{levels}; person "
+            f"{df[person_id].iloc[i]!r} has {values[i]!r}"
+        )
+    return values.astype(np.int64) - 1
+
+
+def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the chosen index and the availability of each utility."""
+    choice = model.choice
+    person_id = model.person_id
+    values = df[choice.choice].to_numpy(dtype=float)
+    if isinstance(choice, BinaryProbit):
+        bad = ~np.isin(values, (0.0, 1.0))
+        if bad.any():
+            i = np.flatnonzero(bad)[0]
+            raise DataError(
+                f"choice {choice.choice!r} must be 0 or 1; person "
+                f"{df[person_id].iloc[i]!r} has {values[i]!r}"
+            )
+        return values.astype(np.int64), np.ones((len(df), 1), dtype=bool)
+    if isinstance(choice, OrderedProbitChoice):
+        chosen = _check_levels(df, choice.choice, person_id, choice.levels, "choice")
+        return chosen, np.ones((len(df), 1), dtype=bool)
+    codes = np.array([alt.code for alt in choice.alternatives], dtype=float)
+    matches = values[:, None] == codes[None, :]
+    bad = ~matches.any(axis=1)
+    if bad.any():
+        i = np.flatnonzero(bad)[0]
+        raise DataError(
+            f"choice {choice.choice!r}: person {df[person_id].iloc[i]!r} chose "
+            f"{values[i]!r}, which is not an alternative code {codes.tolist()}"
+        )
+    chosen = matches.argmax(axis=1)
+    available = np.ones((len(df), len(codes)), dtype=bool)
+    for j, alt in enumerate(choice.alternatives):
+        if alt.available is not None:
+            av = df[alt.available].to_numpy(dtype=float)
+            bad = ~np.isin(av, (0.0, 1.0))
+            if bad.any():
+                i = np.flatnonzero(bad)[0]
+                raise DataError(
+                    f"availability {alt.available!r} must be 0 or 1; person "
+                    f"{df[person_id].iloc[i]!r} has {av[i]!r}"
+                )
+            available[:, j] = av == 1.0
+    chosen_unavailable = ~available[np.arange(len(df)), chosen]
+    if chosen_unavailable.any():
+        i = np.flatnonzero(chosen_unavailable)[0]
+        alt = choice.alternatives[chosen[i]]
+        raise DataError(
+            f"person {df[person_id].iloc[i]!r} chose alternative {alt.name!r} "
+            f"(code {alt.code!r}) in a situation where {alt.available!r} says it is "
+            "unavailable"
+        )
+    return chosen, available
+
+
+def _design_rows(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``(rows, J, P)`` design of the linear coefficients, and their names."""
+    coefficients = linear_coefficients(model)
+    n_utilities = len(model.choice.utilities())
+    design = np.zeros((len(df), n_utilities, len(coefficients)))
+    for p, columns in enumerate(coefficients.values()):
+        for j, column in enumerate(columns):
+            if column is None:
+                design[:, j, p] = 1.0
+            elif column:
+                design[:, j, p] = df[column].to_numpy(dtype=float)
+    return design, tuple(coefficients)
+
+
+def _pad(rows: np.ndarray, person_row: np.ndarray, slot: np.ndarray, shape, fill):
+    out = np.full(shape + rows.shape[1:], fill, dtype=rows.dtype)
+    out[person_row, slot] = rows
+    return out
+
+
+def prepare_data(model: ICLVModel, df: pd.DataFrame) -> Panel:
+    """Validate ``df`` against ``model`` and build the padded :class:`Panel`.
+
+    Raises :class:`DataError` naming the column and the first offending person for a
+    missing or non-numeric column, a NaN, an indicator level outside ``1..J``, a
+    person-level value that differs across a person's rows, a choice outside its
+    codes, or a chosen alternative that is unavailable.
+    """
+    _check_columns(df, model)
+    df = df.sort_values(model.person_id, kind="stable").reset_index(drop=True)
+    _check_person_level(df, model)
+    chosen_rows, available_rows = _choice_arrays(df, model)
+    design_rows, linear_names = _design_rows(df, model)
+
+    ids = df[model.person_id].to_numpy()
+    person_ids, person_row = np.unique(ids, return_inverse=True)
+    slot = df.groupby(model.person_id, sort=False).cumcount().to_numpy()
+    shape = (len(person_ids), int(slot.max()) + 1)
+    first_row = np.flatnonzero(np.r_[True, person_row[1:] != person_row[:-1]])
+    person_df = df.iloc[first_row]
+
+    ordered = [ind for ind in model.indicators if ind.ordered]
+    continuous = [ind for ind in model.indicators if not ind.ordered]
+    ordered_levels = np.stack(
+        [_check_levels(person_df, ind.name, model.person_id, ind.levels, "indicator")
+         for ind in ordered],
+        axis=1,
+    ) if ordered else np.zeros((shape[0], 0), dtype=np.int64)
+    return Panel(
+        person_ids=person_ids,
+        design=_pad(design_rows, person_row, slot, shape, 0.0),
+        available=_pad(available_rows, person_row, slot, shape, True),
+        chosen=_pad(chosen_rows, person_row, slot, shape, 0),
+        situation_mask=_pad(np.ones(len(df), dtype=bool), person_row, slot, shape, False),
+        covariates=person_df[list(model.covariates)].to_numpy(dtype=float).reshape(shape[0], -1),
+        ordered_levels=ordered_levels,
+        continuous_values=person_df[[ind.name for ind in continuous]]
+        .to_numpy(dtype=float)
+        .reshape(shape[0], -1),
+        linear_names=linear_names,
+    )

@@ -1,0 +1,221 @@
+"""Where each named parameter goes in the components.
+
+:func:`build_layout` names every parameter of a model (with data-based default
+starting values) and records, for every field of every component, which entry of the
+reported parameter vector fills it.  :meth:`Layout.components` then turns a reported
+vector into the pure component modules with one gather per field.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import ndtri
+from jaxtyping import Array, Int
+from scipy.special import logit
+
+from .components import (
+    BinaryProbitChoice,
+    ContinuousIndicators,
+    MultinomialLogitChoice,
+    OrderedIndicators,
+    OrderedProbitChoiceModule,
+    Structural,
+)
+from .components.measurement import OUTER_CUT
+from .data import Panel
+from .params import Parameter, ParameterSpace
+from .spec import (
+    BinaryProbit,
+    ICLVModel,
+    MultinomialLogit,
+    OrderedProbitChoice,
+    SpecificationError,
+)
+
+# Extra slots appended to the reported vector so that every field is a pure gather.
+ZERO, LOWER, UPPER = 0, 1, 2
+_EXTRAS = np.array([0.0, -OUTER_CUT, OUTER_CUT])
+
+
+class _Registry:
+    """Collects parameters in order; the same name twice is one parameter."""
+
+    def __init__(self):
+        self.parameters: dict[str, Parameter] = {}
+
+    def add(self, name: str, block: str, default: float, transform="identity", group=None) -> str:
+        self.parameters.setdefault(name, Parameter(name, transform, block, default, group))
+        return name
+
+    def index(self, names, shape) -> jnp.ndarray:
+        """Index of each name (nested lists of ``shape``); ``None``, ``"-"`` and ``"+"``
+        select the extra slots 0, ``-OUTER_CUT`` and ``OUTER_CUT``."""
+        keys = {name: i for i, name in enumerate(self.parameters)}
+        n = len(keys)
+        keys.update({None: n + ZERO, "-": n + LOWER, "+": n + UPPER})
+        flat = np.asarray(names, dtype=object).reshape(-1)
+        return jnp.asarray([keys[name] for name in flat], dtype=jnp.int64).reshape(shape)
+
+
+class Layout(eqx.Module):
+    """Gather indices into ``concat(theta, [0, -OUTER_CUT, OUTER_CUT])`` per field."""
+
+    gamma: Int[Array, "L L"]
+    b: Int[Array, "L C"]
+    ordered_loadings: Int[Array, " Ko"]
+    ordered_cuts: Int[Array, "Ko Jp1"]
+    ordered_lv: Int[Array, " Ko"]
+    continuous_intercepts: Int[Array, " Kc"]
+    continuous_loadings: Int[Array, " Kc"]
+    continuous_sigmas: Int[Array, " Kc"]
+    continuous_lv: Int[Array, " Kc"]
+    beta: Int[Array, " P"]
+    theta: Int[Array, "J L"]
+    choice_cuts: Int[Array, " Jc"]
+    ordered_link: str = eqx.field(static=True)
+    choice_kind: str = eqx.field(static=True)
+
+    def components(self, reported):
+        """The component modules for one reported parameter vector."""
+        extended = jnp.concatenate([reported, jnp.asarray(_EXTRAS, reported.dtype)])
+        choice_cls = {
+            "binary_probit": BinaryProbitChoice,
+            "ordered_probit": OrderedProbitChoiceModule,
+            "multinomial_logit": MultinomialLogitChoice,
+        }[self.choice_kind]
+        choice_fields = {"beta": extended[self.beta], "theta": extended[self.theta]}
+        if self.choice_kind == "ordered_probit":
+            choice_fields["cuts"] = extended[self.choice_cuts]
+        return (
+            Structural(gamma=extended[self.gamma], b=extended[self.b]),
+            OrderedIndicators(
+                loadings=extended[self.ordered_loadings],
+                cuts=extended[self.ordered_cuts],
+                lv_index=self.ordered_lv,
+                link=self.ordered_link,
+            ),
+            ContinuousIndicators(
+                intercepts=extended[self.continuous_intercepts],
+                loadings=extended[self.continuous_loadings],
+                sigmas=extended[self.continuous_sigmas],
+                lv_index=self.continuous_lv,
+            ),
+            choice_cls(**choice_fields),
+        )
+
+
+def _cuts(thresholds: list[str], width: int) -> list:
+    """``(-, tau_1, ..., tau_J-1, +, +, ...)`` of length ``width``."""
+    return ["-", *thresholds] + ["+"] * (width - len(thresholds) - 1)
+
+
+def _ordered_defaults(levels: np.ndarray, n_levels: int, link: str) -> np.ndarray:
+    """Thresholds at the inverse link of the observed cumulative shares (kept increasing).
+
+    With loading 1 the latent index has variance ``var(eps) + 1``; the cuts are scaled
+    by its standard deviation.
+    """
+    counts = np.bincount(levels, minlength=n_levels)[: n_levels - 1] + 0.5
+    shares = np.cumsum(counts) / (len(levels) + 0.5 * n_levels)
+    shares = np.clip(shares, 1e-3, 1 - 1e-3)
+    if link == "probit":
+        return np.asarray(ndtri(shares)) * np.sqrt(2.0)
+    return logit(shares) * np.sqrt(1.0 + 3.0 / np.pi**2)
+
+
+def _ordered_link(model: ICLVModel) -> str:
+    links = {ind.kind for ind in model.indicators if ind.ordered}
+    if len(links) > 1:
+        raise SpecificationError(
+            "mixing ordered probit and ordered logit indicators in one model is not "
+            "supported yet; use one link for all ordered indicators"
+        )
+    return "logit" if links == {"ordered_logit"} else "probit"
+
+
+def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout]:
+    """Name every parameter, pick default starts from the data, and build the gathers."""
+    registry = _Registry()
+    lvs = model.lv_names
+    lv_position = {name: i for i, name in enumerate(lvs)}
+    covariates = model.covariates
+
+    gamma = [[None] * len(lvs) for _ in lvs]
+    b = [[None] * len(covariates) for _ in lvs]
+    for l, name in enumerate(lvs):
+        lv = model.lv(name)
+        for upstream in lv.predictors:
+            gamma[l][lv_position[upstream]] = registry.add(
+                f"gamma_{upstream}_to_{name}", "structural", 0.0
+            )
+        for cov in lv.covariates:
+            b[l][covariates.index(cov)] = registry.add(f"b_{cov}_to_{name}", "structural", 0.0)
+
+    link = _ordered_link(model)
+    ordered = [ind for ind in model.indicators if ind.ordered]
+    width = max((ind.levels for ind in ordered), default=2) + 1
+    ordered_loadings, ordered_cuts = [], []
+    for k, ind in enumerate(ordered):
+        ordered_loadings.append(registry.add(f"lambda_{ind.name}", "measurement", 1.0))
+        defaults = _ordered_defaults(panel.ordered_levels[:, k], ind.levels, link)
+        thresholds = [
+            registry.add(f"tau_{ind.name}_{j + 1}", "measurement", float(value),
+                         "threshold", group=ind.name)
+            for j, value in enumerate(defaults)
+        ]
+        ordered_cuts.append(_cuts(thresholds, width))
+
+    continuous = [ind for ind in model.indicators if not ind.ordered]
+    intercepts, cont_loadings, sigmas = [], [], []
+    for k, ind in enumerate(continuous):
+        values = panel.continuous_values[:, k]
+        spread = float(np.std(values)) or 1.0
+        intercepts.append(registry.add(f"alpha_{ind.name}", "measurement", float(np.mean(values))))
+        cont_loadings.append(registry.add(f"lambda_{ind.name}", "measurement", 0.5 * spread))
+        sigmas.append(registry.add(f"sigma_{ind.name}", "measurement", 0.8 * spread, "log"))
+
+    beta = [registry.add(name, "choice", 0.0) for name in panel.linear_names]
+    utilities = model.choice.utilities()
+    theta = [[None] * len(lvs) for _ in utilities]
+    for j, (alt, utility) in enumerate(utilities.items()):
+        for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
+            theta[j][lv_position[lv]] = registry.add(name, "choice", 0.0)
+    choice_cuts = [None, None]
+    if isinstance(model.choice, OrderedProbitChoice):
+        levels = panel.chosen[panel.situation_mask]
+        defaults = _ordered_defaults(levels, model.choice.levels, "probit")
+        choice_cuts = _cuts(
+            [registry.add(f"tau_{model.choice.choice}_{j + 1}", "choice", float(value),
+                          "threshold", group=model.choice.choice)
+             for j, value in enumerate(defaults)],
+            model.choice.levels + 1,
+        )
+    choice_kind = {
+        BinaryProbit: "binary_probit",
+        OrderedProbitChoice: "ordered_probit",
+        MultinomialLogit: "multinomial_logit",
+    }[type(model.choice)]
+
+    def gather(names, shape=None):
+        return registry.index(names, (len(names),) if shape is None else shape)
+
+    layout = Layout(
+        gamma=gather(gamma, (len(lvs), len(lvs))),
+        b=gather(b, (len(lvs), len(covariates))),
+        ordered_loadings=gather(ordered_loadings),
+        ordered_cuts=gather(ordered_cuts, (len(ordered), width)),
+        ordered_lv=jnp.asarray([lv_position[ind.lv] for ind in ordered], dtype=jnp.int64),
+        continuous_intercepts=gather(intercepts),
+        continuous_loadings=gather(cont_loadings),
+        continuous_sigmas=gather(sigmas),
+        continuous_lv=jnp.asarray([lv_position[ind.lv] for ind in continuous], dtype=jnp.int64),
+        beta=gather(beta),
+        theta=gather(theta, (len(utilities), len(lvs))),
+        choice_cuts=gather(choice_cuts),
+        ordered_link=link,
+        choice_kind=choice_kind,
+    )
+    space = ParameterSpace(list(registry.parameters.values()), model.fixed)
+    return space, layout
