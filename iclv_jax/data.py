@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .spec import BinaryProbit, ICLVModel, MultinomialLogit, OrderedProbitChoice
+from .spec import BinaryProbit, ICLVModel, MultinomialLogit, NoChoice, OrderedProbitChoice
 
 
 class DataError(ValueError):
@@ -60,7 +60,9 @@ def linear_coefficients(model: ICLVModel) -> dict[str, list[str | None]]:
 
 def used_columns(model: ICLVModel) -> dict[str, str]:
     """Every column the model reads, with what it is used for."""
-    uses = {model.person_id: "person id", model.choice.choice: "choice"}
+    uses = {model.person_id: "person id"}
+    if model.choice.choice is not None:
+        uses[model.choice.choice] = "choice"
     for cov in model.covariates:
         uses[cov] = "covariate"
     for ind in model.indicators:
@@ -136,6 +138,8 @@ def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.n
     """Per row: the chosen index and the availability of each utility."""
     choice = model.choice
     person_id = model.person_id
+    if isinstance(choice, NoChoice):
+        return np.zeros(len(df), dtype=np.int64), np.ones((len(df), 0), dtype=bool)
     values = df[choice.choice].to_numpy(dtype=float)
     if isinstance(choice, BinaryProbit):
         bad = ~np.isin(values, (0.0, 1.0))

@@ -19,6 +19,7 @@ from .components import (
     BinaryProbitChoice,
     ContinuousIndicators,
     MultinomialLogitChoice,
+    NoChoiceModule,
     OrderedIndicators,
     OrderedProbitChoiceModule,
     Structural,
@@ -30,6 +31,7 @@ from .spec import (
     BinaryProbit,
     ICLVModel,
     MultinomialLogit,
+    NoChoice,
     OrderedProbitChoice,
     SpecificationError,
 )
@@ -84,6 +86,7 @@ class Layout(eqx.Module):
             "binary_probit": BinaryProbitChoice,
             "ordered_probit": OrderedProbitChoiceModule,
             "multinomial_logit": MultinomialLogitChoice,
+            "none": NoChoiceModule,
         }[self.choice_kind]
         choice_fields = {"beta": extended[self.beta], "theta": extended[self.theta]}
         if self.choice_kind == "ordered_probit":
@@ -196,6 +199,7 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
         BinaryProbit: "binary_probit",
         OrderedProbitChoice: "ordered_probit",
         MultinomialLogit: "multinomial_logit",
+        NoChoice: "none",
     }[type(model.choice)]
 
     def gather(names, shape=None):

@@ -76,7 +76,7 @@ def person_loglike(components, person: PanelArrays, zeta, log_weights):
 
 def _chunked(tree, chunk: int):
     """Reshape every leaf's leading axis ``N`` into ``(N // chunk, chunk)``."""
-    return jax.tree.map(lambda x: x.reshape((-1, chunk) + x.shape[1:]), tree)
+    return jax.tree.map(lambda x: x.reshape((x.shape[0] // chunk, chunk) + x.shape[1:]), tree)
 
 
 class SimulatedLikelihood(eqx.Module):
@@ -143,7 +143,7 @@ class SimulatedLikelihood(eqx.Module):
             return jax.vmap(jax.grad(person), in_axes=(None, 0, 0))(free_internal, p, z)
 
         values = self._map_chunks(chunk_scores, self.chunk_size)
-        return values.reshape((-1, values.shape[-1]))[: self.n_people]
+        return values.reshape((-1,) + values.shape[2:])[: self.n_people]
 
     @eqx.filter_jit
     def hessian(self, free_internal) -> Float[Array, "F F"]:

@@ -252,7 +252,21 @@ def _with_asc(alt: Alternative) -> Utility:
     )
 
 
-ChoiceModel = BinaryProbit | OrderedProbitChoice | MultinomialLogit
+@dataclass(frozen=True)
+class NoChoice:
+    """No choice model: the measurement and structural parts alone (e.g. for the first
+    stage of sequential estimation, or a pure latent variable model)."""
+
+    choice: None = None
+
+    def utilities(self) -> dict[str, Utility]:
+        return {}
+
+    def lv_suffix(self, alternative: str) -> str | None:
+        return None
+
+
+ChoiceModel = BinaryProbit | OrderedProbitChoice | MultinomialLogit | NoChoice
 
 
 @dataclass(frozen=True)
@@ -262,14 +276,14 @@ class ICLVModel:
     Attributes:
         latent_variables: the LVs (any order; evaluated in topological order).
         indicators: the measurement equations.
-        choice: the choice model.
+        choice: the choice model (:class:`NoChoice` for measurement and structure alone).
         person_id: the column identifying people (panel).
         fixed: parameter name -> value held fixed in estimation.
     """
 
     latent_variables: Sequence[LatentVariable]
     indicators: Sequence[Indicator]
-    choice: ChoiceModel
+    choice: ChoiceModel = field(default_factory=NoChoice)
     person_id: str = "id"
     fixed: Mapping[str, float] = field(default_factory=dict)
 

@@ -1,6 +1,11 @@
 """Pure Equinox modules for the three parts of an ICLV model."""
 
-from .choice import BinaryProbitChoice, MultinomialLogitChoice, OrderedProbitChoiceModule
+from .choice import (
+    BinaryProbitChoice,
+    MultinomialLogitChoice,
+    NoChoiceModule,
+    OrderedProbitChoiceModule,
+)
 from .measurement import ContinuousIndicators, OrderedIndicators, log_interval_probability
 from .structural import Structural
 
@@ -8,6 +13,7 @@ __all__ = [
     "BinaryProbitChoice",
     "ContinuousIndicators",
     "MultinomialLogitChoice",
+    "NoChoiceModule",
     "OrderedIndicators",
     "OrderedProbitChoiceModule",
     "Structural",

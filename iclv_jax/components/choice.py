@@ -47,3 +47,10 @@ class MultinomialLogitChoice(_LinearUtility):
         v = self.utilities(base, eta)
         chosen_v = jnp.take_along_axis(v, chosen[:, None], axis=1)[:, 0]
         return chosen_v - logsumexp(v, axis=1, where=available)
+
+
+class NoChoiceModule(_LinearUtility):
+    """No choice model: contributes ``log 1 = 0`` per situation."""
+
+    def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
+        return jnp.zeros(chosen.shape, base.dtype)

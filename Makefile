@@ -1,0 +1,25 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install lint bench
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/iclv-jax demo
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -n 2
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check iclv_jax tests benchmarks
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/loglike_speed.py

@@ -1,0 +1,183 @@
+"""The simulated log-likelihood against independent values, and its derivatives."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import multivariate_normal, norm
+
+import iclv_jax as ij
+from iclv_jax.components import log_interval_probability
+
+
+def _continuous_study(n_people=60, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n_people)
+    eta = 0.5 * x + rng.normal(size=n_people)
+    truth = {"b_x_to_a": 0.5, "alpha_c1": 0.2, "alpha_c2": -0.3, "alpha_c3": 1.0,
+             "lambda_c1": 1.0, "lambda_c2": 0.7, "lambda_c3": -0.4,
+             "sigma_c1": 0.8, "sigma_c2": 1.1, "sigma_c3": 0.6}
+    data = {"id": np.arange(n_people), "x": x}
+    for k in (1, 2, 3):
+        data[f"c{k}"] = (truth[f"alpha_c{k}"] + truth[f"lambda_c{k}"] * eta
+                         + truth[f"sigma_c{k}"] * rng.normal(size=n_people))
+    model = ij.ICLVModel(
+        [ij.LatentVariable("a", covariates=["x"])],
+        [ij.Indicator(f"c{k}", "a", kind="continuous") for k in (1, 2, 3)],
+    )
+    return pd.DataFrame(data), model, truth
+
+
+def _gaussian_marginal_loglike(df, p):
+    """``I_n ~ N(alpha + lambda b x_n, lambda lambda' + diag(sigma^2))``, exactly."""
+    alpha = np.array([p[f"alpha_c{k}"] for k in (1, 2, 3)])
+    lam = np.array([p[f"lambda_c{k}"] for k in (1, 2, 3)])
+    sigma = np.array([p[f"sigma_c{k}"] for k in (1, 2, 3)])
+    cov = np.outer(lam, lam) + np.diag(sigma**2)
+    values = df[["c1", "c2", "c3"]].to_numpy()
+    means = alpha + np.outer(p["b_x_to_a"] * df["x"].to_numpy(), lam)
+    return sum(multivariate_normal(m, cov).logpdf(v) for m, v in zip(means, values, strict=True))
+
+
+def _monte_carlo_bound(problem, params):
+    """4 standard errors of ``sum_n log mean_r L_nr`` under plain Monte Carlo, plus its
+    Jensen bias ``sum_n var_r(L_nr) / (2 R mean^2)``."""
+    lik = problem.likelihood
+    components = lik.components(problem.free_internal(params))
+    from iclv_jax.likelihood import person_loglike
+
+    def per_draw(person, zeta):
+        return jax.vmap(lambda z: person_loglike(components, person, z[None], jnp.zeros(1)))(zeta)
+
+    log_l = np.asarray(jax.vmap(per_draw)(lik.panel, lik.zeta))[: lik.n_people]
+    l_rel = np.exp(log_l - log_l.max(axis=1, keepdims=True))
+    rel_var = l_rel.var(axis=1) / l_rel.mean(axis=1) ** 2 / log_l.shape[1]
+    return 4 * np.sqrt(rel_var.sum()) + 0.5 * rel_var.sum()
+
+
+def test_continuous_indicators_converge_to_the_gaussian_marginal():
+    df, model, truth = _continuous_study()
+    exact = _gaussian_marginal_loglike(df, truth)
+    problem = ij.Problem(model, df, draws=ij.PseudoRandom(4000, seed=3))
+    simulated = problem.loglike(truth)
+    bound = _monte_carlo_bound(problem, truth)
+    assert abs(simulated - exact) < bound
+    assert bound < 1.0  # the test has power: the bound is tight
+    # a coarse simulation is measurably off (the comparison can fail)
+    coarse = ij.Problem(model, df, draws=ij.PseudoRandom(3, seed=3)).loglike(truth)
+    assert abs(coarse - exact) > bound
+
+
+def _ordered_probit_study(n_people=80, seed=2):
+    """One LV, three ordered probit items, a ragged binary probit panel."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, n_people)
+    eta = 0.6 * x + rng.normal(size=n_people)
+    cuts = np.array([-1.2, -0.2, 0.7, 1.6])
+    loadings = np.array([1.2, 0.8, 1.5])
+    rows = []
+    for n in range(n_people):
+        items = [1 + np.sum(cuts < loadings[k] * eta[n] + rng.normal()) for k in range(3)]
+        for _ in range(1 + n % 4):
+            z = rng.normal()
+            buy = int(0.3 - 0.8 * z + 0.9 * eta[n] + rng.normal() > 0)
+            rows.append(dict(id=n, x=x[n], z=z, buy=buy, q1=items[0], q2=items[1], q3=items[2]))
+    model = ij.ICLVModel(
+        [ij.LatentVariable("a", covariates=["x"])],
+        [ij.Indicator(f"q{k}", "a", levels=5) for k in (1, 2, 3)],
+        ij.BinaryProbit("buy", ij.Utility(attributes={"z": "z"}, constants={"c": None},
+                                          lvs=["a"])),
+    )
+    params = {"b_x_to_a": 0.6, "asc_c": 0.3, "beta_z": -0.8, "theta_a": 0.9}
+    for k in (1, 2, 3):
+        params[f"lambda_q{k}"] = loadings[k - 1]
+        params.update({f"tau_q{k}_{j + 1}": c for j, c in enumerate(cuts)})
+    return pd.DataFrame(rows), model, params
+
+
+def _gauss_hermite_loglike(df, params, n_nodes=80):
+    """Independent numpy integral over ``zeta ~ N(0,1)`` by Gauss-Hermite quadrature."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
+    weights = weights / weights.sum()
+    total = 0.0
+    for _, person in df.groupby("id"):
+        eta = params["b_x_to_a"] * person["x"].iloc[0] + nodes
+        log_p = np.zeros(n_nodes)
+        for k in (1, 2, 3):
+            cuts = np.r_[-np.inf, [params[f"tau_q{k}_{j}"] for j in range(1, 5)], np.inf]
+            level = int(person[f"q{k}"].iloc[0])
+            index = params[f"lambda_q{k}"] * eta
+            with np.errstate(divide="ignore"):  # far-out nodes: probability 0, weight 0
+                log_p += np.log(norm.cdf(cuts[level] - index)
+                                - norm.cdf(cuts[level - 1] - index))
+        for _, row in person.iterrows():
+            v = params["asc_c"] + params["beta_z"] * row["z"] + params["theta_a"] * eta
+            log_p += norm.logcdf(v if row["buy"] == 1 else -v)
+        total += np.log(np.sum(weights * np.exp(log_p)))
+    return total
+
+
+def test_ordered_probit_converges_to_gauss_hermite_quadrature():
+    df, model, params = _ordered_probit_study()
+    exact = _gauss_hermite_loglike(df, params)
+    assert abs(exact - _gauss_hermite_loglike(df, params, n_nodes=60)) < 1e-6
+    problem = ij.Problem(model, df, draws=ij.PseudoRandom(4000, seed=4))
+    bound = _monte_carlo_bound(problem, params)
+    assert abs(problem.loglike(params) - exact) < bound
+    assert bound < 1.0
+    halton = ij.Problem(model, df, draws=ij.Halton(4000, seed=4)).loglike(params)
+    assert abs(halton - exact) < bound
+
+
+def test_interval_probability_is_accurate_in_both_tails():
+    lower = np.array([-40.0, 8.0, 30.0, -1e6, -0.1])
+    upper = np.array([-39.0, 9.0, 31.0, -35.0, 0.1])
+    got = np.asarray(log_interval_probability(jnp.asarray(lower), jnp.asarray(upper), "probit"))
+    # reference: scipy's log-CDF, taking the tail each interval lies in
+    with np.errstate(divide="ignore"):  # the branch not taken may overflow
+        left = norm.logcdf(upper) + np.log1p(-np.exp(norm.logcdf(lower) - norm.logcdf(upper)))
+        right = norm.logsf(lower) + np.log1p(-np.exp(norm.logsf(upper) - norm.logsf(lower)))
+    expected = np.where(lower > 0, right, left)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def small_problem():
+    df, model, params = _ordered_probit_study(n_people=30)
+    return ij.Problem(model, df, draws=ij.Halton(16, seed=0), chunk_size=8), params
+
+
+def test_chunked_hessian_equals_dense_jax_hessian(small_problem):
+    problem, params = small_problem
+    u = problem.free_internal(params)
+    dense = np.asarray(jax.hessian(problem.likelihood.loglike)(u))
+    chunked = np.asarray(problem.likelihood.hessian(u))
+    np.testing.assert_allclose(chunked, dense, atol=1e-8, rtol=1e-10)
+
+
+def test_scores_sum_to_the_gradient_and_chunks_do_not_matter(small_problem):
+    problem, params = small_problem
+    u = problem.free_internal(params)
+    ll, grad = problem.likelihood.loglike_and_grad(u)
+    np.testing.assert_allclose(np.asarray(problem.likelihood.scores(u)).sum(0), grad, rtol=1e-10)
+    np.testing.assert_allclose(float(problem.likelihood.per_person(u).sum()), ll, rtol=1e-12)
+    df, model, _ = _ordered_probit_study(n_people=30)
+    whole = ij.Problem(model, df, draws=ij.Halton(16, seed=0), chunk_size=32)
+    ll_whole, grad_whole = whole.likelihood.loglike_and_grad(u)
+    assert abs(float(ll_whole) - float(ll)) < 1e-10
+    np.testing.assert_allclose(grad_whole, grad, rtol=1e-10, atol=1e-10)
+
+
+def test_gradient_matches_finite_differences(small_problem):
+    problem, params = small_problem
+    u = np.asarray(problem.free_internal(params))
+    _, grad = problem.likelihood.loglike_and_grad(jnp.asarray(u))
+    step = 1e-6
+    for i in range(len(u)):
+        e = np.zeros_like(u)
+        e[i] = step
+        fd = (float(problem.likelihood.loglike(jnp.asarray(u + e)))
+              - float(problem.likelihood.loglike(jnp.asarray(u - e)))) / (2 * step)
+        assert abs(fd - float(grad[i])) < 1e-5 * max(1.0, abs(fd)), problem.space.free_names[i]
