@@ -4,7 +4,7 @@ The optimiser works on ``v = u / s``: ``u`` the internal parameters (see params.
 and ``s`` per-parameter scales from the BHHH diagonal at the start,
 ``s_i = (mean_n s_ni^2)^{-1/2}``, so that every coordinate has unit curvature to
 first order whatever the units of the data (raw prices of 1,000-5,000 included).
-A quasi-Newton run is followed by Newton steps with the exact Hessian until the
+A trust-region (BHHH by default) or quasi-Newton run is followed by Newton steps with the exact Hessian until the
 relative gradient ``max_i |g_i| max(|u_i|, 1) / max(|log L|, 1)`` is below the
 tolerance and the Hessian is negative definite: a verified optimum, not an assumed one.
 """
@@ -31,7 +31,7 @@ from .params import ParameterSpace
 from .results import Results, parameter_table
 from .spec import BinaryProbit, ICLVModel, MultinomialLogit
 
-OPTIMIZERS = ("bfgs", "lbfgsb", "trust-exact")
+OPTIMIZERS = ("bhhh", "bfgs", "lbfgsb", "trust-exact")
 
 
 class Problem:
@@ -100,55 +100,93 @@ class _Progress:
                   f"|grad| {gradient_norm:.3e}", file=sys.stderr, flush=True)
 
 
-def _bhhh_scales(likelihood: SimulatedLikelihood, u0) -> np.ndarray:
+class _ScaledObjective:
+    """``f(v) = -log L(s v) / N`` with its gradient and Hessian approximations.
+
+    Evaluations are cached by point, so SciPy's separate ``fun``/``jac``/``hess`` calls
+    cost one likelihood pass.  A non-finite log-likelihood returns ``+inf`` (a
+    rejected step), never a NaN.
+    """
+
+    def __init__(self, likelihood: SimulatedLikelihood, scales: np.ndarray,
+                 progress: _Progress, stage: str):
+        self.likelihood, self.scales, self.progress, self.stage = (
+            likelihood, scales, progress, stage)
+        self.n = likelihood.n_people
+        self._key, self._value = None, None
+
+    def _evaluate(self, v, with_scores: bool):
+        key = (v.tobytes(), with_scores)
+        if self._key != key:
+            u = jnp.asarray(v * self.scales)
+            if with_scores:
+                per_person, scores = self.likelihood.per_person_and_scores(u)
+                ll, scores = float(per_person.sum()), np.asarray(scores)
+                grad = scores.sum(axis=0)
+            else:
+                ll, grad = self.likelihood.loglike_and_grad(u)
+                ll, grad, scores = float(ll), np.asarray(grad), None
+            self._key, self._value = key, (ll, grad, scores)
+        return self._value
+
+    def value_and_grad(self, v, with_scores=False):
+        ll, grad, _ = self._evaluate(v, with_scores)
+        if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
+            return np.inf, np.zeros_like(v)
+        return -ll / self.n, -grad * self.scales / self.n
+
+    @staticmethod
+    def _finite(matrix):
+        """A rejected (non-finite) point still needs a finite matrix for SciPy."""
+        return matrix if np.all(np.isfinite(matrix)) else np.eye(len(matrix))
+
+    def bhhh(self, v):
+        _, _, scores = self._evaluate(v, True)
+        scaled = scores * self.scales
+        return self._finite(scaled.T @ scaled / self.n)
+
+    def exact_hessian(self, v):
+        h = np.asarray(self.likelihood.hessian(jnp.asarray(v * self.scales)))
+        return self._finite(-h * np.outer(self.scales, self.scales) / self.n)
+
+    def report(self, v):
+        ll, grad, _ = self._value
+        self.progress(self.stage, ll, float(np.linalg.norm(grad)))
+
+
+def bhhh_scales(likelihood: SimulatedLikelihood, u0) -> np.ndarray:
+    """``s_i = (mean_n s_ni^2)^{-1/2}`` from the per-person scores at the start
+    (1 where a score is zero for everyone)."""
     scores = np.asarray(likelihood.scores(u0))
     curvature = np.mean(scores**2, axis=0)
-    return np.where(curvature > 1e-12, 1.0 / np.sqrt(np.where(curvature > 0, curvature, 1.0)),
-                    1.0)
+    safe = np.where(curvature > 1e-12, curvature, 1.0)
+    return np.where(curvature > 1e-12, 1.0 / np.sqrt(safe), 1.0)
 
 
-def _quasi_newton(likelihood: SimulatedLikelihood, u0, scales, method: str,
-                  max_iterations: int, progress: _Progress):
-    """Minimise ``-log L / N`` in ``v = u / s`` with SciPy and the jax gradient."""
-    n = likelihood.n_people
-    cache = {}
+def _minimise(likelihood: SimulatedLikelihood, u0, scales, method: str, max_iterations: int,
+              progress: _Progress):
+    """Run one of :data:`OPTIMIZERS` in ``v = u / s``; returns ``(u, iterations, message)``.
 
-    def objective(v):
-        ll, grad = likelihood.loglike_and_grad(jnp.asarray(v * scales))
-        ll, grad = float(ll), np.asarray(grad)
-        if not np.isfinite(ll):
-            return np.inf, np.zeros_like(v)
-        cache.update(ll=ll, grad=grad)
-        return -ll / n, -grad * scales / n
-
-    def callback(*_):
-        progress("quasi-newton", cache["ll"], float(np.linalg.norm(cache["grad"])))
-
-    scipy_method = {"bfgs": "BFGS", "lbfgsb": "L-BFGS-B"}[method]
-    options = {"maxiter": max_iterations, "gtol": 1e-9}
-    if method == "lbfgsb":
-        options.update(ftol=1e-15, maxcor=20)
-    result = scipy.optimize.minimize(objective, np.asarray(u0) / scales, jac=True,
-                                     method=scipy_method, callback=callback, options=options)
-    return jnp.asarray(result.x * scales), int(result.nit), str(result.message)
-
-
-def _trust_exact(likelihood: SimulatedLikelihood, u0, scales, max_iterations, progress):
-    """SciPy's exact-Hessian trust region in ``v = u / s``."""
-    n = likelihood.n_people
-
-    def objective(v):
-        ll, grad = likelihood.loglike_and_grad(jnp.asarray(v * scales))
-        progress("trust-exact", float(ll), float(np.linalg.norm(grad)))
-        return -float(ll) / n, -np.asarray(grad) * scales / n
-
-    def hessian(v):
-        h = np.asarray(likelihood.hessian(jnp.asarray(v * scales)))
-        return -h * np.outer(scales, scales) / n
-
-    result = scipy.optimize.minimize(objective, np.asarray(u0) / scales, jac=True, hess=hessian,
-                                     method="trust-exact",
-                                     options={"maxiter": max_iterations, "gtol": 1e-10})
+    ``bhhh``: SciPy's trust region (``trust-exact``) with the BHHH matrix
+    ``sum_n s_n s_n' / N`` as Hessian; ``trust-exact``: the same with the exact
+    Hessian; ``bfgs``, ``lbfgsb``: SciPy's quasi-Newton methods.
+    """
+    with_scores = method == "bhhh"
+    objective = _ScaledObjective(likelihood, scales, progress, method)
+    fun = lambda v: objective.value_and_grad(v, with_scores)  # noqa: E731
+    v0 = np.asarray(u0) / scales
+    if method in ("bhhh", "trust-exact"):
+        hess = objective.bhhh if method == "bhhh" else objective.exact_hessian
+        result = scipy.optimize.minimize(
+            fun, v0, jac=True, hess=hess, method="trust-exact", callback=objective.report,
+            options={"maxiter": max_iterations, "gtol": 1e-8})
+    else:
+        options = {"maxiter": max_iterations, "gtol": 1e-9}
+        if method == "lbfgsb":
+            options.update(ftol=1e-15, maxcor=20)
+        result = scipy.optimize.minimize(
+            fun, v0, jac=True, method={"bfgs": "BFGS", "lbfgsb": "L-BFGS-B"}[method],
+            callback=objective.report, options=options)
     return jnp.asarray(result.x * scales), int(result.nit), str(result.message)
 
 
@@ -189,7 +227,7 @@ def _start_values(problem: Problem, start) -> jnp.ndarray:
 
 
 def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, start=None,
-             optimizer: str = "bfgs", max_iterations: int = 2000, tolerance: float = 1e-6,
+             optimizer: str = "bhhh", max_iterations: int = 2000, tolerance: float = 1e-6,
              chunk_size: int | None = None, verbose: bool = True) -> Results:
     """Estimate an ICLV model by maximum simulated likelihood.
 
@@ -198,8 +236,9 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         data: one row per choice situation (see :func:`iclv_jax.prepare_data`).
         draws: a number of scrambled Halton draws per person, or a draws object.
         start: ``None`` (defaults), a number for every coefficient, or a dict by name.
-        optimizer: ``"bfgs"`` (default), ``"lbfgsb"`` or ``"trust-exact"``; each on
-            BHHH-scaled parameters and followed by exact-Hessian Newton verification.
+        optimizer: ``"bhhh"`` (default: trust region on the BHHH matrix), ``"bfgs"``,
+            ``"lbfgsb"`` or ``"trust-exact"`` (exact Hessian); each on BHHH-scaled
+            parameters and followed by exact-Hessian Newton verification.
         max_iterations: iteration limit of the optimiser.
         tolerance: the relative-gradient test that defines convergence.
         chunk_size: people per chunk (default: from the problem size).
@@ -215,15 +254,12 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
     if not np.isfinite(ll_start):
         raise ValueError(f"the log-likelihood at the start values is {ll_start}")
     progress = _Progress(verbose)
-    scales = _bhhh_scales(likelihood, u0)
+    scales = bhhh_scales(likelihood, u0)
     if verbose:
         print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
               f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}", file=sys.stderr)
-    if optimizer == "trust-exact":
-        u, iterations, message = _trust_exact(likelihood, u0, scales, max_iterations, progress)
-    else:
-        u, iterations, message = _quasi_newton(likelihood, u0, scales, optimizer,
-                                               max_iterations, progress)
+    u, iterations, message = _minimise(likelihood, u0, scales, optimizer, max_iterations,
+                                       progress)
     u, ll, grad, hessian, newton_steps = _newton_polish(likelihood, u, tolerance, progress)
     rel_grad = relative_gradient(grad, u, ll)
     curvature, _ = weakest_direction(hessian, problem.space.free_names)

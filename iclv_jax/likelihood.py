@@ -134,16 +134,21 @@ class SimulatedLikelihood(eqx.Module):
         return values.sum(), grads.sum(axis=0)
 
     @eqx.filter_jit
+    def per_person_and_scores(self, free_internal):
+        """``(log L_n, d log L_n / du)`` for every (real) person."""
+        def person(u, p, z):
+            return person_loglike(self.components(u), p, z, self.log_weights)
+
+        def chunk(p, z):
+            return jax.vmap(jax.value_and_grad(person), in_axes=(None, 0, 0))(free_internal, p, z)
+
+        values, scores = self._map_chunks(chunk, self.chunk_size)
+        return (values.reshape(-1)[: self.n_people],
+                scores.reshape((-1,) + scores.shape[2:])[: self.n_people])
+
     def scores(self, free_internal) -> Float[Array, "N F"]:
         """Per-person scores ``d log L_n / du`` (rows: real people)."""
-        def chunk_scores(p, z):
-            person = lambda u, pp, zz: person_loglike(
-                self.components(u), pp, zz, self.log_weights
-            )
-            return jax.vmap(jax.grad(person), in_axes=(None, 0, 0))(free_internal, p, z)
-
-        values = self._map_chunks(chunk_scores, self.chunk_size)
-        return values.reshape((-1,) + values.shape[2:])[: self.n_people]
+        return self.per_person_and_scores(free_internal)[1]
 
     @eqx.filter_jit
     def hessian(self, free_internal) -> Float[Array, "F F"]:

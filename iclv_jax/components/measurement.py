@@ -17,22 +17,31 @@ def _log_cdf(x, link: str):
 
 
 def _log1mexp(x):
-    """``log(1 - exp(x))`` for ``x <= 0``, accurate on both sides of ``-log 2``."""
+    """``log(1 - exp(x))`` for ``x < 0``, accurate on both sides of ``-log 2``.
+
+    Each branch only sees arguments where it is finite (the double-``where`` rule), so
+    the gradient of the branch not taken cannot turn into a NaN.
+    """
     x = jnp.minimum(x, -1e-300)
-    return jnp.where(x > -jnp.log(2.0), jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+    near_zero = x > -jnp.log(2.0)
+    x_near = jnp.where(near_zero, x, -1.0)
+    x_far = jnp.where(near_zero, -1.0, x)
+    return jnp.where(near_zero, jnp.log(-jnp.expm1(x_near)), jnp.log1p(-jnp.exp(x_far)))
 
 
 def log_interval_probability(lower, upper, link: str):
     """``log(F(upper) - F(lower))`` for ``lower < upper`` without cancellation.
 
-    Left of the median it is ``log F(u) + log(1 - F(l)/F(u))``; right of it, by
-    symmetry of ``F``, ``log F(-l) + log(1 - F(-u)/F(-l))``.
+    By the symmetry ``F(u) - F(l) = F(-l) - F(-u)`` the interval is first reflected to
+    the left of the median (``a + b <= 0``); there
+    ``log(F(b) - F(a)) = log F(b) + log(1 - exp(log F(a) - log F(b)))``,
+    with both logs from the stable log-CDF.
     """
-    left = _log_cdf(upper, link) + _log1mexp(_log_cdf(lower, link) - _log_cdf(upper, link))
-    right = _log_cdf(-lower, link) + _log1mexp(
-        _log_cdf(-upper, link) - _log_cdf(-lower, link)
-    )
-    return jnp.where(lower + upper > 0, right, left)
+    reflect = lower + upper > 0
+    a = jnp.where(reflect, -upper, lower)
+    b = jnp.where(reflect, -lower, upper)
+    log_fb = _log_cdf(b, link)
+    return log_fb + _log1mexp(_log_cdf(a, link) - log_fb)
 
 
 class OrderedIndicators(eqx.Module):
