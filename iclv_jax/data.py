@@ -78,11 +78,17 @@ def used_columns(model: ICLVModel) -> dict[str, str]:
     return uses
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds (so messages read ``7``, not
+    ``np.int64(7)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _first_person(df: pd.DataFrame, id_column: str, bad: np.ndarray):
-    return df[id_column].to_numpy()[np.flatnonzero(bad)[0]]
+    return _plain(df[id_column].to_numpy()[np.flatnonzero(bad)[0]])
 
 
-def _check_columns(df: pd.DataFrame, model: ICLVModel) -> None:
+def _check_present(df: pd.DataFrame, model: ICLVModel) -> None:
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(df).__name__}")
     if len(df) == 0:
@@ -94,6 +100,16 @@ def _check_columns(df: pd.DataFrame, model: ICLVModel) -> None:
             f"column {missing[0]!r} ({uses[missing[0]]}) is not in the data"
             + (f"; also missing: {missing[1:]}" if len(missing) > 1 else "")
         )
+    repeated = [c for c in uses if (df.columns == c).sum() > 1]
+    if repeated:
+        raise DataError(f"column {repeated[0]!r} appears more than once in the data")
+    if df[model.person_id].isna().any():
+        raise DataError(f"column {model.person_id!r} (person id) has missing values")
+
+
+def _check_values(df: pd.DataFrame, model: ICLVModel) -> None:
+    uses = used_columns(model)
+    del uses[model.person_id]  # ids may be strings
     for column, use in uses.items():
         series = df[column]
         if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
@@ -118,7 +134,7 @@ def _check_person_level(df: pd.DataFrame, model: ICLVModel) -> None:
         if varies.any():
             raise DataError(
                 f"column {column!r} is person-level but differs across the rows of "
-                f"person {varies.index[varies.to_numpy()][0]!r}"
+                f"person {_plain(varies.index[varies.to_numpy()][0])!r}"
             )
 
 
@@ -129,7 +145,7 @@ def _check_levels(df, column: str, person_id: str, levels: int, what: str) -> np
         i = np.flatnonzero(bad)[0]
         raise DataError(
             f"{what} {column!r} must be an integer in 1..{levels}; person "
-            f"{df[person_id].iloc[i]!r} has {values[i]!r}"
+            f"{_plain(df[person_id].iloc[i])!r} has {_plain(values[i])!r}"
         )
     return values.astype(np.int64) - 1
 
@@ -147,7 +163,7 @@ def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.n
             i = np.flatnonzero(bad)[0]
             raise DataError(
                 f"choice {choice.choice!r} must be 0 or 1; person "
-                f"{df[person_id].iloc[i]!r} has {values[i]!r}"
+                f"{_plain(df[person_id].iloc[i])!r} has {_plain(values[i])!r}"
             )
         return values.astype(np.int64), np.ones((len(df), 1), dtype=bool)
     if isinstance(choice, OrderedProbitChoice):
@@ -159,8 +175,8 @@ def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.n
     if bad.any():
         i = np.flatnonzero(bad)[0]
         raise DataError(
-            f"choice {choice.choice!r}: person {df[person_id].iloc[i]!r} chose "
-            f"{values[i]!r}, which is not an alternative code {codes.tolist()}"
+            f"choice {choice.choice!r}: person {_plain(df[person_id].iloc[i])!r} chose "
+            f"{_plain(values[i])!r}, which is not an alternative code {codes.tolist()}"
         )
     chosen = matches.argmax(axis=1)
     available = np.ones((len(df), len(codes)), dtype=bool)
@@ -172,7 +188,7 @@ def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.n
                 i = np.flatnonzero(bad)[0]
                 raise DataError(
                     f"availability {alt.available!r} must be 0 or 1; person "
-                    f"{df[person_id].iloc[i]!r} has {av[i]!r}"
+                    f"{_plain(df[person_id].iloc[i])!r} has {_plain(av[i])!r}"
                 )
             available[:, j] = av == 1.0
     chosen_unavailable = ~available[np.arange(len(df)), chosen]
@@ -180,7 +196,7 @@ def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.n
         i = np.flatnonzero(chosen_unavailable)[0]
         alt = choice.alternatives[chosen[i]]
         raise DataError(
-            f"person {df[person_id].iloc[i]!r} chose alternative {alt.name!r} "
+            f"person {_plain(df[person_id].iloc[i])!r} chose alternative {alt.name!r} "
             f"(code {alt.code!r}) in a situation where {alt.available!r} says it is "
             "unavailable"
         )
@@ -215,8 +231,9 @@ def prepare_data(model: ICLVModel, df: pd.DataFrame) -> Panel:
     person-level value that differs across a person's rows, a choice outside its
     codes, or a chosen alternative that is unavailable.
     """
-    _check_columns(df, model)
+    _check_present(df, model)
     df = df.sort_values(model.person_id, kind="stable").reset_index(drop=True)
+    _check_values(df, model)
     _check_person_level(df, model)
     chosen_rows, available_rows = _choice_arrays(df, model)
     design_rows, linear_names = _design_rows(df, model)

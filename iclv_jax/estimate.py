@@ -4,9 +4,10 @@ The optimiser works on ``v = u / s``: ``u`` the internal parameters (see params.
 and ``s`` per-parameter scales from the BHHH diagonal at the start,
 ``s_i = (mean_n s_ni^2)^{-1/2}``, so that every coordinate has unit curvature to
 first order whatever the units of the data (raw prices of 1,000-5,000 included).
-A trust-region (BHHH by default) or quasi-Newton run is followed by Newton steps with the exact Hessian until the
-relative gradient ``max_i |g_i| max(|u_i|, 1) / max(|log L|, 1)`` is below the
-tolerance and the Hessian is negative definite: a verified optimum, not an assumed one.
+A trust-region (BHHH by default) or quasi-Newton run is followed by Newton steps with
+the exact Hessian until the relative gradient
+``max_i |g_i| max(|u_i|, 1) / max(|log L|, 1)`` is below the tolerance and the Hessian
+is negative definite: a verified optimum, not an assumed one.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ works on an unconstrained *internal* vector ``u``:
 - the thresholds of one ordered item: ``tau_1 = u_1``, ``tau_j = tau_{j-1} + exp(u_j)``,
   so they stay strictly ordered whatever ``u`` is.
 
-``ParameterSpace.reported_map`` gives the jit-friendly map ``u -> theta``; ``to_internal`` its inverse on
-the host.  Fixed parameters are given (and kept) in reported space.
+``ParameterSpace.reported_map`` gives the jit-friendly map ``u -> theta``;
+``to_internal`` is its inverse on the host.  Fixed parameters are given (and kept)
+in reported space.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class ParameterSpace:
         self.fixed = {name: float(value) for name, value in fixed.items()}
         self._check_fixed_thresholds()
         self.free = np.array([n not in self.fixed for n in self.names])
-        self.free_names = tuple(n for n, f in zip(self.names, self.free) if f)
+        self.free_names = tuple(n for n, f in zip(self.names, self.free, strict=True) if f)
         self.free_index = np.flatnonzero(self.free)
         transforms = np.array([p.transform for p in self.parameters])
         self._is_log = transforms == "log"

@@ -227,7 +227,8 @@ class MultinomialLogit:
                     f"multinomial logit {self.choice!r}: duplicated alternative "
                     f"{what}s {duplicated}"
                 )
-        if all(alt.asc for alt in self.alternatives):
+        if all(any(column is None for column in utility.constants.values())
+               for utility in self.utilities().values()):
             raise SpecificationError(
                 f"multinomial logit {self.choice!r}: an asc for every alternative is "
                 "not identified; fix one (leave asc=False on a reference alternative)"
@@ -323,7 +324,7 @@ def topological_order(lvs: Sequence[LatentVariable]) -> tuple[str, ...]:
         if state.get(name) == "done":
             return
         if state.get(name) == "active":
-            cycle = stack[stack.index(name):] + [name]
+            cycle = list(reversed(stack[stack.index(name):]))  # causal direction
             raise SpecificationError(
                 "the structural paths contain a cycle: " + " -> ".join(cycle)
             )
