@@ -184,7 +184,7 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
     theta = [[None] * len(lvs) for _ in utilities]
     for j, (alt, utility) in enumerate(utilities.items()):
         for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
-            theta[j][lv_position[lv]] = registry.add(name, "choice", 0.0)
+            theta[j][lv_position[lv]] = registry.add(name, "choice_lv", 0.0)
     choice_cuts = [None, None]
     if isinstance(model.choice, OrderedProbitChoice):
         levels = panel.chosen[panel.situation_mask]

@@ -59,7 +59,8 @@ class Parameter:
         name: its name in tables.
         transform: how the internal value maps to the reported one.
         group: thresholds of the same item share a group (ordered by position).
-        block: the model part it belongs to (``structural``, ``measurement``, ``choice``).
+        block: the model part it belongs to (``structural``, ``measurement``,
+            ``choice_lv`` for LV coefficients in utilities, ``choice`` for the rest).
         default: the starting value used when the user gives none (reported space).
     """
 

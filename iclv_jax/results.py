@@ -59,6 +59,8 @@ class Results:
     draws: str
     seconds: float
     scales: dict[str, float] = field(default_factory=dict)
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    stage_iterations: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_params(self) -> int:

@@ -1,0 +1,61 @@
+"""Shared helpers for benchmark scripts: machine description, timing, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import jax
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict:
+    """Where and with what a benchmark ran."""
+    import equinox
+    import numpy
+    import scipy
+
+    import iclv_jax
+
+    device = jax.devices()[0]
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
+        "n_devices": jax.device_count(),
+        "python": platform.python_version(),
+        "versions": {"iclv_jax": iclv_jax.__version__, "jax": jax.__version__,
+                     "equinox": equinox.__version__, "numpy": numpy.__version__,
+                     "scipy": scipy.__version__},
+    }
+
+
+def best_time(fn, *args, repeats: int = 5) -> float:
+    """Best wall time of ``fn(*args)`` after one compile/warm-up call."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def peak_rss_gib() -> float:
+    """Peak resident memory of this process so far (Linux ru_maxrss is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def save(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    payload = {"machine": machine(), **payload}
+    path.write_text(json.dumps(payload, indent=2))
+    print(f"saved {path}")
+    return path

@@ -1,0 +1,415 @@
+"""Hand-written analytic scores: the independent witness of the autodiff gradient.
+
+Estimation uses autodiff (:mod:`iclv_jax.likelihood`).  This module computes the same
+per-person scores and total gradient with plain array maths, one hand-derived formula
+per component, so that the two implementations can be checked against each other (and
+a component whose derivative ignores the chain rule, as in the seed failure, shows up
+at once).  No automatic differentiation is used anywhere in this module.
+
+The maths.  For person ``n`` with draws ``zeta_nr`` and integration weights ``w_r``:
+
+    log L_n = logsumexp_r( log w_r + l_nr ),
+    l_nr    = sum_k log P(I_nk | eta_nr) + sum_t mask_t log P(y_nt | eta_nr),
+    eta_nr  = (I - G)^{-1} (B x_n + zeta_nr),
+
+    d log L_n / d theta = sum_r w_nr d l_nr / d theta,   w_nr = softmax_r(log w_r + l_nr).
+
+Per draw, every component gives the derivative of its log-probability with respect to
+its own fields and with respect to ``eta`` (treated as free); the structural piece then
+carries ``g = d l / d eta`` back to ``G`` and ``B`` through the whole LV chain:
+
+- ordered probit / logit indicator, ``a = c_j - lambda eta``, ``b = c_{j+1} - lambda eta``,
+  ``P = F(b) - F(a)``: ``d log P / d b = f(b) / P``, ``d log P / d a = -f(a) / P``, both
+  formed as ``exp(log f - log P)`` so they stay finite in the tails (and are exactly 0
+  at the padding cut-points ``+-OUTER_CUT``).  Loading: ``-eta (d_a + d_b)``; cut-points:
+  ``d_a`` at position ``j`` and ``d_b`` at ``j + 1``; eta: ``-lambda (d_a + d_b)``.
+  ``f`` is the normal density (probit) or ``F (1 - F)`` (logit).
+- continuous, ``mu = alpha + lambda eta``: ``d / d alpha = (x - mu) / sigma^2``,
+  loading ``eta (x - mu) / sigma^2``, ``d / d sigma = -1 / sigma + (x - mu)^2 / sigma^3``,
+  eta ``lambda (x - mu) / sigma^2``.
+- choice, ``V_tj = x_tj . beta + theta_j . eta``, first ``d log P / d V``:
+  binary probit ``s phi(s V) / Phi(s V)`` with ``s = 2 y - 1`` (log-space ratio);
+  ordered probit as the ordered indicators with ``c - V`` (cut-points get ``d_a, d_b``,
+  ``V`` gets ``-(d_a + d_b)``); multinomial logit ``1[j = chosen] - P_j`` (``P_j = 0``
+  for unavailable alternatives).  Then ``beta: sum_tj dV_tj x_tj``,
+  ``theta_j: (sum_t dV_tj) eta``, ``eta: sum_tj dV_tj theta_j``.
+- structural DAG (LVs in topological order, ``G`` strictly lower triangular): the
+  adjoint ``a = (I - G)^{-T} g`` by back substitution in reverse topological order,
+  then ``d l / d G[l, m] = a_l eta_m`` and ``d l / d B[l, c] = a_l x_c``.  This is the
+  chain rule through every downstream LV (the part the seed's code missed).
+- gather transpose: every component field was gathered from
+  ``concat(theta_reported, [0, -OUTER_CUT, OUTER_CUT])`` with the
+  :class:`~iclv_jax.layout.Layout` indices, so the reported gradient is the scatter-add
+  of each field's gradient into ``P + 3`` slots, the 3 extra slots dropped.
+- reparametrisation (reported ``theta`` -> internal ``u``): identity ``1``; log
+  ``d theta / d u = theta``; thresholds ``tau_i = sum_{j <= i in group} inc_j`` with
+  ``inc_first = u`` and ``inc_j = exp(u_j)``, so
+  ``d / d u_j = inc'_j sum_{i >= j in group} d / d tau_i`` (``cumulate`` transposed);
+  then the free entries are selected.
+
+Replacing one piece.  Every step is a method of :class:`AnalyticScores`; both public
+functions take ``scores=`` (default :data:`DEFAULT`).  Subclass and override one
+method to plant a bug or try another formula, e.g. the seed's structural derivative::
+
+    class SeedStructural(AnalyticScores):
+        def structural(self, module, eta, zeta, covariates, d_eta):
+            # sum_r w_r (target - gamma pred) / sigma^2 * pred, target and predictor
+            # both from the draws (sigma = 1); the weighting by w_r is done by the caller
+            d_gamma = (eta[:, None] - module.gamma * eta[None, :]) * eta[None, :]
+            return d_gamma, jnp.outer(d_eta, covariates)
+
+    per_person_and_scores(likelihood, u, scores=SeedStructural())
+
+or a sign error in the derivative of one ordered threshold::
+
+    class FlippedThreshold(AnalyticScores):
+        def ordered(self, module, eta, levels, log_prob):
+            out = super().ordered(module, eta, levels, log_prob)
+            return eqx.tree_at(lambda o: o.cuts, out, out.cuts.at[:, 2].multiply(-1.0))
+
+The ``structural``, ``ordered``, ``continuous`` and ``choice`` methods work on one draw
+of one person (the caller vmaps them and forms the ``w_nr``-weighted sums); ``beta``
+works on the weighted ``d l / d V`` of one person (it is linear in it); ``gather`` and
+``transform`` work on reported-space vectors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.nn import logsumexp, softmax
+from jaxtyping import Array, Bool, Float, Int
+
+from .components import (
+    BinaryProbitChoice,
+    ContinuousIndicators,
+    MultinomialLogitChoice,
+    NoChoiceModule,
+    OrderedIndicators,
+    OrderedProbitChoiceModule,
+    Structural,
+    log_interval_probability,
+)
+from .layout import Layout
+from .likelihood import PanelArrays, SimulatedLikelihood
+from .params import ToReported
+
+__all__ = [
+    "DEFAULT",
+    "AnalyticScores",
+    "ChoiceScores",
+    "ContinuousScores",
+    "FieldScores",
+    "OrderedScores",
+    "interval_scores",
+    "log_density",
+    "loglike_and_grad",
+    "per_person_and_scores",
+]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def log_density(x, link: str):
+    """``log f(x)``: the standard normal density (probit) or ``F (1 - F)`` (logit)."""
+    if link == "probit":
+        return -0.5 * x * x - _LOG_SQRT_2PI
+    # log F(x) + log F(-x) = -(|x| + 2 log(1 + exp(-|x|)))
+    magnitude = jnp.abs(x)
+    return -(magnitude + 2.0 * jnp.log1p(jnp.exp(-magnitude)))
+
+
+def interval_scores(lower, upper, link: str, log_p=None):
+    """``(d log P / d lower, d log P / d upper)`` for ``P = F(upper) - F(lower)``.
+
+    ``(-f(lower) / P, f(upper) / P)``, each as ``exp(log f - log P)``: finite however far
+    in a tail, and exactly 0 at a cut-point of ``+-OUTER_CUT``.  ``log_p`` is ``log P``
+    if already known (else from :func:`log_interval_probability`).
+    """
+    if log_p is None:
+        log_p = log_interval_probability(lower, upper, link)
+    return (-jnp.exp(log_density(lower, link) - log_p),
+            jnp.exp(log_density(upper, link) - log_p))
+
+
+def _per_lv(values: Float[Array, " K"], lv_index: Int[Array, " K"], n_lvs: int):
+    """``sum_{k: lv(k) = l} values_k`` for every LV ``l``."""
+    return (lv_index[None, :] == jnp.arange(n_lvs)[:, None]).astype(values.dtype) @ values
+
+
+class OrderedScores(eqx.Module):
+    """One draw's ``d l / d`` (loadings, cut-points, eta) of the ordered indicators."""
+
+    loadings: Float[Array, " K"]
+    cuts: Float[Array, "K Jp1"]
+    eta: Float[Array, " L"]
+
+
+class ContinuousScores(eqx.Module):
+    """One draw's ``d l / d`` (intercepts, loadings, sigmas, eta) of continuous indicators."""
+
+    intercepts: Float[Array, " K"]
+    loadings: Float[Array, " K"]
+    sigmas: Float[Array, " K"]
+    eta: Float[Array, " L"]
+
+
+class ChoiceScores(eqx.Module):
+    """One draw's choice derivatives: ``d l / d V`` (masked), ``d l / d`` (cut-points of
+    an ordered choice, else ``None``), ``d l / d theta`` and ``d l / d eta``."""
+
+    utility: Float[Array, "T J"]
+    cuts: Float[Array, " Jc"] | None
+    theta: Float[Array, "J L"]
+    eta: Float[Array, " L"]
+
+
+class FieldScores(eqx.Module):
+    """``d log L / d`` every component field; names as in :class:`~iclv_jax.layout.Layout`
+    (``choice_cuts`` is ``None`` unless the choice is ordered probit)."""
+
+    gamma: Float[Array, "L L"]
+    b: Float[Array, "L C"]
+    ordered_loadings: Float[Array, " Ko"]
+    ordered_cuts: Float[Array, "Ko Jp1"]
+    continuous_intercepts: Float[Array, " Kc"]
+    continuous_loadings: Float[Array, " Kc"]
+    continuous_sigmas: Float[Array, " Kc"]
+    beta: Float[Array, " P"]
+    theta: Float[Array, "J L"]
+    choice_cuts: Float[Array, " Jc"] | None
+
+
+_FIELDS = ("gamma", "b", "ordered_loadings", "ordered_cuts", "continuous_intercepts",
+           "continuous_loadings", "continuous_sigmas", "beta", "theta", "choice_cuts")
+
+
+class AnalyticScores(eqx.Module):
+    """The hand-written derivative of each component; override a method to replace one.
+
+    See the module docstring for the maths and for examples of overriding.
+    """
+
+    def structural(self, module: Structural, eta: Float[Array, " L"],
+                   zeta: Float[Array, " L"], covariates: Float[Array, " C"],
+                   d_eta: Float[Array, " L"]):
+        """``(d l / d G [L, L], d l / d B [L, C])`` for one draw.
+
+        ``d_eta`` is ``d l / d eta`` with eta treated as free (measurement + choice).
+        Adjoint ``a = (I - G)^{-T} d_eta``, i.e. in reverse topological order
+        ``a_l = d_eta_l + sum_{m > l} G[m, l] a_m``; then ``d G[l, m] = a_l eta_m``,
+        ``d B[l, c] = a_l x_c``.  ``zeta`` is not needed here (kept for overrides).
+        """
+        n_lvs = d_eta.shape[0]
+        adjoint = d_eta
+        for l in reversed(range(n_lvs - 1)):
+            downstream = module.gamma[l + 1:, l] @ adjoint[l + 1:]
+            adjoint = adjoint.at[l].set(d_eta[l] + downstream)
+        return jnp.outer(adjoint, eta), jnp.outer(adjoint, covariates)
+
+    def ordered(self, module: OrderedIndicators, eta: Float[Array, " L"],
+                levels: Int[Array, " K"], log_prob: Float[Array, " K"]) -> OrderedScores:
+        """Ordered probit/logit items at one draw: with ``a = c[j] - lambda eta``,
+        ``b = c[j + 1] - lambda eta`` and ``(d_a, d_b)`` from :func:`interval_scores`:
+        loading ``-eta (d_a + d_b)``, ``c[j] += d_a``, ``c[j + 1] += d_b``,
+        eta ``-lambda (d_a + d_b)`` summed per LV.  ``log_prob`` is each item's
+        ``log P`` at this draw (``module.log_prob(eta, levels)``)."""
+        eta_k = eta[module.lv_index]
+        index = eta_k * module.loadings
+        lower_cut = jnp.take_along_axis(module.cuts, levels[:, None], axis=1)[:, 0]
+        upper_cut = jnp.take_along_axis(module.cuts, levels[:, None] + 1, axis=1)[:, 0]
+        d_lower, d_upper = interval_scores(lower_cut - index, upper_cut - index, module.link,
+                                           log_prob)
+        d_index = -(d_lower + d_upper)
+        positions = jnp.arange(module.cuts.shape[1])
+        cuts = (d_lower[:, None] * (positions == levels[:, None])
+                + d_upper[:, None] * (positions == levels[:, None] + 1))
+        return OrderedScores(
+            loadings=d_index * eta_k,
+            cuts=cuts,
+            eta=_per_lv(d_index * module.loadings, module.lv_index, eta.shape[0]),
+        )
+
+    def continuous(self, module: ContinuousIndicators, eta: Float[Array, " L"],
+                   values: Float[Array, " K"]) -> ContinuousScores:
+        """Normal items at one draw: ``r = (x - mu) / sigma^2`` for alpha, ``r eta`` for
+        the loading, ``-1 / sigma + (x - mu)^2 / sigma^3`` for sigma, ``lambda r`` for eta."""
+        eta_k = eta[module.lv_index]
+        residual = values - module.intercepts - module.loadings * eta_k
+        d_mean = residual / module.sigmas**2
+        return ContinuousScores(
+            intercepts=d_mean,
+            loadings=d_mean * eta_k,
+            sigmas=(residual * d_mean - 1.0) / module.sigmas,
+            eta=_per_lv(d_mean * module.loadings, module.lv_index, eta.shape[0]),
+        )
+
+    def choice(self, module, base: Float[Array, "T J"], eta: Float[Array, " L"],
+               chosen: Int[Array, " T"], available: Bool[Array, "T J"],
+               mask: Bool[Array, " T"], log_prob: Float[Array, " T"]) -> ChoiceScores:
+        """Choices at one draw: ``d l / d V_tj`` (zero on padded situations), the
+        cut-points of an ordered choice, ``theta_j: (sum_t dV_tj) eta`` and
+        ``eta: sum_tj dV_tj theta_j``.  ``log_prob`` is each situation's ``log P(y_t)``
+        at this draw (``module.log_prob(...)``, before masking)."""
+        v = module.utilities(base, eta)
+        cuts = None
+        if isinstance(module, BinaryProbitChoice):
+            sign = jnp.where(chosen == 1, 1.0, -1.0)
+            sv = sign * v[:, 0]
+            d_v = (sign * jnp.exp(log_density(sv, "probit") - log_prob))[:, None]
+        elif isinstance(module, OrderedProbitChoiceModule):
+            d_lower, d_upper = interval_scores(module.cuts[chosen] - v[:, 0],
+                                               module.cuts[chosen + 1] - v[:, 0], "probit",
+                                               log_prob)
+            d_lower = jnp.where(mask, d_lower, 0.0)
+            d_upper = jnp.where(mask, d_upper, 0.0)
+            cuts = (jnp.zeros_like(module.cuts)
+                    .at[chosen].add(d_lower)
+                    .at[chosen + 1].add(d_upper))
+            d_v = -(d_lower + d_upper)[:, None]
+        elif isinstance(module, MultinomialLogitChoice):
+            # log sum_j exp(V_j) over the available = V_chosen - log P(chosen)
+            chosen_v = jnp.take_along_axis(v, chosen[:, None], axis=1)
+            log_p = v - (chosen_v - log_prob[:, None])
+            prob = jnp.exp(jnp.where(available, log_p, -jnp.inf))
+            d_v = jax.nn.one_hot(chosen, v.shape[1], dtype=v.dtype) - prob
+        elif isinstance(module, NoChoiceModule):
+            d_v = jnp.zeros_like(v)
+        else:
+            raise TypeError(f"no analytic score for choice module {type(module).__name__}")
+        d_v = jnp.where(mask[:, None], d_v, 0.0)
+        per_utility = d_v.sum(axis=0)
+        return ChoiceScores(
+            utility=d_v,
+            cuts=cuts,
+            theta=jnp.outer(per_utility, eta),
+            eta=module.theta.T @ per_utility,
+        )
+
+    def beta(self, design: Float[Array, "T J P"], d_utility: Float[Array, "T J"]):
+        """``d / d beta_p = sum_tj dV_tj x_tjp`` (applied to the draw-weighted ``dV``)."""
+        return jnp.einsum("tj,tjp->p", d_utility, design)
+
+    def gather(self, layout: Layout, fields: FieldScores, n_params: int):
+        """The transpose of the layout's gathers: scatter-add every field's gradient into
+        ``concat(theta, 3 extra slots)`` and drop the extra slots."""
+        names = [name for name in _FIELDS if getattr(fields, name) is not None]
+        values = jnp.concatenate([getattr(fields, name).reshape(-1) for name in names])
+        index = jnp.concatenate([getattr(layout, name).reshape(-1) for name in names])
+        extended = jnp.zeros(n_params + 3, values.dtype).at[index].add(values)
+        return extended[:n_params]
+
+    def transform(self, to_reported: ToReported, free_internal: Float[Array, " F"],
+                  d_reported: Float[Array, " P"]) -> Float[Array, " F"]:
+        """Reported gradient -> free internal gradient (chain rule of :class:`ToReported`):
+        identity ``1``, log ``theta``, thresholds ``inc'_j sum_{i >= j in group} d tau_i``."""
+        tr = to_reported
+        internal = tr.fixed_internal.at[tr.free_index].set(free_internal)
+        d_increments = tr.cumulate.T @ jnp.where(tr.is_threshold, d_reported, 0.0)
+        increment_slope = jnp.where(tr.is_threshold & ~tr.is_first_threshold,
+                                    jnp.exp(internal), 1.0)
+        d_internal = jnp.where(
+            tr.is_threshold,
+            d_increments * increment_slope,
+            jnp.where(tr.is_log, jnp.exp(internal) * d_reported, d_reported),
+        )
+        return d_internal[tr.free_index]
+
+
+DEFAULT = AnalyticScores()
+
+
+def _person(scores: AnalyticScores, components, person: PanelArrays, zeta, log_weights):
+    """``(log L_n, FieldScores)`` for one person; ``zeta`` is ``(R, L)``."""
+    structural, ordered, continuous, choice = components
+    base = choice.base_utility(person.design)
+
+    def draw(z):
+        eta = structural(person.covariates, z)
+        items = ordered.log_prob(eta, person.ordered_levels)
+        choices = choice.log_prob(base, eta, person.chosen, person.available)
+        loglike = (items.sum() + continuous.log_prob(eta, person.continuous_values).sum()
+                   + jnp.where(person.situation_mask, choices, 0.0).sum())
+
+        o = scores.ordered(ordered, eta, person.ordered_levels, items)
+        c = scores.continuous(continuous, eta, person.continuous_values)
+        ch = scores.choice(choice, base, eta, person.chosen, person.available,
+                           person.situation_mask, choices)
+        d_eta = o.eta + c.eta + ch.eta
+        d_gamma, d_b = scores.structural(structural, eta, z, person.covariates, d_eta)
+        fields = (d_gamma, d_b, o.loadings, o.cuts, c.intercepts, c.loadings, c.sigmas,
+                  ch.utility, ch.theta, ch.cuts)
+        return loglike, fields
+
+    loglikes, per_draw = jax.vmap(draw)(zeta)
+    shifted = loglikes + log_weights
+    weights = softmax(shifted) * person.weight
+    summed = jax.tree.map(lambda g: jnp.tensordot(weights, g, axes=1), per_draw)
+    (d_gamma, d_b, o_load, o_cuts, c_int, c_load, c_sig, d_utility, d_theta, ch_cuts) = summed
+    fields = FieldScores(
+        gamma=d_gamma, b=d_b, ordered_loadings=o_load, ordered_cuts=o_cuts,
+        continuous_intercepts=c_int, continuous_loadings=c_load, continuous_sigmas=c_sig,
+        beta=scores.beta(person.design, d_utility), theta=d_theta, choice_cuts=ch_cuts,
+    )
+    return logsumexp(shifted) * person.weight, fields
+
+
+def _chunk(likelihood: SimulatedLikelihood, scores: AnalyticScores, free_internal):
+    components = likelihood.components(free_internal)
+
+    def chunk(panel, zeta):
+        return jax.vmap(_person, in_axes=(None, None, 0, 0, None))(
+            scores, components, panel, zeta, likelihood.log_weights
+        )
+
+    return chunk
+
+
+def _to_free(likelihood: SimulatedLikelihood, scores: AnalyticScores, free_internal,
+             fields: FieldScores):
+    n_params = likelihood.to_reported.fixed_internal.shape[0]
+    d_reported = scores.gather(likelihood.layout, fields, n_params)
+    return scores.transform(likelihood.to_reported, free_internal, d_reported)
+
+
+@eqx.filter_jit
+def per_person_and_scores(likelihood: SimulatedLikelihood, free_internal,
+                          scores: AnalyticScores = DEFAULT):
+    """``(log L_n [N], d log L_n / du [N, F])`` for every real person, by hand-written
+    derivatives (same contract as :meth:`SimulatedLikelihood.per_person_and_scores`).
+
+    Evaluated in chunks of ``likelihood.chunk_size`` people (``lax.map``).  ``scores``
+    replaces the per-component derivatives (see the module docstring).
+    """
+    chunk = _chunk(likelihood, scores, free_internal)
+
+    def chunk_scores(panel, zeta):
+        values, fields = chunk(panel, zeta)
+        grads = jax.vmap(lambda f: _to_free(likelihood, scores, free_internal, f))(fields)
+        return values, grads
+
+    values, grads = likelihood._map_chunks(chunk_scores, likelihood.chunk_size)
+    n = likelihood.n_people
+    return values.reshape(-1)[:n], grads.reshape((-1,) + grads.shape[2:])[:n]
+
+
+@eqx.filter_jit
+def loglike_and_grad(likelihood: SimulatedLikelihood, free_internal,
+                     scores: AnalyticScores = DEFAULT):
+    """``(log L, d log L / du)`` by hand-written derivatives.
+
+    Field gradients are summed over people chunk by chunk (``lax.map``) and mapped to the
+    free internal space once.  ``scores`` replaces the per-component derivatives.
+    """
+    chunk = _chunk(likelihood, scores, free_internal)
+
+    def chunk_sum(panel, zeta):
+        values, fields = chunk(panel, zeta)
+        return values.sum(), jax.tree.map(lambda g: g.sum(axis=0), fields)
+
+    values, fields = likelihood._map_chunks(chunk_sum, likelihood.chunk_size)
+    fields = jax.tree.map(lambda g: g.sum(axis=0), fields)
+    return values.sum(), _to_free(likelihood, scores, free_internal, fields)

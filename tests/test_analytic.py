@@ -1,0 +1,267 @@
+"""Hand-written analytic scores against autodiff and finite differences."""
+
+import functools
+import inspect
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import iclv_jax as ij
+from iclv_jax import analytic
+from iclv_jax.datasets import beverage
+
+RTOL, ATOL = 1e-6, 1e-8
+
+MEASUREMENTS = ("ordered_probit", "ordered_logit", "continuous", "mixed")
+CHOICES = ("binary_probit", "ordered_probit", "mnl", "none")
+
+# indicator name -> (LV, levels); levels None: continuous.  Ragged level counts, so
+# some items have padding cut-points.
+_ITEMS = {
+    "ordered_probit": {"q1": ("a", 4), "q2": ("a", 3), "q3": ("b", 5), "q4": ("b", 2)},
+    "ordered_logit": {"q1": ("a", 4), "q2": ("a", 3), "q3": ("b", 5), "q4": ("b", 2)},
+    "continuous": {"c1": ("a", None), "c2": ("a", None), "c3": ("b", None)},
+    "mixed": {"q1": ("a", 4), "c2": ("a", None), "q3": ("b", 5), "c3": ("b", None)},
+}
+
+
+def _choice_model(kind):
+    if kind == "binary_probit":
+        return ij.BinaryProbit("buy", ij.Utility(attributes={"z": "z"}, constants={"c": None},
+                                                 lvs=["a", "b"]))
+    if kind == "ordered_probit":
+        return ij.OrderedProbitChoice("rating", ij.Utility(attributes={"z": "z"}, lvs=["b"]),
+                                      levels=4)
+    if kind == "mnl":
+        return ij.MultinomialLogit("pick", [
+            ij.Alternative("A", 1, ij.Utility(attributes={"p": "p1"}, lvs={"a": "lambda"}),
+                           asc=True),
+            ij.Alternative("B", 2, ij.Utility(attributes={"p": "p2", "z": "z"},
+                                              lvs={"a": "lambda", "b": "theta_b_B"},
+                                              specific=["p"]),
+                           asc=True, available="av2"),
+            ij.Alternative("C", 3, ij.Utility(attributes={"p": "p3"}), available="av3"),
+        ])
+    return ij.NoChoice()
+
+
+def _study(measurement, choice, n_people=26, seed=0, fixed_loading=0.8):
+    """Two LVs ``a -> b`` with covariates, ragged panels (1 to 4 situations), random
+    answers, the first item's loading fixed."""
+    rng = np.random.default_rng(seed)
+    items = _ITEMS[measurement]
+    rows = []
+    for n in range(n_people):
+        person = {"id": n, "x": rng.normal(), "w": float(rng.integers(0, 2))}
+        for name, (_, levels) in items.items():
+            person[name] = (int(rng.integers(1, levels + 1)) if levels
+                            else float(rng.normal(0.3, 1.5)))
+        for _ in range(1 + n % 4):
+            av2, av3 = int(rng.random() < 0.7), int(rng.random() < 0.6)
+            options = [1] + [2] * av2 + [3] * av3
+            rows.append({**person, "z": rng.normal(), "buy": int(rng.integers(0, 2)),
+                         "rating": int(rng.integers(1, 5)), "p1": rng.normal(),
+                         "p2": rng.normal(), "p3": rng.normal(), "av2": av2, "av3": av3,
+                         "pick": int(rng.choice(options))})
+    first = next(iter(items))
+    model = ij.ICLVModel(
+        [ij.LatentVariable("a", covariates=["x", "w"]),
+         ij.LatentVariable("b", covariates=["w"], predictors=["a"])],
+        [ij.Indicator(name, lv, kind="continuous" if levels is None
+                      else ("ordered_logit" if measurement == "ordered_logit"
+                            else "ordered_probit"), levels=levels)
+         for name, (lv, levels) in items.items()],
+        _choice_model(choice),
+        fixed={f"lambda_{first}": fixed_loading},
+    )
+    return pd.DataFrame(rows), model
+
+
+def _perturbed(problem, seed, scale=0.4):
+    u = np.asarray(problem.free_internal(None))
+    return jnp.asarray(u + scale * np.random.default_rng(seed).normal(size=u.shape))
+
+
+def _assert_close(analytic_values, autodiff_values, names):
+    for i, name in enumerate(names):
+        np.testing.assert_allclose(analytic_values[..., i], autodiff_values[..., i],
+                                   rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+def _assert_scores_match(problem, u):
+    """Per-person LL and scores, analytic vs autodiff; returns autodiff's."""
+    ll_a, scores_a = analytic.per_person_and_scores(problem.likelihood, u)
+    ll_d, scores_d = problem.likelihood.per_person_and_scores(u)
+    assert scores_a.shape == (problem.panel.n_people, problem.space.n_free)
+    assert np.all(np.isfinite(scores_a)) and np.all(np.isfinite(ll_a))
+    np.testing.assert_allclose(ll_a, ll_d, rtol=1e-12, atol=1e-9)
+    _assert_close(np.asarray(scores_a), np.asarray(scores_d), problem.space.free_names)
+    return np.asarray(ll_d), np.asarray(scores_d)
+
+
+def _assert_total_matches(problem, u, reference):
+    """Analytic ``loglike_and_grad`` vs ``reference = (LL, gradient)`` from autodiff."""
+    ll_a, grad_a = analytic.loglike_and_grad(problem.likelihood, u)
+    assert np.all(np.isfinite(grad_a))
+    np.testing.assert_allclose(float(ll_a), float(reference[0]), rtol=1e-12)
+    _assert_close(np.asarray(grad_a), np.asarray(reference[1]), problem.space.free_names)
+    return np.asarray(grad_a)
+
+
+# The three ordered-probit combinations with binary probit, MNL and ordered choice are
+# covered by the beverage chain below; these are the other thirteen.
+_HAND_BUILT = [(m, c) for m in MEASUREMENTS for c in CHOICES
+               if not (m == "ordered_probit" and c != "none")]
+
+
+def _problem(df, model):
+    """26 people in chunks of 8 (so 6 padding people), 20 draws: every problem of these
+    shapes and this model structure reuses the compiled functions."""
+    return ij.Problem(model, df, draws=ij.Halton(20, seed=1), chunk_size=8)
+
+
+@functools.cache
+def _hand_built_problem(measurement, choice):
+    problem = _problem(*_study(measurement, choice))
+    u = _perturbed(problem, seed=10 * MEASUREMENTS.index(measurement) + CHOICES.index(choice))
+    return problem, u
+
+
+@pytest.mark.parametrize(("measurement", "choice"), _HAND_BUILT)
+def test_analytic_equals_autodiff_on_every_combination(measurement, choice):
+    problem, u = _hand_built_problem(measurement, choice)
+    assert problem.likelihood.chunk_size < problem.panel.n_people  # chunks and padding
+    _, scores = _assert_scores_match(problem, u)
+    # every structural parameter gets a non-trivial gradient
+    names = problem.space.free_names
+    structural = [i for i, n in enumerate(names) if n.startswith(("gamma_", "b_"))]
+    assert len(structural) == 4 and np.all(np.abs(scores[:, structural].sum(0)) > 1e-6)
+    assert f"lambda_{next(iter(_ITEMS[measurement]))}" not in names  # fixed
+    if choice == "mnl":
+        assert "lambda" in names and "theta_b_B" in names
+        assert not problem.panel.available.all()
+
+
+@functools.cache
+def _beverage_problem(choice):
+    df, model, truth = beverage(n_people=24, n_situations=3, seed=2, choice=choice)
+    problem = ij.Problem(model, df, draws=ij.Halton(20, seed=2), chunk_size=8)
+    u = np.asarray(problem.free_internal(truth))
+    noise = 0.2 * np.random.default_rng(3).normal(size=u.shape)
+    noise[problem.space.free_names.index("beta_price")] *= 1e-3  # prices are in 1000s
+    return problem, jnp.asarray(u + noise)
+
+
+@pytest.mark.parametrize("choice", ("probit", "logit", "ordered"))
+def test_analytic_equals_autodiff_on_the_beverage_chain(choice):
+    problem, u = _beverage_problem(choice)
+    if choice == "probit":  # the totals (the planted-bug test reuses these compilations)
+        grad = _assert_total_matches(problem, u, problem.likelihood.loglike_and_grad(u))
+    else:
+        grad = _assert_scores_match(problem, u)[1].sum(0)
+    gammas = [i for i, n in enumerate(problem.space.free_names) if n.startswith("gamma_")]
+    assert len(gammas) == 2 and np.all(np.abs(grad[gammas]) > 1e-3)
+
+
+def test_analytic_and_autodiff_match_central_finite_differences():
+    problem, u = _hand_built_problem("mixed", "binary_probit")
+    lik = problem.likelihood
+    _, scores_a = analytic.per_person_and_scores(lik, u)  # compiled by the test above
+    _, scores_d = lik.per_person_and_scores(u)
+    grad_a, grad_d = np.asarray(scores_a).sum(0), np.asarray(scores_d).sum(0)
+    u = np.asarray(u)
+    step = 1e-6
+    for i, name in enumerate(problem.space.free_names):
+        e = np.zeros_like(u)
+        e[i] = step
+        fd = (float(lik.loglike(jnp.asarray(u + e)))
+              - float(lik.loglike(jnp.asarray(u - e)))) / (2 * step)
+        assert abs(fd - grad_d[i]) < 1e-5 * max(1.0, abs(fd)), name
+        assert abs(fd - grad_a[i]) < 1e-5 * max(1.0, abs(fd)), name
+
+
+@pytest.mark.parametrize(("measurement", "choice", "params"), [
+    # MNL utilities about +-40: the chosen alternative is often far below the others
+    ("mixed", "mnl", {"asc_A": 40.0, "asc_B": -40.0, "lambda": 5.0, "b_x_to_a": 3.0}),
+    # binary probit with V about +-40
+    ("ordered_logit", "binary_probit", {"asc_c": 40.0, "theta_a": 2.0, "b_x_to_a": -3.0}),
+    ("ordered_logit", "binary_probit", {"asc_c": -40.0, "theta_a": 2.0, "b_x_to_a": 3.0}),
+])
+def test_extreme_values_stay_finite_and_match_autodiff(measurement, choice, params):
+    # and an ordered item with loading 50 answered in its lowest or highest category
+    df, model = _study(measurement, choice, fixed_loading=50.0)
+    df["q1"] = np.where(df["id"] % 2 == 0, 1, 4)
+    problem = _problem(df, model)  # the shapes of the hand-built problems: no new compile
+    u = problem.free_internal({**params, "lambda_q3": 30.0})
+    _assert_scores_match(problem, u)
+
+
+class _SeedStructural(analytic.AnalyticScores):
+    """The seed's formula: ``(target - gamma pred) pred`` with both LVs from the draws."""
+
+    def structural(self, module, eta, zeta, covariates, d_eta):
+        d_gamma = (eta[:, None] - module.gamma * eta[None, :]) * eta[None, :]
+        return d_gamma, jnp.outer(d_eta, covariates)
+
+
+class _FlippedThreshold(analytic.AnalyticScores):
+    """A sign error in the derivative of every item's second threshold."""
+
+    def ordered(self, module, eta, levels, log_prob):
+        out = super().ordered(module, eta, levels, log_prob)
+        return analytic.OrderedScores(out.loadings, out.cuts.at[:, 2].multiply(-1.0), out.eta)
+
+
+def test_a_planted_bug_in_one_piece_shows_in_its_parameters_only():
+    problem, u = _beverage_problem("probit")
+    _, reference = problem.likelihood.loglike_and_grad(u)
+    names = np.array(problem.space.free_names)
+
+    def disagreeing(scores=None):
+        if scores is None:  # the same call as the beverage test: compiled already
+            _, grad = analytic.loglike_and_grad(problem.likelihood, u)
+        else:
+            _, grad = analytic.loglike_and_grad(problem.likelihood, u, scores=scores)
+        return set(names[~np.isclose(grad, reference, rtol=1e-4, atol=1e-8)])
+
+    assert not disagreeing()
+    wrong = disagreeing(_SeedStructural())
+    assert {"gamma_health_concern_to_perceived_benefit",
+            "gamma_perceived_benefit_to_purchase_intention"} <= wrong
+    assert all(n.startswith(("gamma_", "b_")) for n in wrong), wrong
+    # thresholds are cumulated: tau_2's derivative reaches the internal u_1 and u_2
+    wrong = disagreeing(_FlippedThreshold())
+    assert {f"tau_{item}_2" for item in ("hc1", "pb1", "pi1")} <= wrong
+    assert all(n.startswith("tau_") and n.endswith(("_1", "_2")) for n in wrong), wrong
+
+
+_FORBIDDEN = re.compile(
+    r"\bgrad\s*\(|value_and_grad|jvp|vjp|jacobian|jacfwd|jacrev|hessian|linearize",
+    re.IGNORECASE,
+)
+
+
+def test_the_module_uses_no_automatic_differentiation(monkeypatch):
+    source = inspect.getsource(analytic)
+    hits = [line for line in source.splitlines() if _FORBIDDEN.search(line)]
+    assert not hits, hits
+    # and at trace time: every autodiff entry point raises, a fresh trace still works
+    def refuse(*args, **kwargs):
+        raise AssertionError("autodiff called from iclv_jax.analytic")
+
+    problem, u = _hand_built_problem("continuous", "ordered_probit")
+    reference = problem.likelihood.per_person_and_scores(u)
+
+    class Fresh(analytic.AnalyticScores):  # a new static argument: traced afresh
+        pass
+
+    for name in ("grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev",
+                 "hessian"):
+        monkeypatch.setattr(jax, name, refuse)
+    ll, grad = analytic.loglike_and_grad(problem.likelihood, u, scores=Fresh())
+    np.testing.assert_allclose(float(ll), float(reference[0].sum()), rtol=1e-12)
+    _assert_close(np.asarray(grad), np.asarray(reference[1]).sum(0), problem.space.free_names)
