@@ -10,11 +10,10 @@ also the drug-choice ICLV (37 parameters, N = 1,000, R = 100). Prints and saves
 import argparse
 
 import jax
+from _common import best_time, machine, save
 
 import iclv_jax as ij
 from iclv_jax import datasets
-
-from _common import best_time, machine, save
 
 
 def time_problem(problem: ij.Problem, params) -> dict:

@@ -11,11 +11,10 @@ import argparse
 import time
 
 import jax
+from _common import peak_rss_gib, save
 
 import iclv_jax as ij
 from iclv_jax import datasets
-
-from _common import peak_rss_gib, save
 
 
 def main():

@@ -9,8 +9,14 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from .data import DataError, Panel, prepare_data  # noqa: E402
+from .diagnostics import (  # noqa: E402
+    check_gradients,
+    detect_frozen,
+    detect_frozen_path,
+    gradient_scales,
+)
 from .draws import MLHS, ApolloHalton, Draws, Halton, PseudoRandom, Sobol  # noqa: E402
-from .estimate import Problem, estimate  # noqa: E402
+from .estimation import Problem, estimate  # noqa: E402
 from .results import Results  # noqa: E402
 from .spec import (  # noqa: E402
     Alternative,
@@ -36,7 +42,11 @@ __all__ = [
     "PseudoRandom",
     "Results",
     "Sobol",
+    "check_gradients",
+    "detect_frozen",
+    "detect_frozen_path",
     "estimate",
+    "gradient_scales",
     "Alternative",
     "BinaryProbit",
     "DataError",

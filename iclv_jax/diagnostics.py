@@ -41,7 +41,6 @@ ordered-indicator threshold derivative), :func:`analytic_gradient_with` and
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -56,7 +55,7 @@ from jax.nn import softmax
 from .analytic import AnalyticScores
 from .analytic import loglike_and_grad as _analytic_loglike_and_grad
 from .draws import Draws
-from .estimate import Problem
+from .estimation import Problem, start_scales
 from .likelihood import SimulatedLikelihood
 
 __all__ = [
@@ -131,7 +130,7 @@ def analytic_gradient_with(scores: AnalyticScores, name: str | None = None) -> G
 
 
 def _problem(model, data, draws, chunk_size) -> Problem:
-    """``model`` may already be a :class:`~iclv_jax.estimate.Problem` (``data`` None)."""
+    """``model`` may already be a :class:`~iclv_jax.Problem` (``data`` None)."""
     if isinstance(model, Problem):
         if data is not None:
             raise ValueError("pass data=None together with a Problem")
@@ -325,7 +324,7 @@ def check_gradients(model, data=None, params=None, draws: int | Draws = 100,
 
     Args:
         model: an :class:`~iclv_jax.spec.ICLVModel` (with ``data``), or a
-            :class:`~iclv_jax.estimate.Problem` (``data=None``; ``draws`` unused).
+            :class:`~iclv_jax.Problem` (``data=None``; ``draws`` unused).
         data: one row per choice situation.
         params: where to evaluate: reported values as ``Problem.free_internal``
             accepts (dict, number, ``None`` for the defaults) or the free internal
@@ -825,16 +824,11 @@ def reported_gradient(likelihood: SimulatedLikelihood, free_internal, internal_g
 
 def _named_scales(name: str, likelihood: SimulatedLikelihood, u) -> np.ndarray:
     """``"bhhh"``: :func:`natural_scales`; ``"estimator"``: the scales
-    :func:`iclv_jax.estimate.estimate` starts with (``estimate.start_scales``)."""
+    :func:`iclv_jax.estimate` starts with (``estimation.start_scales``)."""
     if name == "bhhh":
         return natural_scales(likelihood, u)
     if name == "estimator":
-        # the submodule (the package attribute ``iclv_jax.estimate`` is the function)
-        module = importlib.import_module(".estimate", __package__)
-        for attribute in ("start_scales", "bhhh_scales"):
-            if hasattr(module, attribute):
-                return np.asarray(getattr(module, attribute)(likelihood, u), dtype=float)
-        raise AttributeError("iclv_jax.estimate exposes no start_scales; pass an array")
+        return np.asarray(start_scales(likelihood, u), dtype=float)
     raise ValueError(f"scales must be None, 'bhhh', 'estimator' or an array, got {name!r}")
 
 
@@ -847,7 +841,7 @@ def gradient_scales(model, data=None, params=None, draws: int | Draws = 100, sca
         model, data, params, draws, chunk_size: as in :func:`check_gradients`.
         scales: ``None``; ``"bhhh"`` (``s_i = (mean_n s_ni^2)^{-1/2}``, see
             :func:`natural_scales`); ``"estimator"`` (the scales the estimator starts
-            with, ``iclv_jax.estimate.start_scales``); or an array of ``F``
+            with, ``iclv_jax.estimation.start_scales``); or an array of ``F``
             internal-space scales ``s``.  The gradient in ``v = u / s``, ``g_u s``, is
             then summarised beside the raw one.
 

@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 from . import checkpoint as checkpoints
 from .likelihood import SimulatedLikelihood
 
-OPTIMIZERS = ("hybrid", "bhhh", "trust-exact", "bfgs", "lbfgs", "lbfgsb")
+OPTIMIZERS = ("hybrid", "newton", "bhhh", "trust-exact", "bfgs", "lbfgs", "lbfgsb")
+_LINE_SEARCH_NEWTON = ("hybrid", "newton", "bhhh")
 GRADIENTS = ("autodiff", "analytic")
 
 
@@ -152,7 +153,6 @@ class ScaledObjective:
         self.with_scores = with_scores
         self.n = evaluator.likelihood.n_people
         self._cache: OrderedDict = OrderedDict()
-        self._previous = None
 
     def _evaluate(self, v):
         key = np.asarray(v).tobytes()
@@ -187,25 +187,10 @@ class ScaledObjective:
         h = self.evaluator.hessian(v * self.scales)
         return self._finite(-h * np.outer(self.scales, self.scales) / self.n)
 
-    def hybrid_hessian(self, v):
-        """BHHH while its quadratic model predicts well, the exact Hessian otherwise.
-
-        After each step the ratio ``rho`` of actual to predicted reduction of the
-        previous model is computed; the exact Hessian is used when ``rho`` is outside
-        ``[0.5, 1.5]`` (and at the first iteration), the cheap BHHH matrix when inside.
-        """
-        value, grad = self.value_and_grad(v)
-        use_exact = True
-        if self._previous is not None and np.isfinite(value):
-            v_old, value_old, grad_old, matrix_old = self._previous
-            step = v - v_old
-            predicted = -(grad_old @ step + 0.5 * step @ matrix_old @ step)
-            rho = (value_old - value) / predicted if predicted > 0 else 0.0
-            use_exact = not 0.5 <= rho <= 1.5
-        matrix = self.exact_hessian(v) if use_exact else self.bhhh(v)
-        if np.isfinite(value):
-            self._previous = (np.array(v), value, grad, matrix)
-        return matrix
+    def relative_gradient(self, v) -> float:
+        """iclv_jax's stopping quantity at ``v`` (in ``u`` and ``log L`` terms)."""
+        ll, grad, _ = self._evaluate(v)
+        return relative_gradient(grad, v * self.scales, ll)
 
     def callback(self, intermediate_result=None, *_):
         v = np.asarray(getattr(intermediate_result, "x", intermediate_result))
@@ -256,34 +241,93 @@ def _initial_radius(objective: ScaledObjective, v0) -> float:
     return max(1.0, cauchy * float(np.linalg.norm(grad)))
 
 
+def _modified_newton_direction(gradient, matrix):
+    """``d = -|B|^{-1} g`` with the eigenvalues of ``B`` replaced by their absolute values
+    (floored at ``1e-8`` of the largest): a descent direction even where ``B`` is
+    indefinite (saddle-free Newton).  Returns ``(d, predicted decrease)``."""
+    eigenvalues, vectors = np.linalg.eigh(matrix)
+    floor = 1e-8 * max(1.0, float(np.max(np.abs(eigenvalues))))
+    modified = np.maximum(np.abs(eigenvalues), floor)
+    projected = vectors.T @ gradient
+    return -vectors @ (projected / modified), 0.5 * float(np.sum(projected**2 / modified))
+
+
+def _line_search_newton(objective: ScaledObjective, v0, max_iterations: int, mode: str,
+                        tolerance: float):
+    """Newton-type steps with Armijo backtracking on ``f(v) = -log L(s v) / N``.
+
+    ``mode``: ``"newton"`` uses the exact Hessian at every iteration, ``"bhhh"`` the
+    BHHH matrix, ``"hybrid"`` BHHH while its quadratic model predicts the decrease
+    well (full step accepted, actual/predicted in ``[0.5, 1.5]``) and the exact
+    Hessian otherwise; BHHH overstates curvature far from the optimum (e.g. in a
+    probit tail) and is nearly exact close to it.  Stops when iclv_jax's relative
+    gradient is below ``tolerance``.
+    """
+    v = np.asarray(v0, dtype=float)
+    use_exact = mode in ("newton", "hybrid")
+    for iteration in range(1, max_iterations + 1):
+        value, grad = objective.value_and_grad(v)
+        if objective.relative_gradient(v) < tolerance:
+            return v, iteration - 1, "relative gradient below tolerance"
+        matrix = objective.exact_hessian(v) if use_exact else objective.bhhh(v)
+        direction, predicted = _modified_newton_direction(grad, matrix)
+        slope = float(grad @ direction)
+        step = 1.0
+        while True:
+            trial_value, _ = objective.value_and_grad(v + step * direction)
+            if trial_value <= value + 1e-4 * step * slope:
+                break
+            step /= 2
+            if step < 1e-12:
+                if not use_exact and mode == "hybrid":
+                    break
+                return v, iteration - 1, "line search failed to improve the log-likelihood"
+        if step < 1e-12:  # BHHH direction useless here: retry with the exact Hessian
+            use_exact = True
+            continue
+        rho = (value - trial_value) / predicted if predicted > 0 else 0.0
+        v = v + step * direction
+        objective.callback(v)
+        if mode == "hybrid":
+            use_exact = not (step == 1.0 and 0.5 <= rho <= 1.5) if not use_exact else False
+    return v, max_iterations, "maximum number of iterations reached"
+
+
 def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
-             tracker: Tracker):
+             tracker: Tracker, tolerance: float = 1e-6):
     """Run one of :data:`OPTIMIZERS` in ``v = u / s``; returns ``(u, iterations, message)``.
 
-    ``hybrid`` (default): SciPy's exact trust-region solver with the BHHH matrix
-    ``sum_n s_n s_n' / N`` where it models the likelihood well and the exact Hessian
-    where it does not (as Apollo's BGW and Biogeme's hybrid do); ``bhhh``: BHHH
-    always (one gradient pass per iteration); ``trust-exact``: the exact Hessian always; ``bfgs``, ``lbfgsb``: SciPy's
+    ``hybrid`` (default), ``newton``, ``bhhh``: line-search Newton steps on the BHHH
+    matrix ``sum_n s_n s_n' / N`` where it models the likelihood well and the exact
+    Hessian where it does not, the exact Hessian always, or BHHH always (see
+    :func:`_line_search_newton`); ``trust-exact``: SciPy's exact trust region with the
+    exact Hessian; ``bfgs``, ``lbfgsb``: SciPy's
     quasi-Newton methods; ``lbfgs``: optax's L-BFGS.
     """
     if method not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {method!r}")
     objective = ScaledObjective(evaluator, scales, tracker,
                                 with_scores=method in ("bhhh", "hybrid"))
+    if method in _LINE_SEARCH_NEWTON:
+        tracker.start(tracker.stage, max_iterations)
+        try:
+            v, iterations, message = _line_search_newton(
+                objective, np.asarray(u0) / scales, max_iterations, method, tolerance)
+        finally:
+            tracker.close()
+        return v * scales, iterations, message
     v0 = np.asarray(u0) / scales
     tracker.start(tracker.stage, max_iterations)
     try:
         if method == "lbfgs":
             v, iterations, message = _optax_lbfgs(objective, v0, max_iterations, 1e-9)
             return v * scales, iterations, message
-        if method in ("hybrid", "bhhh", "trust-exact"):
-            hess = {"hybrid": objective.hybrid_hessian, "bhhh": objective.bhhh,
-                    "trust-exact": objective.exact_hessian}[method]
+        if method == "trust-exact":
             options = {"maxiter": max_iterations, "gtol": 1e-8, "max_trust_radius": 1e10,
                        "initial_trust_radius": _initial_radius(objective, v0)}
             result = scipy.optimize.minimize(
-                objective.value_and_grad, v0, jac=True, hess=hess, method="trust-exact",
-                callback=objective.callback, options=options)
+                objective.value_and_grad, v0, jac=True, hess=objective.exact_hessian,
+                method="trust-exact", callback=objective.callback, options=options)
         else:
             options = {"maxiter": max_iterations, "gtol": 1e-9}
             if method == "lbfgsb":

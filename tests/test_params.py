@@ -319,7 +319,8 @@ def test_blocks_and_transforms(probit_case):
     assert by_name["gamma_health_concern_to_perceived_benefit"].block == "structural"
     assert by_name["b_age_to_health_concern"].block == "structural"
     assert by_name["lambda_hc1"].block == by_name["tau_hc1_1"].block == "measurement"
-    assert by_name["beta_price"].block == by_name["theta_purchase_intention"].block == "choice"
+    assert by_name["beta_price"].block == "choice"
+    assert by_name["theta_purchase_intention"].block == "choice_lv"
     assert by_name["tau_pi3_4"].transform == "threshold" and by_name["tau_pi3_4"].group == "pi3"
     assert {by_name[n].transform for n in by_name if not n.startswith("tau_")} == {"identity"}
     assert len(space.blocks()) == space.n_free

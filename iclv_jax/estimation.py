@@ -200,7 +200,8 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
     if verbose:
         print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
               f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}", file=sys.stderr)
-    u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations, tracker)
+    u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations, tracker,
+                             tolerance / 10)
     final = verify(evaluator, u, tolerance, tracker)
     converged = bool(final.relative_gradient < tolerance and final.negative_definite)
     message = f"{message}; {final.newton_steps} Newton verification steps"
