@@ -45,7 +45,7 @@ def run_demo(args) -> dict:
     table["truth"] = [truth.get(name, np.nan) for name in table.index]
     table["(est-truth)/se"] = (table["estimate"] - table["truth"]) / table["robust_se"]
     print("\nestimates beside the true values\n")
-    print(table.to_string(float_format=lambda x: f"{x:.4f}"))
+    print(table.to_string(float_format=lambda x: f"{x:.5g}"))
     report = {
         "estimates": results.table["estimate"].to_dict(),
         "se": results.table["se"].to_dict(),

@@ -97,7 +97,7 @@ class Results:
             f"  smallest Hessian curvature       {self.smallest_curvature:.4g}",
             f"  estimation time                  {self.seconds:.1f} s",
             "",
-            self.table.to_string(float_format=lambda x: f"{x:.4f}"),
+            self.table.to_string(float_format=lambda x: f"{x:.5g}"),
         ]
         if self.fixed:
             lines += ["", "fixed: " + ", ".join(f"{k} = {v:g}" for k, v in self.fixed.items())]
