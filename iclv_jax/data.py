@@ -150,6 +150,19 @@ def _check_levels(df, column: str, person_id: str, levels: int, what: str) -> np
     return values.astype(np.int64) - 1
 
 
+def _check_binary(df, column: str, person_id: str, what: str) -> np.ndarray:
+    """The 0/1 column as booleans; raises naming the first person with another value."""
+    values = df[column].to_numpy(dtype=float)
+    bad = ~np.isin(values, (0.0, 1.0))
+    if bad.any():
+        i = np.flatnonzero(bad)[0]
+        raise DataError(
+            f"{what} {column!r} must be 0 or 1; person "
+            f"{_plain(df[person_id].iloc[i])!r} has {_plain(values[i])!r}"
+        )
+    return values == 1.0
+
+
 def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the chosen index and the availability of each utility."""
     choice = model.choice
@@ -158,14 +171,8 @@ def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.n
         return np.zeros(len(df), dtype=np.int64), np.ones((len(df), 0), dtype=bool)
     values = df[choice.choice].to_numpy(dtype=float)
     if isinstance(choice, BinaryProbit):
-        bad = ~np.isin(values, (0.0, 1.0))
-        if bad.any():
-            i = np.flatnonzero(bad)[0]
-            raise DataError(
-                f"choice {choice.choice!r} must be 0 or 1; person "
-                f"{_plain(df[person_id].iloc[i])!r} has {_plain(values[i])!r}"
-            )
-        return values.astype(np.int64), np.ones((len(df), 1), dtype=bool)
+        return _check_binary(df, choice.choice, person_id, "choice").astype(np.int64), \
+            np.ones((len(df), 1), dtype=bool)
     if isinstance(choice, OrderedProbitChoice):
         chosen = _check_levels(df, choice.choice, person_id, choice.levels, "choice")
         return chosen, np.ones((len(df), 1), dtype=bool)
@@ -182,15 +189,7 @@ def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.n
     available = np.ones((len(df), len(codes)), dtype=bool)
     for j, alt in enumerate(choice.alternatives):
         if alt.available is not None:
-            av = df[alt.available].to_numpy(dtype=float)
-            bad = ~np.isin(av, (0.0, 1.0))
-            if bad.any():
-                i = np.flatnonzero(bad)[0]
-                raise DataError(
-                    f"availability {alt.available!r} must be 0 or 1; person "
-                    f"{_plain(df[person_id].iloc[i])!r} has {_plain(av[i])!r}"
-                )
-            available[:, j] = av == 1.0
+            available[:, j] = _check_binary(df, alt.available, person_id, "availability")
     chosen_unavailable = ~available[np.arange(len(df)), chosen]
     if chosen_unavailable.any():
         i = np.flatnonzero(chosen_unavailable)[0]
