@@ -37,6 +37,7 @@ from .optimize import (
     verify,
 )
 from .params import ParameterSpace
+from .quadrature import AdaptiveQuadrature, adapt, readapt
 from .results import Results, parameter_table
 from .spec import BinaryProbit, ICLVModel, MultinomialLogit, NoChoice, SpecificationError
 
@@ -47,22 +48,39 @@ class Problem:
     """A model, its validated data and draws, and the compiled likelihood.
 
     ``loglike(params)`` evaluates the simulated log-likelihood at reported parameter
-    values (a dict by name; missing names take their defaults).
+    values (a dict by name; missing names take their defaults).  With
+    :class:`~iclv_jax.AdaptiveQuadrature` the nodes are adapted at the default start
+    values; :meth:`adapt` moves them.
     """
 
     def __init__(self, model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500,
                  chunk_size: int | None = None, memory_bytes: int = DEFAULT_MEMORY_BYTES):
         self.model = model
-        self.draws = as_draws(draws)
+        self.draws = as_draws(draws).for_dims(len(model.lv_names))
         self.panel: Panel = prepare_data(model, data)
         self.space: ParameterSpace
         self.space, self.layout = build_layout(model, self.panel)
         defaults = self.space.to_internal(self.space.start_reported(None))
         normals = self.draws.normals(self.panel.n_people, len(model.lv_names))
+        log_weights = self.draws.log_weights()
+        if isinstance(self.draws, AdaptiveQuadrature):  # per-person weights
+            log_weights = np.broadcast_to(log_weights, normals.shape[:2])
         self.likelihood: SimulatedLikelihood = build_likelihood(
-            self.space, self.layout, self.panel, normals, self.draws.log_weights(), defaults,
+            self.space, self.layout, self.panel, normals, log_weights, defaults,
             chunk_size=chunk_size, memory_bytes=memory_bytes,
         )
+        self.adapt()
+
+    def adapt(self, params=None) -> SimulatedLikelihood:
+        """Adaptive quadrature only (else nothing changes): centre and scale every
+        person's nodes on the LVs' posterior mode and curvature at ``params`` (reported
+        values as :meth:`free_internal` takes, or the free internal array); see
+        :mod:`iclv_jax.quadrature`.  Returns the (new) likelihood."""
+        if isinstance(self.draws, AdaptiveQuadrature):
+            u = (jnp.asarray(params, dtype=float) if isinstance(params, np.ndarray | jax.Array)
+                 else self.free_internal(params))
+            self.likelihood = adapt(self.likelihood, u, self.draws)
+        return self.likelihood
 
     def free_internal(self, params=None) -> jnp.ndarray:
         """Free internal vector ``u`` from reported values (dict, number or None)."""
@@ -110,6 +128,11 @@ def _stage_fit(model: ICLVModel, data, draws, start, optimizer, gradient, max_it
     u0 = np.asarray(problem.free_internal(start))
     scales = scales_from_curvature(evaluator.hessian(u0), evaluator.scores(u0)[2])
     tracker = Tracker(blocks=problem.space.blocks(), scales=scales, fingerprint="", **tracker_args)
+    if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
+        u, _, _ = readapt(problem, Evaluator(problem.adapt(u0), gradient), u0,
+                          lambda ev, v, n: minimise(ev, v, scales, optimizer, n, tracker),
+                          1e-6, max_iterations)
+        return problem.reported(u), tracker.iteration
     u, iterations, _ = minimise(evaluator, u0, scales, optimizer, max_iterations, tracker)
     return problem.reported(u), iterations
 
@@ -186,6 +209,8 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         start = None
     _warn_fixed_start(problem, start)
     u0 = np.asarray(problem.free_internal(start))
+    if isinstance(problem.draws, AdaptiveQuadrature):  # nodes centred at the start values
+        evaluator = Evaluator(problem.adapt(u0), gradient)
     ll_start, _, scores0 = evaluator.scores(u0)
     if not np.isfinite(ll_start):
         raise ValueError(f"the log-likelihood at the start values is {ll_start}")
@@ -197,11 +222,19 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         u0 = np.asarray(saved["internal"], dtype=float)
         tracker.scales = np.asarray(saved["scales"], dtype=float)
         tracker.iteration, tracker.history = int(saved["iteration"]), list(saved["history"])
+        tracker.optimizer_state = dict(saved.get("optimizer_state", {}))
+        if saved.get("scaled") is not None:
+            tracker.optimizer_state["resume_scaled"] = saved["scaled"]
     if verbose:
         print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
               f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}", file=sys.stderr)
-    u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations, tracker,
-                             tolerance / 10)
+    if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
+        u, evaluator, message = readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
+            ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10), tolerance,
+            max_iterations)
+    else:
+        u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations,
+                                 tracker, tolerance / 10)
     final = verify(evaluator, u, tolerance, tracker)
     converged = bool(final.relative_gradient < tolerance and final.negative_definite)
     message = f"{message}; {final.newton_steps} Newton verification steps"

@@ -102,6 +102,7 @@ class Tracker:
     verbose: bool = False
     iteration: int = 0
     history: list = field(default_factory=list)
+    optimizer_state: dict = field(default_factory=dict)
     stage: str = "simultaneous"
     _last_u: np.ndarray | None = None
     _bar: tqdm | None = None
@@ -117,7 +118,9 @@ class Tracker:
             self._bar.close()
             self._bar = None
 
-    def record(self, u: np.ndarray, loglike: float, gradient: np.ndarray):
+    def record(self, u: np.ndarray, loglike: float, gradient: np.ndarray, scaled=None):
+        """One iteration done at ``u`` (``scaled``: the optimiser's own ``v = u / s``,
+        kept so a resumed run continues bit for bit)."""
         u = np.asarray(u)
         self.iteration += 1
         step = 0.0 if self._last_u is None else float(np.linalg.norm(u - self._last_u))
@@ -136,7 +139,9 @@ class Tracker:
             checkpoints.write_atomic(self.checkpoint, {
                 "fingerprint": self.fingerprint, "internal": u.tolist(),
                 "scales": np.asarray(self.scales).tolist(), "iteration": self.iteration,
-                "loglike": loglike, "history": self.history})
+                "loglike": loglike, "history": self.history,
+                "optimizer_state": self.optimizer_state,
+                "scaled": None if scaled is None else np.asarray(scaled).tolist()})
 
 
 class ScaledObjective:
@@ -195,7 +200,7 @@ class ScaledObjective:
     def callback(self, intermediate_result=None, *_):
         v = np.asarray(getattr(intermediate_result, "x", intermediate_result))
         ll, grad, _ = self._evaluate(v)
-        self.tracker.record(v * self.scales, ll, grad)
+        self.tracker.record(v * self.scales, ll, grad, scaled=v)
 
 
 _LBFGS = optax.lbfgs()
@@ -244,12 +249,41 @@ def _initial_radius(objective: ScaledObjective, v0) -> float:
 def _modified_newton_direction(gradient, matrix):
     """``d = -|B|^{-1} g`` with the eigenvalues of ``B`` replaced by their absolute values
     (floored at ``1e-8`` of the largest): a descent direction even where ``B`` is
-    indefinite (saddle-free Newton).  Returns ``(d, predicted decrease)``."""
+    indefinite (saddle-free Newton).  Where ``B`` has clearly negative curvature a unit
+    step along its most negative eigenvector (signed downhill) is added, so that a
+    saddle point, where the gradient vanishes, is escaped rather than crept up to.
+    Returns ``(d, predicted decrease)``."""
     eigenvalues, vectors = np.linalg.eigh(matrix)
-    floor = 1e-8 * max(1.0, float(np.max(np.abs(eigenvalues))))
-    modified = np.maximum(np.abs(eigenvalues), floor)
+    largest = max(1.0, float(np.max(np.abs(eigenvalues))))
+    modified = np.maximum(np.abs(eigenvalues), 1e-8 * largest)
     projected = vectors.T @ gradient
-    return -vectors @ (projected / modified), 0.5 * float(np.sum(projected**2 / modified))
+    direction = -vectors @ (projected / modified)
+    predicted = 0.5 * float(np.sum(projected**2 / modified))
+    if eigenvalues[0] < -1e-6 * largest:
+        downhill = -1.0 if projected[0] > 0 else 1.0
+        direction = direction + downhill * vectors[:, 0]
+        predicted += -0.5 * float(eigenvalues[0]) + abs(float(projected[0]))
+    return direction, predicted
+
+
+def _hybrid_next(used_exact: bool, step: float, rho: float, bhhh_streak: int,
+                 max_streak: int = 5) -> tuple[bool, int]:
+    """Which matrix the hybrid uses next: ``(use_exact, BHHH streak)``.
+
+    BHHH costs about one gradient, the exact Hessian many; BHHH overstates curvature
+    far from the optimum (e.g. in a probit tail) and converges only linearly near it.
+    So: after an exact step that behaved like Newton in its quadratic region (full
+    step, actual/predicted decrease ``rho`` in ``[0.8, 1.2]``) stay exact to finish
+    quadratically; otherwise try BHHH, and keep it while its model predicts well
+    (full step, ``rho`` in ``[0.5, 1.5]``), but for at most ``max_streak`` steps in a
+    row before an exact step checks the curvature again.
+    """
+    full = step == 1.0
+    if used_exact:
+        return (full and 0.8 <= rho <= 1.2), 0
+    if full and 0.5 <= rho <= 1.5 and bhhh_streak + 1 < max_streak:
+        return False, bhhh_streak + 1
+    return True, 0
 
 
 def _line_search_newton(objective: ScaledObjective, v0, max_iterations: int, mode: str,
@@ -257,14 +291,13 @@ def _line_search_newton(objective: ScaledObjective, v0, max_iterations: int, mod
     """Newton-type steps with Armijo backtracking on ``f(v) = -log L(s v) / N``.
 
     ``mode``: ``"newton"`` uses the exact Hessian at every iteration, ``"bhhh"`` the
-    BHHH matrix, ``"hybrid"`` BHHH while its quadratic model predicts the decrease
-    well (full step accepted, actual/predicted in ``[0.5, 1.5]``) and the exact
-    Hessian otherwise; BHHH overstates curvature far from the optimum (e.g. in a
-    probit tail) and is nearly exact close to it.  Stops when iclv_jax's relative
-    gradient is below ``tolerance``.
+    BHHH matrix, ``"hybrid"`` switches between them (:func:`_hybrid_next`).  Stops
+    when iclv_jax's relative gradient is below ``tolerance``.
     """
     v = np.asarray(v0, dtype=float)
-    use_exact = mode in ("newton", "hybrid")
+    state = objective.tracker.optimizer_state  # resumed runs continue the same path
+    use_exact = state.get("use_exact", mode in ("newton", "hybrid"))
+    bhhh_streak = state.get("bhhh_streak", 0)
     for iteration in range(1, max_iterations + 1):
         value, grad = objective.value_and_grad(v)
         if objective.relative_gradient(v) < tolerance:
@@ -287,10 +320,17 @@ def _line_search_newton(objective: ScaledObjective, v0, max_iterations: int, mod
             continue
         rho = (value - trial_value) / predicted if predicted > 0 else 0.0
         v = v + step * direction
-        objective.callback(v)
         if mode == "hybrid":
-            use_exact = not (step == 1.0 and 0.5 <= rho <= 1.5) if not use_exact else False
+            use_exact, bhhh_streak = _hybrid_next(use_exact, step, rho, bhhh_streak)
+        state.update(use_exact=bool(use_exact), bhhh_streak=int(bhhh_streak))
+        objective.callback(v)
     return v, max_iterations, "maximum number of iterations reached"
+
+
+def _scaled_start(u0, scales, tracker: Tracker) -> np.ndarray:
+    """``v0 = u0 / s``, or the exact ``v`` a resumed checkpoint recorded."""
+    resumed = tracker.optimizer_state.pop("resume_scaled", None)
+    return np.asarray(resumed, dtype=float) if resumed is not None else np.asarray(u0) / scales
 
 
 def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
@@ -312,11 +352,11 @@ def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
         tracker.start(tracker.stage, max_iterations)
         try:
             v, iterations, message = _line_search_newton(
-                objective, np.asarray(u0) / scales, max_iterations, method, tolerance)
+                objective, _scaled_start(u0, scales, tracker), max_iterations, method, tolerance)
         finally:
             tracker.close()
         return v * scales, iterations, message
-    v0 = np.asarray(u0) / scales
+    v0 = _scaled_start(u0, scales, tracker)
     tracker.start(tracker.stage, max_iterations)
     try:
         if method == "lbfgs":
