@@ -17,6 +17,25 @@ from .diagnostics import (  # noqa: E402
 )
 from .draws import MLHS, ApolloHalton, Draws, Halton, PseudoRandom, Sobol  # noqa: E402
 from .estimation import Problem, estimate  # noqa: E402
+from .persistence import (  # noqa: E402
+    draws_from_repr,
+    load_results,
+    model_from_dict,
+    model_to_dict,
+    save_results,
+)
+from .postestimation import (  # noqa: E402
+    delta_method,
+    elasticities,
+    loglike_constants_only,
+    lr_test,
+    market_shares,
+    posterior_lv,
+    predict,
+    rho_squared,
+    wtp,
+)
+from .quadrature import AdaptiveQuadrature, Quadrature  # noqa: E402
 from .results import Results  # noqa: E402
 from .spec import (  # noqa: E402
     Alternative,
@@ -35,11 +54,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MLHS",
+    "AdaptiveQuadrature",
     "ApolloHalton",
     "Draws",
     "Halton",
     "Problem",
     "PseudoRandom",
+    "Quadrature",
     "Results",
     "Sobol",
     "check_gradients",
@@ -60,4 +81,18 @@ __all__ = [
     "SpecificationError",
     "Utility",
     "prepare_data",
+    "delta_method",
+    "draws_from_repr",
+    "elasticities",
+    "load_results",
+    "loglike_constants_only",
+    "lr_test",
+    "market_shares",
+    "model_from_dict",
+    "model_to_dict",
+    "posterior_lv",
+    "predict",
+    "rho_squared",
+    "save_results",
+    "wtp",
 ]

@@ -6,7 +6,8 @@ per component, so that the two implementations can be checked against each other
 a component whose derivative ignores the chain rule, as in the seed failure, shows up
 at once).  No automatic differentiation is used anywhere in this module.
 
-The maths.  For person ``n`` with draws ``zeta_nr`` and integration weights ``w_r``:
+The maths.  For person ``n`` with draws ``zeta_nr`` and integration weights ``w_r``
+(or per-person ``w_nr``, adaptive quadrature; then read ``w_nr`` for ``w_r`` below):
 
     log L_n = logsumexp_r( log w_r + l_nr ),
     l_nr    = sum_k log P(I_nk | eta_nr) + sum_t mask_t log P(y_nt | eta_nr),
@@ -360,9 +361,9 @@ def _person(scores: AnalyticScores, components, person: PanelArrays, zeta, log_w
 def _chunk(likelihood: SimulatedLikelihood, scores: AnalyticScores, free_internal):
     components = likelihood.components(free_internal)
 
-    def chunk(panel, zeta):
-        return jax.vmap(_person, in_axes=(None, None, 0, 0, None))(
-            scores, components, panel, zeta, likelihood.log_weights
+    def chunk(panel, zeta, log_weights):
+        return jax.vmap(_person, in_axes=(None, None, 0, 0, 0))(
+            scores, components, panel, zeta, log_weights
         )
 
     return chunk
@@ -386,12 +387,12 @@ def per_person_and_scores(likelihood: SimulatedLikelihood, free_internal,
     """
     chunk = _chunk(likelihood, scores, free_internal)
 
-    def chunk_scores(panel, zeta):
-        values, fields = chunk(panel, zeta)
+    def chunk_scores(panel, zeta, log_weights):
+        values, fields = chunk(panel, zeta, log_weights)
         grads = jax.vmap(lambda f: _to_free(likelihood, scores, free_internal, f))(fields)
         return values, grads
 
-    values, grads = likelihood._map_chunks(chunk_scores, likelihood.chunk_size)
+    values, grads = likelihood._map_weighted(chunk_scores, likelihood.chunk_size)
     n = likelihood.n_people
     return values.reshape(-1)[:n], grads.reshape((-1,) + grads.shape[2:])[:n]
 
@@ -406,10 +407,10 @@ def loglike_and_grad(likelihood: SimulatedLikelihood, free_internal,
     """
     chunk = _chunk(likelihood, scores, free_internal)
 
-    def chunk_sum(panel, zeta):
-        values, fields = chunk(panel, zeta)
+    def chunk_sum(panel, zeta, log_weights):
+        values, fields = chunk(panel, zeta, log_weights)
         return values.sum(), jax.tree.map(lambda g: g.sum(axis=0), fields)
 
-    values, fields = likelihood._map_chunks(chunk_sum, likelihood.chunk_size)
+    values, fields = likelihood._map_weighted(chunk_sum, likelihood.chunk_size)
     fields = jax.tree.map(lambda g: g.sum(axis=0), fields)
     return values.sum(), _to_free(likelihood, scores, free_internal, fields)

@@ -144,6 +144,12 @@ class Draws(abc.ABC):
         """Log integration weights ``log w_r = -log R``, shape ``(R,)``."""
         return np.full(self.n_draws, -np.log(self.n_draws))
 
+    def for_dims(self, n_dims: int) -> Draws:
+        """This rule for ``n_dims`` random terms: ``self`` for simulation draws; a
+        quadrature rule returns a copy whose ``n_draws`` is its node count in
+        ``n_dims`` dimensions (see :mod:`iclv_jax.quadrature`)."""
+        return self
+
 
 @dataclass(frozen=True)
 class Halton(Draws):

@@ -281,6 +281,7 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         scales=dict(zip(names, np.asarray(tracker.scales).tolist(), strict=True)),
         history=pd.DataFrame(tracker.history),
         stage_iterations=stage_iterations,
+        model=problem.model,
     )
     if verbose:
         print(f"iclv_jax: done in {seconds:.1f} s, LL {final.loglike:.4f}, "

@@ -1,9 +1,10 @@
 """The simulated log-likelihood, its gradient, per-person scores and exact Hessian.
 
 For person ``n`` with draws ``zeta_nr`` and integration weights ``w_r`` (``1/R`` for
-simulation):
+simulation, Gauss-Hermite weights for quadrature) or per-person weights ``w_nr``
+(adaptive quadrature, see :mod:`iclv_jax.quadrature`):
 
-    log L_n = logsumexp_r( log w_r + sum_k log P(I_nk | eta_nr) + sum_t log P(y_nt | eta_nr) ),
+    log L_n = logsumexp_r( log w_nr + sum_k log P(I_nk | eta_nr) + sum_t log P(y_nt | eta_nr) ),
 
 with ``eta_nr`` from the structural equations.  Everything is jit-compiled, vmapped
 over draws and people, and evaluated in chunks of people (``lax.map``) so memory is
@@ -60,7 +61,8 @@ def panel_arrays(panel: Panel, n_padded: int) -> PanelArrays:
 
 
 def person_loglike(components, person: PanelArrays, zeta, log_weights):
-    """``log L_n`` for one person: ``zeta`` is ``(R, L)``, ``log_weights`` ``(R,)``."""
+    """``log L_n`` for one person: ``zeta`` is ``(R, L)``, ``log_weights`` ``(R,)`` (this
+    person's log integration weights)."""
     structural, ordered, continuous, choice = components
     base = choice.base_utility(person.design)
 
@@ -83,13 +85,15 @@ class SimulatedLikelihood(eqx.Module):
     """The simulated log-likelihood of one model on one data set and one set of draws.
 
     Functions of the free internal parameter vector ``u`` (see :mod:`iclv_jax.params`).
+    ``log_weights`` is ``(R,)``, shared by everyone (simulation, quadrature), or
+    ``(N, R)``, one row per (padded) person (adaptive quadrature).
     """
 
     to_reported: ToReported
     layout: Layout
     panel: PanelArrays
     zeta: Float[Array, "N R L"]
-    log_weights: Float[Array, " R"]
+    log_weights: Float[Array, " R"] | Float[Array, "N R"]
     n_people: int = eqx.field(static=True)
     chunk_size: int = eqx.field(static=True)
     hessian_chunk_size: int = eqx.field(static=True)
@@ -97,38 +101,47 @@ class SimulatedLikelihood(eqx.Module):
     def components(self, free_internal):
         return self.layout.components(self.to_reported(free_internal))
 
-    def _chunk_per_person(self, free_internal, panel, zeta):
+    def _chunk_per_person(self, free_internal, panel, zeta, log_weights):
         components = self.components(free_internal)
-        return jax.vmap(person_loglike, in_axes=(None, 0, 0, None))(
-            components, panel, zeta, self.log_weights
+        return jax.vmap(person_loglike, in_axes=(None, 0, 0, 0))(
+            components, panel, zeta, log_weights
         )
 
-    def _chunk_sum(self, free_internal, panel, zeta):
-        return self._chunk_per_person(free_internal, panel, zeta).sum()
+    def _chunk_sum(self, free_internal, panel, zeta, log_weights):
+        return self._chunk_per_person(free_internal, panel, zeta, log_weights).sum()
 
     def _map_chunks(self, fn, chunk: int):
         """``fn(panel_chunk, zeta_chunk)`` over chunks of ``chunk`` people (``lax.map``)."""
         return lax.map(lambda args: fn(*args), _chunked((self.panel, self.zeta), chunk))
 
+    def _map_weighted(self, fn, chunk: int):
+        """``fn(panel_chunk, zeta_chunk, log_weights_chunk)`` over chunks of ``chunk``
+        people, the log-weights per person (``[chunk, R]``) whether shared or not."""
+        if self.log_weights.ndim == 2:
+            return lax.map(lambda args: fn(*args),
+                           _chunked((self.panel, self.zeta, self.log_weights), chunk))
+        return self._map_chunks(
+            lambda p, z: fn(p, z, jnp.broadcast_to(self.log_weights, z.shape[:2])), chunk)
+
     @eqx.filter_jit
     def per_person(self, free_internal) -> Float[Array, " N"]:
         """``log L_n`` for every (real) person."""
-        values = self._map_chunks(
-            lambda p, z: self._chunk_per_person(free_internal, p, z), self.chunk_size
+        values = self._map_weighted(
+            lambda p, z, w: self._chunk_per_person(free_internal, p, z, w), self.chunk_size
         )
         return values.reshape(-1)[: self.n_people]
 
     @eqx.filter_jit
     def loglike(self, free_internal) -> Float[Array, ""]:
-        return self._map_chunks(
-            lambda p, z: self._chunk_sum(free_internal, p, z), self.chunk_size
+        return self._map_weighted(
+            lambda p, z, w: self._chunk_sum(free_internal, p, z, w), self.chunk_size
         ).sum()
 
     @eqx.filter_jit
     def loglike_and_grad(self, free_internal):
         """``(log L, d log L / du)``, the gradient accumulated chunk by chunk."""
-        values, grads = self._map_chunks(
-            lambda p, z: jax.value_and_grad(self._chunk_sum)(free_internal, p, z),
+        values, grads = self._map_weighted(
+            lambda p, z, w: jax.value_and_grad(self._chunk_sum)(free_internal, p, z, w),
             self.chunk_size,
         )
         return values.sum(), grads.sum(axis=0)
@@ -136,13 +149,14 @@ class SimulatedLikelihood(eqx.Module):
     @eqx.filter_jit
     def per_person_and_scores(self, free_internal):
         """``(log L_n, d log L_n / du)`` for every (real) person."""
-        def person(u, p, z):
-            return person_loglike(self.components(u), p, z, self.log_weights)
+        def person(u, p, z, w):
+            return person_loglike(self.components(u), p, z, w)
 
-        def chunk(p, z):
-            return jax.vmap(jax.value_and_grad(person), in_axes=(None, 0, 0))(free_internal, p, z)
+        def chunk(p, z, w):
+            return jax.vmap(jax.value_and_grad(person), in_axes=(None, 0, 0, 0))(
+                free_internal, p, z, w)
 
-        values, scores = self._map_chunks(chunk, self.chunk_size)
+        values, scores = self._map_weighted(chunk, self.chunk_size)
         return (values.reshape(-1)[: self.n_people],
                 scores.reshape((-1,) + scores.shape[2:])[: self.n_people])
 
@@ -153,8 +167,8 @@ class SimulatedLikelihood(eqx.Module):
     @eqx.filter_jit
     def hessian(self, free_internal) -> Float[Array, "F F"]:
         """Exact Hessian ``d^2 log L / du du'`` (forward-over-reverse), summed over chunks."""
-        return self._map_chunks(
-            lambda p, z: jax.hessian(self._chunk_sum)(free_internal, p, z),
+        return self._map_weighted(
+            lambda p, z, w: jax.hessian(self._chunk_sum)(free_internal, p, z, w),
             self.hessian_chunk_size,
         ).sum(axis=0)
 
@@ -186,8 +200,16 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
                      log_weights: np.ndarray, fixed_internal: np.ndarray,
                      chunk_size: int | None = None,
                      memory_bytes: int = DEFAULT_MEMORY_BYTES) -> SimulatedLikelihood:
-    """Move data and draws to the device, padded to whole chunks."""
+    """Move data and draws to the device, padded to whole chunks.
+
+    ``log_weights``: ``(R,)`` shared by everyone, or ``(N, R)`` per person (padded
+    people get 0s; their likelihood weight is 0).
+    """
     n_draws, n_lvs = zeta.shape[1:]
+    log_weights = np.asarray(log_weights, dtype=np.float64)
+    if log_weights.shape not in ((n_draws,), (panel.n_people, n_draws)):
+        raise ValueError(f"log_weights must have shape ({n_draws},) or "
+                         f"({panel.n_people}, {n_draws}), got {log_weights.shape}")
     if chunk_size is None:
         chunk_size = choose_chunk_size(panel, n_draws, n_lvs, memory_bytes)
     if not isinstance(chunk_size, int) or chunk_size < 1:
@@ -200,7 +222,8 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
         layout=layout,
         panel=panel_arrays(panel, n_padded),
         zeta=jnp.asarray(_pad_people(zeta, n_padded, 0.0)),
-        log_weights=jnp.asarray(log_weights),
+        log_weights=jnp.asarray(log_weights if log_weights.ndim == 1
+                                else _pad_people(log_weights, n_padded, 0.0)),
         n_people=panel.n_people,
         chunk_size=chunk_size,
         hessian_chunk_size=_largest_divisor_at_most(chunk_size, hessian_budget),

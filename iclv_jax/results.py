@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import os
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+
+from .spec import ICLVModel
 
 
 def parameter_table(names, estimates, covariance, robust_covariance) -> pd.DataFrame:
@@ -37,6 +41,11 @@ class Results:
 
     ``table`` is indexed by free parameter name with columns ``estimate, se, t, p,
     robust_se, robust_t, robust_p``; ``estimates`` holds every parameter (fixed too).
+    ``model`` is the specification when the producer recorded it (``None`` otherwise).
+
+    ``==`` compares every field exactly (data frames with their dtypes and index
+    names, NaN equal to NaN), so a :meth:`save` / :func:`iclv_jax.load_results` round
+    trip can be checked with ``==``.
     """
 
     table: pd.DataFrame
@@ -61,6 +70,12 @@ class Results:
     scales: dict[str, float] = field(default_factory=dict)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     stage_iterations: dict[str, int] = field(default_factory=dict)
+    model: ICLVModel | None = None
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Results):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
     @property
     def n_params(self) -> int:
@@ -105,3 +120,53 @@ class Results:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def save(self, path: str | os.PathLike, model: ICLVModel | None = None, draws=None):
+        """Write these results to a JSON file: spec (``model``, default ``self.model``),
+        estimates, table, covariance matrices, history, draws settings and library
+        versions.  Read back with :func:`iclv_jax.load_results`.  See
+        :func:`iclv_jax.persistence.save_results`."""
+        from .persistence import save_results
+
+        return save_results(self, path, model=model, draws=draws)
+
+    def to_csv(self, path: str | os.PathLike | None = None, **kwargs) -> str | None:
+        """The parameter table as CSV (pandas ``DataFrame.to_csv``, full precision);
+        returns the text when ``path`` is None."""
+        return self.table.to_csv(path, **kwargs)
+
+    def to_markdown(self, path: str | os.PathLike | None = None,
+                    float_format: str = ".5g") -> str:
+        """The parameter table as a Markdown pipe table (written to ``path`` if given)."""
+        from .persistence import table_to_markdown
+
+        return _write(table_to_markdown(self.table, float_format), path)
+
+    def to_latex(self, path: str | os.PathLike | None = None, float_format: str = ".5g",
+                 caption: str | None = None, label: str | None = None) -> str:
+        """The parameter table as a booktabs LaTeX tabular (written to ``path`` if given)."""
+        from .persistence import table_to_latex
+
+        return _write(table_to_latex(self.table, float_format, caption, label), path)
+
+
+def _write(text: str, path) -> str:
+    if path is not None:
+        with open(path, "w") as f:
+            f.write(text)
+    return text
+
+
+def _same(a, b) -> bool:
+    """Exact equality that understands data frames and NaN."""
+    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
+        return (isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame) and a.equals(b)
+                and a.index.equals(b.index) and a.columns.equals(b.columns)
+                and list(a.index.names) == list(b.index.names)
+                and list(a.columns.names) == list(b.columns.names)
+                and list(a.dtypes) == list(b.dtypes))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float | np.floating) and isinstance(b, float | np.floating):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return bool(a == b)

@@ -1,0 +1,162 @@
+"""Spec and results files (JSON), draws from their repr, tables as CSV/LaTeX/Markdown."""
+
+import dataclasses
+import io
+import json
+import math
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+from test_postestimation import fake_results, fitted_small
+
+import iclv_jax as ij
+from iclv_jax import datasets
+from iclv_jax.persistence import table_to_latex, table_to_markdown
+
+
+def _models():
+    yield from (datasets.beverage(n_people=2, n_situations=1, choice=c)[1]
+                for c in datasets.CHOICE_KINDS)
+    yield datasets.drug_choice_model()
+    yield ij.ICLVModel(
+        [ij.LatentVariable("a", covariates=("x", "z")), ij.LatentVariable("b", predictors=["a"])],
+        [ij.Indicator("c1", "a", kind="continuous"), ij.Indicator("c2", "b", kind="continuous")],
+        person_id="person", fixed={"lambda_c1": 1.0, "alpha_c1": 0.0})
+    yield ij.ICLVModel(
+        [ij.LatentVariable("a"), ij.LatentVariable("b")],
+        [ij.Indicator("i1", "a", kind="ordered_logit", levels=4),
+         ij.Indicator("i2", "b", kind="ordered_logit", levels=7)],
+        choice=ij.MultinomialLogit("y", [
+            ij.Alternative("car", 1, ij.Utility({"time": "t_car", "cost": "c_car"},
+                                                lvs=("a", "b"), specific=("time",))),
+            ij.Alternative("bus", 2, ij.Utility({"time": "t_bus", "cost": "c_bus"},
+                                                constants={"peak": "peak"},
+                                                lvs={"a": "theta_shared"}),
+                           asc=True, available="bus_av"),
+            ij.Alternative("walk", 3, ij.Utility(lvs={"a": "theta_shared"}), asc=True),
+        ]))
+    yield ij.ICLVModel([ij.LatentVariable("a")], [ij.Indicator("i", "a", levels=3)],
+                       choice=ij.OrderedProbitChoice("r", ij.Utility({"p": "p"}, lvs=["a"]), 4))
+
+
+@pytest.mark.parametrize("model", list(_models()))
+def test_model_round_trip_is_equal(model):
+    data = ij.model_to_dict(model)
+    text = json.dumps(data)  # plain JSON
+    again = ij.model_from_dict(json.loads(text))
+    assert again == model
+    assert ij.model_to_dict(again) == data
+
+
+def test_model_from_dict_names_bad_keys():
+    data = ij.model_to_dict(datasets.drug_choice_model())
+    data["choice"]["alternatives"][0]["utilty"] = {}
+    with pytest.raises(ij.SpecificationError, match="alternative 0.*utilty"):
+        ij.model_from_dict(data)
+    with pytest.raises(ij.SpecificationError, match="unknown kind"):
+        ij.model_from_dict({**data, "choice": {"kind": "tobit"}})
+    with pytest.raises(ij.SpecificationError, match="missing keys"):
+        ij.model_from_dict({"indicators": []})
+
+
+@pytest.mark.parametrize("draws", [
+    ij.Halton(20, seed=3), ij.Halton(5, scramble=False, burn_in=7), ij.ApolloHalton(4),
+    ij.MLHS(9, seed=2), ij.Sobol(8, seed=1), ij.PseudoRandom(3, seed=5),
+    ij.Quadrature(5).for_dims(2), ij.AdaptiveQuadrature(4, newton_steps=7).for_dims(1)])
+def test_draws_are_recreated_from_their_repr(draws):
+    assert ij.draws_from_repr(repr(draws)) == draws
+    from iclv_jax.persistence import draws_from_dict, draws_to_dict
+    assert draws_from_dict(json.loads(json.dumps(draws_to_dict(draws)))) == draws
+
+
+@pytest.mark.parametrize("text", ["Halton(n_draws=__import__('os'))", "os.system('x')",
+                                  "Halton(10)", "Unknown(n_draws=3)", "Halton(n_draws=-1)"])
+def test_draws_from_repr_refuses_anything_else(text):
+    with pytest.raises(ValueError, match="draws="):
+        ij.draws_from_repr(text)
+
+
+def _strict_json(path):
+    def refuse(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_save_load_round_trip_is_exact(tmp_path):
+    cov = np.array([[0.04, 0.01], [0.01, 0.09]])
+    original = fake_results({"beta_x": 0.1 + 0.2, "sigma_y": np.nextafter(1.0, 2.0)}, cov)
+    history = pd.DataFrame({"iteration": [1, 2], "stage": pd.Series(["a", "b"], dtype="str"),
+                            "loglike": [-10.5, math.nan], "step_norm": [math.inf, 1e-300]})
+    model = datasets.beverage(n_people=2, n_situations=1)[1]
+    original = dataclasses.replace(
+        original, history=history, loglike_null_choice=-math.inf, relative_gradient=math.nan,
+        scales={"beta_x": 3.0, "sigma_y": 1e-17}, stage_iterations={"measurement": 4},
+        model=model)
+    path = original.save(tmp_path / "results.json")
+    payload = _strict_json(path)
+    assert payload["versions"]["jax"] == jax.__version__
+    assert payload["versions"]["iclv_jax"] == ij.__version__
+    assert payload["draws"]["class"] == "Halton"
+    assert payload["draws"]["fields"] == {"n_draws": 10, "seed": 0, "scramble": True,
+                                          "burn_in": None}
+    loaded = ij.load_results(path)
+    assert loaded == original
+    assert loaded.table.equals(original.table)
+    assert loaded.history.dtypes.equals(original.history.dtypes)
+    assert loaded.model == model
+    assert loaded != dataclasses.replace(original, loglike=original.loglike + 1e-12)
+    # without a model: "model": null, and the field stays None
+    bare = dataclasses.replace(original, model=None, history=pd.DataFrame())
+    assert ij.load_results(bare.save(tmp_path / "bare.json")) == bare
+    (tmp_path / "other.json").write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="not an iclv_jax results file"):
+        ij.load_results(tmp_path / "other.json")
+
+
+def test_estimated_results_round_trip_and_reproduce(tmp_path):
+    """Real results: save with the model, load, and the loaded spec, estimates and draws
+    (recreated from the file alone) give the same LL and the same predictions."""
+    results, model, df = fitted_small()
+    path = results.save(tmp_path / "fit.json", model=model)
+    loaded = ij.load_results(path)
+    assert loaded == dataclasses.replace(results, model=model)
+    assert loaded.table.equals(results.table)
+    assert loaded.covariance.equals(results.covariance)
+    draws = ij.draws_from_repr(loaded.draws)
+    assert ij.Problem(loaded.model, df, draws).loglike(loaded.estimates) == pytest.approx(
+        results.loglike, rel=1e-12, abs=0)
+    head = df[df["id"] <= 20]
+    np.testing.assert_array_equal(ij.predict(loaded, None, head),
+                                  ij.predict(results, model, head, draws))
+
+
+def test_tables_as_csv_markdown_and_latex(tmp_path):
+    results = fake_results({"beta_price": -0.0004123456, "theta_a_b": 1.5},
+                           np.diag([1e-8, 0.25]))
+    text = results.to_csv()
+    back = pd.read_csv(io.StringIO(text), index_col=0)
+    pd.testing.assert_frame_equal(back, results.table)
+    results.to_csv(tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text() == text
+
+    markdown = results.to_markdown(tmp_path / "t.md")
+    assert (tmp_path / "t.md").read_text() == markdown
+    lines = markdown.splitlines()
+    assert len(lines) == 2 + len(results.table)
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == ["parameter",
+                                                                    *results.table.columns]
+    assert set(lines[1]) <= set("|-: ")
+    assert "-0.00041235" in lines[2] and lines[2].startswith("| beta_price")
+    assert len({len(line) for line in lines}) == 1  # aligned columns
+
+    latex = results.to_latex(float_format=".3f")
+    assert r"\toprule" in latex and r"\bottomrule" in latex
+    assert r"beta\_price & -0.000 & 0.000" in latex
+    assert latex.count(r"\\") == 1 + len(results.table)
+    wrapped = table_to_latex(results.table, caption="WTP & more", label="tab:x")
+    assert r"\caption{WTP \& more}" in wrapped and r"\label{tab:x}" in wrapped
+    nan_table = pd.DataFrame({"v": [1.0, math.nan]}, index=pd.Index(["a|b", "c"], name="p"))
+    assert "a\\|b" in table_to_markdown(nan_table)
+    assert table_to_markdown(nan_table).splitlines()[3].rstrip().endswith("|")
