@@ -183,7 +183,7 @@ def plot(report: dict, path) -> None:
         bottom.set_ylabel("gradient norm")
         bottom.set_xlabel("iteration")
         for ax in (top, bottom):
-            ax.set_xscale("symlog", linthresh=10)
+            ax.set_xscale("log")
             ax.grid(True, which="both", alpha=0.3)
         top.legend(fontsize=7)
     fig.tight_layout()
