@@ -4,7 +4,7 @@ Cases:
 
 - ``beverage_one_lv``: the beverage study's one-LV variant (326 people, 10 binary
   probit purchases each, ``purchase_intention`` with its items ``pi1..pi3`` and
-  covariates ``age``, ``female``; see ``tests/test_quadrature.py::beverage_one_lv``:
+  covariates ``age``, ``female``; see ``iclv_jax.datasets.beverage_one_lv``:
   the reduced form of the three-LV chain, correctly specified), default start values;
 - ``drug_choice``: the apollo drug-choice ICLV (1,000 people, 10 MNL tasks, 37
   parameters, ``../shared/data/drugchoice.csv``), its standard start values.
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 import warnings
@@ -53,32 +52,10 @@ METHODS = [("GH", 10), ("GH", 20), ("GH", 40), ("AGH", 5), ("AGH", 10),
            ("MSL", 100), ("MSL", 1000), ("MSL", 10_000)]
 
 
-def beverage_one_lv(n_people=326, seed=0):
-    """As ``tests/test_quadrature.py::beverage_one_lv`` (see there): the reduced-form
-    one-LV model on the simulated beverage data and its true values."""
-    df, _, truth = datasets.beverage(n_people=n_people, seed=seed, choice="probit")
-    g1 = truth["gamma_health_concern_to_perceived_benefit"]
-    g2 = truth["gamma_perceived_benefit_to_purchase_intention"]
-    s = math.sqrt(1 + g2**2 * (1 + g1**2))
-    model = ij.ICLVModel(
-        [ij.LatentVariable("purchase_intention", covariates=("age", "female"))],
-        [item for item in datasets.beverage_indicators() if item.name.startswith("pi")],
-        datasets.beverage_choice_model("probit"), person_id="id")
-    params = {f"b_{c}_to_purchase_intention": truth[f"b_{c}_to_health_concern"] * g1 * g2 / s
-              for c in ("age", "female")}
-    for k in (1, 2, 3):
-        params[f"lambda_pi{k}"] = truth[f"lambda_pi{k}"] * s
-        params.update({f"tau_pi{k}_{j}": truth[f"tau_pi{k}_{j}"] for j in range(1, 5)})
-    for name in ("asc_sugar", "asc_sugar_free", "beta_price", "beta_health_label"):
-        params[name] = truth[name]
-    params["theta_purchase_intention"] = truth["theta_purchase_intention"] * s
-    return df, model, params
-
-
 def case_data(name: str):
     """``(data, model, start)``."""
     if name == "beverage_one_lv":
-        df, model, _ = beverage_one_lv()
+        df, model, _ = datasets.beverage_one_lv()
         return df, model, None
     if name == "drug_choice":
         return datasets.drug_choice()

@@ -12,6 +12,7 @@ returns it with its standard 37-parameter ICLV and the usual starting values.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -403,3 +404,34 @@ def drug_choice(path: str | os.PathLike | None = None
             f"to the folder holding {DRUG_FILE}"
         )
     return drug_dummies(pd.read_csv(path)), drug_choice_model(), drug_choice_start()
+
+
+def beverage_one_lv(n_people=326, seed=0):
+    """The beverage study's one-LV variant: ``purchase_intention`` alone, with its three
+    items ``pi1..pi3`` and the binary probit purchases.
+
+    The data are the full three-LV simulation.  Integrating out health concern and
+    perceived benefit, ``PI = b' x + (zeta_PI + g2 zeta_PB + g1 g2 zeta_HC)`` (reduced
+    form: ``b = g1 g2 b_HC``, a normal error of variance ``s^2 = 1 + g2^2 (1 + g1^2)``
+    independent of ``x``), and ``pi1..pi3`` and the choices depend on the other LVs only
+    through ``PI``: a correctly specified one-LV ICLV with covariates ``age``,
+    ``female``.  ``params`` are its true values in the unit-variance normalisation
+    (``b / s``, loadings and ``theta`` times ``s``).
+    """
+    df, _, truth = beverage(n_people=n_people, seed=seed, choice="probit")
+    g1 = truth["gamma_health_concern_to_perceived_benefit"]
+    g2 = truth["gamma_perceived_benefit_to_purchase_intention"]
+    s = math.sqrt(1 + g2**2 * (1 + g1**2))
+    model = ICLVModel(
+        [LatentVariable("purchase_intention", covariates=("age", "female"))],
+        [item for item in beverage_indicators() if item.name.startswith("pi")],
+        beverage_choice_model("probit"), person_id="id")
+    params = {f"b_{c}_to_purchase_intention": truth[f"b_{c}_to_health_concern"] * g1 * g2 / s
+              for c in ("age", "female")}
+    for k in (1, 2, 3):
+        params[f"lambda_pi{k}"] = truth[f"lambda_pi{k}"] * s
+        params.update({f"tau_pi{k}_{j}": truth[f"tau_pi{k}_{j}"] for j in range(1, 5)})
+    for name in ("asc_sugar", "asc_sugar_free", "beta_price", "beta_health_label"):
+        params[name] = truth[name]
+    params["theta_purchase_intention"] = truth["theta_purchase_intention"] * s
+    return df, model, params

@@ -24,37 +24,6 @@ DRUG_DATA = datasets.drug_choice_path()
 needs_drug_data = pytest.mark.skipif(not DRUG_DATA.is_file(), reason=f"{DRUG_DATA} absent")
 
 
-def beverage_one_lv(n_people=326, seed=0):
-    """The beverage study's one-LV variant: ``purchase_intention`` alone, with its three
-    items ``pi1..pi3`` and the binary probit purchases.
-
-    The data are the full three-LV simulation.  Integrating out health concern and
-    perceived benefit, ``PI = b' x + (zeta_PI + g2 zeta_PB + g1 g2 zeta_HC)`` (reduced
-    form: ``b = g1 g2 b_HC``, a normal error of variance ``s^2 = 1 + g2^2 (1 + g1^2)``
-    independent of ``x``), and ``pi1..pi3`` and the choices depend on the other LVs only
-    through ``PI``: a correctly specified one-LV ICLV with covariates ``age``,
-    ``female``.  ``params`` are its true values in the unit-variance normalisation
-    (``b / s``, loadings and ``theta`` times ``s``).
-    """
-    df, _, truth = datasets.beverage(n_people=n_people, seed=seed, choice="probit")
-    g1 = truth["gamma_health_concern_to_perceived_benefit"]
-    g2 = truth["gamma_perceived_benefit_to_purchase_intention"]
-    s = math.sqrt(1 + g2**2 * (1 + g1**2))
-    model = ij.ICLVModel(
-        [ij.LatentVariable("purchase_intention", covariates=("age", "female"))],
-        [item for item in datasets.beverage_indicators() if item.name.startswith("pi")],
-        datasets.beverage_choice_model("probit"), person_id="id")
-    params = {f"b_{c}_to_purchase_intention": truth[f"b_{c}_to_health_concern"] * g1 * g2 / s
-              for c in ("age", "female")}
-    for k in (1, 2, 3):
-        params[f"lambda_pi{k}"] = truth[f"lambda_pi{k}"] * s
-        params.update({f"tau_pi{k}_{j}": truth[f"tau_pi{k}_{j}"] for j in range(1, 5)})
-    for name in ("asc_sugar", "asc_sugar_free", "beta_price", "beta_health_label"):
-        params[name] = truth[name]
-    params["theta_purchase_intention"] = truth["theta_purchase_intention"] * s
-    return df, model, params
-
-
 # --- the rule -------------------------------------------------------------------------
 
 def _normal_moment(k):
@@ -242,7 +211,7 @@ def test_msl_with_10000_halton_draws_is_within_its_monte_carlo_error(drug, n_peo
 
 @pytest.fixture(scope="module")
 def beverage_one():
-    df, model, params = beverage_one_lv()
+    df, model, params = datasets.beverage_one_lv()
     plain = ij.Problem(model, df, draws=ij.Quadrature(100))
     return df, model, params, plain
 
