@@ -26,7 +26,7 @@ from .data import Panel, prepare_data
 from .draws import Draws, as_draws
 from .inference import covariances
 from .layout import build_layout
-from .likelihood import DEFAULT_MEMORY_BYTES, SimulatedLikelihood, build_likelihood
+from .likelihood import SimulatedLikelihood, build_likelihood
 from .optimize import (
     OPTIMIZERS,
     Evaluator,
@@ -50,11 +50,15 @@ class Problem:
     ``loglike(params)`` evaluates the simulated log-likelihood at reported parameter
     values (a dict by name; missing names take their defaults).  With
     :class:`~iclv_jax.AdaptiveQuadrature` the nodes are adapted at the default start
-    values; :meth:`adapt` moves them.
+    values; :meth:`adapt` moves them.  ``chunk_size``, ``memory_bytes``, ``dtype`` and
+    ``devices`` are passed to :func:`~iclv_jax.likelihood.build_likelihood` (people per
+    chunk, memory budget of a chunk, ``"float64"``/``"float32"``, devices to split the
+    people over; defaults: from the free memory, float64, every visible device).
     """
 
     def __init__(self, model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500,
-                 chunk_size: int | None = None, memory_bytes: int = DEFAULT_MEMORY_BYTES):
+                 chunk_size: int | None = None, memory_bytes: int | None = None,
+                 dtype: str = "float64", devices=None):
         self.model = model
         self.draws = as_draws(draws).for_dims(len(model.lv_names))
         self.panel: Panel = prepare_data(model, data)
@@ -67,7 +71,7 @@ class Problem:
             log_weights = np.broadcast_to(log_weights, normals.shape[:2])
         self.likelihood: SimulatedLikelihood = build_likelihood(
             self.space, self.layout, self.panel, normals, log_weights, defaults,
-            chunk_size=chunk_size, memory_bytes=memory_bytes,
+            chunk_size=chunk_size, memory_bytes=memory_bytes, dtype=dtype, devices=devices,
         )
         self.adapt()
 
@@ -167,7 +171,7 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
              optimizer: str = "hybrid", gradient: str = "autodiff", max_iterations: int = 2000,
              tolerance: float = 1e-6, chunk_size: int | None = None,
              verbose: bool | None = None, checkpoint: str | None = None,
-             resume: str | None = None) -> Results:
+             resume: str | None = None, dtype: str = "float64", devices=None) -> Results:
     """Estimate an ICLV model by maximum simulated likelihood.
 
     Args:
@@ -188,12 +192,15 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         verbose: progress line per iteration on stderr; ``None``: only on a terminal.
         checkpoint: a path written atomically after every iteration.
         resume: a checkpoint to continue from (same model, data and draws).
+        dtype: ``"float64"`` (default) or ``"float32"`` evaluation of the likelihood
+            (the optimiser and the parameters stay float64; sequential starts use float64).
+        devices: the devices the people are split over (default: every visible device).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     verbose = sys.stderr.isatty() if verbose is None else verbose
     began = time.perf_counter()
-    problem = Problem(model, data, draws, chunk_size=chunk_size)
+    problem = Problem(model, data, draws, chunk_size=chunk_size, dtype=dtype, devices=devices)
     evaluator = Evaluator(problem.likelihood, gradient)
     fingerprint = checkpoints.fingerprint(problem.space.free_names, problem.panel,
                                           problem.draws)

@@ -11,11 +11,19 @@ over draws and people, and evaluated in chunks of people (``lax.map``) so memory
 bounded whatever ``N * R``.  Derivatives are taken chunk by chunk and summed, so the
 gradient and the Hessian are memory-bounded too.  The functions take the likelihood
 module as an argument: a new data set of the same shapes reuses the compiled code.
+
+With several devices the (padded) people are split into one contiguous block per
+device (:func:`jax.shard_map` over a one-axis :class:`jax.sharding.Mesh`); every device
+maps over the chunks of its block and the sums are ``psum``-ed.  One device runs the
+same code on a one-device mesh.  ``dtype="float32"`` evaluates in single precision
+(data, draws and the reported parameters are cast; derivatives come back in the
+parameters' float64).
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import equinox as eqx
 import jax
@@ -23,13 +31,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.nn import logsumexp
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Bool, Float, Int
 
 from .data import Panel
 from .layout import Layout
 from .params import ParameterSpace, ToReported
 
-DEFAULT_MEMORY_BYTES = 1 << 30
+MEMORY_FRACTION = 0.25  # of the free device memory a chunk may use by default
+CPU_CACHE_BYTES = 16 << 20  # CPU chunks beyond this working set only lose cache locality
+PEOPLE = "people"  # the mesh axis the people are split over
+DTYPES = ("float64", "float32")
 
 
 class PanelArrays(eqx.Module):
@@ -50,14 +63,22 @@ def _pad_people(array: np.ndarray, n_padded: int, fill) -> np.ndarray:
     return np.concatenate([array, pad])
 
 
-def panel_arrays(panel: Panel, n_padded: int) -> PanelArrays:
-    """Pad with weight-0 people whose data give finite values (all alternatives available)."""
+def _as_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
+    """Floating arrays in ``dtype``; integer and boolean arrays unchanged."""
+    return array.astype(dtype) if np.issubdtype(array.dtype, np.floating) else array
+
+
+def panel_arrays(panel: Panel, n_padded: int, dtype: str = "float64",
+                 sharding: NamedSharding | None = None) -> PanelArrays:
+    """Pad with weight-0 people whose data give finite values (all alternatives available);
+    floating arrays in ``dtype``, placed with ``sharding`` (people split over devices)."""
     fills = {"design": 0.0, "available": True, "chosen": 0, "situation_mask": False,
              "covariates": 0.0, "ordered_levels": 0, "continuous_values": 0.0}
-    arrays = {name: jnp.asarray(_pad_people(getattr(panel, name), n_padded, fill))
+    arrays = {name: _pad_people(getattr(panel, name), n_padded, fill)
               for name, fill in fills.items()}
-    weight = _pad_people(np.ones(panel.n_people), n_padded, 0.0)
-    return PanelArrays(**arrays, weight=jnp.asarray(weight))
+    arrays["weight"] = _pad_people(np.ones(panel.n_people), n_padded, 0.0)
+    return PanelArrays(**{name: jax.device_put(_as_dtype(array, dtype), sharding)
+                          for name, array in arrays.items()})
 
 
 def person_loglike(components, person: PanelArrays, zeta, log_weights):
@@ -97,9 +118,12 @@ class SimulatedLikelihood(eqx.Module):
     n_people: int = eqx.field(static=True)
     chunk_size: int = eqx.field(static=True)
     hessian_chunk_size: int = eqx.field(static=True)
+    dtype: str = eqx.field(static=True, default="float64")
+    mesh: Mesh | None = eqx.field(static=True, default=None)
 
     def components(self, free_internal):
-        return self.layout.components(self.to_reported(free_internal))
+        """The component modules at ``free_internal``, in the evaluation dtype."""
+        return self.layout.components(self.to_reported(free_internal).astype(self.dtype))
 
     def _chunk_per_person(self, free_internal, panel, zeta, log_weights):
         components = self.components(free_internal)
@@ -123,28 +147,56 @@ class SimulatedLikelihood(eqx.Module):
         return self._map_chunks(
             lambda p, z: fn(p, z, jnp.broadcast_to(self.log_weights, z.shape[:2])), chunk)
 
+    def _on_devices(self, fn, free_internal, stacked: bool):
+        """``fn(block, free_internal)`` on every device's block of people, ``block`` this
+        likelihood restricted to the block.  ``stacked``: ``fn`` returns per-person rows,
+        concatenated over devices; else it returns a sum, added over devices (``psum``).
+        """
+        if self.mesh is None:
+            return fn(self, free_internal)
+        people = P(PEOPLE)
+
+        def block(panel, zeta, log_weights, u):
+            local = eqx.tree_at(lambda lik: (lik.panel, lik.zeta, lik.log_weights), self,
+                                (panel, zeta, log_weights))
+            out = fn(local, u)
+            return out if stacked else jax.tree.map(lambda x: lax.psum(x, PEOPLE), out)
+
+        weights_spec = people if self.log_weights.ndim == 2 else P()
+        return jax.shard_map(block, mesh=self.mesh,
+                             in_specs=(people, people, weights_spec, P()),
+                             out_specs=people if stacked else P())(
+            self.panel, self.zeta, self.log_weights, free_internal)
+
+    def _sum_over_chunks(self, chunk_fn, free_internal, chunk: int):
+        """``sum_chunks chunk_fn(u, panel, zeta, log_weights)`` over all people and devices."""
+        def block_sum(block, u):
+            return jax.tree.map(lambda x: x.sum(axis=0), block._map_weighted(
+                lambda p, z, w: chunk_fn(u, p, z, w), chunk))
+        return self._on_devices(block_sum, free_internal, stacked=False)
+
+    def _rows_over_chunks(self, chunk_fn, free_internal):
+        """``chunk_fn(u, panel, zeta, log_weights)``'s per-person rows, real people only."""
+        def block_rows(block, u):
+            return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), block._map_weighted(
+                lambda p, z, w: chunk_fn(u, p, z, w), self.chunk_size))
+        rows = self._on_devices(block_rows, free_internal, stacked=True)
+        return jax.tree.map(lambda x: x[: self.n_people], rows)
+
     @eqx.filter_jit
     def per_person(self, free_internal) -> Float[Array, " N"]:
         """``log L_n`` for every (real) person."""
-        values = self._map_weighted(
-            lambda p, z, w: self._chunk_per_person(free_internal, p, z, w), self.chunk_size
-        )
-        return values.reshape(-1)[: self.n_people]
+        return self._rows_over_chunks(self._chunk_per_person, free_internal)
 
     @eqx.filter_jit
     def loglike(self, free_internal) -> Float[Array, ""]:
-        return self._map_weighted(
-            lambda p, z, w: self._chunk_sum(free_internal, p, z, w), self.chunk_size
-        ).sum()
+        return self._sum_over_chunks(self._chunk_sum, free_internal, self.chunk_size)
 
     @eqx.filter_jit
     def loglike_and_grad(self, free_internal):
         """``(log L, d log L / du)``, the gradient accumulated chunk by chunk."""
-        values, grads = self._map_weighted(
-            lambda p, z, w: jax.value_and_grad(self._chunk_sum)(free_internal, p, z, w),
-            self.chunk_size,
-        )
-        return values.sum(), grads.sum(axis=0)
+        return self._sum_over_chunks(jax.value_and_grad(self._chunk_sum), free_internal,
+                                     self.chunk_size)
 
     @eqx.filter_jit
     def per_person_and_scores(self, free_internal):
@@ -152,13 +204,10 @@ class SimulatedLikelihood(eqx.Module):
         def person(u, p, z, w):
             return person_loglike(self.components(u), p, z, w)
 
-        def chunk(p, z, w):
-            return jax.vmap(jax.value_and_grad(person), in_axes=(None, 0, 0, 0))(
-                free_internal, p, z, w)
+        def chunk(u, p, z, w):
+            return jax.vmap(jax.value_and_grad(person), in_axes=(None, 0, 0, 0))(u, p, z, w)
 
-        values, scores = self._map_weighted(chunk, self.chunk_size)
-        return (values.reshape(-1)[: self.n_people],
-                scores.reshape((-1,) + scores.shape[2:])[: self.n_people])
+        return self._rows_over_chunks(chunk, free_internal)
 
     def scores(self, free_internal) -> Float[Array, "N F"]:
         """Per-person scores ``d log L_n / du`` (rows: real people)."""
@@ -166,65 +215,133 @@ class SimulatedLikelihood(eqx.Module):
 
     @eqx.filter_jit
     def hessian(self, free_internal) -> Float[Array, "F F"]:
-        """Exact Hessian ``d^2 log L / du du'`` (forward-over-reverse), summed over chunks."""
-        return self._map_weighted(
-            lambda p, z, w: jax.hessian(self._chunk_sum)(free_internal, p, z, w),
-            self.hessian_chunk_size,
-        ).sum(axis=0)
+        """Exact Hessian ``d^2 log L / du du'``: forward-over-reverse (``jacfwd`` of the
+        gradient, all ``F`` tangents at once) on chunks of ``hessian_chunk_size`` people,
+        summed over chunks and devices."""
+        return self._sum_over_chunks(jax.jacfwd(jax.grad(self._chunk_sum)), free_internal,
+                                     self.hessian_chunk_size)
 
 
-def _bytes_per_person(panel: Panel, n_draws: int, n_lvs: int) -> int:
+def _bytes_per_person(panel: Panel, n_draws: int, n_lvs: int, itemsize: int = 8) -> int:
     """A generous estimate of the working memory of one person's LL and gradient."""
     n_t, n_j = panel.design.shape[1:3]
     per_draw = 8 * n_t * n_j + 6 * (panel.ordered_levels.shape[1]
                                      + panel.continuous_values.shape[1]) + 4 * n_lvs + 8
-    return 8 * n_draws * per_draw + 8 * panel.design[0].size
+    return itemsize * (n_draws * per_draw + panel.design[0].size)
+
+
+def available_memory_bytes(device: jax.Device | None = None) -> int:
+    """Free memory of ``device`` (default: the first): the allocator's limit less what is
+    in use on an accelerator, the host's available physical memory on CPU."""
+    device = jax.devices()[0] if device is None else device
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def default_memory_bytes(device: jax.Device | None = None) -> int:
+    """The working-memory budget of one chunk: ``MEMORY_FRACTION`` of the free memory,
+    and on CPU at most ``CPU_CACHE_BYTES`` (larger chunks there are slower, not faster)."""
+    device = jax.devices()[0] if device is None else device
+    budget = int(MEMORY_FRACTION * available_memory_bytes(device))
+    return min(budget, CPU_CACHE_BYTES) if device.platform == "cpu" else budget
 
 
 def choose_chunk_size(panel: Panel, n_draws: int, n_lvs: int,
-                      memory_bytes: int = DEFAULT_MEMORY_BYTES) -> int:
-    """People per chunk so a chunk's LL and gradient stay within ``memory_bytes``.
+                      memory_bytes: int | None = None, n_devices: int = 1,
+                      itemsize: int = 8) -> int:
+    """People per chunk so a chunk's LL and gradient stay within ``memory_bytes``
+    (``None``: :func:`default_memory_bytes`), each of ``n_devices`` devices taking an
+    equal share of the people.
 
     Chunks are equal and a multiple of 8 people (so smaller Hessian chunks divide them).
     """
-    most = max(8, memory_bytes // _bytes_per_person(panel, n_draws, n_lvs))
-    n_chunks = math.ceil(panel.n_people / most)
-    return 8 * math.ceil(math.ceil(panel.n_people / n_chunks) / 8)
+    memory_bytes = default_memory_bytes() if memory_bytes is None else memory_bytes
+    people = math.ceil(panel.n_people / n_devices)
+    most = max(8, memory_bytes // _bytes_per_person(panel, n_draws, n_lvs, itemsize))
+    n_chunks = math.ceil(people / most)
+    return 8 * math.ceil(math.ceil(people / n_chunks) / 8)
 
 
 def _largest_divisor_at_most(n: int, limit: int) -> int:
     return max(d for d in range(1, max(1, min(n, limit)) + 1) if n % d == 0)
 
 
+def people_mesh(devices=None) -> Mesh | None:
+    """A one-axis mesh (``"people"``) over ``devices`` (default: every visible device);
+    ``None`` for a single device (nothing to split)."""
+    devices = jax.devices() if devices is None else list(devices)
+    return Mesh(np.array(devices), (PEOPLE,)) if len(devices) > 1 else None
+
+
 def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: np.ndarray,
                      log_weights: np.ndarray, fixed_internal: np.ndarray,
                      chunk_size: int | None = None,
-                     memory_bytes: int = DEFAULT_MEMORY_BYTES) -> SimulatedLikelihood:
-    """Move data and draws to the device, padded to whole chunks.
+                     memory_bytes: int | None = None,
+                     dtype: str = "float64", devices=None,
+                     hessian_chunk_size: int | None = None) -> SimulatedLikelihood:
+    """Move data and draws to the device(s), padded to whole chunks on every device.
 
     ``log_weights``: ``(R,)`` shared by everyone, or ``(N, R)`` per person (padded
-    people get 0s; their likelihood weight is 0).
+    people get 0s; their likelihood weight is 0).  ``memory_bytes``: the working memory
+    of one chunk (``None``: from the free device memory, :func:`default_memory_bytes`);
+    ignored when ``chunk_size`` is given.  ``dtype``: ``"float64"`` (default) or
+    ``"float32"``.  ``devices``: the devices the people are split over (default: all).
+    ``hessian_chunk_size``: people per forward-over-reverse Hessian chunk (a divisor of
+    ``chunk_size``; default from the memory budget, at most 8 on CPU).
     """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     n_draws, n_lvs = zeta.shape[1:]
     log_weights = np.asarray(log_weights, dtype=np.float64)
     if log_weights.shape not in ((n_draws,), (panel.n_people, n_draws)):
         raise ValueError(f"log_weights must have shape ({n_draws},) or "
                          f"({panel.n_people}, {n_draws}), got {log_weights.shape}")
+    mesh = people_mesh(devices)
+    n_devices = 1 if mesh is None else mesh.size
+    itemsize = np.dtype(dtype).itemsize
+    if memory_bytes is None:
+        memory_bytes = default_memory_bytes(jax.devices()[0] if devices is None
+                                            else list(devices)[0])
     if chunk_size is None:
-        chunk_size = choose_chunk_size(panel, n_draws, n_lvs, memory_bytes)
+        chunk_size = choose_chunk_size(panel, n_draws, n_lvs, memory_bytes, n_devices,
+                                       itemsize)
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
-    n_padded = chunk_size * math.ceil(panel.n_people / chunk_size)
-    hessian_budget = max(1, memory_bytes // (_bytes_per_person(panel, n_draws, n_lvs)
-                                             * max(1, space.n_free // 2)))
+    if hessian_chunk_size is None:
+        hessian_chunk_size = _largest_divisor_at_most(
+            chunk_size, _hessian_people(panel, n_draws, n_lvs, space.n_free, memory_bytes,
+                                        itemsize))
+    elif not isinstance(hessian_chunk_size, int) or chunk_size % hessian_chunk_size:
+        raise ValueError(f"hessian_chunk_size must divide chunk_size {chunk_size}, "
+                         f"got {hessian_chunk_size!r}")
+    n_padded = chunk_size * n_devices * math.ceil(panel.n_people / (chunk_size * n_devices))
+    people = None if mesh is None else NamedSharding(mesh, P(PEOPLE))
+    shared = None if mesh is None else NamedSharding(mesh, P())
+    if log_weights.ndim == 2:
+        log_weights, weights_sharding = _pad_people(log_weights, n_padded, 0.0), people
+    else:
+        weights_sharding = shared
     return SimulatedLikelihood(
         to_reported=space.reported_map(fixed_internal),
         layout=layout,
-        panel=panel_arrays(panel, n_padded),
-        zeta=jnp.asarray(_pad_people(zeta, n_padded, 0.0)),
-        log_weights=jnp.asarray(log_weights if log_weights.ndim == 1
-                                else _pad_people(log_weights, n_padded, 0.0)),
+        panel=panel_arrays(panel, n_padded, dtype, people),
+        zeta=jax.device_put(_pad_people(zeta, n_padded, 0.0).astype(dtype), people),
+        log_weights=jax.device_put(log_weights.astype(dtype), weights_sharding),
         n_people=panel.n_people,
         chunk_size=chunk_size,
-        hessian_chunk_size=_largest_divisor_at_most(chunk_size, hessian_budget),
+        hessian_chunk_size=hessian_chunk_size,
+        dtype=dtype,
+        mesh=mesh,
     )
+
+
+def _hessian_people(panel: Panel, n_draws: int, n_lvs: int, n_free: int,
+                    memory_bytes: int, itemsize: int) -> int:
+    """People per Hessian chunk: forward-over-reverse carries ``F`` tangents, so a person
+    needs about ``F / 2`` times the gradient's memory; on CPU small chunks are fastest
+    (measured: 4-8 people, see ``benchmarks/scaling.py``)."""
+    per_person = _bytes_per_person(panel, n_draws, n_lvs, itemsize) * max(1, n_free // 2)
+    most = max(1, memory_bytes // per_person)
+    return min(most, 8) if jax.devices()[0].platform == "cpu" else most
