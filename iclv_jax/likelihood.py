@@ -40,7 +40,7 @@ from .layout import Layout
 from .params import ParameterSpace, ToReported
 
 MEMORY_FRACTION = 0.25  # of the free device memory a chunk may use by default
-CPU_CACHE_BYTES = 16 << 20  # CPU chunks beyond this working set only lose cache locality
+CPU_CACHE_BYTES = 4 << 20  # CPU chunks beyond this working set only lose cache locality
 PEOPLE = "people"  # the mesh axis the people are split over
 DTYPES = ("float64", "float32")
 
@@ -159,7 +159,8 @@ class SimulatedLikelihood(eqx.Module):
         def block(panel, zeta, log_weights, u):
             local = eqx.tree_at(lambda lik: (lik.panel, lik.zeta, lik.log_weights), self,
                                 (panel, zeta, log_weights))
-            out = fn(local, u)
+            # u varies by device, so that derivatives taken inside are this block's alone
+            out = fn(local, lax.pcast(u, PEOPLE, to="varying"))
             return out if stacked else jax.tree.map(lambda x: lax.psum(x, PEOPLE), out)
 
         weights_spec = people if self.log_weights.ndim == 2 else P()

@@ -1,0 +1,66 @@
+"""People split over several devices give the single-device values.
+
+Two CPU devices are simulated with ``--xla_force_host_platform_device_count=2``, which
+must be set before JAX starts: the comparison runs in a subprocess.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """
+import json
+import jax
+import numpy as np
+import iclv_jax as ij
+from iclv_jax import datasets
+
+assert jax.device_count() == 2, jax.devices()
+df, model, params = datasets.beverage_one_lv(n_people=61, seed=3)
+out = {}
+for name, draws in (("halton", ij.Halton(16, seed=1)), ("adaptive", ij.AdaptiveQuadrature(3))):
+    one = ij.Problem(model, df, draws=draws, chunk_size=8, devices=jax.devices()[:1])
+    two = ij.Problem(model, df, draws=draws, chunk_size=8)
+    u = one.free_internal(params)
+    out[name] = {
+        "mesh_size": two.likelihood.mesh.size,
+        "zeta_devices": len(two.likelihood.zeta.sharding.device_set),
+        "one_mesh": one.likelihood.mesh is None,
+    }
+    for label, lik in (("one", one.likelihood), ("two", two.likelihood)):
+        ll, grad = lik.loglike_and_grad(u)
+        out[name][label] = {"ll": float(lik.loglike(u)), "ll_grad": float(ll),
+                            "grad": np.asarray(grad).tolist()}
+        if name == "halton":  # per-person rows and the Hessian: one case is enough
+            values, scores = lik.per_person_and_scores(u)
+            out[name][label].update(per_person=np.asarray(values).tolist(),
+                                    scores=np.asarray(scores).tolist(),
+                                    hessian=np.asarray(lik.hessian(u)).tolist())
+print(json.dumps(out))
+"""
+
+
+def test_two_devices_equal_one_device():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu"}
+    run = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    assert len(results["halton"]["two"]["per_person"]) == 61
+    assert {"grad", "hessian", "scores"} <= set(results["halton"]["two"])
+    for name, result in results.items():
+        assert result["mesh_size"] == 2 and result["zeta_devices"] == 2, name
+        assert result["one_mesh"], name
+        one, two = result["one"], result["two"]
+        assert abs(one["ll"] - two["ll"]) < 1e-10, name
+        assert abs(one["ll_grad"] - one["ll"]) < 1e-10, name
+        for key in set(one) - {"ll", "ll_grad"}:
+            np.testing.assert_allclose(two[key], one[key], rtol=1e-10, atol=1e-10,
+                                       err_msg=f"{name}: {key}")
