@@ -40,7 +40,8 @@ from .layout import Layout
 from .params import ParameterSpace, ToReported
 
 MEMORY_FRACTION = 0.25  # of the free device memory a chunk may use by default
-CPU_CACHE_BYTES = 4 << 20  # CPU chunks beyond this working set only lose cache locality
+CPU_CACHE_BYTES = 4 << 20  # default CPU chunks: larger working sets only lose cache locality
+CPU_HESSIAN_PEOPLE = 8  # CPU Hessian chunks: measured fastest at 1-8 people
 PEOPLE = "people"  # the mesh axis the people are split over
 DTYPES = ("float64", "float32")
 
@@ -242,11 +243,8 @@ def available_memory_bytes(device: jax.Device | None = None) -> int:
 
 
 def default_memory_bytes(device: jax.Device | None = None) -> int:
-    """The working-memory budget of one chunk: ``MEMORY_FRACTION`` of the free memory,
-    and on CPU at most ``CPU_CACHE_BYTES`` (larger chunks there are slower, not faster)."""
-    device = jax.devices()[0] if device is None else device
-    budget = int(MEMORY_FRACTION * available_memory_bytes(device))
-    return min(budget, CPU_CACHE_BYTES) if device.platform == "cpu" else budget
+    """The default memory budget: ``MEMORY_FRACTION`` of ``device``'s free memory."""
+    return int(MEMORY_FRACTION * available_memory_bytes(device))
 
 
 def choose_chunk_size(panel: Panel, n_draws: int, n_lvs: int,
@@ -286,11 +284,12 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
 
     ``log_weights``: ``(R,)`` shared by everyone, or ``(N, R)`` per person (padded
     people get 0s; their likelihood weight is 0).  ``memory_bytes``: the working memory
-    of one chunk (``None``: from the free device memory, :func:`default_memory_bytes`);
-    ignored when ``chunk_size`` is given.  ``dtype``: ``"float64"`` (default) or
-    ``"float32"``.  ``devices``: the devices the people are split over (default: all).
+    of one chunk (``None``: :func:`default_memory_bytes`, and on CPU at most
+    ``CPU_CACHE_BYTES``); ignored when ``chunk_size`` is given.  ``dtype``:
+    ``"float64"`` (default) or ``"float32"``.  ``devices``: the devices the people are split over (default: all).
     ``hessian_chunk_size``: people per forward-over-reverse Hessian chunk (a divisor of
-    ``chunk_size``; default from the memory budget, at most 8 on CPU).
+    ``chunk_size``; default from the memory budget, at most ``CPU_HESSIAN_PEOPLE`` on
+    CPU).
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
@@ -302,18 +301,20 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
     mesh = people_mesh(devices)
     n_devices = 1 if mesh is None else mesh.size
     itemsize = np.dtype(dtype).itemsize
-    if memory_bytes is None:
-        memory_bytes = default_memory_bytes(jax.devices()[0] if devices is None
-                                            else list(devices)[0])
+    device = jax.devices()[0] if devices is None else list(devices)[0]
+    on_cpu = device.platform == "cpu"
+    budget = default_memory_bytes(device) if memory_bytes is None else memory_bytes
     if chunk_size is None:
-        chunk_size = choose_chunk_size(panel, n_draws, n_lvs, memory_bytes, n_devices,
-                                       itemsize)
+        chunk_size = choose_chunk_size(
+            panel, n_draws, n_lvs,
+            min(budget, CPU_CACHE_BYTES) if on_cpu and memory_bytes is None else budget,
+            n_devices, itemsize)
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     if hessian_chunk_size is None:
+        hessian_people = _hessian_people(panel, n_draws, n_lvs, space.n_free, budget, itemsize)
         hessian_chunk_size = _largest_divisor_at_most(
-            chunk_size, _hessian_people(panel, n_draws, n_lvs, space.n_free, memory_bytes,
-                                        itemsize))
+            chunk_size, min(hessian_people, CPU_HESSIAN_PEOPLE) if on_cpu else hessian_people)
     elif not isinstance(hessian_chunk_size, int) or chunk_size % hessian_chunk_size:
         raise ValueError(f"hessian_chunk_size must divide chunk_size {chunk_size}, "
                          f"got {hessian_chunk_size!r}")
@@ -340,9 +341,7 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
 
 def _hessian_people(panel: Panel, n_draws: int, n_lvs: int, n_free: int,
                     memory_bytes: int, itemsize: int) -> int:
-    """People per Hessian chunk: forward-over-reverse carries ``F`` tangents, so a person
-    needs about ``F / 2`` times the gradient's memory; on CPU small chunks are fastest
-    (measured: 4-8 people, see ``benchmarks/scaling.py``)."""
+    """People per Hessian chunk within ``memory_bytes``: forward-over-reverse carries
+    ``F`` tangents, so a person needs about ``F / 2`` times the gradient's memory."""
     per_person = _bytes_per_person(panel, n_draws, n_lvs, itemsize) * max(1, n_free // 2)
-    most = max(1, memory_bytes // per_person)
-    return min(most, 8) if jax.devices()[0].platform == "cpu" else most
+    return max(1, memory_bytes // per_person)
