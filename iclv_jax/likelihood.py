@@ -286,7 +286,8 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
     people get 0s; their likelihood weight is 0).  ``memory_bytes``: the working memory
     of one chunk (``None``: :func:`default_memory_bytes`, and on CPU at most
     ``CPU_CACHE_BYTES``); ignored when ``chunk_size`` is given.  ``dtype``:
-    ``"float64"`` (default) or ``"float32"``.  ``devices``: the devices the people are split over (default: all).
+    ``"float64"`` (default) or ``"float32"``.  ``devices``: the devices the people are
+    split over (default: all).
     ``hessian_chunk_size``: people per forward-over-reverse Hessian chunk (a divisor of
     ``chunk_size``; default from the memory budget, at most ``CPU_HESSIAN_PEOPLE`` on
     CPU).
