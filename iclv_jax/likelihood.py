@@ -22,6 +22,7 @@ parameters' float64).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -82,9 +83,9 @@ def panel_arrays(panel: Panel, n_padded: int, dtype: str = "float64",
                           for name, array in arrays.items()})
 
 
-def person_loglike(components, person: PanelArrays, zeta, log_weights):
-    """``log L_n`` for one person: ``zeta`` is ``(R, L)``, ``log_weights`` ``(R,)`` (this
-    person's log integration weights)."""
+def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:
+    """``a_nr = sum_k log P(I_nk | eta_nr) + sum_t log P(y_nt | eta_nr)`` for every draw
+    (``zeta`` is ``(R, L)``): measurement rows and the choice model add up."""
     structural, ordered, continuous, choice = components
     base = choice.base_utility(person.design)
 
@@ -95,7 +96,99 @@ def person_loglike(components, person: PanelArrays, zeta, log_weights):
         choices = choice.log_prob(base, eta, person.chosen, person.available)
         return measurement + jnp.where(person.situation_mask, choices, 0.0).sum()
 
-    return logsumexp(jax.vmap(draw_loglike)(zeta) + log_weights) * person.weight
+    return jax.vmap(draw_loglike)(zeta)
+
+
+def person_loglike(components, person: PanelArrays, zeta, log_weights):
+    """``log L_n`` for one person: ``zeta`` is ``(R, L)``, ``log_weights`` ``(R,)`` (this
+    person's log integration weights)."""
+    return logsumexp(draw_loglikes(components, person, zeta) + log_weights) * person.weight
+
+
+class HessianPlan(eqx.Module):
+    """Compressed second derivatives of the draw log-likelihood ``a`` (see
+    :func:`hessian_plan`): ``seeds`` ``[K, F]``; ``d^2 a / du_i du_j`` is entry
+    ``[source_seed[i, j], source_index[i, j]]`` of the ``K`` Hessian-vector products,
+    where ``nonzero[i, j]``, and 0 elsewhere."""
+
+    seeds: Float[Array, "K F"]
+    source_seed: Int[Array, "F F"]
+    source_index: Int[Array, "F F"]
+    nonzero: Bool[Array, "F F"]
+
+
+# layout fields that hold LV positions, not parameter positions
+_LV_POSITION_FIELDS = ("ordered_lv", "continuous_lv")
+
+
+def _parameter_groups(layout: Layout, n_reported: int) -> list[set]:
+    """For every reported parameter, the additive terms of ``a`` that use it: measurement
+    row ``("ordered", k)`` or ``("continuous", k)``, ``"choice"``, or ``"shared"`` (the
+    structural equations and any other field, which reach every term)."""
+    rows = {"ordered_loadings": "ordered", "ordered_cuts": "ordered",
+            "continuous_intercepts": "continuous", "continuous_loadings": "continuous",
+            "continuous_sigmas": "continuous"}
+    groups = [set() for _ in range(n_reported)]
+    for field in dataclasses.fields(layout):
+        value = getattr(layout, field.name)
+        if field.name in _LV_POSITION_FIELDS or not hasattr(value, "shape"):
+            continue
+        index = np.asarray(value)
+        for position, reported in np.ndenumerate(index):
+            if reported < n_reported:  # beyond: the constant extra slots
+                group = ((rows[field.name], position[0]) if field.name in rows
+                         else "choice" if field.name in ("beta", "theta", "choice_cuts")
+                         else "shared")
+                groups[reported].add(group)
+    return groups
+
+
+def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
+    """Seeds for the Hessian of the draw log-likelihood ``a`` from its additive structure.
+
+    ``a`` is a sum of terms (one per measurement row, one for the choice model) that
+    share only the LVs.  A free parameter used by one term alone ("private") has zero
+    cross-derivatives with the private parameters of every other term, so the ``i``-th
+    private parameters of all terms share one seed (Curtis-Powell-Reid compression);
+    the other ("shared") parameters get a seed each.  Entries between a private and a
+    shared parameter are read from the shared one's column (symmetry).  ``K`` = shared
+    parameters + the largest number of private parameters in a term, instead of ``F``.
+    """
+    free_index = np.asarray(to_reported.free_index)
+    cumulate = np.asarray(to_reported.cumulate) != 0
+    is_threshold = np.asarray(to_reported.is_threshold)
+    n_reported, n_free = cumulate.shape[0], free_index.shape[0]
+    depends = np.where(is_threshold[:, None], cumulate, np.eye(n_reported, dtype=bool))
+    reported_groups = _parameter_groups(layout, n_reported)
+    group_of = []
+    for f in range(n_free):
+        groups = set().union(*(reported_groups[i] for i in np.flatnonzero(
+            depends[:, free_index[f]])))
+        group_of.append(next(iter(groups)) if len(groups) == 1 and "shared" not in groups
+                        else None)
+    shared = [f for f in range(n_free) if group_of[f] is None]
+    rank = {}
+    for f in range(n_free):
+        if group_of[f] is not None:
+            rank[f] = sum(1 for e in range(f) if group_of[e] == group_of[f])
+    n_private_seeds = max(rank.values(), default=-1) + 1
+    seed = {f: i for i, f in enumerate(shared)}
+    seed.update({f: len(shared) + r for f, r in rank.items()})
+    seeds = np.zeros((len(shared) + n_private_seeds, n_free))
+    for f in range(n_free):
+        seeds[seed[f], f] = 1.0
+    source_seed = np.zeros((n_free, n_free), dtype=np.int64)
+    source_index = np.zeros((n_free, n_free), dtype=np.int64)
+    nonzero = np.ones((n_free, n_free), dtype=bool)
+    for i in range(n_free):
+        for j in range(n_free):
+            if group_of[j] is None or group_of[i] is not None:  # column j holds it
+                source_seed[i, j], source_index[i, j] = seed[j], i
+                nonzero[i, j] = None in (group_of[i], group_of[j]) or group_of[i] == group_of[j]
+            else:  # i shared, j private: from column i
+                source_seed[i, j], source_index[i, j] = seed[i], j
+    return HessianPlan(jnp.asarray(seeds), jnp.asarray(source_seed),
+                       jnp.asarray(source_index), jnp.asarray(nonzero))
 
 
 def _chunked(tree, chunk: int):
@@ -116,6 +209,7 @@ class SimulatedLikelihood(eqx.Module):
     panel: PanelArrays
     zeta: Float[Array, "N R L"]
     log_weights: Float[Array, " R"] | Float[Array, "N R"]
+    plan: HessianPlan
     n_people: int = eqx.field(static=True)
     chunk_size: int = eqx.field(static=True)
     hessian_chunk_size: int = eqx.field(static=True)
@@ -215,12 +309,41 @@ class SimulatedLikelihood(eqx.Module):
         """Per-person scores ``d log L_n / du`` (rows: real people)."""
         return self.per_person_and_scores(free_internal)[1]
 
+    def _chunk_hessian(self, free_internal, panel, zeta, log_weights):
+        """``sum_n d^2 log L_n / du du'`` over a chunk, from ``log L_n = logsumexp_r(a_nr
+        + log w_nr)`` with softmax weights ``p_nr`` and ``g_n = sum_r p_nr da_nr/du``:
+
+            H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
+
+        The per-draw gradients come from one batched reverse pass; ``sum p d^2 a`` (``p``
+        held fixed) from forward-over-reverse products with the plan's ``K`` seeds."""
+        def draws_at(u):
+            return jax.vmap(draw_loglikes, in_axes=(None, 0, 0))(self.components(u), panel,
+                                                                 zeta)
+
+        def one_draw(u, person, z):
+            return draw_loglikes(self.components(u), person, z[None])[0]
+
+        p = jax.nn.softmax(draws_at(free_internal) + log_weights, axis=1)
+        weighted_p = p * panel.weight[:, None]
+        draw_grads = jax.vmap(jax.vmap(jax.grad(one_draw), in_axes=(None, None, 0)),
+                              in_axes=(None, 0, 0))(free_internal, panel, zeta)
+        person_grads = jnp.einsum("nr,nrf->nf", p, draw_grads)
+        outer = (jnp.einsum("nr,nri,nrj->ij", weighted_p, draw_grads, draw_grads)
+                 - jnp.einsum("n,ni,nj->ij", panel.weight, person_grads, person_grads))
+        weighted_grad = jax.grad(lambda u: jnp.sum(weighted_p * draws_at(u)))
+        products = jax.vmap(lambda seed: jax.jvp(weighted_grad, (free_internal,),
+                                                 (seed.astype(free_internal.dtype),))[1])(
+            self.plan.seeds)
+        second = jnp.where(self.plan.nonzero,
+                           products[self.plan.source_seed, self.plan.source_index], 0.0)
+        return second + outer
+
     @eqx.filter_jit
     def hessian(self, free_internal) -> Float[Array, "F F"]:
-        """Exact Hessian ``d^2 log L / du du'``: forward-over-reverse (``jacfwd`` of the
-        gradient, all ``F`` tangents at once) on chunks of ``hessian_chunk_size`` people,
-        summed over chunks and devices."""
-        return self._sum_over_chunks(jax.jacfwd(jax.grad(self._chunk_sum)), free_internal,
+        """Exact Hessian ``d^2 log L / du du'`` on chunks of ``hessian_chunk_size``
+        people (see :meth:`_chunk_hessian`), summed over chunks and devices."""
+        return self._sum_over_chunks(self._chunk_hessian, free_internal,
                                      self.hessian_chunk_size)
 
 
@@ -326,9 +449,11 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
         log_weights, weights_sharding = _pad_people(log_weights, n_padded, 0.0), people
     else:
         weights_sharding = shared
+    to_reported = space.reported_map(fixed_internal)
     return SimulatedLikelihood(
-        to_reported=space.reported_map(fixed_internal),
+        to_reported=to_reported,
         layout=layout,
+        plan=hessian_plan(layout, to_reported),
         panel=panel_arrays(panel, n_padded, dtype, people),
         zeta=jax.device_put(_pad_people(zeta, n_padded, 0.0).astype(dtype), people),
         log_weights=jax.device_put(log_weights.astype(dtype), weights_sharding),

@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import multivariate_normal, norm
 
 import iclv_jax as ij
+from iclv_jax import datasets
 from iclv_jax.components import log_interval_probability
 
 
@@ -181,3 +182,21 @@ def test_gradient_matches_finite_differences(small_problem):
         fd = (float(problem.likelihood.loglike(jnp.asarray(u + e)))
               - float(problem.likelihood.loglike(jnp.asarray(u - e)))) / (2 * step)
         assert abs(fd - float(grad[i])) < 1e-5 * max(1.0, abs(fd)), problem.space.free_names[i]
+
+
+@pytest.mark.parametrize("study", ["continuous", "beverage_logit"])
+def test_compressed_hessian_equals_dense_jax_hessian(study):
+    """Private parameters of different measurement rows and the choice model share
+    Hessian seeds (K < F); the result is still the exact Hessian."""
+    if study == "continuous":
+        df, model, params = _continuous_study(n_people=20)
+    else:
+        df, model, params = datasets.beverage(n_people=20, seed=1, choice="logit")
+    problem = ij.Problem(model, df, draws=ij.Halton(8, seed=0), chunk_size=8)
+    u = problem.free_internal(params)
+    n_seeds, n_free = problem.likelihood.plan.seeds.shape
+    assert n_seeds < n_free / 2
+    dense = np.asarray(jax.hessian(problem.likelihood.loglike)(u))
+    compressed = np.asarray(problem.likelihood.hessian(u))
+    np.testing.assert_allclose(compressed, dense, atol=1e-8 * max(1.0, np.abs(dense).max()),
+                               rtol=1e-10)
