@@ -9,8 +9,11 @@ simulation, Gauss-Hermite weights for quadrature) or per-person weights ``w_nr``
 with ``eta_nr`` from the structural equations.  Everything is jit-compiled, vmapped
 over draws and people, and evaluated in chunks of people (``lax.map``) so memory is
 bounded whatever ``N * R``.  Derivatives are taken chunk by chunk and summed, so the
-gradient and the Hessian are memory-bounded too.  The functions take the likelihood
-module as an argument: a new data set of the same shapes reuses the compiled code.
+gradient and the Hessian are memory-bounded too.  The exact Hessian uses the
+logsumexp structure and the additive terms of the draw log-likelihood (see
+:meth:`SimulatedLikelihood._chunk_hessian` and :func:`hessian_plan`).  The functions
+take the likelihood module as an argument: a new data set of the same shapes reuses the
+compiled code.
 
 With several devices the (padded) people are split into one contiguous block per
 device (:func:`jax.shard_map` over a one-axis :class:`jax.sharding.Mesh`); every device
@@ -411,7 +414,7 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
     ``CPU_CACHE_BYTES``); ignored when ``chunk_size`` is given.  ``dtype``:
     ``"float64"`` (default) or ``"float32"``.  ``devices``: the devices the people are
     split over (default: all).
-    ``hessian_chunk_size``: people per forward-over-reverse Hessian chunk (a divisor of
+    ``hessian_chunk_size``: people per Hessian chunk (a divisor of
     ``chunk_size``; default from the memory budget, at most ``CPU_HESSIAN_PEOPLE`` on
     CPU).
     """
@@ -435,8 +438,11 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
             n_devices, itemsize)
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    to_reported = space.reported_map(fixed_internal)
+    plan = hessian_plan(layout, to_reported)
     if hessian_chunk_size is None:
-        hessian_people = _hessian_people(panel, n_draws, n_lvs, space.n_free, budget, itemsize)
+        hessian_people = _hessian_people(panel, n_draws, n_lvs, plan.seeds.shape[0],
+                                         space.n_free, budget, itemsize)
         hessian_chunk_size = _largest_divisor_at_most(
             chunk_size, min(hessian_people, CPU_HESSIAN_PEOPLE) if on_cpu else hessian_people)
     elif not isinstance(hessian_chunk_size, int) or chunk_size % hessian_chunk_size:
@@ -449,11 +455,10 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
         log_weights, weights_sharding = _pad_people(log_weights, n_padded, 0.0), people
     else:
         weights_sharding = shared
-    to_reported = space.reported_map(fixed_internal)
     return SimulatedLikelihood(
         to_reported=to_reported,
         layout=layout,
-        plan=hessian_plan(layout, to_reported),
+        plan=plan,
         panel=panel_arrays(panel, n_padded, dtype, people),
         zeta=jax.device_put(_pad_people(zeta, n_padded, 0.0).astype(dtype), people),
         log_weights=jax.device_put(log_weights.astype(dtype), weights_sharding),
@@ -465,9 +470,11 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
     )
 
 
-def _hessian_people(panel: Panel, n_draws: int, n_lvs: int, n_free: int,
+def _hessian_people(panel: Panel, n_draws: int, n_lvs: int, n_seeds: int, n_free: int,
                     memory_bytes: int, itemsize: int) -> int:
-    """People per Hessian chunk within ``memory_bytes``: forward-over-reverse carries
-    ``F`` tangents, so a person needs about ``F / 2`` times the gradient's memory."""
-    per_person = _bytes_per_person(panel, n_draws, n_lvs, itemsize) * max(1, n_free // 2)
+    """People per Hessian chunk within ``memory_bytes``: a person carries ``K`` tangents
+    through the gradient (about ``K + 2`` times its memory) and ``R x F`` per-draw
+    gradients."""
+    per_person = (_bytes_per_person(panel, n_draws, n_lvs, itemsize) * (n_seeds + 2)
+                  + itemsize * n_draws * n_free)
     return max(1, memory_bytes // per_person)
