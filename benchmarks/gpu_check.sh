@@ -10,6 +10,8 @@
 #     OUT=/some/dir bash benchmarks/gpu_check.sh [extra scaling.py options, e.g. a smaller
 #                                                 grid: --people 1000 --draws 100]
 #
+# Expect several minutes (set-up of N = 1e5 people x 1e3 draws is CPU work, twice per case
+# for the float32 comparison); add --repeats 1 to shorten, or a smaller grid to fit.
 # Writes $OUT/environment.txt, $OUT/scaling.log (one JSON line per case, as they finish,
 # so a run cut short still reports), $OUT/scaling-gpu.json and $OUT/scaling-gpu.png.
 set -euo pipefail
