@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -189,7 +190,7 @@ def load_inputs(args):
 
     try:
         model = load_model(args.model)
-    except (ModelFileError, ImportError) as error:
+    except ModelFileError as error:
         raise InputError(str(error)) from None
     if args.id_column is not None:
         model = dataclasses.replace(model, person_id=args.id_column)
@@ -208,17 +209,20 @@ def save_figure(figure, path: Path) -> Path:
 
 def write_outputs(results, out: Path) -> list[Path]:
     """``results.csv``, ``results.md``, ``results.json``, ``convergence.png`` and
-    ``gradient_scales.png`` (the plots when there is an iteration history) in ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from . import plots
-
+    ``gradient_scales.png`` in ``out``; the plots where there is an iteration history
+    and matplotlib is installed (the ``plots`` extra)."""
     out.mkdir(parents=True, exist_ok=True)
     results.to_csv(out / "results.csv")
     results.to_markdown(out / "results.md")
     written = [out / "results.csv", out / "results.md", results.save(out / "results.json")]
-    if len(results.history):
+    if importlib.util.find_spec("matplotlib") is None:
+        print("plots skipped: matplotlib is not installed (pip install 'iclv_jax[plots]')")
+    elif len(results.history):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from . import plots
+
         written.append(save_figure(plots.convergence(results), out / "convergence.png"))
         written.append(save_figure(plots.gradient_scales(results), out / "gradient_scales.png"))
     return written

@@ -28,6 +28,7 @@ where in it.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -52,6 +53,15 @@ def _format(path: Path) -> str:
         raise ModelFileError(f"{path}: unknown model file suffix {path.suffix!r}; use one of "
                              f"{sorted(FORMATS)}")
     return fmt
+
+
+def _module(name: str, package: str):
+    """Import the optional ``name`` (pip package ``package``, extra ``files``)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ModelFileError(f"model files in this format need {package}: pip install "
+                             f"{package} (or 'iclv_jax[files]')") from None
 
 
 def _without_nulls(value):
@@ -89,13 +99,10 @@ def save_model(model: ICLVModel, path: str | os.PathLike) -> Path:
     path = Path(path)
     data = model_to_dict(model)
     if _format(path) == "yaml":
-        import yaml
-
-        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+        text = _module("yaml", "pyyaml").safe_dump(data, sort_keys=False,
+                                                   default_flow_style=None, width=88)
     else:
-        import tomli_w
-
-        text = tomli_w.dumps(_without_nulls(data))
+        text = _module("tomli_w", "tomli-w").dumps(_without_nulls(data))
     path.write_text(text)
     return path
 
@@ -107,8 +114,7 @@ def _parse(path: Path, text: str, fmt: str):
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise ModelFileError(f"{path}: invalid TOML: {error}") from None
-    import yaml
-
+    yaml = _module("yaml", "pyyaml")
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:

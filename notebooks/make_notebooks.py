@@ -14,17 +14,7 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 
-SETUP = """import os
-import tempfile
-from pathlib import Path
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-
-import iclv_jax as ij
-from iclv_jax import datasets, plots
-
+SMALL = """
 SMALL = os.environ.get("ICLV_NOTEBOOK_SMALL") == "1"  # the test suite runs a small version
 """
 
@@ -36,7 +26,15 @@ three chained latent variables (health concern → perceived benefit → purchas
 intention), ten Likert items (ordered probit), repeated binary purchases (probit) with
 raw prices of 1,000–5,000.  We write the model to a YAML file, estimate it from the
 default starts, and look at the results."""),
-    ("code", SETUP + """
+    ("code", """import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+import iclv_jax as ij
+from iclv_jax import datasets, plots
+""" + SMALL + """
 N_PEOPLE, N_DRAWS = (60, 20) if SMALL else (326, 100)
 MAX_ITERATIONS = 5 if SMALL else 2000
 OUT = Path(tempfile.mkdtemp(prefix="iclv-quickstart-"))"""),
@@ -92,10 +90,16 @@ parameter blocks, and (2) a hand-written structural gradient that stayed frozen 
 -0.041543370 for nine iterations.  Here both are made visible with
 `iclv_jax.diagnostics`, the frozen gradient is reproduced with the planted-bug classes
 and caught, and then fixed."""),
-    ("code", SETUP + """import jax.numpy as jnp
+    ("code", """import os
 
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+import iclv_jax as ij
+from iclv_jax import datasets
 from iclv_jax import diagnostics as dg
-
+""" + SMALL + """
 N_PEOPLE, N_DRAWS = (60, 10) if SMALL else (326, 100)
 df, model, truth = datasets.beverage(n_people=N_PEOPLE, seed=3)
 problem = ij.Problem(model, df, draws=N_DRAWS)
@@ -184,7 +188,13 @@ among four pain-relief drugs, four attitude questions on a 1–5 scale.  One LV
 (ordered logit), entering the utilities of the two branded drugs in a multinomial logit.
 37 free parameters.  The results go beside the reference values of an independent
 implementation (plain Halton draws, `ij.ApolloHalton`)."""),
-    ("code", SETUP + """
+    ("code", """import os
+
+import pandas as pd
+
+import iclv_jax as ij
+from iclv_jax import datasets, plots
+""" + SMALL + """
 df, model, start = datasets.drug_choice()
 REFERENCE = {"loglike at start (R=100)": -19734.47, "loglike (R=100)": -16545.03,
              "loglike (R=1,000)": -16543.98}
@@ -231,7 +241,11 @@ BENCHMARKS = [
 Reads the JSON files the scripts of `benchmarks/` wrote into `benchmarks/results/`
 and plots them.  Nothing is run here; rerun a script (e.g.
 `python benchmarks/convergence.py`) to refresh its file."""),
-    ("code", SETUP + """import json
+    ("code", """import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
 
 
 def results_folder() -> Path:
@@ -284,7 +298,7 @@ quadrature = pd.DataFrame(rows)
 if len(quadrature):
     fig, axes = plt.subplots(1, quadrature["case"].nunique(), figsize=(9, 3.5),
                              squeeze=False)
-    for ax, (case, group) in zip(axes[0], quadrature.groupby("case")):
+    for ax, (case, group) in zip(axes[0], quadrature.groupby("case"), strict=True):
         ax.bar(group["label"], group["abs error"])
         ax.set_yscale("log")
         ax.set_title(case)
