@@ -181,6 +181,7 @@ def delta_method(results: Results, expression, robust: bool = True) -> pd.DataFr
     constants = {k: jnp.asarray(v, dtype=float) for k, v in results.estimates.items()}
     x0 = jnp.asarray(results.table["estimate"].to_numpy(dtype=float))
 
+    @jax.jit
     def g(x):
         params = {**constants, **dict(zip(names, x, strict=True))}
         return jnp.stack([jnp.asarray(f(params), dtype=float).reshape(()) for f in functions])

@@ -36,6 +36,7 @@ def _one_error_line(capsys, *expected):
     return lines[0]
 
 
+@pytest.mark.slow  # `make demo` runs it; test_estimate_writes_... covers the same path
 def test_demo_prints_the_summary_and_writes_the_json(tmp_path, capsys):
     path = tmp_path / "demo.json"
     main(["demo", "--people", "120", "--draws", "30", "--seed", "3", "--json", str(path)])
