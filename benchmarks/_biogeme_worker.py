@@ -59,6 +59,7 @@ from biogeme.expressions import (  # noqa: E402
     log,
 )
 from biogeme.models import loglogit  # noqa: E402
+from biogeme.results_processing import EstimateVarianceCovariance  # noqa: E402
 
 ORDERED = {"ordered_logit": OrderedLogit, "ordered_probit": OrderedProbit}
 
@@ -169,7 +170,8 @@ def biogeme_object(job: dict, arrays, start: dict[str, float], name: str) -> bio
     normals = arrays["normals"]
     the_biogeme = bio.BIOGEME(database, Builder(job["flat"], start).loglike(),
                               random_number_generators=generators(normals),
-                              number_of_draws=int(normals.shape[1]), **SETTINGS)
+                              number_of_draws=int(normals.shape[1]),
+                              **SETTINGS, **job.get("settings", {}))
     the_biogeme.model_name = f"peer_{name}"
     return the_biogeme
 
@@ -207,6 +209,11 @@ def evaluate(job: dict, arrays) -> dict:
     return out
 
 
+def standard_errors(results, kind) -> dict[str, float]:
+    return {name: float(results.get_parameter_std_err(name, estimate_var_covar=kind))
+            for name in results.get_beta_values()}
+
+
 def estimate(job: dict, arrays) -> dict:
     the_biogeme = biogeme_object(job, arrays, job["start"], "estimate")
     began = time.perf_counter()
@@ -224,7 +231,8 @@ def estimate(job: dict, arrays) -> dict:
         "seconds": seconds,
         "loglike": float(results.final_loglikelihood),
         "estimates": estimates,
-        "std_errors": {n: float(results.get_parameter_std_err(n)) for n in estimates},
+        "std_errors": standard_errors(results, EstimateVarianceCovariance.RAO_CRAMER),
+        "robust_std_errors": standard_errors(results, EstimateVarianceCovariance.ROBUST),
         "iterations": int(messages.get("Number of iterations", -1)),
         "function_evaluations": messages.get("Number of function evaluations"),
         "messages": {k: str(v) for k, v in messages.items()},
