@@ -5,8 +5,9 @@
 ``JOB.json`` (written by :func:`peer_biogeme.export_problem`) names an ``.npz`` holding the
 data matrix, its column names and the normal draws ``xi[n, r, l]`` (people in sorted id
 order, LVs in the model's order), and gives the flat model (every parameter already
-named by iclv_jax), the parameter vectors to evaluate at, the start values and what to
-time.  The model is written in Biogeme's own expressions, panel form:
+named by iclv_jax), the parameter vectors to evaluate at, the start values, what to
+time and (``settings``) Biogeme parameters to override.  The model is written in
+Biogeme's own expressions, panel form:
 
     LL_n = log( (1/R) sum_r  prod_t P(y_nt | eta_nr) * prod_k P(I_nk | eta_nr) ),
     eta_l = sum_c b_{c_to_l} x_c + sum_m gamma_{m_to_l} eta_m + xi_l,
