@@ -2,7 +2,7 @@
 
     benchmarks/.biogeme-venv/bin/python benchmarks/_biogeme_worker.py JOB.json OUT.json
 
-``JOB.json`` (written by :func:`peer_biogeme.export_problem`) names an ``.npz`` holding the
+``JOB.json`` (written by :func:`peer_biogeme.run_case`) names an ``.npz`` holding the
 data matrix, its column names and the normal draws ``xi[n, r, l]`` (people in sorted id
 order, LVs in the model's order), and gives the flat model (every parameter already
 named by iclv_jax), the parameter vectors to evaluate at, the start values, what to
