@@ -369,16 +369,37 @@ def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
                 objective.value_and_grad, v0, jac=True, hess=objective.exact_hessian,
                 method="trust-exact", callback=objective.callback, options=options)
         else:
-            options = {"maxiter": max_iterations, "gtol": 1e-9}
-            if method == "lbfgsb":
-                options.update(ftol=1e-15, maxcor=20)
-            result = scipy.optimize.minimize(
-                objective.value_and_grad, v0, jac=True,
-                method={"bfgs": "BFGS", "lbfgsb": "L-BFGS-B"}[method],
-                callback=objective.callback, options=options)
+            v, iterations, message = _restarted_quasi_newton(
+                objective, v0, method, max_iterations, tolerance)
+            return v * scales, iterations, message
     finally:
         tracker.close()
     return result.x * scales, int(result.nit), str(result.message)
+
+
+def _restarted_quasi_newton(objective: ScaledObjective, v0, method: str, max_iterations: int,
+                            tolerance: float, max_restarts: int = 10):
+    """SciPy's BFGS or L-BFGS-B, restarted (fresh curvature memory, a short first step)
+    from where a run stopped while iclv_jax's relative gradient is above ``tolerance``
+    and the run moved.  A trial point with a non-finite log-likelihood is ``+inf`` to
+    SciPy, and L-BFGS-B then stops with "converged" at a point that is not an optimum;
+    the restart carries on from there."""
+    v, iterations = np.asarray(v0, dtype=float), 0
+    for _ in range(max_restarts + 1):
+        options = {"maxiter": max_iterations - iterations, "gtol": 1e-9}
+        if method == "lbfgsb":
+            options.update(ftol=1e-15, maxcor=20)
+        result = scipy.optimize.minimize(
+            objective.value_and_grad, v, jac=True,
+            method={"bfgs": "BFGS", "lbfgsb": "L-BFGS-B"}[method],
+            callback=objective.callback, options=options)
+        iterations += int(result.nit)
+        moved = not np.array_equal(result.x, v)
+        v = result.x
+        if (objective.relative_gradient(v) < tolerance or not moved
+                or iterations >= max_iterations):
+            break
+    return v, iterations, str(result.message)
 
 
 def clearly_negative_definite(hessian: np.ndarray) -> bool:
