@@ -252,6 +252,9 @@ def _modified_newton_direction(gradient, matrix):
     indefinite (saddle-free Newton).  Where ``B`` has clearly negative curvature a unit
     step along its most negative eigenvector (signed downhill) is added, so that a
     saddle point, where the gradient vanishes, is escaped rather than crept up to.
+    "Clearly" is scale-free: ``lambda_min < -max(1e-6 median |lambda|, 1e-12 max |lambda|)``
+    (the typical curvature, not the largest, sets the scale, so one stiff direction
+    cannot hide a saddle; the second term stays above eigh's rounding).
     Returns ``(d, predicted decrease)``."""
     eigenvalues, vectors = np.linalg.eigh(matrix)
     largest = max(1.0, float(np.max(np.abs(eigenvalues))))
@@ -259,7 +262,9 @@ def _modified_newton_direction(gradient, matrix):
     projected = vectors.T @ gradient
     direction = -vectors @ (projected / modified)
     predicted = 0.5 * float(np.sum(projected**2 / modified))
-    if eigenvalues[0] < -1e-6 * largest:
+    magnitudes = np.abs(eigenvalues)
+    clearly = max(1e-6 * float(np.median(magnitudes)), 1e-12 * float(magnitudes.max()))
+    if eigenvalues[0] < -clearly:
         downhill = -1.0 if projected[0] > 0 else 1.0
         direction = direction + downhill * vectors[:, 0]
         predicted += -0.5 * float(eigenvalues[0]) + abs(float(projected[0]))
