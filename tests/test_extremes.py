@@ -9,6 +9,8 @@ are run on an objective that is NaN beyond a radius that their first steps overs
 import types
 import warnings
 
+import equinox as eqx
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -255,3 +257,30 @@ def test_rounding_level_negative_curvature_is_not_a_saddle():
     matrix = np.diag([1.0, 2.0, -1e-14])
     direction, _ = _modified_newton_direction(np.array([1.0, 1.0, 0.0]), matrix)
     assert direction[2] == 0.0
+
+
+class FiniteOnlyAtTheStart(eqx.Module):
+    """A jax log-likelihood (optax's L-BFGS calls it inside jit) that is finite at
+    ``start`` only: every step optax proposes reaches a NaN."""
+
+    start: jnp.ndarray
+    n_people: int = eqx.field(static=True, default=1)
+
+    def loglike(self, u):
+        return jnp.where(jnp.all(u == self.start), -jnp.sum(u**2), jnp.nan)
+
+
+@pytest.mark.slow  # compiling optax's zoom line search takes ~30 s
+def test_optax_lbfgs_never_takes_a_non_finite_step():
+    """optax's zoom line search rejects the NaN trial points itself: L-BFGS stays at the
+    start, and every recorded iteration has a finite log-likelihood."""
+    start = np.array([1.0, -2.0])
+    evaluator = NaNBeyondTheOptimum(np.zeros((1, 2)))  # its value_and_grad ...
+    evaluator.value_and_grad = lambda u: (  # ... replaced by the jax likelihood's
+        float(evaluator.likelihood.loglike(jnp.asarray(u))), -2.0 * np.asarray(u))
+    evaluator.likelihood = FiniteOnlyAtTheStart(jnp.asarray(start))
+    tracker = Tracker(blocks=("choice", "choice"), scales=np.ones(2), fingerprint="")
+    u, _, _ = minimise(evaluator, start, np.ones(2), "lbfgs", 5, tracker)
+    np.testing.assert_array_equal(u, start)
+    accepted = [entry["loglike"] for entry in tracker.history]
+    assert accepted and np.all(np.isfinite(accepted))
