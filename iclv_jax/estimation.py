@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import checkpoint as checkpoints
+from . import identification
 from .data import Panel, prepare_data
 from .draws import Draws, as_draws
 from .inference import covariances
@@ -196,6 +197,7 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
     verbose = sys.stderr.isatty() if verbose is None else verbose
     began = time.perf_counter()
     problem = Problem(model, data, draws, chunk_size=chunk_size)
+    identification.check_data(model, problem.panel)
     evaluator = Evaluator(problem.likelihood, gradient)
     fingerprint = checkpoints.fingerprint(problem.space.free_names, problem.panel,
                                           problem.draws)
