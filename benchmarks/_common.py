@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import time
 from pathlib import Path
 
@@ -57,6 +58,22 @@ def best_time(fn, *args, repeats: int = 5) -> float:
         jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def median_time(fn, repeats: int = 5) -> dict:
+    """Wall times of ``fn()``: the first (compiling) call, then the median and minimum of
+    ``repeats`` further calls (``fn`` must block until its result is ready).  The median
+    is what to report on a machine shared with other work."""
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"first_s": first, "median_s": statistics.median(times), "min_s": min(times),
+            "repeats": repeats}
 
 
 def peak_rss_gib() -> float:

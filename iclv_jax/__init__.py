@@ -17,6 +17,7 @@ from .diagnostics import (  # noqa: E402
 )
 from .draws import MLHS, ApolloHalton, Draws, Halton, PseudoRandom, Sobol  # noqa: E402
 from .estimation import Problem, estimate  # noqa: E402
+from .modelfile import ModelFileError, load_model, save_model  # noqa: E402
 from .persistence import (  # noqa: E402
     draws_from_repr,
     load_results,
@@ -94,5 +95,8 @@ __all__ = [
     "predict",
     "rho_squared",
     "save_results",
+    "ModelFileError",
+    "load_model",
+    "save_model",
     "wtp",
 ]

@@ -1,12 +1,40 @@
-"""Command line: ``iclv-jax demo`` simulates the beverage study and estimates it."""
+"""Command line.
+
+- ``iclv-jax demo``: simulate the beverage study, estimate it, print beside the truth.
+- ``iclv-jax estimate MODEL.yaml DATA.csv``: estimate a model file on a CSV file and
+  write the table (CSV, Markdown), the results (JSON) and convergence plots (PNG).
+- ``iclv-jax check-gradients MODEL.yaml DATA.csv``: autodiff, analytic and finite-
+  difference gradients at the start values; exit status 1 when they disagree.
+
+Bad arguments, unreadable files and a model that does not fit the data end with one
+line ``iclv-jax ...: error: ...`` on stderr and exit status 2, before any estimation.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+DRAW_TYPES = ("halton", "mlhs", "sobol", "pseudo", "apollo-halton")
+USAGE_ERROR = 2
+
+
+class InputError(Exception):
+    """A file or value given on the command line cannot be used (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error message (no usage block) and exit status 2."""
+
+    def error(self, message):
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def _positive_int(text: str) -> int:
@@ -19,8 +47,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    return path
+
+
+def _model_and_data_arguments(command) -> None:
+    command.add_argument("model", type=_existing_file, help="model file (.yaml, .yml, .toml)")
+    command.add_argument("data", type=_existing_file, help="CSV, one row per choice situation")
+    command.add_argument("--draws", type=_positive_int, default=100, metavar="R",
+                         help="draws per person (default 100)")
+    command.add_argument("--draw-type", choices=DRAW_TYPES, default="halton",
+                         help="draws (default: scrambled Halton)")
+    command.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    command.add_argument("--id-column", metavar="COL",
+                         help="person-id column (default: the model file's person_id)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iclv-jax", description=__doc__)
+    parser = _Parser(prog="iclv-jax", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="simulate the beverage study, estimate it, print estimates beside the truth"
@@ -30,8 +78,24 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--choice", choices=("probit", "logit", "ordered"), default="probit")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--json", metavar="PATH", help="write estimates, SEs and truth as JSON")
+
+    estimate = commands.add_parser(
+        "estimate", help="estimate a model file on a CSV file; write tables, JSON and plots")
+    _model_and_data_arguments(estimate)
+    estimate.add_argument("--out", type=Path, default=Path("iclv-results"), metavar="DIR",
+                          help="output folder (default ./iclv-results, created if needed)")
+    estimate.add_argument("--max-iterations", type=_positive_int, metavar="K",
+                          help="iteration limit of the optimiser")
+    estimate.add_argument("--optimizer", default="hybrid", help="see iclv_jax.estimate")
+
+    check = commands.add_parser(
+        "check-gradients",
+        help="compare analytic, autodiff and finite-difference gradients at the start values")
+    _model_and_data_arguments(check)
     return parser
 
+
+# --- demo -----------------------------------------------------------------------------
 
 def run_demo(args) -> dict:
     from . import Halton, datasets, estimate
@@ -63,10 +127,150 @@ def run_demo(args) -> dict:
     return report
 
 
+# --- model file + data ----------------------------------------------------------------
+
+def make_draws(draw_type: str, n_draws: int, seed: int):
+    """The draws object of ``--draw-type`` (see :data:`DRAW_TYPES`)."""
+    from . import MLHS, ApolloHalton, Halton, PseudoRandom, Sobol
+
+    if draw_type == "apollo-halton":
+        return ApolloHalton(n_draws)
+    classes = {"halton": Halton, "mlhs": MLHS, "sobol": Sobol, "pseudo": PseudoRandom}
+    try:
+        return classes[draw_type](n_draws, seed=seed)
+    except ValueError as error:
+        raise InputError(f"--draw-type {draw_type} with --draws {n_draws}: {error}") from None
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        message = " ".join(str(error).split())
+        raise InputError(f"{path}: cannot read the CSV file: {message}") from None
+
+
+def _ordered_parts(model) -> list[tuple[str, str, int]]:
+    """``(what, column, levels)`` of every ordered indicator and an ordered choice."""
+    from .spec import OrderedProbitChoice
+
+    parts = [("indicator", ind.name, ind.levels) for ind in model.indicators if ind.ordered]
+    if isinstance(model.choice, OrderedProbitChoice):
+        parts.append(("ordered choice", model.choice.choice, model.choice.levels))
+    return parts
+
+
+def check_against_data(model, df: pd.DataFrame, source: Path):
+    """Refuse data that do not fit the model before estimating.
+
+    :func:`iclv_jax.prepare_data` names missing or non-numeric columns, values outside
+    ``1..levels`` and the like (raising :class:`~iclv_jax.DataError`); on top of that,
+    every level ``1..levels`` of an ordered indicator or choice must occur in the
+    data, since the threshold of a level nobody chose is not identified (it runs off
+    to infinity).  Returns the prepared panel.
+    """
+    from .data import DataError, prepare_data
+
+    try:
+        panel = prepare_data(model, df)
+    except DataError as error:
+        raise InputError(f"{source}: the data do not fit the model: {error}") from None
+    for what, column, levels in _ordered_parts(model):
+        unused = sorted(set(range(1, levels + 1)) - set(df[column].astype(int)))
+        if unused:
+            raise InputError(
+                f"{source}: {what} {column!r} has levels: {levels} in the model but level(s) "
+                f"{unused} never occur in the data; set levels to the data's or recode")
+    return panel
+
+
+def load_inputs(args):
+    """``(model, data, draws)`` from the command line, every problem as :class:`InputError`."""
+    from .modelfile import ModelFileError, load_model
+
+    try:
+        model = load_model(args.model)
+    except ModelFileError as error:
+        raise InputError(str(error)) from None
+    if args.id_column is not None:
+        model = dataclasses.replace(model, person_id=args.id_column)
+    data = read_csv(args.data)
+    check_against_data(model, data, args.data)
+    return model, data, make_draws(args.draw_type, args.draws, args.seed)
+
+
+def save_figure(figure, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def write_outputs(results, out: Path) -> list[Path]:
+    """``results.csv``, ``results.md``, ``results.json``, ``convergence.png`` and
+    ``gradient_scales.png`` in ``out``; the plots where there is an iteration history
+    and matplotlib is installed (the ``plots`` extra)."""
+    out.mkdir(parents=True, exist_ok=True)
+    results.to_csv(out / "results.csv")
+    results.to_markdown(out / "results.md")
+    written = [out / "results.csv", out / "results.md", results.save(out / "results.json")]
+    if importlib.util.find_spec("matplotlib") is None:
+        print("plots skipped: matplotlib is not installed (pip install 'iclv_jax[plots]')")
+    elif len(results.history):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from . import plots
+
+        written.append(save_figure(plots.convergence(results), out / "convergence.png"))
+        written.append(save_figure(plots.gradient_scales(results), out / "gradient_scales.png"))
+    return written
+
+
+def run_estimate(args):
+    from . import estimate
+
+    model, data, draws = load_inputs(args)
+    print(f"{args.model}: {len(model.lv_names)} latent variables, {len(model.indicators)} "
+          f"indicators; {args.data}: {len(data)} rows; draws {draws!r}", flush=True)
+    options = {} if args.max_iterations is None else {"max_iterations": args.max_iterations}
+    try:
+        results = estimate(model, data, draws=draws, optimizer=args.optimizer, verbose=True,
+                           **options)
+    except ValueError as error:  # e.g. an unknown optimizer, a non-finite start
+        raise InputError(str(error)) from None
+    print(results.summary())
+    for path in write_outputs(results, args.out):
+        print(f"wrote {path}")
+    return results
+
+
+def run_check_gradients(args):
+    from .diagnostics import check_gradients
+
+    model, data, draws = load_inputs(args)
+    report = check_gradients(model, data, draws=draws)
+    print(report)
+    return report
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "demo":
-        run_demo(args)
+    """Run a command; returns the exit status (2: bad input, 1: gradient check failed)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # argparse has printed its one-line error (or the help)
+        return stop.code if isinstance(stop.code, int) else USAGE_ERROR
+    try:
+        if args.command == "demo":
+            run_demo(args)
+        elif args.command == "estimate":
+            run_estimate(args)
+        elif args.command == "check-gradients":
+            return 0 if run_check_gradients(args).ok else 1
+    except InputError as error:
+        print(f"iclv-jax {args.command}: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
     return 0
 
 

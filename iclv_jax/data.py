@@ -190,6 +190,14 @@ def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.n
     for j, alt in enumerate(choice.alternatives):
         if alt.available is not None:
             available[:, j] = _check_binary(df, alt.available, person_id, "availability")
+    nothing_available = ~available.any(axis=1)
+    if nothing_available.any():
+        i = np.flatnonzero(nothing_available)[0]
+        columns = [alt.available for alt in choice.alternatives]
+        raise DataError(
+            f"person {_plain(df[person_id].iloc[i])!r} has a situation with no available "
+            f"alternative (availability columns {columns} all 0)"
+        )
     chosen_unavailable = ~available[np.arange(len(df)), chosen]
     if chosen_unavailable.any():
         i = np.flatnonzero(chosen_unavailable)[0]
@@ -228,7 +236,8 @@ def prepare_data(model: ICLVModel, df: pd.DataFrame) -> Panel:
     Raises :class:`DataError` naming the column and the first offending person for a
     missing or non-numeric column, a NaN, an indicator level outside ``1..J``, a
     person-level value that differs across a person's rows, a choice outside its
-    codes, or a chosen alternative that is unavailable.
+    codes, a situation with no available alternative, or a chosen alternative that is
+    unavailable.
     """
     _check_present(df, model)
     df = df.sort_values(model.person_id, kind="stable").reset_index(drop=True)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import checkpoint as checkpoints
+from . import identification
 from .data import Panel, prepare_data
 from .draws import Draws, as_draws
 from .inference import covariances
@@ -125,8 +126,9 @@ def _warn_fixed_start(problem: Problem, start) -> None:
 
 
 def _stage_fit(model: ICLVModel, data, draws, start, optimizer, gradient, max_iterations,
-               chunk_size, tracker_args) -> tuple[dict, int]:
-    """Estimate a sub-model without verification; returns reported estimates, iterations."""
+               chunk_size, tracker_args) -> tuple[dict, int, list]:
+    """Estimate a sub-model without verification; returns reported estimates, iterations
+    and the stage's history rows."""
     problem = Problem(model, data, draws, chunk_size=chunk_size)
     evaluator = Evaluator(problem.likelihood, gradient)
     u0 = np.asarray(problem.free_internal(start))
@@ -136,15 +138,16 @@ def _stage_fit(model: ICLVModel, data, draws, start, optimizer, gradient, max_it
         u, _, _ = readapt(problem, Evaluator(problem.adapt(u0), gradient), u0,
                           lambda ev, v, n: minimise(ev, v, scales, optimizer, n, tracker),
                           1e-6, max_iterations)
-        return problem.reported(u), tracker.iteration
+        return problem.reported(u), tracker.iteration, tracker.history
     u, iterations, _ = minimise(evaluator, u0, scales, optimizer, max_iterations, tracker)
-    return problem.reported(u), iterations
+    return problem.reported(u), iterations, tracker.history
 
 
 def sequential_start(model: ICLVModel, data, draws, start=None, optimizer="hybrid",
                      gradient="autodiff", max_iterations=2000, chunk_size=None,
-                     verbose=False) -> tuple[dict, dict]:
-    """Starting values in two stages; returns ``(start values, iterations per stage)``.
+                     verbose=False) -> tuple[dict, dict, list]:
+    """Starting values in two stages; returns ``(start values, iterations per stage,
+    history rows of both stages)``.
 
     1. the measurement and structural parts alone (:class:`NoChoice`) on their own
        likelihood;
@@ -159,12 +162,12 @@ def sequential_start(model: ICLVModel, data, draws, start=None, optimizer="hybri
     measurement_model = dataclasses.replace(
         unfixed, fixed={k: v for k, v in model.fixed.items() if k in names})
     tracker_args = {"verbose": verbose}
-    stage1, n1 = _stage_fit(measurement_model, data, draws, start, optimizer, gradient,
+    stage1, n1, history1 = _stage_fit(measurement_model, data, draws, start, optimizer, gradient,
                             max_iterations, chunk_size, {**tracker_args, "stage": "measurement"})
     choice_model = dataclasses.replace(model, fixed={**stage1, **model.fixed})
-    stage2, n2 = _stage_fit(choice_model, data, draws, start, optimizer, gradient,
+    stage2, n2, history2 = _stage_fit(choice_model, data, draws, start, optimizer, gradient,
                             max_iterations, chunk_size, {**tracker_args, "stage": "choice"})
-    return {**stage2, **stage1}, {"measurement": n1, "choice": n2}
+    return {**stage2, **stage1}, {"measurement": n1, "choice": n2}, history1 + history2
 
 
 def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, start=None,
@@ -201,14 +204,18 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
     verbose = sys.stderr.isatty() if verbose is None else verbose
     began = time.perf_counter()
     problem = Problem(model, data, draws, chunk_size=chunk_size, dtype=dtype, devices=devices)
+    identification.check_data(model, problem.panel)
     evaluator = Evaluator(problem.likelihood, gradient)
     fingerprint = checkpoints.fingerprint(problem.space.free_names, problem.panel,
                                           problem.draws)
-    stage_iterations = {}
-    if isinstance(start, str) and start == "sequential":
-        start, stage_iterations = sequential_start(
+    saved = checkpoints.read(resume, fingerprint) if resume is not None else None
+    stage_iterations, stage_history = {}, []
+    if isinstance(start, str) and start == "sequential" and saved is None:
+        start, stage_iterations, stage_history = sequential_start(
             model, data, problem.draws, None, optimizer, gradient, max_iterations,
             chunk_size, verbose)
+    elif start == "sequential":  # resuming: the checkpoint holds the point
+        start = None
     elif isinstance(start, str) and start != "default":
         raise ValueError(f"start must be 'default', 'sequential', a number or a dict, "
                          f"not {start!r}")
@@ -221,11 +228,11 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
     ll_start, _, scores0 = evaluator.scores(u0)
     if not np.isfinite(ll_start):
         raise ValueError(f"the log-likelihood at the start values is {ll_start}")
-    scales = scales_from_curvature(evaluator.hessian(u0), scores0)
-    tracker = Tracker(blocks=problem.space.blocks(), scales=scales,
-                      fingerprint=fingerprint, checkpoint=checkpoint, verbose=verbose)
-    if resume is not None:
-        saved = checkpoints.read(resume, fingerprint)
+    tracker = Tracker(blocks=problem.space.blocks(), scales=None, fingerprint=fingerprint,
+                      checkpoint=checkpoint, verbose=verbose, history=stage_history)
+    if saved is None:
+        tracker.scales = scales_from_curvature(evaluator.hessian(u0), scores0)
+    else:
         u0 = np.asarray(saved["internal"], dtype=float)
         tracker.scales = np.asarray(saved["scales"], dtype=float)
         tracker.iteration, tracker.history = int(saved["iteration"]), list(saved["history"])

@@ -20,9 +20,13 @@ class NotAMaximumWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Covariances:
+    """Covariances of the reported free parameters; rows and columns of the
+    ``unidentified`` ones are NaN."""
+
     classical: np.ndarray
     robust: np.ndarray
     smallest_curvature: float
+    unidentified: tuple[str, ...] = ()
 
 
 def weakest_direction(hessian: np.ndarray, names, top: int = 3) -> tuple[float, list[str]]:
@@ -33,21 +37,43 @@ def weakest_direction(hessian: np.ndarray, names, top: int = 3) -> tuple[float, 
     return float(values[0]), [names[i] for i in order if weights[i] > 0.1]
 
 
+def flat_internal(hessian: np.ndarray, threshold: float) -> np.ndarray:
+    """Internal parameters that carry (weight > 0.1) an eigenvector of ``-H`` whose
+    curvature is at most ``threshold``: the directions the data do not identify."""
+    values, vectors = np.linalg.eigh(-hessian)
+    flat = vectors[:, values <= threshold]
+    return np.any(np.abs(flat) > 0.1, axis=1)
+
+
+def _blank(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = matrix.copy()
+    out[rows, :] = np.nan
+    out[:, rows] = np.nan
+    return out
+
+
 def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
                 names) -> Covariances:
     """Classical and robust covariances of the reported free parameters.
 
-    Warns with :class:`NotAMaximumWarning`, naming the parameters involved, when
-    ``-H`` is not positive definite; the covariance then uses the pseudo-inverse.
+    When ``-H`` is not positive definite the covariance along the other directions
+    uses the pseudo-inverse, and every reported parameter that depends
+    (``J_ij != 0``) on an internal parameter of a flat direction gets NaN variances
+    and covariances (not the pseudo-inverse's 0, which would read as SE 0, t = inf).
+    Warns with :class:`NotAMaximumWarning` naming them.
     """
     curvature, involved = weakest_direction(hessian, names)
     scale = max(1.0, float(np.max(np.abs(np.diag(hessian)))))
-    if curvature <= 1e-10 * scale:
+    threshold = 1e-10 * scale
+    unidentified = np.zeros(len(names), dtype=bool)
+    if curvature <= threshold:
+        unidentified = np.any(jacobian[:, flat_internal(hessian, threshold)] != 0, axis=1)
+        blanked = [names[i] for i in np.flatnonzero(unidentified)]
         warnings.warn(
             f"the Hessian is not negative definite at the estimate (smallest curvature "
             f"{curvature:.3g}); the likelihood is flat or not at a maximum along "
-            f"{involved}: these parameters may be unidentified; standard errors use a "
-            "pseudo-inverse",
+            f"{involved}: these parameters may be unidentified; standard errors of "
+            f"{blanked} are NaN, the others use a pseudo-inverse",
             NotAMaximumWarning,
             stacklevel=3,
         )
@@ -58,7 +84,8 @@ def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
     meat = scores.T @ scores
     robust = inverse @ meat @ inverse
     return Covariances(
-        classical=jacobian @ inverse @ jacobian.T,
-        robust=jacobian @ robust @ jacobian.T,
+        classical=_blank(jacobian @ inverse @ jacobian.T, unidentified),
+        robust=_blank(jacobian @ robust @ jacobian.T, unidentified),
         smallest_curvature=curvature,
+        unidentified=tuple(names[i] for i in np.flatnonzero(unidentified)),
     )

@@ -252,6 +252,9 @@ def _modified_newton_direction(gradient, matrix):
     indefinite (saddle-free Newton).  Where ``B`` has clearly negative curvature a unit
     step along its most negative eigenvector (signed downhill) is added, so that a
     saddle point, where the gradient vanishes, is escaped rather than crept up to.
+    "Clearly" is scale-free: ``lambda_min < -max(1e-6 median |lambda|, 1e-12 max |lambda|)``
+    (the typical curvature, not the largest, sets the scale, so one stiff direction
+    cannot hide a saddle; the second term stays above eigh's rounding).
     Returns ``(d, predicted decrease)``."""
     eigenvalues, vectors = np.linalg.eigh(matrix)
     largest = max(1.0, float(np.max(np.abs(eigenvalues))))
@@ -259,7 +262,9 @@ def _modified_newton_direction(gradient, matrix):
     projected = vectors.T @ gradient
     direction = -vectors @ (projected / modified)
     predicted = 0.5 * float(np.sum(projected**2 / modified))
-    if eigenvalues[0] < -1e-6 * largest:
+    magnitudes = np.abs(eigenvalues)
+    clearly = max(1e-6 * float(np.median(magnitudes)), 1e-12 * float(magnitudes.max()))
+    if eigenvalues[0] < -clearly:
         downhill = -1.0 if projected[0] > 0 else 1.0
         direction = direction + downhill * vectors[:, 0]
         predicted += -0.5 * float(eigenvalues[0]) + abs(float(projected[0]))
@@ -369,16 +374,37 @@ def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
                 objective.value_and_grad, v0, jac=True, hess=objective.exact_hessian,
                 method="trust-exact", callback=objective.callback, options=options)
         else:
-            options = {"maxiter": max_iterations, "gtol": 1e-9}
-            if method == "lbfgsb":
-                options.update(ftol=1e-15, maxcor=20)
-            result = scipy.optimize.minimize(
-                objective.value_and_grad, v0, jac=True,
-                method={"bfgs": "BFGS", "lbfgsb": "L-BFGS-B"}[method],
-                callback=objective.callback, options=options)
+            v, iterations, message = _restarted_quasi_newton(
+                objective, v0, method, max_iterations, tolerance)
+            return v * scales, iterations, message
     finally:
         tracker.close()
     return result.x * scales, int(result.nit), str(result.message)
+
+
+def _restarted_quasi_newton(objective: ScaledObjective, v0, method: str, max_iterations: int,
+                            tolerance: float, max_restarts: int = 10):
+    """SciPy's BFGS or L-BFGS-B, restarted (fresh curvature memory, a short first step)
+    from where a run stopped while iclv_jax's relative gradient is above ``tolerance``
+    and the run moved.  A trial point with a non-finite log-likelihood is ``+inf`` to
+    SciPy, and L-BFGS-B then stops with "converged" at a point that is not an optimum;
+    the restart carries on from there."""
+    v, iterations = np.asarray(v0, dtype=float), 0
+    for _ in range(max_restarts + 1):
+        options = {"maxiter": max_iterations - iterations, "gtol": 1e-9}
+        if method == "lbfgsb":
+            options.update(ftol=1e-15, maxcor=20)
+        result = scipy.optimize.minimize(
+            objective.value_and_grad, v, jac=True,
+            method={"bfgs": "BFGS", "lbfgsb": "L-BFGS-B"}[method],
+            callback=objective.callback, options=options)
+        iterations += int(result.nit)
+        moved = not np.array_equal(result.x, v)
+        v = result.x
+        if (objective.relative_gradient(v) < tolerance or not moved
+                or iterations >= max_iterations):
+            break
+    return v, iterations, str(result.message)
 
 
 def clearly_negative_definite(hessian: np.ndarray) -> bool:

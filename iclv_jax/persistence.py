@@ -46,6 +46,7 @@ from .spec import (
 
 __all__ = [
     "FORMAT",
+    "check_model_dict",
     "draws_from_dict",
     "draws_from_repr",
     "draws_to_dict",
@@ -73,6 +74,135 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+# A schema of the model dict: each checker takes ``(value, where)`` and raises
+# SpecificationError naming ``where`` (e.g. ``choice, alternative 0, utility``).
+
+def _fail(where: str, expected: str, value) -> SpecificationError:
+    return SpecificationError(f"{where}: expected {expected}, got {type(value).__name__} "
+                              f"{value!r}")
+
+
+def _scalar(expected: str, test):
+    def check(value, where):
+        if not test(value):
+            raise _fail(where, expected, value)
+    return check
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+_STR = _scalar("a string", lambda v: isinstance(v, str))
+_OPTIONAL_STR = _scalar("a string or null", lambda v: v is None or isinstance(v, str))
+_INT = _scalar("an integer", _is_int)
+_OPTIONAL_INT = _scalar("an integer or null", lambda v: v is None or _is_int(v))
+_BOOL = _scalar("true or false", lambda v: isinstance(v, bool | np.bool_))
+_NUMBER = _scalar("a number", lambda v: (_is_int(v) or isinstance(v, float | np.floating)))
+
+
+def _list_of(item, label: str):
+    def check(value, where):
+        if not isinstance(value, list | tuple):
+            raise _fail(where, "a list", value)
+        for i, entry in enumerate(value):
+            item(entry, f"{where}, {label} {i}")
+    return check
+
+
+def _map_of(item):
+    def check(value, where):
+        if not isinstance(value, Mapping):
+            raise _fail(where, "a mapping", value)
+        for key, entry in value.items():
+            if not isinstance(key, str):
+                raise _fail(f"{where}, key {key!r}", "a string key", key)
+            item(entry, f"{where}, {key}")
+    return check
+
+
+def _either(first, second, expected: str):
+    def check(value, where):
+        try:
+            first(value, where)
+        except SpecificationError:
+            try:
+                second(value, where)
+            except SpecificationError:
+                raise _fail(where, expected, value) from None
+    return check
+
+
+def _record(fields: dict, required: frozenset = frozenset()):
+    """A mapping with the keys of ``fields`` (checked by their checkers), ``required``
+    among them; another key is refused."""
+    def check(value, where):
+        if not isinstance(value, Mapping):
+            raise _fail(where, "a mapping", value)
+        unknown = sorted(str(k) for k in set(value) - set(fields))
+        if unknown:
+            raise SpecificationError(f"{where}: unknown keys {unknown}; allowed "
+                                     f"{sorted(fields)}")
+        missing = sorted(required - set(value))
+        if missing:
+            raise SpecificationError(f"{where}: missing keys {missing}")
+        for key, entry in value.items():
+            fields[key](entry, f"{where}, {key}")
+    return check
+
+
+_UTILITY = _record({
+    "attributes": _map_of(_STR), "constants": _map_of(_OPTIONAL_STR),
+    "specific": _list_of(_STR, "entry"), "lvs_tuple": _BOOL,
+    "lvs": _either(_list_of(_STR, "entry"), _map_of(_STR),
+                   "a list of LV names or a mapping LV -> parameter name")})
+_ALTERNATIVE = _record({"name": _STR, "code": _INT, "asc": _BOOL,
+                        "available": _OPTIONAL_STR, "utility": _UTILITY},
+                       frozenset({"name", "code"}))
+_CHOICES = {
+    "none": _record({"kind": _STR}),
+    "binary_probit": _record({"kind": _STR, "choice": _STR, "utility": _UTILITY},
+                             frozenset({"choice", "utility"})),
+    "ordered_probit": _record({"kind": _STR, "choice": _STR, "utility": _UTILITY,
+                               "levels": _INT}, frozenset({"choice", "utility", "levels"})),
+    "multinomial_logit": _record({"kind": _STR, "choice": _STR,
+                                  "alternatives": _list_of(_ALTERNATIVE, "alternative")},
+                                 frozenset({"choice", "alternatives"})),
+}
+
+
+def _choice(value, where):
+    if not isinstance(value, Mapping):
+        raise _fail(where, "a mapping", value)
+    kind = value.get("kind")
+    if kind not in _CHOICES:
+        raise SpecificationError(f"{where}: unknown kind {kind!r}; use one of "
+                                 f"{sorted(_CHOICES)}")
+    _CHOICES[kind](value, f"{where} ({kind})")
+
+
+_MODEL = _record({
+    "latent_variables": _list_of(_record({
+        "name": _STR, "covariates": _list_of(_STR, "entry"),
+        "predictors": _list_of(_STR, "entry")}, frozenset({"name"})), "latent variable"),
+    "indicators": _list_of(_record({
+        "name": _STR, "lv": _STR, "kind": _STR, "levels": _OPTIONAL_INT},
+        frozenset({"name", "lv"})), "indicator"),
+    "choice": _choice, "person_id": _STR, "fixed": _map_of(_NUMBER)},
+    frozenset({"latent_variables", "indicators"}))
+
+
+def check_model_dict(data) -> None:
+    """Check the keys and value types of a model dict (see :func:`model_to_dict`).
+
+    Raises :class:`SpecificationError` naming where the problem is, as a path such as
+    ``model, choice (multinomial_logit), alternatives, alternative 0, code: expected an
+    integer, got str 'car'``.  What the dict means (unknown LVs, cycles, levels) is
+    checked when the model is built.
+    """
+    _MODEL(data, "model")
+
+
 def _utility_to_dict(utility: Utility) -> dict:
     out = {"attributes": dict(utility.attributes),
            "constants": dict(utility.constants),
@@ -86,19 +216,7 @@ def _utility_to_dict(utility: Utility) -> dict:
     return out
 
 
-def _check_keys(what: str, data: Mapping, allowed: set, required: set = frozenset()):
-    if not isinstance(data, Mapping):
-        raise SpecificationError(f"{what}: expected a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise SpecificationError(f"{what}: unknown keys {unknown}; allowed {sorted(allowed)}")
-    missing = sorted(required - set(data))
-    if missing:
-        raise SpecificationError(f"{what}: missing keys {missing}")
-
-
-def _utility_from_dict(data: Mapping, what: str) -> Utility:
-    _check_keys(what, data, {"attributes", "constants", "specific", "lvs", "lvs_tuple"})
+def _utility_from_dict(data: Mapping) -> Utility:
     lvs = data.get("lvs", ())
     if not isinstance(lvs, Mapping):
         lvs = tuple(lvs) if data.get("lvs_tuple") or "lvs" not in data else list(lvs)
@@ -125,38 +243,20 @@ def _choice_to_dict(choice) -> dict:
 
 
 def _choice_from_dict(data: Mapping):
-    kinds = {v: k for k, v in _CHOICE_KINDS.items()}
-    _check_keys("choice", data, {"kind", "choice", "utility", "levels", "alternatives"},
-                {"kind"})
     kind = data["kind"]
-    if kind not in kinds:
-        raise SpecificationError(f"choice: unknown kind {kind!r}; use one of {sorted(kinds)}")
     if kind == "none":
-        _check_keys("choice (none)", data, {"kind"})
         return NoChoice()
     if kind == "multinomial_logit":
-        _check_keys("choice (multinomial_logit)", data, {"kind", "choice", "alternatives"},
-                    {"choice", "alternatives"})
-        alternatives = []
-        for i, alt in enumerate(data["alternatives"]):
-            what = f"alternative {i}"
-            _check_keys(what, alt, {"name", "code", "asc", "available", "utility"},
-                        {"name", "code"})
-            alternatives.append(Alternative(
-                name=alt["name"], code=alt["code"], asc=bool(alt.get("asc", False)),
-                available=alt.get("available"),
-                utility=_utility_from_dict(alt.get("utility", {}), f"{what} utility")))
-        return MultinomialLogit(choice=data["choice"], alternatives=alternatives)
+        return MultinomialLogit(choice=data["choice"], alternatives=[
+            Alternative(name=alt["name"], code=_plain(alt["code"]),
+                        asc=bool(alt.get("asc", False)), available=alt.get("available"),
+                        utility=_utility_from_dict(alt.get("utility", {})))
+            for alt in data["alternatives"]])
+    utility = _utility_from_dict(data["utility"])
     if kind == "binary_probit":
-        _check_keys("choice (binary_probit)", data, {"kind", "choice", "utility"},
-                    {"choice", "utility"})
-        return BinaryProbit(choice=data["choice"],
-                            utility=_utility_from_dict(data["utility"], "choice utility"))
-    _check_keys("choice (ordered_probit)", data, {"kind", "choice", "utility", "levels"},
-                {"choice", "utility", "levels"})
-    return OrderedProbitChoice(choice=data["choice"], levels=data["levels"],
-                               utility=_utility_from_dict(data["utility"], "choice utility"))
-
+        return BinaryProbit(choice=data["choice"], utility=utility)
+    return OrderedProbitChoice(choice=data["choice"], levels=_plain(data["levels"]),
+                               utility=utility)
 
 def model_to_dict(model: ICLVModel) -> dict:
     """The specification as plain JSON-able data (lists, dicts, strings, numbers).
@@ -181,20 +281,16 @@ def model_to_dict(model: ICLVModel) -> dict:
 
 def model_from_dict(data: Mapping) -> ICLVModel:
     """Rebuild an :class:`ICLVModel` from :func:`model_to_dict` output (missing optional
-    keys take the dataclass defaults; unknown keys raise :class:`SpecificationError`)."""
-    _check_keys("model", data, {"latent_variables", "indicators", "choice", "person_id",
-                                "fixed"}, {"latent_variables", "indicators"})
-    lvs = []
-    for i, lv in enumerate(data["latent_variables"]):
-        _check_keys(f"latent variable {i}", lv, {"name", "covariates", "predictors"}, {"name"})
-        lvs.append(LatentVariable(lv["name"], covariates=lv.get("covariates", ()),
-                                  predictors=lv.get("predictors", ())))
-    indicators = []
-    for i, ind in enumerate(data["indicators"]):
-        _check_keys(f"indicator {i}", ind, {"name", "lv", "kind", "levels"}, {"name", "lv"})
-        indicators.append(Indicator(ind["name"], ind["lv"],
-                                    kind=ind.get("kind", "ordered_probit"),
-                                    levels=ind.get("levels")))
+    keys take the dataclass defaults).  Unknown or missing keys and values of the wrong
+    type raise :class:`SpecificationError` naming where they are
+    (:func:`check_model_dict`); so does an inconsistent model (the spec's checks)."""
+    check_model_dict(data)
+    lvs = [LatentVariable(lv["name"], covariates=lv.get("covariates", ()),
+                          predictors=lv.get("predictors", ()))
+           for lv in data["latent_variables"]]
+    indicators = [Indicator(ind["name"], ind["lv"], kind=ind.get("kind", "ordered_probit"),
+                            levels=_plain(ind.get("levels")))
+                  for ind in data["indicators"]]
     choice = _choice_from_dict(data["choice"]) if "choice" in data else NoChoice()
     return ICLVModel(latent_variables=lvs, indicators=indicators, choice=choice,
                      person_id=data.get("person_id", "id"),

@@ -1,16 +1,28 @@
-"""Convergence plots from :attr:`Results.history <iclv_jax.results.Results.history>`.
+"""Plots: convergence (from :attr:`Results.history <iclv_jax.results.Results.history>`),
+posterior LV distributions, and observed against predicted shares of the indicator
+levels and of the choices.
 
 matplotlib is optional: it is imported inside each function, so importing this module
-costs nothing and works without a display (use the Agg backend on a server).  Each
-function draws on ``ax`` when given (its figure is returned) and otherwise on a new
-figure.
+needs no matplotlib and works without a display (use the Agg backend on a server).  The
+one-panel functions draw on ``ax`` when given (its figure is returned) and otherwise on
+a new figure; the others make a figure with one panel per LV or indicator.
 """
 
 from __future__ import annotations
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
-__all__ = ["convergence", "gradient_scales"]
+from .components import log_interval_probability
+from .postestimation import _map_people, _model_of, _setup, market_shares, outcome_labels
+from .spec import MultinomialLogit
+
+__all__ = ["choice_shares", "convergence", "gradient_scales", "indicator_shares",
+           "lv_posteriors", "observed_choice_shares", "observed_indicator_shares",
+           "predicted_indicator_shares"]
 
 GRADIENT_PREFIX = "mean_abs_gradient_"
 
@@ -105,4 +117,158 @@ def gradient_scales(results, ax=None):
     ax.legend(fontsize=8)
     _mark_stages(ax, history)
     ax.set_title("gradient scale per block")
+    return fig
+
+
+# --- posterior LVs ---------------------------------------------------------------------
+
+def _axes_grid(n: int, width: float = 3.2, height: float = 2.6, columns: int = 3):
+    """A figure with ``n`` axes in rows of ``columns`` (spare cells removed)."""
+    import matplotlib.pyplot as plt
+
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows),
+                             squeeze=False)
+    for ax in axes.ravel()[n:]:
+        fig.delaxes(ax)
+    return fig, axes.ravel()[:n]
+
+
+def lv_posteriors(posterior, bins: int = 20):
+    """Histograms of the people's posterior LV means, one panel per LV.
+
+    ``posterior`` is :func:`iclv_jax.posterior_lv`'s frame (columns ``<lv>_mean``,
+    ``<lv>_sd``): each panel shows the distribution over people of
+    ``E[eta_n | indicators, choices]``, with the mean posterior SD
+    (``mean_n SD[eta_n | data]``, the uncertainty left about one person) in the title.
+    Returns the figure.
+    """
+    names = [c[: -len("_mean")] for c in posterior.columns if c.endswith("_mean")]
+    if not names:
+        raise ValueError("expected posterior_lv's frame with <lv>_mean columns")
+    fig, axes = _axes_grid(len(names))
+    for ax, name in zip(axes, names, strict=True):
+        ax.hist(posterior[f"{name}_mean"].to_numpy(dtype=float), bins=bins, color="C0")
+        ax.set_title(f"{name}\nmean posterior SD {posterior[f'{name}_sd'].mean():.3g}",
+                     fontsize=9)
+        ax.set_xlabel("posterior mean")
+        ax.set_ylabel("people")
+    fig.tight_layout()
+    return fig
+
+
+# --- indicator levels: observed and predicted -----------------------------------------
+
+def _ordered_indicators(model):
+    return [ind for ind in model.indicators if ind.ordered]
+
+
+def observed_indicator_shares(model, data) -> pd.DataFrame:
+    """Share of people answering each level of each ordered indicator (indicators are
+    person level: one answer per person, from the person's first row).  Rows:
+    ``(indicator, level)`` for levels ``1..J``; column ``observed``."""
+    people = data.groupby(model.person_id, sort=True).first()
+    rows = {}
+    for ind in _ordered_indicators(model):
+        counts = people[ind.name].value_counts(normalize=True)
+        for level in range(1, ind.levels + 1):
+            rows[(ind.name, level)] = float(counts.get(level, 0.0))
+    return pd.Series(rows, name="observed").rename_axis(["indicator", "level"]).to_frame()
+
+
+@eqx.filter_jit
+def _level_probabilities(likelihood, u):
+    """``(N, K, Jmax)``: ``P(I_nk = j) = sum_r w_r [F(c_k,j+1 - lambda_k eta_nr) -
+    F(c_kj - lambda_k eta_nr)]`` with ``eta_nr`` drawn from the structural model
+    given person ``n``'s covariates (levels beyond an item's ``J`` get 0)."""
+    structural, ordered = likelihood.components(u)[:2]
+
+    def at(covariates, z):
+        eta = structural(covariates, z)
+        index = (eta[ordered.lv_index] * ordered.loadings)[:, None]
+        return jnp.exp(log_interval_probability(ordered.cuts[:, :-1] - index,
+                                                ordered.cuts[:, 1:] - index, ordered.link))
+
+    def person(p, zeta, log_weights):
+        probabilities = jax.vmap(lambda z: at(p.covariates, z))(zeta)
+        return jnp.tensordot(jax.nn.softmax(log_weights), probabilities, axes=1)
+
+    return _map_people(person, likelihood)
+
+
+def predicted_indicator_shares(results, model, data, draws=None) -> pd.DataFrame:
+    """Predicted share of each level of each ordered indicator, the LVs integrated out
+    over the structural model (not conditioned on any answer):
+    ``S_kj = (1 / N) sum_n sum_r w_r P(I_nk = j | eta_nr)``.  Arguments as
+    :func:`iclv_jax.predict`; rows ``(indicator, level)``, column ``predicted``."""
+    model = _model_of(results, model)
+    problem, u = _setup(results, model, data, draws)
+    shares = np.asarray(_level_probabilities(problem.likelihood, u)).mean(axis=0)
+    rows = {(ind.name, level): float(shares[k, level - 1])
+            for k, ind in enumerate(_ordered_indicators(model))
+            for level in range(1, ind.levels + 1)}
+    return pd.Series(rows, name="predicted").rename_axis(["indicator", "level"]).to_frame()
+
+
+def _paired_bars(ax, labels, observed, predicted) -> None:
+    x = np.arange(len(labels))
+    ax.bar(x - 0.2, observed, width=0.4, color="C0", label="observed")
+    ax.bar(x + 0.2, predicted, width=0.4, color="C1", label="predicted")
+    ax.set_xticks(x, [str(label) for label in labels])
+    ax.set_ylabel("share")
+
+
+def indicator_shares(results, model, data, draws=None):
+    """Observed against predicted shares of the answer levels, one panel per ordered
+    indicator (:func:`observed_indicator_shares` beside
+    :func:`predicted_indicator_shares`: blue observed, orange predicted).  Continuous
+    indicators are not drawn.  Returns the figure."""
+    model = _model_of(results, model)
+    shares = observed_indicator_shares(model, data).join(
+        predicted_indicator_shares(results, model, data, draws))
+    names = [ind.name for ind in _ordered_indicators(model)]
+    if not names:
+        raise ValueError("the model has no ordered indicators")
+    fig, axes = _axes_grid(len(names))
+    for ax, name in zip(axes, names, strict=True):
+        rows = shares.loc[name]
+        _paired_bars(ax, rows.index, rows["observed"], rows["predicted"])
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("level")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --- choices: observed and predicted --------------------------------------------------
+
+def observed_choice_shares(model, data) -> pd.Series:
+    """Share of the rows (choice situations) with each outcome, labelled as
+    :func:`iclv_jax.predict`'s columns (MNL alternative names, ``0, 1``, levels)."""
+    labels = outcome_labels(model)
+    codes = ([alt.code for alt in model.choice.alternatives]
+             if isinstance(model.choice, MultinomialLogit) else labels)
+    counts = data[model.choice.choice].value_counts(normalize=True)
+    return pd.Series([float(counts.get(code, 0.0)) for code in codes],
+                     index=pd.Index(labels, name="outcome"), name="observed")
+
+
+def choice_shares(results, model, data, draws=None, ax=None):
+    """Observed choice shares beside the predicted market shares
+    (:func:`iclv_jax.market_shares`, unconditional: ``S_k = mean_{n,t} P(y_nt = k)``),
+    one pair of bars per outcome.  Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    model = _model_of(results, model)
+    observed = observed_choice_shares(model, data)
+    predicted = market_shares(results, model, data, draws)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    else:
+        fig = ax.figure
+    _paired_bars(ax, observed.index, observed.to_numpy(), predicted[observed.index].to_numpy())
+    ax.set_xlabel(f"{model.choice.choice}")
+    ax.set_title("choice shares: observed and predicted")
+    ax.legend(fontsize=8)
     return fig

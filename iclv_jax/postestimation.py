@@ -181,6 +181,7 @@ def delta_method(results: Results, expression, robust: bool = True) -> pd.DataFr
     constants = {k: jnp.asarray(v, dtype=float) for k, v in results.estimates.items()}
     x0 = jnp.asarray(results.table["estimate"].to_numpy(dtype=float))
 
+    @jax.jit
     def g(x):
         params = {**constants, **dict(zip(names, x, strict=True))}
         return jnp.stack([jnp.asarray(f(params), dtype=float).reshape(()) for f in functions])
@@ -524,6 +525,17 @@ def posterior_lv(results, model: ICLVModel | None, data: pd.DataFrame, draws=Non
     return pd.DataFrame(columns, index=pd.Index(problem.panel.person_ids, name=model.person_id))
 
 
+def _prediction_setup(results, model, data, draws, conditional):
+    """What :func:`predict` and :func:`elasticities` share: ``(model, outcome labels,
+    weighting mode, prediction frame, problem, internal estimates)``."""
+    model = _model_of(results, model)
+    mode = _mode(conditional)
+    frame = prediction_frame(model, data, need_indicators=mode != "prior",
+                             need_choice=mode == "all")
+    problem, u = _setup(results, model, frame, draws)
+    return model, outcome_labels(model), mode, frame, problem, u
+
+
 def predict(results, model: ICLVModel | None, data: pd.DataFrame, draws=None,
             conditional=False) -> pd.DataFrame:
     """Choice probabilities of every row of ``data`` with the LVs integrated out.
@@ -542,12 +554,8 @@ def predict(results, model: ICLVModel | None, data: pd.DataFrame, draws=None,
         (column ``1`` is ``P(y = 1)``), levels ``1..J`` for ordered choice.  Rows sum
         to 1.
     """
-    model = _model_of(results, model)
-    labels = outcome_labels(model)
-    mode = _mode(conditional)
-    frame = prediction_frame(model, data, need_indicators=mode != "prior",
-                             need_choice=mode == "all")
-    problem, u = _setup(results, model, frame, draws)
+    model, labels, mode, frame, problem, u = _prediction_setup(
+        results, model, data, draws, conditional)
     probs = _probabilities_jit(problem.likelihood, u, mode)
     return pd.DataFrame(_rows(model, frame, probs), index=data.index,
                         columns=pd.Index(labels, name="outcome"))
@@ -605,12 +613,8 @@ def elasticities(results, model: ICLVModel | None, data: pd.DataFrame, attribute
         elasticities are where the row's alternative meets its own column (MNL), the
         others cross elasticities.
     """
-    model = _model_of(results, model)
-    labels = outcome_labels(model)
-    mode = _mode(conditional)
-    frame = prediction_frame(model, data, need_indicators=mode != "prior",
-                             need_choice=mode == "all")
-    problem, u = _setup(results, model, frame, draws)
+    model, labels, mode, frame, problem, u = _prediction_setup(
+        results, model, data, draws, conditional)
     rows, masks = _attribute_entries(model, problem, attribute_label)
     tangents = jnp.eye(len(rows))
     value, derivatives = _probabilities_and_tangents(

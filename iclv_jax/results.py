@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -13,13 +14,32 @@ from scipy.stats import norm
 from .spec import ICLVModel
 
 
+class UndefinedStandardErrorWarning(UserWarning):
+    """Some parameters have no standard error (reported as NaN)."""
+
+
+def _standard_errors(covariance) -> np.ndarray:
+    """``sqrt(diag(cov))`` where the variance is positive, NaN elsewhere."""
+    variance = np.diag(np.asarray(covariance, dtype=float))
+    return np.sqrt(np.where(variance > 0, variance, np.nan))
+
+
 def parameter_table(names, estimates, covariance, robust_covariance) -> pd.DataFrame:
-    """Estimates with classical and robust SEs, t against 0 and two-sided p-values."""
-    se = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
-    robust_se = np.sqrt(np.clip(np.diag(robust_covariance), 0.0, None))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = estimates / se
-        robust_t = estimates / robust_se
+    """Estimates with classical and robust SEs, t against 0 and two-sided p-values.
+
+    A variance that is not positive (or NaN: an unidentified parameter, see
+    :func:`iclv_jax.inference.covariances`) gives NaN for SE, t and p, never SE 0 and
+    t = inf; a warning names those parameters.
+    """
+    se, robust_se = _standard_errors(covariance), _standard_errors(robust_covariance)
+    undefined = [name for name, a, b in zip(names, se, robust_se, strict=True)
+                 if np.isnan(a) or np.isnan(b)]
+    if undefined:
+        warnings.warn(f"no standard error for {undefined} (variance not positive: not "
+                      "identified); reported as NaN", UndefinedStandardErrorWarning,
+                      stacklevel=3)
+    t = estimates / se
+    robust_t = estimates / robust_se
     table = pd.DataFrame(
         {
             "estimate": estimates,

@@ -364,18 +364,38 @@ def validate_structure(model: ICLVModel) -> None:
             raise SpecificationError(
                 f"indicator {ind.name!r} measures unknown latent variable {ind.lv!r}"
             )
-    choice_lvs = set()
     for utility in model.choice.utilities().values():
         for lv in utility.lv_parameters(None):
             if lv not in known:
                 raise SpecificationError(
                     f"choice utility uses unknown latent variable {lv!r}"
                 )
-            choice_lvs.add(lv)
-    measured = {ind.lv for ind in model.indicators}
-    for lv in model.latent_variables:
-        if lv.name not in measured and lv.name not in choice_lvs:
+    _check_lv_information(model)
+
+
+def _lv_links(model: ICLVModel) -> dict[str, list[str]]:
+    """``lv -> names of the parameters that carry it into the data``: the loadings
+    ``lambda_<indicator>`` of its indicators and its ``theta`` in each utility."""
+    links: dict[str, list[str]] = {lv.name: [] for lv in model.latent_variables}
+    for ind in model.indicators:
+        links[ind.lv].append(f"lambda_{ind.name}")
+    for alt, utility in model.choice.utilities().items():
+        for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
+            links[lv].append(name)
+    return links
+
+
+def _check_lv_information(model: ICLVModel) -> None:
+    """An LV whose every loading and choice effect is absent or fixed to 0 never reaches
+    the likelihood: it, and the structural coefficients into it, are not identified."""
+    for lv, links in _lv_links(model).items():
+        if not links:
             raise SpecificationError(
-                f"latent variable {lv.name!r} has no indicators and no effect on the "
+                f"latent variable {lv!r} has no indicators and no effect on the "
                 "choice: it is not identified"
+            )
+        if all(model.fixed.get(name) == 0 for name in links):
+            raise SpecificationError(
+                f"latent variable {lv!r} reaches the data only through {links}, all fixed "
+                "to 0: it is not identified"
             )

@@ -1,14 +1,42 @@
-"""The command line: ``iclv-jax demo`` estimates the beverage study and writes JSON."""
+"""The command line: ``demo``, ``estimate`` and ``check-gradients``, and one-line errors
+with exit status 2 for bad input."""
 
 import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
+import iclv_jax as ij
+from iclv_jax import datasets, diagnostics
 from iclv_jax.cli import main
 
+DRAWS = ["--draws", "20"]
 
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A one-LV beverage model file and 60 people's data (ids in column ``person``)."""
+    folder = tmp_path_factory.mktemp("cli")
+    df, model, _ = datasets.beverage_one_lv(n_people=60, seed=4)
+    df = df.rename(columns={"id": "person"})
+    df.to_csv(folder / "data.csv", index=False)
+    ij.save_model(model, folder / "model.yaml")
+    return folder, df, model
+
+
+def _one_error_line(capsys, *expected):
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err and "LL at start" not in captured.err
+    for text in expected:
+        assert text in lines[0]
+    return lines[0]
+
+
+@pytest.mark.slow  # `make demo` runs it; test_estimate_writes_... covers the same path
 def test_demo_prints_the_summary_and_writes_the_json(tmp_path, capsys):
     path = tmp_path / "demo.json"
     main(["demo", "--people", "120", "--draws", "30", "--seed", "3", "--json", str(path)])
@@ -23,10 +51,110 @@ def test_demo_prints_the_summary_and_writes_the_json(tmp_path, capsys):
     assert report["loglike"] < 0
 
 
-def test_module_entry_point_and_bad_arguments():
+def test_module_entry_point_and_bad_arguments(capsys):
     run = subprocess.run([sys.executable, "-m", "iclv_jax", "demo", "--people", "0"],
                          capture_output=True, text=True)
     assert run.returncode == 2
     assert "--people" in run.stderr and "must be at least 1" in run.stderr
-    with pytest.raises(SystemExit):
-        main(["demo", "--choice", "tobit"])
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert main(["demo", "--choice", "tobit"]) == 2
+    _one_error_line(capsys, "invalid choice: 'tobit'")
+
+
+def test_estimate_writes_tables_json_and_plots(files, tmp_path, capsys):
+    folder, df, model = files
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="did not converge"):  # 4 iterations only
+        status = main(["estimate", str(folder / "model.yaml"), str(folder / "data.csv"),
+                       *DRAWS, "--draw-type", "mlhs", "--seed", "2", "--id-column", "person",
+                       "--max-iterations", "4", "--out", str(out)])
+    assert status == 0
+    captured = capsys.readouterr()
+    assert "LL at start" in captured.err  # progress
+    assert "final log-likelihood" in captured.out
+    results = ij.load_results(out / "results.json")
+    # the LL is that of the written estimates under the draws asked for
+    again = ij.Problem(results.model, df, draws=ij.MLHS(20, seed=2))
+    assert again.loglike(results.estimates) == pytest.approx(results.loglike, abs=1e-8)
+    assert results.model.person_id == "person" and results.iterations <= 4 + 10
+    table = pd.read_csv(out / "results.csv", index_col=0)
+    assert list(table.index) == list(results.table.index)
+    assert table["estimate"].to_numpy() == pytest.approx(results.table["estimate"].to_numpy(),
+                                                         rel=1e-15)
+    markdown = (out / "results.md").read_text()
+    assert all(f"| {name} " in markdown for name in results.table.index)
+    for name in ("convergence.png", "gradient_scales.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_gradients_passes_and_a_planted_bug_fails(files, capsys, monkeypatch):
+    folder, _, _ = files
+    args = ["check-gradients", str(folder / "model.yaml"), str(folder / "data.csv"), *DRAWS,
+            "--id-column", "person"]
+    assert main(args) == 0
+    assert "  OK" in capsys.readouterr().out
+    # a sign error in the derivative of tau_pi1_2 (item 0, cut-point 2)
+    buggy = diagnostics.analytic_gradient_with(diagnostics.FlippedThresholdScores(0, 2))
+    monkeypatch.setattr(diagnostics, "analytic_gradient", buggy)
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "FAILED for" in out and "tau_pi1_2" in out.split("FAILED for")[1].splitlines()[0]
+
+
+def _bad(folder, tmp_path, df=None, model_text=None):
+    """Paths of a (possibly edited) data file and model file."""
+    data, model = folder / "data.csv", folder / "model.yaml"
+    if df is not None:
+        data = tmp_path / "edited.csv"
+        df.to_csv(data, index=False)
+    if model_text is not None:
+        model = tmp_path / "edited.yaml"
+        model.write_text(model_text)
+    return str(model), str(data)
+
+
+def test_bad_arguments_give_one_line_and_status_2(files, tmp_path, capsys):
+    folder, _, _ = files
+    model, data = str(folder / "model.yaml"), str(folder / "data.csv")
+    cases = [
+        (["estimate", str(tmp_path / "none.yaml"), data], ["no such file", "none.yaml"]),
+        (["estimate", model, str(tmp_path / "none.csv")], ["no such file", "none.csv"]),
+        (["estimate", model, data, "--draws", "many"], ["--draws", "'many' is not an integer"]),
+        (["check-gradients", model, data, "--draws", "0"], ["must be at least 1"]),
+        (["estimate", model, data, "--draw-type", "lattice"], ["--draw-type",
+                                                               "invalid choice: 'lattice'"]),
+        (["estimate", model], ["required: data"]),
+        (["fit", model, data], ["invalid choice: 'fit'"]),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        _one_error_line(capsys, *expected)
+
+
+def test_a_spec_that_does_not_match_the_data_fails_before_estimation(files, tmp_path, capsys):
+    folder, df, model = files
+    text = (folder / "model.yaml").read_text()
+    cases = [  # (data, model file text, extra arguments, what the message names)
+        (df, None, [], ["'id' (person id) is not in the data"]),
+        (df.drop(columns="age"), None, ["--id-column", "person"],
+         ["edited.csv", "column 'age' (covariate) is not in the data"]),
+        (df.assign(pi1=df["pi1"].where(df["person"] != 7, 6)), None,
+         ["--id-column", "person"], ["indicator 'pi1' must be an integer in 1..5",
+                                     "person 7 has 6"]),
+        (None, text.replace("levels: 5", "levels: 7", 1), ["--id-column", "person"],
+         ["indicator 'pi1' has levels: 7", "[6, 7] never occur"]),
+        (None, text.replace("kind: ordered_probit", "kind: ordered_tobit", 1), [],
+         ["edited.yaml", "unknown kind 'ordered_tobit'"]),
+        (None, text + "\ncolour: red\n", [], ["edited.yaml", "unknown keys ['colour']"]),
+        (None, text.replace("latent_variables:", "latent_variables: [", 1), [],
+         ["edited.yaml", "invalid YAML: line"]),
+    ]
+    for edited, model_text, extra, expected in cases:
+        model_path, data_path = _bad(folder, tmp_path, edited, model_text)
+        for command in ("estimate", "check-gradients"):
+            assert main([command, model_path, data_path, *DRAWS, *extra,
+                         "--out", str(tmp_path / "o")][:None if command == "estimate" else -2]
+                        ) == 2
+            line = _one_error_line(capsys, *expected)
+            assert line.startswith(f"iclv-jax {command}: error: ")
+    assert not (tmp_path / "o").exists()

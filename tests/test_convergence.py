@@ -208,6 +208,9 @@ def test_sequential_start_reaches_the_optimum_in_fewer_simultaneous_iterations(
     _assert_verified(sequential)
     assert set(sequential.stage_iterations) == {"measurement", "choice"}
     assert all(n > 0 for n in sequential.stage_iterations.values())
+    stages = sequential.history["stage"].value_counts()
+    assert {s: stages.get(s, 0) for s in sequential.stage_iterations} == \
+        sequential.stage_iterations
     assert sequential.loglike == pytest.approx(reference.loglike, abs=LL_TOLERANCE)
     _assert_same_estimates(reference, sequential.estimates)
     assert _simultaneous_iterations(sequential) < _simultaneous_iterations(reference)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import multivariate_normal, norm
+from scipy.stats import logistic, multivariate_normal, norm
 
 import iclv_jax as ij
 from iclv_jax import datasets
@@ -142,6 +142,26 @@ def test_interval_probability_is_accurate_in_both_tails():
     expected = np.where(lower > 0, right, left)
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("link", ["probit", "logit"])
+def test_interval_probability_derivatives_are_mills_ratios_in_both_tails(link):
+    """The custom JVP: d log P / d upper = f(upper) / P, d log P / d lower = -f(lower) / P
+    (scipy's densities and log-CDFs), and the second derivative equals a central
+    difference of the first."""
+    dist = norm if link == "probit" else logistic
+    lower = jnp.array([-40.0, 8.0, 30.0, -1e6, -0.1, 2.0])
+    upper = jnp.array([-39.0, 9.0, 31.0, -35.0, 0.1, 1e6])
+    f = lambda lo, up: log_interval_probability(lo, up, link)  # noqa: E731
+    log_p = np.asarray(f(lower, upper))
+    d_lower, d_upper = jax.vmap(jax.grad(f, argnums=(0, 1)))(lower, upper)
+    np.testing.assert_allclose(d_upper, np.exp(dist.logpdf(upper) - log_p), rtol=1e-8)
+    np.testing.assert_allclose(d_lower, -np.exp(dist.logpdf(lower) - log_p), rtol=1e-8)
+    second = jax.vmap(jax.grad(jax.grad(f, argnums=1), argnums=1))(lower, upper)
+    h = 1e-5
+    numeric = (jax.vmap(jax.grad(f, argnums=1))(lower, upper + h)
+               - jax.vmap(jax.grad(f, argnums=1))(lower, upper - h)) / (2 * h)
+    np.testing.assert_allclose(second, numeric, rtol=1e-5, atol=1e-12)
 
 
 @pytest.fixture(scope="module")

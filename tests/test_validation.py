@@ -198,6 +198,19 @@ def test_mnl_unchosen_unavailable_alternative_is_fine():
     assert not panel.available[3, 1, 1]
 
 
+def test_mnl_situation_with_no_available_alternative():
+    """Alternative ``one`` made unavailable too (``av1``), beside ``av2 = 0``."""
+    df, model = mnl_data()
+    alternatives = [dataclasses.replace(model.choice.alternatives[0], available="av1"),
+                    model.choice.alternatives[1]]
+    model = dataclasses.replace(
+        model, choice=dataclasses.replace(model.choice, alternatives=alternatives))
+    bad = with_value(df.assign(av1=1), "av2", 4, 0, id_column="pid", rows=[1])
+    bad = with_value(bad, "av1", 4, 0, id_column="pid", rows=[1])
+    message = check_data_error(model, bad, "av1", 4)
+    assert "no available alternative" in message and "'av2'" in message
+
+
 def test_mnl_choice_code_not_an_alternative():
     df, model = mnl_data()
     bad = with_value(df, "y", 5, 3, id_column="pid", rows=[0])

@@ -1,5 +1,7 @@
 """Measurement equations: ordered probit/logit and continuous indicators."""
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -29,19 +31,42 @@ def _log1mexp(x):
     return jnp.where(near_zero, jnp.log(-jnp.expm1(x_near)), jnp.log1p(-jnp.exp(x_far)))
 
 
+def _log_pdf(x, link: str):
+    """``log f(x)``: the standard normal density (probit) or the logistic density
+    ``F(x) F(-x)`` (logit)."""
+    if link == "probit":
+        return -0.5 * x**2 - 0.5 * jnp.log(2.0 * jnp.pi)
+    return jax.nn.log_sigmoid(x) + jax.nn.log_sigmoid(-x)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def log_interval_probability(lower, upper, link: str):
-    """``log(F(upper) - F(lower))`` for ``lower < upper`` without cancellation.
+    """``log P = log(F(upper) - F(lower))`` for ``lower < upper`` without cancellation.
 
     By the symmetry ``F(u) - F(l) = F(-l) - F(-u)`` the interval is first reflected to
     the left of the median (``a + b <= 0``); there
     ``log(F(b) - F(a)) = log F(b) + log(1 - exp(log F(a) - log F(b)))``,
     with both logs from the stable log-CDF.
+
+    Derivatives (a custom JVP, so autodiff does not run back through the branches of
+    the log-CDF): ``d log P / d upper = f(upper) / P`` and
+    ``d log P / d lower = -f(lower) / P``, each formed as ``exp(log f - log P)``, finite
+    wherever ``log P`` is (the ratio is a Mills ratio in the tails).
     """
     reflect = lower + upper > 0
     a = jnp.where(reflect, -upper, lower)
     b = jnp.where(reflect, -lower, upper)
     log_fb = _log_cdf(b, link)
     return log_fb + _log1mexp(_log_cdf(a, link) - log_fb)
+
+
+@log_interval_probability.defjvp
+def _log_interval_probability_jvp(link: str, primals, tangents):
+    lower, upper = primals
+    d_lower, d_upper = tangents
+    log_p = log_interval_probability(lower, upper, link)
+    return log_p, (jnp.exp(_log_pdf(upper, link) - log_p) * d_upper
+                   - jnp.exp(_log_pdf(lower, link) - log_p) * d_lower)
 
 
 class OrderedIndicators(eqx.Module):

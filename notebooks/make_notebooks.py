@@ -1,0 +1,346 @@
+"""Write the notebooks of this folder from the cells below (stored without outputs).
+
+    python notebooks/make_notebooks.py
+
+Every notebook reads ``ICLV_NOTEBOOK_SMALL=1`` to run small (few people, few draws, few
+iterations): ``tests/test_notebooks.py`` executes them so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+
+SMALL = """
+SMALL = os.environ.get("ICLV_NOTEBOOK_SMALL") == "1"  # the test suite runs a small version
+"""
+
+QUICKSTART = [
+    ("md", """# Quickstart: the beverage study
+
+The beverage-purchase study of `SEED_NOTES.md`, simulated with known true values:
+three chained latent variables (health concern → perceived benefit → purchase
+intention), ten Likert items (ordered probit), repeated binary purchases (probit) with
+raw prices of 1,000–5,000.  We write the model to a YAML file, estimate it from the
+default starts, and look at the results."""),
+    ("code", """import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+import iclv_jax as ij
+from iclv_jax import datasets, plots
+""" + SMALL + """
+N_PEOPLE, N_DRAWS = (60, 20) if SMALL else (326, 100)
+MAX_ITERATIONS = 5 if SMALL else 2000
+OUT = Path(tempfile.mkdtemp(prefix="iclv-quickstart-"))"""),
+    ("md", "## The data: one row per choice situation, person-level columns repeated"),
+    ("code", """df, model, truth = datasets.beverage(n_people=N_PEOPLE, seed=0)
+df.head()"""),
+    ("md", """## The model as a file
+
+`ij.save_model` writes the whole specification as YAML (`.yaml`) or TOML (`.toml`);
+`ij.load_model` reads it back (and names the file and key of any mistake).  The same
+file drives the command line: `iclv-jax estimate beverage.yaml data.csv`."""),
+    ("code", """path = ij.save_model(model, OUT / "beverage.yaml")
+print(path.read_text())
+assert ij.load_model(path) == model"""),
+    ("md", """## Estimation
+
+Maximum simulated likelihood with scrambled Halton draws; the optimiser scales the
+parameters itself, so the raw prices need no rescaling.  (The small run stops after a
+few iterations and warns that it has not converged.)"""),
+    ("code", """results = ij.estimate(ij.load_model(path), df, draws=ij.Halton(N_DRAWS, seed=0),
+                      max_iterations=MAX_ITERATIONS, verbose=False)
+print(results.summary())"""),
+    ("md", "Estimates beside the values the data were simulated with:"),
+    ("code", """table = results.table[["estimate", "robust_se"]].assign(truth=pd.Series(truth))
+table["(estimate - truth) / se"] = (table["estimate"] - table["truth"]) / table["robust_se"]
+table.round(4)"""),
+    ("md", "## Plots"),
+    ("code", "plots.convergence(results);"),
+    ("md", "Posterior means of the LVs given each person's answers and choices:"),
+    ("code", """posterior = ij.posterior_lv(results, None, df)
+plots.lv_posteriors(posterior);"""),
+    ("md", "Observed and predicted shares of the answer levels, and of the choices:"),
+    ("code", "plots.indicator_shares(results, None, df);"),
+    ("code", "plots.choice_shares(results, None, df);"),
+    ("md", """## Saving
+
+`results.save` writes everything (table, covariances, history, the model, the draws,
+library versions) to JSON; the table also goes to CSV, Markdown and LaTeX.  Willingness
+to pay and other functions of the estimates: `ij.wtp`, `ij.delta_method` (see the
+drug-choice notebook)."""),
+    ("code", """results.save(OUT / "results.json")
+assert ij.load_results(OUT / "results.json") == results
+results.to_markdown(OUT / "results.md")
+sorted(p.name for p in OUT.iterdir())"""),
+]
+
+GRADIENT_DEBUGGING = [
+    ("md", """# Gradient debugging: the two failures of the seed project
+
+`SEED_NOTES.md` tells how a first implementation of the beverage study failed twice
+without noticing: (1) gradient scales differing by four orders of magnitude between
+parameter blocks, and (2) a hand-written structural gradient that stayed frozen at
+-0.041543370 for nine iterations.  Here both are made visible with
+`iclv_jax.diagnostics`, the frozen gradient is reproduced with the planted-bug classes
+and caught, and then fixed."""),
+    ("code", """import os
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+import iclv_jax as ij
+from iclv_jax import datasets
+from iclv_jax import diagnostics as dg
+""" + SMALL + """
+N_PEOPLE, N_DRAWS = (60, 10) if SMALL else (326, 100)
+df, model, truth = datasets.beverage(n_people=N_PEOPLE, seed=3)
+problem = ij.Problem(model, df, draws=N_DRAWS)
+names = list(problem.space.free_names)
+GAMMA = "gamma_health_concern_to_perceived_benefit\""""),
+    ("md", """## Failure 1: gradient scales per block
+
+At the seed's start (every parameter 0.1) the mean absolute gradient per block, raw
+(`d log L / d theta`) and in the optimiser's scaled coordinates `v = u / s` (BHHH
+scales `s_i = (mean_n s_ni^2)^(-1/2)`):"""),
+    ("code", """scales = ij.gradient_scales(problem, params=0.1, scales="bhhh")
+scales.table"""),
+    ("code", """ax = scales.table.set_index("label")[["mean_abs", "scaled_mean_abs"]].plot.bar(
+    logy=True, rot=20, figsize=(7, 3.5))
+ax.set_ylabel("mean |gradient| in block")
+ax.set_title("raw: orders of magnitude apart; scaled: comparable")
+print(f"other choice / structural: {scales.ratio('choice_other', 'structural'):.0f} raw, "
+      f"{scales.ratio('choice_other', 'structural', scaled=True):.2f} scaled")"""),
+    ("md", """The estimator works in the scaled coordinates, so the imbalance that stopped
+L-BFGS-B in the seed project does not reach the optimiser.
+
+## Failure 2: a frozen gradient
+
+The seed computed, per draw, `(eta_target - gamma * eta_pred) / sigma^2 * eta_pred`
+with both LVs from the draws.  Since `eta_target = gamma * eta_pred + zeta`, that is
+`zeta * eta_pred`: it does not depend on gamma.  `dg.seed_gradient("prior")` plants
+that formula (averaged with the simulation weights) into an otherwise correct
+gradient.  Along a gradient-ascent path on which every parameter moves (except the
+`b`s of health concern, the formula's only inputs) it never changes:"""),
+    ("code", """likelihood = problem.likelihood
+u0 = problem.free_internal(0.1)
+step_scales = dg.natural_scales(likelihood, u0)
+move = np.array([not n.startswith("b_") for n in names], dtype=float)
+
+
+def ascent_path(gradient, steps=5, rate=0.2):
+    \"\"\"Scaled gradient ascent u += rate * s^2 g / N (a diagonal BHHH step).\"\"\"
+    u, iterates, gradients = np.asarray(u0, dtype=float), [], []
+    for _ in range(steps):
+        grad = np.asarray(gradient(likelihood, jnp.asarray(u))[1])
+        iterates.append(u.copy())
+        gradients.append(grad)
+        u = u + rate * move * step_scales**2 * grad / likelihood.n_people
+    return np.array(iterates), np.array(gradients)
+
+
+iterates, gradients = ascent_path(dg.seed_gradient("prior"))
+i = names.index(GAMMA)
+pd.DataFrame({"gamma (internal)": iterates[:, i], "seed gradient": gradients[:, i]},
+             index=pd.RangeIndex(len(iterates), name="iteration"))"""),
+    ("code", """path_report = dg.detect_frozen_path(iterates, gradients, names)
+print(path_report.message)
+assert path_report.frozen == [GAMMA]"""),
+    ("md", """At a single point, without any optimiser: the frozen-gradient detector moves
+each parameter both ways and compares the response of the implementation's gradient
+with autodiff's Hessian-vector product `H e_i`.  With the seed's formula as the seed
+wrote it (importance weights, `dg.seed_gradient()`, built on the planted
+`dg.SeedStructuralScores`) it names the structural paths as wrong code:"""),
+    ("code", """frozen = ij.detect_frozen(problem, params=0.1, gradient=dg.seed_gradient())
+print(frozen.message[:700])
+assert GAMMA in frozen.wrong
+frozen.table.loc[frozen.wrong, ["autodiff", "implementation", "scaled_curvature",
+                                "scaled_response", "verdict"]]"""),
+    ("md", """## The fix
+
+The structural derivative needs the chain rule: gamma moves `eta_target`, which moves
+its indicators, the choices and the LVs downstream.  Autodiff (what estimation uses)
+has it by construction, and the hand-written scores of `iclv_jax.analytic` (the
+independent witness) include it.  The gradient check (analytic against autodiff and
+finite differences) and the frozen-gradient detector pass, and along the same path the
+gradient moves:"""),
+    ("code", """fixed = ij.check_gradients(problem, params=0.1)  # the analytic scores
+print(fixed.max_rel_error, fixed.max_rel_error_fd, fixed.ok)
+assert fixed.ok and ij.detect_frozen(problem, params=0.1).ok
+iterates, gradients = ascent_path(dg.analytic_gradient)
+print(dg.detect_frozen_path(iterates, gradients, names).message)
+gradients[:, i]"""),
+]
+
+DRUG_CHOICE = [
+    ("md", """# The drug-choice ICLV (real data)
+
+The apollo drug-choice data (`../shared/data/README.md`): 1,000 people × 10 choices
+among four pain-relief drugs, four attitude questions on a 1–5 scale.  One LV
+(attitude) explained by three person characteristics, measured by the four questions
+(ordered logit), entering the utilities of the two branded drugs in a multinomial logit.
+37 free parameters.  The results go beside the reference values of an independent
+implementation (plain Halton draws, `ij.ApolloHalton`)."""),
+    ("code", """import os
+
+import pandas as pd
+
+import iclv_jax as ij
+from iclv_jax import datasets, plots
+""" + SMALL + """
+df, model, start = datasets.drug_choice()
+REFERENCE = {"loglike at start (R=100)": -19734.47, "loglike (R=100)": -16545.03,
+             "loglike (R=1,000)": -16543.98}
+REFERENCE_ESTIMATES = {  # R = 1,000: estimate, SE
+    "beta_price": (-0.724, 0.018), "lambda": (0.638, 0.032),
+    "b_regular_user_to_attitude": (-0.967, 0.091)}
+print(f"{df['ID'].nunique()} people, {len(df)} rows")
+model.choice.alternatives[0].utility"""),
+    ("md", """The log-likelihood at the reference's starting values, on the full data with
+the reference's draws, reproduces the reference:"""),
+    ("code", """ll_start = ij.Problem(model, df, draws=ij.ApolloHalton(100)).loglike(start)
+print(f"LL at start {ll_start:.2f}, reference {REFERENCE['loglike at start (R=100)']}")
+assert abs(ll_start - REFERENCE["loglike at start (R=100)"]) < 0.01"""),
+    ("md", """## Estimation
+
+The full run takes the whole data with 100 draws (about half a minute on two CPU
+cores).  The small run (`ICLV_NOTEBOOK_SMALL=1`) uses the first 150 people, 20 draws
+and a few iterations: its numbers are not comparable with the reference."""),
+    ("code", """if SMALL:
+    data = df[df["ID"].isin(df["ID"].unique()[:150])]
+    draws, max_iterations = ij.ApolloHalton(20), 4
+else:
+    data, draws, max_iterations = df, ij.ApolloHalton(100), 2000
+results = ij.estimate(model, data, draws=draws, start=start, max_iterations=max_iterations,
+                      verbose=False)
+print(results.summary())"""),
+    ("code", """comparison = pd.DataFrame(
+    {"iclv_jax": [results.estimates[n] for n in REFERENCE_ESTIMATES],
+     "se": [results.table.loc[n, "se"] for n in REFERENCE_ESTIMATES],
+     "reference (R=1,000)": [v[0] for v in REFERENCE_ESTIMATES.values()],
+     "reference se": [v[1] for v in REFERENCE_ESTIMATES.values()]},
+    index=list(REFERENCE_ESTIMATES))
+print(f"LL {results.loglike:.2f}; reference {REFERENCE['loglike (R=100)']} at R=100, "
+      f"{REFERENCE['loglike (R=1,000)']} at R=1,000")
+comparison.round(3)"""),
+    ("md", "Willingness to pay to avoid side effects, and observed against predicted shares:"),
+    ("code", """ij.wtp(results, "beta_risk")"""),
+    ("code", "plots.choice_shares(results, None, data);"),
+]
+
+BENCHMARKS = [
+    ("md", """# Benchmarks
+
+Reads the JSON files the scripts of `benchmarks/` wrote into `benchmarks/results/`
+and plots them.  Nothing is run here; rerun a script (e.g.
+`python benchmarks/convergence.py`) to refresh its file."""),
+    ("code", """import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+
+def results_folder() -> Path:
+    \"\"\"benchmarks/results of the repository holding this notebook (or the cwd).\"\"\"
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / "benchmarks" / "results").is_dir():
+            return folder / "benchmarks" / "results"
+    raise FileNotFoundError("no benchmarks/results folder above " + str(Path.cwd()))
+
+
+RESULTS = results_folder()
+runs = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+pd.DataFrame({name: {"device": run.get("machine", {}).get("device"),
+                     "cpus": run.get("machine", {}).get("cpu_count"),
+                     "jax": run.get("machine", {}).get("versions", {}).get("jax")}
+              for name, run in runs.items()}).T"""),
+    ("md", "## Convergence: optimisers from the default starts"),
+    ("code", """rows = [{"file": name, "problem": problem, "optimizer": r["optimizer"],
+         "iterations": r["iterations"], "wall_s": r["wall_s"],
+         "converged": r["converged"], "gap_to_best": r["gap_to_best"]}
+        for name, run in runs.items() if name.startswith("convergence")
+        for problem, entry in run["problems"].items() for r in entry["runs"]]
+convergence = pd.DataFrame(rows)
+if len(convergence):
+    table = convergence.pivot_table(index="optimizer", columns="problem", values="wall_s")
+    ax = table.plot.barh(figsize=(7, 3.5))
+    ax.set_xlabel("seconds to the optimum (CPU)")
+convergence"""),
+    ("md", "## Log-likelihood and gradient evaluation times"),
+    ("code", """rows = [{"file": name, "people": c["n_people"], "draws": c["n_draws"],
+         **{f"{what} (s)": c[what]["median_s"] for what in
+            ("loglike", "loglike_and_autodiff_grad", "loglike_and_analytic_grad")}}
+        for name, run in runs.items() if name.startswith("gradients")
+        for c in run["cases"]]
+timing = pd.DataFrame(rows)
+if len(timing):
+    timing["person-draws"] = timing["people"] * timing["draws"]
+    ax = timing.sort_values("person-draws").plot(
+        x="person-draws", y=[c for c in timing if c.endswith("(s)")], marker="o",
+        logx=True, logy=True, figsize=(7, 3.5))
+    ax.set_ylabel("median seconds per call")
+timing"""),
+    ("md", "## Quadrature against simulation: log-likelihood error at the reference"),
+    ("code", """rows = [{"case": case["case"], "label": m["label"], "method": m["method"],
+         "size": m["size"], "abs error": abs(m["error_at_reference"]),
+         "seconds": m["loglike_seconds"]}
+        for name, run in runs.items() if name.startswith("quadrature")
+        for case in run["cases"] for m in case["methods"]]
+quadrature = pd.DataFrame(rows)
+if len(quadrature):
+    fig, axes = plt.subplots(1, quadrature["case"].nunique(), figsize=(9, 3.5),
+                             squeeze=False)
+    for ax, (case, group) in zip(axes[0], quadrature.groupby("case"), strict=True):
+        ax.bar(group["label"], group["abs error"])
+        ax.set_yscale("log")
+        ax.set_title(case)
+        ax.tick_params(axis="x", rotation=45)
+    axes[0, 0].set_ylabel("|LL error| at the reference")
+    fig.tight_layout()
+quadrature"""),
+    ("md", "## Speed of the Hessian, and memory at scale"),
+    ("code", """speed = {name: run for name, run in runs.items()
+         if name.startswith("loglike_speed")}
+pd.DataFrame({f"{name}: {problem}": values for name, run in speed.items()
+              for problem, values in run.items() if isinstance(values, dict)
+              and problem != "machine"})"""),
+    ("code", """pd.Series({f"{name}: {key}": value for name, run in runs.items()
+           if name.startswith("memory") for key, value in run.items()
+           if not isinstance(value, dict | list)})"""),
+]
+
+NOTEBOOKS = {
+    "01_quickstart.ipynb": QUICKSTART,
+    "02_gradient_debugging.ipynb": GRADIENT_DEBUGGING,
+    "03_drug_choice_iclv.ipynb": DRUG_CHOICE,
+    "04_benchmarks.ipynb": BENCHMARKS,
+}
+
+
+def notebook(cells) -> nbformat.NotebookNode:
+    """A notebook of ``(kind, source)`` cells, no outputs, the ``python3`` kernel."""
+    make = {"md": nbformat.v4.new_markdown_cell, "code": nbformat.v4.new_code_cell}
+    nb = nbformat.v4.new_notebook(cells=[make[kind](source) for kind, source in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"  # stable ids: regenerating gives the same files
+    return nb
+
+
+def main() -> None:
+    for name, cells in NOTEBOOKS.items():
+        nbformat.write(notebook(cells), HERE / name)
+
+
+if __name__ == "__main__":
+    main()

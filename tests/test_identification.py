@@ -1,0 +1,207 @@
+"""Identification: refused before estimation, or reported as NaN after it.
+
+Specification-level checks (a structural cycle, an MNL with one alternative, an asc on
+every MNL alternative, an LV with no indicator and no choice effect) are in
+tests/test_validation.py; here: an LV whose every link to the data is fixed to 0, the
+data-dependent checks of :mod:`iclv_jax.identification` (``DataError`` naming the
+column or alternative) and NaN standard errors for parameters the Hessian does not
+identify.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import iclv_jax as ij
+from iclv_jax.identification import UnobservedLevelWarning, check_data
+from iclv_jax.inference import NotAMaximumWarning, covariances
+from iclv_jax.results import UndefinedStandardErrorWarning, parameter_table
+
+
+def frame(n_people=12, n_situations=2, seed=0):
+    """Person-level ``ord`` (1..3), ``cont``, ``c``; per situation ``x``, ``y2``
+    (0/1), ``y3`` (1..3) and ``av3`` (0/1)."""
+    rng = np.random.default_rng(seed)
+    rows = n_people * n_situations
+    person = lambda values: np.repeat(values, n_situations)  # noqa: E731
+    return pd.DataFrame({
+        "id": person(np.arange(n_people)),
+        "x": rng.normal(size=rows),
+        "y2": rng.integers(0, 2, rows),
+        "y3": rng.integers(1, 4, rows),
+        "av3": np.ones(rows, dtype=np.int64),
+        "ord": person(np.resize([1, 2, 3], n_people)),
+        "cont": person(rng.normal(size=n_people)),
+        "c": person(rng.normal(size=n_people)),
+    })
+
+
+LV = [ij.LatentVariable("a", covariates=["c"])]
+INDICATORS = [ij.Indicator("ord", "a", levels=3), ij.Indicator("cont", "a", kind="continuous")]
+PROBIT = ij.BinaryProbit("y2", ij.Utility(attributes={"x": "x"}, constants={"k": None},
+                                          lvs=["a"]))
+MNL = ij.MultinomialLogit("y3", [
+    ij.Alternative("p", 1, ij.Utility(attributes={"x": "x"}, lvs=["a"]), asc=True),
+    ij.Alternative("q", 2, ij.Utility(attributes={"x": "x"}), asc=True),
+    ij.Alternative("r", 3, available="av3")])
+ORDERED = ij.OrderedProbitChoice("y3", ij.Utility(attributes={"x": "x"}, lvs=["a"]), 3)
+
+
+def model(choice=PROBIT, **kwargs):
+    return ij.ICLVModel(LV, INDICATORS, choice=choice, **kwargs)
+
+
+def data_error(model, df, *culprits):
+    """``check_data`` raises DataError whose message names every culprit (quoted)."""
+    with pytest.raises(ij.DataError) as excinfo:
+        check_data(model, ij.prepare_data(model, df))
+    message = str(excinfo.value)
+    for culprit in culprits:
+        assert f"'{culprit}'" in message, message
+    return message
+
+
+# --- specification --------------------------------------------------------------------
+
+def test_lv_whose_loadings_and_choice_effect_are_all_fixed_to_zero():
+    fixed = {"lambda_ord": 0.0, "lambda_cont": 0.0, "theta_a": 0.0}
+    with pytest.raises(ij.SpecificationError, match="'a'.*not identified") as excinfo:
+        model(fixed=fixed)
+    for name in fixed:
+        assert name in str(excinfo.value)
+
+
+def test_lv_with_one_loading_left_free_is_fine():
+    model(fixed={"lambda_ord": 0.0, "theta_a": 0.0})
+
+
+def test_lv_in_an_mnl_utility_with_its_theta_fixed_to_zero():
+    ij.ICLVModel(LV, [INDICATORS[0]], choice=MNL, fixed={"theta_a_p": 0.0})
+    with pytest.raises(ij.SpecificationError, match="'a'.*theta_a_p"):
+        ij.ICLVModel(LV, [], choice=MNL, fixed={"theta_a_p": 0.0})
+
+
+# --- data -----------------------------------------------------------------------------
+
+def test_clean_data_pass_every_check():
+    df = frame()
+    for choice in (PROBIT, MNL, ORDERED):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            check_data(model(choice), ij.prepare_data(model(choice), df))
+
+
+def test_ordered_indicator_with_a_single_level():
+    message = data_error(model(), frame().assign(ord=2), "ord")
+    assert "single level 2" in message
+
+
+def test_ordered_choice_with_a_single_level():
+    data_error(model(ORDERED), frame().assign(y3=3), "y3")
+
+
+def test_level_observed_by_nobody_warns_naming_indicator_and_level():
+    df = frame()
+    df = df.assign(ord=np.where(df["ord"] == 3, 1, df["ord"]))
+    with pytest.warns(UnobservedLevelWarning, match=r"indicator 'ord': level\(s\) \[3\]"):
+        check_data(model(), ij.prepare_data(model(), df))
+
+
+def test_constant_continuous_indicator():
+    message = data_error(model(), frame().assign(cont=4.0), "cont")
+    assert "sigma_cont" in message
+
+
+def test_constant_covariate():
+    data_error(model(), frame().assign(c=1.0), "c")
+
+
+def test_binary_choice_with_the_same_outcome_everywhere():
+    data_error(model(), frame().assign(y2=1), "y2")
+
+
+def test_mnl_with_one_alternative_ever_chosen():
+    data_error(model(MNL), frame().assign(y3=2), "y3", "q")
+
+
+def test_mnl_alternative_available_to_nobody():
+    df = frame()
+    df = df.assign(av3=0, y3=np.where(df["y3"] == 3, 1, df["y3"]))
+    data_error(model(MNL), df, "r", "av3")
+
+
+def test_estimate_runs_the_checks_before_optimising():
+    with pytest.raises(ij.DataError, match="'ord'"):
+        ij.estimate(model(), frame().assign(ord=1), draws=5, verbose=False)
+
+
+def test_a_single_person_cannot_be_estimated_but_can_be_evaluated():
+    """One person: every person-level column is constant, so estimation is refused
+    naming the first such column; the likelihood itself is still finite."""
+    df = frame()
+    alone = df[df["id"] == 0]
+    problem = ij.Problem(model(), alone, draws=5)
+    assert np.isfinite(problem.loglike())
+    with pytest.raises(ij.DataError, match="'ord'"):
+        ij.estimate(model(), alone, draws=5, verbose=False)
+
+
+# --- unidentified parameters after estimation: NaN, not SE 0 and t = inf --------------
+
+def test_flat_direction_gives_nan_covariance_for_the_parameters_on_it():
+    """``-H`` has the null vector ``(1, -1, 0)``: only ``a + b`` is identified.  The
+    reported ``c`` keeps ``1 / 2``; ``a`` and ``b`` get NaN, and so does ``d = b + c``
+    (its Jacobian row touches ``b``)."""
+    minus_h = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
+    jacobian = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [0, 1.0, 1.0]])
+    names = ["a", "b", "c"]
+    scores = np.array([[0.1, 0.2, 0.3], [-0.2, 0.1, 0.1]])
+    with pytest.warns(NotAMaximumWarning) as caught:
+        cov = covariances(-minus_h, scores, jacobian, names + ["d"])
+    message = str(caught[0].message)
+    assert "['a', 'b', 'd']" in message, message
+    assert cov.unidentified == ("a", "b", "d")
+    for matrix in (cov.classical, cov.robust):
+        assert np.isnan(matrix[[0, 1, 3]]).all() and np.isnan(matrix[:, [0, 1, 3]]).all()
+    assert cov.classical[2, 2] == pytest.approx(0.5)
+    assert cov.robust[2, 2] == pytest.approx(0.3**2 * 0.25 + 0.1**2 * 0.25)
+
+
+def test_identified_problem_has_no_nan():
+    minus_h = np.array([[2.0, 0.5], [0.5, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cov = covariances(-minus_h, np.eye(2), np.eye(2), ["a", "b"])
+    np.testing.assert_allclose(cov.classical, np.linalg.inv(minus_h))
+    assert cov.unidentified == ()
+
+
+def test_parameter_table_reports_nan_not_zero_and_inf():
+    cov = np.diag([np.nan, 0.0, 0.25])
+    with pytest.warns(UndefinedStandardErrorWarning, match=r"\['a', 'b'\]"):
+        table = parameter_table(["a", "b", "c"], np.array([1.0, 2.0, 1.0]), cov, cov)
+    assert table.loc[["a", "b"]].drop(columns="estimate").isna().all().all()
+    assert not np.isinf(table.to_numpy()).any()
+    assert table.loc["c", "se"] == 0.5 and table.loc["c", "t"] == 2.0
+
+
+@pytest.mark.slow  # ~30 s of compiling; the fast tests above check the same behaviour
+def test_estimate_with_a_duplicated_constant_reports_nan_for_both():
+    """``asc_k`` and ``asc_k2`` multiply the same constant 1: only their sum is
+    identified.  Estimation warns and reports NaN SEs for both, never SE 0 / t = inf."""
+    choice = ij.BinaryProbit("y2", ij.Utility(attributes={"x": "x"},
+                                              constants={"k": None, "k2": None}))
+    duplicated = ij.ICLVModel(LV, INDICATORS, choice=choice)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = ij.estimate(duplicated, frame(n_people=60), draws=10, max_iterations=20,
+                              verbose=False)
+    messages = [str(w.message) for w in caught if issubclass(w.category, NotAMaximumWarning)]
+    assert messages and "asc_k" in messages[0] and "asc_k2" in messages[0], messages
+    table = results.table
+    assert table.loc[["asc_k", "asc_k2"], ["se", "t", "p", "robust_se"]].isna().all().all()
+    assert np.isfinite(table.loc["beta_x", ["se", "t"]]).all()
+    assert not np.isinf(table[["t", "robust_t"]].to_numpy()).any()
+    assert not results.converged

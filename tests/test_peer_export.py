@@ -1,0 +1,54 @@
+"""The pure-Python half of ``benchmarks/peer_biogeme.py``: what it hands to Biogeme.
+
+The Biogeme side itself needs its own venv and is not run here.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import iclv_jax as ij
+from iclv_jax import datasets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import peer_biogeme as peer  # noqa: E402
+
+
+@pytest.mark.parametrize("choice", datasets.CHOICE_KINDS)
+def test_flat_model_names_exactly_the_free_parameters(choice):
+    """The names the export derives (for Biogeme's Betas) are the layout's free names
+    (shared coefficients such as an MNL's generic beta_price appear once per utility)."""
+    df, model, _ = datasets.beverage(n_people=12, n_situations=2, seed=1, choice=choice)
+    problem = ij.Problem(model, df, draws=ij.Halton(4, seed=0))
+    flat = peer.flat_model(model, problem.space.free_names)
+    assert set(peer._parameters(flat)) == set(problem.space.free_names)
+    assert set(peer.model_columns(flat)) <= set(df.columns)
+
+
+def test_flat_model_refuses_continuous_indicators():
+    df, model, _ = datasets.beverage(n_people=12, n_situations=2, seed=1)
+    indicators = [ij.Indicator("hc1", "health_concern", kind="continuous"),
+                  *model.indicators[1:]]
+    model = ij.ICLVModel(model.latent_variables, indicators, model.choice, person_id="id")
+    with pytest.raises(ValueError, match="hc1.*continuous"):
+        peer.flat_model(model, ij.Problem(model, df, draws=4).space.free_names)
+
+
+def test_exported_data_and_draws_round_trip(tmp_path):
+    """Rows come back sorted by person (stable within a person), as floats, with the
+    draws unchanged; the draws are the ones the Problem integrates over."""
+    df, model, _ = datasets.beverage(n_people=15, n_situations=3, seed=2)
+    shuffled = df.sample(frac=1.0, random_state=0)
+    problem = ij.Problem(model, shuffled, draws=ij.Halton(5, seed=3))
+    columns = peer.model_columns(peer.flat_model(model, problem.space.free_names))
+    normals = problem.draws.normals(problem.panel.n_people, len(model.lv_names))
+    peer.export_arrays(tmp_path / "x.npz", shuffled, columns, normals)
+    back = peer.load_arrays(tmp_path / "x.npz")
+    assert list(back["columns"]) == columns
+    expected = shuffled[columns].sort_values("id", kind="stable").to_numpy(dtype=float)
+    np.testing.assert_array_equal(back["data"], expected)
+    assert np.all(np.diff(back["data"][:, 0]) >= 0)
+    np.testing.assert_array_equal(back["normals"], normals)
+    assert back["normals"].shape == (15, 5, 3)
