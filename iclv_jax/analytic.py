@@ -39,12 +39,20 @@ carries ``g = d l / d eta`` back to ``G`` and ``B`` through the whole LV chain:
   then ``d l / d G[l, m] = a_l eta_m`` and ``d l / d B[l, c] = a_l x_c``.  This is the
   chain rule through every downstream LV (the part the seed's code missed).
 - gather transpose: every component field was gathered from
-  ``concat(theta_reported, [0, -OUTER_CUT, OUTER_CUT])`` with the
-  :class:`~iclv_jax.layout.Layout` indices, so the reported gradient is the scatter-add
-  of each field's gradient into ``P + 3`` slots, the 3 extra slots dropped.
-- reparametrisation (reported ``theta`` -> internal ``u``): identity ``1``; log
-  ``d theta / d u = theta``; thresholds ``tau_i = sum_{j <= i in group} inc_j`` with
-  ``inc_first = u`` and ``inc_j = exp(u_j)``, so
+  ``concat(theta_reported, EXTRAS)`` (``0, -OUTER_CUT, OUTER_CUT, 1``) with the
+  :class:`~iclv_jax.layout.Layout` indices (ordered cut-points times their signs, ``-1``
+  for the mirrored half of symmetric thresholds), so the reported gradient is the
+  scatter-add of each (signed) field's gradient, the extra slots dropped.  A threshold
+  set shared by several items is one set of slots: the scatter-add sums their parts.
+- missing answers (ordered level ``-1``, continuous NaN) contribute ``log 1``: every
+  derivative of that item is 0 for that person.
+- choice scale ``V = mu W``: ``d / d mu = sum_tj dV_tj W_tj``, and the ``W`` pieces
+  above receive ``mu dV``.
+- reparametrisation (reported ``theta`` -> internal ``u``): identity ``1``; log and
+  lower bound ``d theta / d u = exp(u)``; upper bound ``-exp(u)``; interval
+  ``(upper - lower) s (1 - s)``, ``s = sigmoid(u)``; thresholds
+  ``tau_i = sum_{j <= i in group} inc_j`` with ``inc_first = u`` (``exp(u)`` for the
+  positive upper half of symmetric thresholds) and ``inc_j = exp(u_j)``, so
   ``d / d u_j = inc'_j sum_{i >= j in group} d / d tau_i`` (``cumulate`` transposed);
   then the free entries are selected.
 
@@ -94,7 +102,7 @@ from .components import (
     Structural,
     log_interval_probability,
 )
-from .layout import Layout
+from .layout import EXTRAS, Layout
 from .likelihood import PanelArrays, SimulatedLikelihood
 from .params import ToReported
 
@@ -159,13 +167,15 @@ class ContinuousScores(eqx.Module):
 
 
 class ChoiceScores(eqx.Module):
-    """One draw's choice derivatives: ``d l / d V`` (masked), ``d l / d`` (cut-points of
-    an ordered choice, else ``None``), ``d l / d theta`` and ``d l / d eta``."""
+    """One draw's choice derivatives: ``d l / d W`` (the unscaled utility, masked),
+    ``d l / d`` (cut-points of an ordered choice, else ``None``), ``d l / d theta``,
+    ``d l / d eta`` and ``d l / d mu`` (the scale)."""
 
     utility: Float[Array, "T J"]
     cuts: Float[Array, " Jc"] | None
     theta: Float[Array, "J L"]
     eta: Float[Array, " L"]
+    scale: Float[Array, ""]
 
 
 class FieldScores(eqx.Module):
@@ -182,10 +192,12 @@ class FieldScores(eqx.Module):
     beta: Float[Array, " P"]
     theta: Float[Array, "J L"]
     choice_cuts: Float[Array, " Jc"] | None
+    choice_scale: Float[Array, ""]
 
 
 _FIELDS = ("gamma", "b", "ordered_loadings", "ordered_cuts", "continuous_intercepts",
-           "continuous_loadings", "continuous_sigmas", "beta", "theta", "choice_cuts")
+           "continuous_loadings", "continuous_sigmas", "beta", "theta", "choice_cuts",
+           "choice_scale")
 
 
 class AnalyticScores(eqx.Module):
@@ -217,13 +229,18 @@ class AnalyticScores(eqx.Module):
         ``b = c[j + 1] - lambda eta`` and ``(d_a, d_b)`` from :func:`interval_scores`:
         loading ``-eta (d_a + d_b)``, ``c[j] += d_a``, ``c[j + 1] += d_b``,
         eta ``-lambda (d_a + d_b)`` summed per LV.  ``log_prob`` is each item's
-        ``log P`` at this draw (``module.log_prob(eta, levels)``)."""
+        ``log P`` at this draw (``module.log_prob(eta, levels)``).  Missing answers
+        (level ``-1``) get zero derivatives."""
         eta_k = eta[module.lv_index]
         index = eta_k * module.loadings
+        answered = levels >= 0  # a missing answer (-1) contributes nothing
+        levels = jnp.maximum(levels, 0)
         lower_cut = jnp.take_along_axis(module.cuts, levels[:, None], axis=1)[:, 0]
         upper_cut = jnp.take_along_axis(module.cuts, levels[:, None] + 1, axis=1)[:, 0]
         d_lower, d_upper = interval_scores(lower_cut - index, upper_cut - index, module.link,
-                                           log_prob)
+                                           jnp.where(answered, log_prob, 0.0))
+        d_lower = jnp.where(answered, d_lower, 0.0)
+        d_upper = jnp.where(answered, d_upper, 0.0)
         d_index = -(d_lower + d_upper)
         positions = jnp.arange(module.cuts.shape[1])
         cuts = (d_lower[:, None] * (positions == levels[:, None])
@@ -237,23 +254,27 @@ class AnalyticScores(eqx.Module):
     def continuous(self, module: ContinuousIndicators, eta: Float[Array, " L"],
                    values: Float[Array, " K"]) -> ContinuousScores:
         """Normal items at one draw: ``r = (x - mu) / sigma^2`` for alpha, ``r eta`` for
-        the loading, ``-1 / sigma + (x - mu)^2 / sigma^3`` for sigma, ``lambda r`` for eta."""
+        the loading, ``-1 / sigma + (x - mu)^2 / sigma^3`` for sigma, ``lambda r`` for eta;
+        all zero for a missing (NaN) answer."""
         eta_k = eta[module.lv_index]
-        residual = values - module.intercepts - module.loadings * eta_k
+        observed = ~jnp.isnan(values)  # a missing answer (NaN) contributes nothing
+        residual = jnp.where(observed, values - module.intercepts - module.loadings * eta_k,
+                             0.0)
         d_mean = residual / module.sigmas**2
         return ContinuousScores(
             intercepts=d_mean,
             loadings=d_mean * eta_k,
-            sigmas=(residual * d_mean - 1.0) / module.sigmas,
+            sigmas=jnp.where(observed, (residual * d_mean - 1.0) / module.sigmas, 0.0),
             eta=_per_lv(d_mean * module.loadings, module.lv_index, eta.shape[0]),
         )
 
     def choice(self, module, base: Float[Array, "T J"], eta: Float[Array, " L"],
                chosen: Int[Array, " T"], available: Bool[Array, "T J"],
                mask: Bool[Array, " T"], log_prob: Float[Array, " T"]) -> ChoiceScores:
-        """Choices at one draw: ``d l / d V_tj`` (zero on padded situations), the
-        cut-points of an ordered choice, ``theta_j: (sum_t dV_tj) eta`` and
-        ``eta: sum_tj dV_tj theta_j``.  ``log_prob`` is each situation's ``log P(y_t)``
+        """Choices at one draw, ``V = mu W``, ``W_tj = x_tj . beta + theta_j . eta``:
+        ``d l / d W_tj = mu d l / d V_tj`` (zero on padded situations), the cut-points of
+        an ordered choice, ``mu: sum_tj dV_tj W_tj``, ``theta_j: (sum_t dW_tj) eta`` and
+        ``eta: sum_tj dW_tj theta_j``.  ``log_prob`` is each situation's ``log P(y_t)``
         at this draw (``module.log_prob(...)``, before masking)."""
         v = module.utilities(base, eta)
         cuts = None
@@ -282,12 +303,16 @@ class AnalyticScores(eqx.Module):
         else:
             raise TypeError(f"no analytic score for choice module {type(module).__name__}")
         d_v = jnp.where(mask[:, None], d_v, 0.0)
-        per_utility = d_v.sum(axis=0)
+        # V = mu W with W = x . beta + theta . eta: d/d mu = sum dV W, d/d W = mu dV
+        d_scale = (d_v * (base + module.theta @ eta)).sum()
+        d_w = module.scale * d_v
+        per_utility = d_w.sum(axis=0)
         return ChoiceScores(
-            utility=d_v,
+            utility=d_w,
             cuts=cuts,
             theta=jnp.outer(per_utility, eta),
             eta=module.theta.T @ per_utility,
+            scale=d_scale,
         )
 
     def beta(self, design: Float[Array, "T J P"], d_utility: Float[Array, "T J"]):
@@ -296,27 +321,36 @@ class AnalyticScores(eqx.Module):
 
     def gather(self, layout: Layout, fields: FieldScores, n_params: int):
         """The transpose of the layout's gathers: scatter-add every field's gradient into
-        ``concat(theta, 3 extra slots)`` and drop the extra slots."""
+        ``concat(theta, EXTRAS)`` and drop the extra slots.  Ordered cut-points were
+        gathered times ``ordered_cut_signs``, so their gradients are multiplied by it."""
         names = [name for name in _FIELDS if getattr(fields, name) is not None]
-        values = jnp.concatenate([getattr(fields, name).reshape(-1) for name in names])
+        signed = {"ordered_cuts": fields.ordered_cuts * layout.ordered_cut_signs}
+        values = jnp.concatenate([signed.get(name, getattr(fields, name)).reshape(-1)
+                                  for name in names])
         index = jnp.concatenate([getattr(layout, name).reshape(-1) for name in names])
-        extended = jnp.zeros(n_params + 3, values.dtype).at[index].add(values)
+        extended = jnp.zeros(n_params + len(EXTRAS), values.dtype).at[index].add(values)
         return extended[:n_params]
 
     def transform(self, to_reported: ToReported, free_internal: Float[Array, " F"],
                   d_reported: Float[Array, " P"]) -> Float[Array, " F"]:
         """Reported gradient -> free internal gradient (chain rule of :class:`ToReported`):
-        identity ``1``, log ``theta``, thresholds ``inc'_j sum_{i >= j in group} d tau_i``."""
+        identity ``1``, log and lower bound ``exp(u)``, upper bound ``-exp(u)``, interval
+        ``(upper - lower) s (1 - s)`` with ``s = sigmoid(u)``, thresholds
+        ``inc'_j sum_{i >= j in group} d tau_i`` (``inc'_j = exp(u_j)`` for exponentiated
+        increments, else 1)."""
         tr = to_reported
-        internal = tr.fixed_internal.at[tr.free_index].set(free_internal)
+        internal = tr.internal(free_internal)
         d_increments = tr.cumulate.T @ jnp.where(tr.is_threshold, d_reported, 0.0)
-        increment_slope = jnp.where(tr.is_threshold & ~tr.is_first_threshold,
-                                    jnp.exp(internal), 1.0)
-        d_internal = jnp.where(
+        exp_u = jnp.exp(internal)
+        s = jax.nn.sigmoid(internal)
+        slope = jnp.where(
             tr.is_threshold,
-            d_increments * increment_slope,
-            jnp.where(tr.is_log, jnp.exp(internal) * d_reported, d_reported),
-        )
+            jnp.where(tr.exp_increment, exp_u, 1.0),
+            jnp.where(tr.is_log | tr.is_lower, exp_u,
+                      jnp.where(tr.is_upper, -exp_u,
+                                jnp.where(tr.is_interval, (tr.upper - tr.lower) * s * (1 - s),
+                                          1.0))))
+        d_internal = slope * jnp.where(tr.is_threshold, d_increments, d_reported)
         return d_internal[tr.free_index]
 
 
@@ -342,18 +376,20 @@ def _person(scores: AnalyticScores, components, person: PanelArrays, zeta, log_w
         d_eta = o.eta + c.eta + ch.eta
         d_gamma, d_b = scores.structural(structural, eta, z, person.covariates, d_eta)
         fields = (d_gamma, d_b, o.loadings, o.cuts, c.intercepts, c.loadings, c.sigmas,
-                  ch.utility, ch.theta, ch.cuts)
+                  ch.utility, ch.theta, ch.cuts, ch.scale)
         return loglike, fields
 
     loglikes, per_draw = jax.vmap(draw)(zeta)
     shifted = loglikes + log_weights
     weights = softmax(shifted) * person.weight
     summed = jax.tree.map(lambda g: jnp.tensordot(weights, g, axes=1), per_draw)
-    (d_gamma, d_b, o_load, o_cuts, c_int, c_load, c_sig, d_utility, d_theta, ch_cuts) = summed
+    (d_gamma, d_b, o_load, o_cuts, c_int, c_load, c_sig, d_utility, d_theta, ch_cuts,
+     ch_scale) = summed
     fields = FieldScores(
         gamma=d_gamma, b=d_b, ordered_loadings=o_load, ordered_cuts=o_cuts,
         continuous_intercepts=c_int, continuous_loadings=c_load, continuous_sigmas=c_sig,
         beta=scores.beta(person.design, d_utility), theta=d_theta, choice_cuts=ch_cuts,
+        choice_scale=ch_scale,
     )
     return logsumexp(shifted) * person.weight, fields
 

@@ -56,6 +56,7 @@ from .analytic import AnalyticScores
 from .analytic import loglike_and_grad as _analytic_loglike_and_grad
 from .draws import Draws
 from .estimation import Problem, start_scales
+from .layout import EXTRAS
 from .likelihood import SimulatedLikelihood
 
 __all__ = [
@@ -991,7 +992,8 @@ def seed_gradient(weights: str = "importance") -> GradientFn:
         ll, grad = likelihood.loglike_and_grad(free_internal)
         fields = _seed_gamma_fields(likelihood, free_internal, False)
         n_params = likelihood.to_reported.fixed_internal.shape[0]
-        reported = jnp.zeros(n_params + 3).at[likelihood.layout.gamma].add(fields)[:n_params]
+        reported = jnp.zeros(n_params + len(EXTRAS)).at[likelihood.layout.gamma].add(
+            fields)[:n_params]
         seeded = reported[likelihood.to_reported.free_index]
         positions = jnp.asarray(_gamma_positions(likelihood), dtype=int)
         return ll, grad.at[positions].set(seeded[positions])

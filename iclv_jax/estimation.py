@@ -281,8 +281,13 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         scales=dict(zip(names, np.asarray(tracker.scales).tolist(), strict=True)),
         history=pd.DataFrame(tracker.history),
         stage_iterations=stage_iterations,
+        missing_answers=dict(problem.panel.missing_answers),
+        active_bounds=problem.space.active_bounds(np.asarray(likelihood.to_reported(u))),
         model=problem.model,
     )
+    if results.active_bounds:
+        warnings.warn(f"estimates at a bound: {results.active_bounds}; their standard "
+                      "errors are not meaningful", stacklevel=3)
     if verbose:
         print(f"iclv_jax: done in {seconds:.1f} s, LL {final.loglike:.4f}, "
               f"converged={converged}", file=sys.stderr)

@@ -12,7 +12,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
-from jaxtyping import Array, Int
+from jaxtyping import Array, Float, Int
 from scipy.special import logit
 
 from .components import (
@@ -34,11 +34,12 @@ from .spec import (
     NoChoice,
     OrderedProbitChoice,
     SpecificationError,
+    scale_parameter,
 )
 
 # Extra slots appended to the reported vector so that every field is a pure gather.
-ZERO, LOWER, UPPER = 0, 1, 2
-_EXTRAS = np.array([0.0, -OUTER_CUT, OUTER_CUT])
+ZERO, LOWER, UPPER, ONE = 0, 1, 2, 3
+EXTRAS = np.array([0.0, -OUTER_CUT, OUTER_CUT, 1.0])
 
 
 class _Registry:
@@ -52,22 +53,27 @@ class _Registry:
         return name
 
     def index(self, names, shape) -> jnp.ndarray:
-        """Index of each name (nested lists of ``shape``); ``None``, ``"-"`` and ``"+"``
-        select the extra slots 0, ``-OUTER_CUT`` and ``OUTER_CUT``."""
+        """Index of each name (nested lists of ``shape``); ``None``, ``"-"``, ``"+"`` and
+        ``"1"`` select the extra slots 0, ``-OUTER_CUT``, ``OUTER_CUT`` and 1."""
         keys = {name: i for i, name in enumerate(self.parameters)}
         n = len(keys)
-        keys.update({None: n + ZERO, "-": n + LOWER, "+": n + UPPER})
+        keys.update({None: n + ZERO, "-": n + LOWER, "+": n + UPPER, "1": n + ONE})
         flat = np.asarray(names, dtype=object).reshape(-1)
         return jnp.asarray([keys[name] for name in flat], dtype=jnp.int64).reshape(shape)
 
 
 class Layout(eqx.Module):
-    """Gather indices into ``concat(theta, [0, -OUTER_CUT, OUTER_CUT])`` per field."""
+    """Gather indices into ``concat(theta, EXTRAS)`` per field.
+
+    The ordered cut-points are the gathered values times ``ordered_cut_signs`` (``-1``
+    for the mirrored lower half of symmetric thresholds, else ``1``).
+    """
 
     gamma: Int[Array, "L L"]
     b: Int[Array, "L C"]
     ordered_loadings: Int[Array, " Ko"]
     ordered_cuts: Int[Array, "Ko Jp1"]
+    ordered_cut_signs: Float[Array, "Ko Jp1"]
     ordered_lv: Int[Array, " Ko"]
     continuous_intercepts: Int[Array, " Kc"]
     continuous_loadings: Int[Array, " Kc"]
@@ -76,26 +82,28 @@ class Layout(eqx.Module):
     beta: Int[Array, " P"]
     theta: Int[Array, "J L"]
     choice_cuts: Int[Array, " Jc"]
+    choice_scale: Int[Array, ""]
     ordered_link: str = eqx.field(static=True)
     choice_kind: str = eqx.field(static=True)
 
     def components(self, reported):
         """The component modules for one reported parameter vector."""
-        extended = jnp.concatenate([reported, jnp.asarray(_EXTRAS, reported.dtype)])
+        extended = jnp.concatenate([reported, jnp.asarray(EXTRAS, reported.dtype)])
         choice_cls = {
             "binary_probit": BinaryProbitChoice,
             "ordered_probit": OrderedProbitChoiceModule,
             "multinomial_logit": MultinomialLogitChoice,
             "none": NoChoiceModule,
         }[self.choice_kind]
-        choice_fields = {"beta": extended[self.beta], "theta": extended[self.theta]}
+        choice_fields = {"beta": extended[self.beta], "theta": extended[self.theta],
+                         "scale": extended[self.choice_scale]}
         if self.choice_kind == "ordered_probit":
             choice_fields["cuts"] = extended[self.choice_cuts]
         return (
             Structural(gamma=extended[self.gamma], b=extended[self.b]),
             OrderedIndicators(
                 loadings=extended[self.ordered_loadings],
-                cuts=extended[self.ordered_cuts],
+                cuts=extended[self.ordered_cuts] * self.ordered_cut_signs,
                 lv_index=self.ordered_lv,
                 link=self.ordered_link,
             ),
@@ -112,6 +120,24 @@ class Layout(eqx.Module):
 def _cuts(thresholds: list[str], width: int) -> list:
     """``(-, tau_1, ..., tau_J-1, +, +, ...)`` of length ``width``."""
     return ["-", *thresholds] + ["+"] * (width - len(thresholds) - 1)
+
+
+def _symmetric_cuts(upper: list[str], n_thresholds: int, width: int) -> tuple[list, list]:
+    """Cut-points ``(-, -tau_J-1, ..., -tau_u, [0,] tau_u, ..., tau_J-1, +, ...)`` from the
+    upper half ``upper`` (``0`` in the middle when ``n_thresholds`` is odd), and their
+    signs."""
+    middle = [None] * (n_thresholds % 2)
+    names = _cuts([*reversed(upper), *middle, *upper], width)
+    signs = [1.0] + [-1.0] * len(upper) + [1.0] * (width - len(upper) - 1)
+    return names, signs
+
+
+def _symmetric_defaults(free: np.ndarray) -> np.ndarray:
+    """The upper half of symmetric thresholds closest to free defaults ``free``: half
+    the spread of each mirrored pair after centring (positive and increasing)."""
+    half = len(free) // 2
+    centred = free - free.mean()
+    return 0.5 * (centred[len(free) - half:] - centred[:half][::-1])
 
 
 def _ordered_defaults(levels: np.ndarray, n_levels: int, link: str) -> np.ndarray:
@@ -159,21 +185,31 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
     link = _ordered_link(model)
     ordered = [ind for ind in model.indicators if ind.ordered]
     width = max((ind.levels for ind in ordered), default=2) + 1
-    ordered_loadings, ordered_cuts = [], []
+    ordered_loadings, ordered_cuts, cut_signs = [], [], []
     for k, ind in enumerate(ordered):
         ordered_loadings.append(registry.add(f"lambda_{ind.name}", "measurement", 1.0))
-        defaults = _ordered_defaults(panel.ordered_levels[:, k], ind.levels, link)
-        thresholds = [
-            registry.add(f"tau_{ind.name}_{j + 1}", "measurement", float(value),
-                         "threshold", group=ind.name)
-            for j, value in enumerate(defaults)
-        ]
-        ordered_cuts.append(_cuts(thresholds, width))
+        answered = panel.ordered_levels[:, k]
+        defaults = _ordered_defaults(answered[answered >= 0], ind.levels, link)
+        group = ind.threshold_group
+        if ind.thresholds == "symmetric":
+            first = ind.levels - len(defaults) // 2
+            upper = [registry.add(f"tau_{group}_{first + j}", "measurement", float(value),
+                                  "positive_threshold", group=group)
+                     for j, value in enumerate(_symmetric_defaults(defaults))]
+            names, signs = _symmetric_cuts(upper, ind.levels - 1, width)
+        else:
+            names = _cuts([registry.add(f"tau_{group}_{j + 1}", "measurement", float(value),
+                                        "threshold", group=group)
+                           for j, value in enumerate(defaults)], width)
+            signs = [1.0] * width
+        ordered_cuts.append(names)
+        cut_signs.append(signs)
 
     continuous = [ind for ind in model.indicators if not ind.ordered]
     intercepts, cont_loadings, sigmas = [], [], []
     for k, ind in enumerate(continuous):
         values = panel.continuous_values[:, k]
+        values = values[~np.isnan(values)]  # missing answers
         spread = float(np.std(values)) or 1.0
         intercepts.append(registry.add(f"alpha_{ind.name}", "measurement", float(np.mean(values))))
         cont_loadings.append(registry.add(f"lambda_{ind.name}", "measurement", 0.5 * spread))
@@ -195,6 +231,8 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
              for j, value in enumerate(defaults)],
             model.choice.levels + 1,
         )
+    scale = scale_parameter(model.choice)
+    choice_scale = "1" if scale is None else registry.add(scale, "choice", 1.0, "log")
     choice_kind = {
         BinaryProbit: "binary_probit",
         OrderedProbitChoice: "ordered_probit",
@@ -210,6 +248,7 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
         b=gather(b, (len(lvs), len(covariates))),
         ordered_loadings=gather(ordered_loadings),
         ordered_cuts=gather(ordered_cuts, (len(ordered), width)),
+        ordered_cut_signs=jnp.asarray(cut_signs, dtype=float).reshape(len(ordered), width),
         ordered_lv=jnp.asarray([lv_position[ind.lv] for ind in ordered], dtype=jnp.int64),
         continuous_intercepts=gather(intercepts),
         continuous_loadings=gather(cont_loadings),
@@ -218,8 +257,9 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
         beta=gather(beta),
         theta=gather(theta, (len(utilities), len(lvs))),
         choice_cuts=gather(choice_cuts),
+        choice_scale=registry.index([choice_scale], ()),
         ordered_link=link,
         choice_kind=choice_kind,
     )
-    space = ParameterSpace(list(registry.parameters.values()), model.fixed)
+    space = ParameterSpace(list(registry.parameters.values()), model.fixed, model.bounds)
     return space, layout

@@ -114,11 +114,12 @@ def _choice_to_dict(choice) -> dict:
     if kind == "none":
         return {"kind": kind}
     if kind == "multinomial_logit":
-        return {"kind": kind, "choice": choice.choice, "alternatives": [
+        return {"kind": kind, "choice": choice.choice, "scale": choice.scale, "alternatives": [
             {"name": alt.name, "code": _plain(alt.code), "asc": alt.asc,
              "available": alt.available, "utility": _utility_to_dict(alt.utility)}
             for alt in choice.alternatives]}
-    out = {"kind": kind, "choice": choice.choice, "utility": _utility_to_dict(choice.utility)}
+    out = {"kind": kind, "choice": choice.choice, "scale": choice.scale,
+           "utility": _utility_to_dict(choice.utility)}
     if kind == "ordered_probit":
         out["levels"] = choice.levels
     return out
@@ -126,8 +127,8 @@ def _choice_to_dict(choice) -> dict:
 
 def _choice_from_dict(data: Mapping):
     kinds = {v: k for k, v in _CHOICE_KINDS.items()}
-    _check_keys("choice", data, {"kind", "choice", "utility", "levels", "alternatives"},
-                {"kind"})
+    _check_keys("choice", data, {"kind", "choice", "utility", "levels", "alternatives",
+                                 "scale"}, {"kind"})
     kind = data["kind"]
     if kind not in kinds:
         raise SpecificationError(f"choice: unknown kind {kind!r}; use one of {sorted(kinds)}")
@@ -135,8 +136,8 @@ def _choice_from_dict(data: Mapping):
         _check_keys("choice (none)", data, {"kind"})
         return NoChoice()
     if kind == "multinomial_logit":
-        _check_keys("choice (multinomial_logit)", data, {"kind", "choice", "alternatives"},
-                    {"choice", "alternatives"})
+        _check_keys("choice (multinomial_logit)", data,
+                    {"kind", "choice", "alternatives", "scale"}, {"choice", "alternatives"})
         alternatives = []
         for i, alt in enumerate(data["alternatives"]):
             what = f"alternative {i}"
@@ -146,15 +147,17 @@ def _choice_from_dict(data: Mapping):
                 name=alt["name"], code=alt["code"], asc=bool(alt.get("asc", False)),
                 available=alt.get("available"),
                 utility=_utility_from_dict(alt.get("utility", {}), f"{what} utility")))
-        return MultinomialLogit(choice=data["choice"], alternatives=alternatives)
+        return MultinomialLogit(choice=data["choice"], alternatives=alternatives,
+                                scale=data.get("scale", False))
     if kind == "binary_probit":
-        _check_keys("choice (binary_probit)", data, {"kind", "choice", "utility"},
+        _check_keys("choice (binary_probit)", data, {"kind", "choice", "utility", "scale"},
                     {"choice", "utility"})
-        return BinaryProbit(choice=data["choice"],
+        return BinaryProbit(choice=data["choice"], scale=data.get("scale", False),
                             utility=_utility_from_dict(data["utility"], "choice utility"))
-    _check_keys("choice (ordered_probit)", data, {"kind", "choice", "utility", "levels"},
-                {"choice", "utility", "levels"})
+    _check_keys("choice (ordered_probit)", data,
+                {"kind", "choice", "utility", "levels", "scale"}, {"choice", "utility", "levels"})
     return OrderedProbitChoice(choice=data["choice"], levels=data["levels"],
+                               scale=data.get("scale", False),
                                utility=_utility_from_dict(data["utility"], "choice utility"))
 
 
@@ -163,7 +166,9 @@ def model_to_dict(model: ICLVModel) -> dict:
 
     ``{"latent_variables": [{"name", "covariates", "predictors"}], "indicators":
     [{"name", "lv", "kind", "levels"}], "choice": {"kind": "binary_probit" |
-    "ordered_probit" | "multinomial_logit" | "none", ...}, "person_id", "fixed"}``;
+    "ordered_probit" | "multinomial_logit" | "none", "scale", ...}, "person_id", "fixed",
+    "missing_indicators", "bounds", "panel"}`` (indicators also carry "missing_codes",
+    NaN as ``"NaN"``, "thresholds" and "threshold_set");
     a utility is ``{"attributes", "constants", "specific", "lvs"}``.
     :func:`model_from_dict` inverts it: ``model_from_dict(model_to_dict(m)) == m``.
     """
@@ -172,10 +177,16 @@ def model_to_dict(model: ICLVModel) -> dict:
                               "predictors": list(lv.predictors)}
                              for lv in model.latent_variables],
         "indicators": [{"name": ind.name, "lv": ind.lv, "kind": ind.kind,
-                        "levels": ind.levels} for ind in model.indicators],
+                        "levels": ind.levels,
+                        "missing_codes": [_encode_value(c) for c in ind.missing_codes],
+                        "thresholds": ind.thresholds, "threshold_set": ind.threshold_set}
+                       for ind in model.indicators],
         "choice": _choice_to_dict(model.choice),
         "person_id": model.person_id,
         "fixed": {name: float(value) for name, value in model.fixed.items()},
+        "missing_indicators": model.missing_indicators,
+        "bounds": {name: list(pair) for name, pair in model.bounds.items()},
+        "panel": model.panel,
     }
 
 
@@ -183,7 +194,8 @@ def model_from_dict(data: Mapping) -> ICLVModel:
     """Rebuild an :class:`ICLVModel` from :func:`model_to_dict` output (missing optional
     keys take the dataclass defaults; unknown keys raise :class:`SpecificationError`)."""
     _check_keys("model", data, {"latent_variables", "indicators", "choice", "person_id",
-                                "fixed"}, {"latent_variables", "indicators"})
+                                "fixed", "missing_indicators", "bounds", "panel"},
+                {"latent_variables", "indicators"})
     lvs = []
     for i, lv in enumerate(data["latent_variables"]):
         _check_keys(f"latent variable {i}", lv, {"name", "covariates", "predictors"}, {"name"})
@@ -191,14 +203,20 @@ def model_from_dict(data: Mapping) -> ICLVModel:
                                   predictors=lv.get("predictors", ())))
     indicators = []
     for i, ind in enumerate(data["indicators"]):
-        _check_keys(f"indicator {i}", ind, {"name", "lv", "kind", "levels"}, {"name", "lv"})
-        indicators.append(Indicator(ind["name"], ind["lv"],
-                                    kind=ind.get("kind", "ordered_probit"),
-                                    levels=ind.get("levels")))
+        _check_keys(f"indicator {i}", ind, {"name", "lv", "kind", "levels", "missing_codes",
+                                            "thresholds", "threshold_set"}, {"name", "lv"})
+        indicators.append(Indicator(
+            ind["name"], ind["lv"], kind=ind.get("kind", "ordered_probit"),
+            levels=ind.get("levels"),
+            missing_codes=[_decode_float(c) for c in ind.get("missing_codes", ())],
+            thresholds=ind.get("thresholds", "free"), threshold_set=ind.get("threshold_set")))
     choice = _choice_from_dict(data["choice"]) if "choice" in data else NoChoice()
     return ICLVModel(latent_variables=lvs, indicators=indicators, choice=choice,
                      person_id=data.get("person_id", "id"),
-                     fixed={k: float(v) for k, v in data.get("fixed", {}).items()})
+                     fixed={k: float(v) for k, v in data.get("fixed", {}).items()},
+                     missing_indicators=data.get("missing_indicators", "error"),
+                     bounds={k: tuple(v) for k, v in data.get("bounds", {}).items()},
+                     panel=bool(data.get("panel", True)))
 
 
 # ------------------------------------------------------------------------------------

@@ -17,12 +17,16 @@ used twice is one parameter.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 MeasurementKind = Literal["ordered_probit", "ordered_logit", "continuous"]
 ORDERED_KINDS = ("ordered_probit", "ordered_logit")
+ThresholdForm = Literal["free", "symmetric"]
+THRESHOLD_FORMS = ("free", "symmetric")
+MISSING_POLICIES = ("error", "integrate")
 
 
 class SpecificationError(ValueError):
@@ -65,14 +69,34 @@ class Indicator:
         lv: the LV it measures.
         kind: ``"ordered_probit"``, ``"ordered_logit"`` or ``"continuous"``.
         levels: number of answer levels ``J`` (ordered kinds only).
+        missing_codes: answers meaning "no answer" (e.g. ``(6, -1)`` for "no opinion"
+            and "missing" on a 1..5 item; ``math.nan`` allows NaN).  A missing answer
+            is integrated out: the item contributes ``log 1 = 0`` for that person.
+        thresholds: ``"free"`` (default): ``J - 1`` ordered thresholds
+            ``tau_<set>_<j>``; ``"symmetric"``: thresholds symmetric around 0, only the
+            upper half ``tau_<set>_<j>`` (``j > J / 2``, positive and increasing) are
+            parameters, ``tau_<J - j> = -tau_<j>`` (and ``0`` in the middle when
+            ``J - 1`` is odd).
+        threshold_set: the name of the thresholds (default: the indicator's name);
+            items naming the same set share their thresholds.
     """
 
     name: str
     lv: str
     kind: MeasurementKind = "ordered_probit"
     levels: int | None = None
+    missing_codes: Sequence[float] = ()
+    thresholds: ThresholdForm = "free"
+    threshold_set: str | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "missing_codes",
+                           tuple(float(code) for code in self.missing_codes))
+        if self.thresholds not in THRESHOLD_FORMS:
+            raise SpecificationError(
+                f"indicator {self.name!r}: unknown thresholds {self.thresholds!r}; "
+                f"use one of {THRESHOLD_FORMS}"
+            )
         if self.kind not in (*ORDERED_KINDS, "continuous"):
             raise SpecificationError(
                 f"indicator {self.name!r}: unknown kind {self.kind!r}; "
@@ -88,10 +112,23 @@ class Indicator:
             raise SpecificationError(
                 f"indicator {self.name!r}: a continuous indicator takes no levels"
             )
+        elif self.thresholds != "free" or self.threshold_set is not None:
+            raise SpecificationError(
+                f"indicator {self.name!r}: a continuous indicator has no thresholds"
+            )
 
     @property
     def ordered(self) -> bool:
         return self.kind in ORDERED_KINDS
+
+    @property
+    def threshold_group(self) -> str:
+        """The name of this item's threshold set (``tau_<group>_<j>``)."""
+        return self.name if self.threshold_set is None else self.threshold_set
+
+    @property
+    def allows_nan(self) -> bool:
+        return any(math.isnan(code) for code in self.missing_codes)
 
 
 @dataclass(frozen=True)
@@ -144,12 +181,36 @@ class Utility:
         return terms
 
 
+def scale_parameter(choice) -> str | None:
+    """The name of the choice model's scale ``mu`` (``V = mu * (linear utility)``):
+    ``scale=True`` gives ``scale_<choice>``, a string names it, ``False``: none."""
+    scale = getattr(choice, "scale", False)
+    if scale is True:
+        return f"scale_{choice.choice}"
+    if scale is False:
+        return None
+    if isinstance(scale, str) and scale:
+        return scale
+    raise SpecificationError(
+        f"choice {choice.choice!r}: scale must be True, False or a parameter name, "
+        f"not {scale!r}"
+    )
+
+
 @dataclass(frozen=True)
 class BinaryProbit:
-    """Binary probit: ``P(y = 1) = Phi(V)``, ``y`` in ``{0, 1}`` in column ``choice``."""
+    """Binary probit: ``P(y = 1) = Phi(V)``, ``y`` in ``{0, 1}`` in column ``choice``.
+
+    ``scale=True`` multiplies the utility by a free positive ``scale_<choice>`` (only
+    identified when a coefficient is fixed, e.g. ``fixed={"beta_cost": -1}``).
+    """
 
     choice: str
     utility: Utility
+    scale: bool | str = False
+
+    def __post_init__(self):
+        scale_parameter(self)
 
     def utilities(self) -> dict[str, Utility]:
         return {"": self.utility}
@@ -169,8 +230,10 @@ class OrderedProbitChoice:
     choice: str
     utility: Utility
     levels: int
+    scale: bool | str = False
 
     def __post_init__(self):
+        scale_parameter(self)
         if not isinstance(self.levels, int) or self.levels < 2:
             raise SpecificationError(
                 f"ordered choice {self.choice!r}: levels must be an int >= 2"
@@ -208,12 +271,19 @@ class Alternative:
 
 @dataclass(frozen=True)
 class MultinomialLogit:
-    """MNL: ``P(y = j) = exp(V_j) / sum_{k available} exp(V_k)``."""
+    """MNL: ``P(y = j) = exp(V_j) / sum_{k available} exp(V_k)``.
+
+    ``scale=True``: every utility is multiplied by a free positive ``scale_<choice>``
+    (identified when a coefficient is fixed, e.g. a cost coefficient fixed to -1 for
+    willingness-to-pay space).
+    """
 
     choice: str
     alternatives: Sequence[Alternative]
+    scale: bool | str = False
 
     def __post_init__(self):
+        scale_parameter(self)
         object.__setattr__(self, "alternatives", tuple(self.alternatives))
         if len(self.alternatives) < 2:
             raise SpecificationError(
@@ -280,6 +350,16 @@ class ICLVModel:
         choice: the choice model (:class:`NoChoice` for measurement and structure alone).
         person_id: the column identifying people (panel).
         fixed: parameter name -> value held fixed in estimation.
+        missing_indicators: ``"error"`` (default): a NaN indicator answer is a
+            :class:`~iclv_jax.DataError`; ``"integrate"``: NaN answers of every
+            indicator are missing and integrated out (see ``Indicator.missing_codes``).
+        bounds: parameter name -> ``(lower, upper)`` (``None``: unbounded on that
+            side), for coefficients (identity-transformed parameters); kept by a
+            transformation (``lower + exp(u)``, ``upper - exp(u)``, or a logistic
+            between both).
+        panel: ``True`` (default): rows sharing ``person_id`` are one person with one
+            set of draws; ``False``: cross-sectional, every row is its own person
+            (``person_id`` is not read).
     """
 
     latent_variables: Sequence[LatentVariable]
@@ -287,11 +367,21 @@ class ICLVModel:
     choice: ChoiceModel = field(default_factory=NoChoice)
     person_id: str = "id"
     fixed: Mapping[str, float] = field(default_factory=dict)
+    missing_indicators: str = "error"
+    bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    panel: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "latent_variables", tuple(self.latent_variables))
         object.__setattr__(self, "indicators", tuple(self.indicators))
         object.__setattr__(self, "fixed", _frozen_mapping(self.fixed))
+        object.__setattr__(self, "bounds", {name: _bound_pair(name, pair) for name, pair
+                                            in _frozen_mapping(self.bounds).items()})
+        if self.missing_indicators not in MISSING_POLICIES:
+            raise SpecificationError(
+                f"missing_indicators must be one of {MISSING_POLICIES}, "
+                f"not {self.missing_indicators!r}"
+            )
         validate_structure(self)
 
     @property
@@ -309,6 +399,23 @@ class ICLVModel:
         for name in self.lv_names:
             seen.update(dict.fromkeys(self.lv(name).covariates))
         return tuple(seen)
+
+
+def _bound_pair(name: str, pair) -> tuple[float | None, float | None]:
+    """``(lower, upper)`` as floats or ``None``; raises naming the parameter."""
+    try:
+        lower, upper = pair
+    except (TypeError, ValueError):
+        raise SpecificationError(
+            f"bounds of {name!r} must be a pair (lower, upper), got {pair!r}"
+        ) from None
+    lower = None if lower is None or lower == -math.inf else float(lower)
+    upper = None if upper is None or upper == math.inf else float(upper)
+    if lower is None and upper is None:
+        raise SpecificationError(f"bounds of {name!r}: give a lower or an upper bound")
+    if lower is not None and upper is not None and not lower < upper:
+        raise SpecificationError(f"bounds of {name!r}: lower {lower} is not below upper {upper}")
+    return lower, upper
 
 
 def topological_order(lvs: Sequence[LatentVariable]) -> tuple[str, ...]:
@@ -337,6 +444,21 @@ def topological_order(lvs: Sequence[LatentVariable]) -> tuple[str, ...]:
     for lv in lvs:
         visit(lv.name, [lv.name])
     return tuple(order)
+
+
+def _check_threshold_sets(indicators: Sequence[Indicator]) -> None:
+    """Items sharing a threshold set must agree on their levels and threshold form."""
+    first: dict[str, Indicator] = {}
+    for ind in indicators:
+        if not ind.ordered:
+            continue
+        other = first.setdefault(ind.threshold_group, ind)
+        if (other.levels, other.thresholds) != (ind.levels, ind.thresholds):
+            raise SpecificationError(
+                f"indicators {other.name!r} and {ind.name!r} share the thresholds "
+                f"{ind.threshold_group!r} but differ in levels or threshold form "
+                f"({other.levels}, {other.thresholds!r}) vs ({ind.levels}, {ind.thresholds!r})"
+            )
 
 
 def validate_structure(model: ICLVModel) -> None:
@@ -372,6 +494,7 @@ def validate_structure(model: ICLVModel) -> None:
                     f"choice utility uses unknown latent variable {lv!r}"
                 )
             choice_lvs.add(lv)
+    _check_threshold_sets(model.indicators)
     measured = {ind.lv for ind in model.indicators}
     for lv in model.latent_variables:
         if lv.name not in measured and lv.name not in choice_lvs:

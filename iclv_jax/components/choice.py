@@ -10,16 +10,18 @@ from .measurement import log_interval_probability
 
 
 class _LinearUtility(eqx.Module):
-    """``V_tj = x_tj . beta + theta_j . eta``; ``x . beta`` is draw-free and computed once."""
+    """``V_tj = mu (x_tj . beta + theta_j . eta)``; ``x . beta`` is draw-free and computed
+    once; ``mu`` is the choice scale (1 unless the model frees it)."""
 
     beta: Float[Array, " P"]
     theta: Float[Array, "J L"]
+    scale: Float[Array, ""]
 
     def base_utility(self, design: Float[Array, "T J P"]):
         return design @ self.beta
 
     def utilities(self, base: Float[Array, "T J"], eta: Float[Array, " L"]):
-        return base + self.theta @ eta
+        return self.scale * (base + self.theta @ eta)
 
 
 class BinaryProbitChoice(_LinearUtility):
