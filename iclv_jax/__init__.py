@@ -40,6 +40,7 @@ from .results import Results  # noqa: E402
 from .spec import (  # noqa: E402
     Alternative,
     BinaryProbit,
+    Custom,
     ICLVModel,
     Indicator,
     LatentVariable,
@@ -70,6 +71,7 @@ __all__ = [
     "gradient_scales",
     "Alternative",
     "BinaryProbit",
+    "Custom",
     "DataError",
     "ICLVModel",
     "Indicator",

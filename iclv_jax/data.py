@@ -30,7 +30,8 @@ class Panel:
     """
 
     person_ids: np.ndarray  # (N,)
-    design: np.ndarray  # (N, T, J, P): x_ntjp multiplying linear coefficient p
+    design: np.ndarray  # (N, T, J, P + A): linear coefficient p's x_ntjp, then the A
+    # custom-term attribute columns (the same in every utility j)
     available: np.ndarray  # (N, T, J) bool
     chosen: np.ndarray  # (N, T) int: alternative index, 0/1, or level - 1
     situation_mask: np.ndarray  # (N, T) bool
@@ -40,6 +41,7 @@ class Panel:
     linear_names: tuple[str, ...]  # names of the P linear coefficients
     # indicator -> number of people whose answer is missing (level -1 / NaN above)
     missing_answers: dict[str, int] = field(default_factory=dict)
+    custom_columns: tuple[str, ...] = ()  # the last A columns of ``design``
 
     @property
     def n_people(self) -> int:
@@ -60,6 +62,15 @@ def linear_coefficients(model: ICLVModel) -> dict[str, list[str | None]]:
     return columns
 
 
+def custom_columns(model: ICLVModel) -> tuple[str, ...]:
+    """The attribute columns read by custom utility terms, in order of first use."""
+    seen: dict[str, None] = {}
+    for utility in model.choice.utilities().values():
+        if utility.extra is not None:
+            seen.update(dict.fromkeys(utility.extra.attributes))
+    return tuple(seen)
+
+
 def used_columns(model: ICLVModel) -> dict[str, str]:
     """Every column the model reads, with what it is used for."""
     uses = {model.person_id: "person id"}
@@ -73,6 +84,8 @@ def used_columns(model: ICLVModel) -> dict[str, str]:
         for column in columns:
             if column:
                 uses.setdefault(column, "attribute")
+    for column in custom_columns(model):
+        uses.setdefault(column, "attribute")
     if isinstance(model.choice, MultinomialLogit):
         for alt in model.choice.alternatives:
             if alt.available is not None:
@@ -245,16 +258,20 @@ def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.n
 
 
 def _design_rows(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, tuple[str, ...]]:
-    """``(rows, J, P)`` design of the linear coefficients, and their names."""
+    """``(rows, J, P + A)`` design of the linear coefficients (then the custom-term
+    attribute columns), and the linear coefficients' names."""
     coefficients = linear_coefficients(model)
+    extra = custom_columns(model)
     n_utilities = len(model.choice.utilities())
-    design = np.zeros((len(df), n_utilities, len(coefficients)))
+    design = np.zeros((len(df), n_utilities, len(coefficients) + len(extra)))
     for p, columns in enumerate(coefficients.values()):
         for j, column in enumerate(columns):
             if column is None:
                 design[:, j, p] = 1.0
             elif column:
                 design[:, j, p] = df[column].to_numpy(dtype=float)
+    for a, column in enumerate(extra):
+        design[:, :, len(coefficients) + a] = df[column].to_numpy(dtype=float)[:, None]
     return design, tuple(coefficients)
 
 
@@ -306,4 +323,5 @@ def prepare_data(model: ICLVModel, df: pd.DataFrame, panel: bool | None = None) 
         continuous_values=continuous_values,
         linear_names=linear_names,
         missing_answers=missing_answers,
+        custom_columns=custom_columns(model),
     )

@@ -18,6 +18,7 @@ from scipy.special import logit
 from .components import (
     BinaryProbitChoice,
     ContinuousIndicators,
+    CustomTerm,
     MultinomialLogitChoice,
     NoChoiceModule,
     OrderedIndicators,
@@ -83,6 +84,8 @@ class Layout(eqx.Module):
     theta: Int[Array, "J L"]
     choice_cuts: Int[Array, " Jc"]
     choice_scale: Int[Array, ""]
+    custom_params: Int[Array, " Q"]
+    custom_terms: tuple[CustomTerm, ...] = eqx.field(static=True)
     ordered_link: str = eqx.field(static=True)
     choice_kind: str = eqx.field(static=True)
 
@@ -96,7 +99,9 @@ class Layout(eqx.Module):
             "none": NoChoiceModule,
         }[self.choice_kind]
         choice_fields = {"beta": extended[self.beta], "theta": extended[self.theta],
-                         "scale": extended[self.choice_scale]}
+                         "scale": extended[self.choice_scale],
+                         "custom_params": extended[self.custom_params],
+                         "custom_terms": self.custom_terms}
         if self.choice_kind == "ordered_probit":
             choice_fields["cuts"] = extended[self.choice_cuts]
         return (
@@ -162,6 +167,31 @@ def _ordered_link(model: ICLVModel) -> str:
             "supported yet; use one link for all ordered indicators"
         )
     return "logit" if links == {"ordered_logit"} else "probit"
+
+
+def _custom_terms(model: ICLVModel, panel: Panel, registry: _Registry,
+                  lv_position: dict[str, int]) -> tuple[list[str], tuple[CustomTerm, ...]]:
+    """The parameter names gathered into ``custom_params`` and the placed custom terms
+    (attribute columns after the ``P`` linear ones in the design)."""
+    names: list[str] = []
+    terms = []
+    first_column = len(panel.linear_names)
+    for j, utility in enumerate(model.choice.utilities().values()):
+        custom = utility.extra
+        if custom is None:
+            continue
+        parameters = []
+        for name in custom.parameters:
+            registry.add(name, "choice", 0.0)
+            if name not in names:
+                names.append(name)
+            parameters.append((name, names.index(name)))
+        terms.append(CustomTerm(
+            fn=custom.fn, utility=j, parameters=tuple(parameters),
+            attributes=tuple((c, first_column + panel.custom_columns.index(c))
+                             for c in custom.attributes),
+            lvs=tuple((lv, lv_position[lv]) for lv in custom.lvs)))
+    return names, tuple(terms)
 
 
 def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout]:
@@ -231,6 +261,7 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
              for j, value in enumerate(defaults)],
             model.choice.levels + 1,
         )
+    custom_params, custom_terms = _custom_terms(model, panel, registry, lv_position)
     scale = scale_parameter(model.choice)
     choice_scale = "1" if scale is None else registry.add(scale, "choice", 1.0, "log")
     choice_kind = {
@@ -258,6 +289,8 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
         theta=gather(theta, (len(utilities), len(lvs))),
         choice_cuts=gather(choice_cuts),
         choice_scale=registry.index([choice_scale], ()),
+        custom_params=gather(custom_params),
+        custom_terms=custom_terms,
         ordered_link=link,
         choice_kind=choice_kind,
     )

@@ -74,6 +74,9 @@ def _plain(value):
 
 
 def _utility_to_dict(utility: Utility) -> dict:
+    if utility.extra is not None:
+        raise TypeError("a model with a custom utility term (ij.Custom, a Python function) "
+                        "cannot be written as data; save the results with model=None")
     out = {"attributes": dict(utility.attributes),
            "constants": dict(utility.constants),
            "specific": list(utility.specific)}

@@ -18,7 +18,7 @@ used twice is one parameter.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -132,6 +132,35 @@ class Indicator:
 
 
 @dataclass(frozen=True)
+class Custom:
+    """A utility term written as a JAX function, differentiated by autodiff.
+
+    ``fn(p, x, lv)`` gets dicts by name: ``p[name]`` the parameters (scalars),
+    ``x[column]`` the attributes (one value per choice situation, shape ``(T,)``) and
+    ``lv[name]`` the latent variables at one draw (scalars); it returns the term's value
+    per situation (``(T,)`` or a scalar), added to the alternative's utility (before the
+    choice scale).  E.g. ``Custom(lambda p, x, lv: -jnp.exp(p["b"] * lv["a"]) *
+    x["price"], parameters=["b"], attributes=["price"], lvs=["a"])``.  A parameter
+    named like another is the same parameter.  The hand-written analytic scores do not
+    cover custom terms (``check_gradients`` then compares autodiff with finite
+    differences), and a model holding one cannot be written by ``model_to_dict``.
+    """
+
+    fn: Callable
+    parameters: Sequence[str]
+    attributes: Sequence[str] = ()
+    lvs: Sequence[str] = ()
+
+    def __post_init__(self):
+        for what in ("parameters", "attributes", "lvs"):
+            object.__setattr__(self, what, tuple(getattr(self, what)))
+        if not callable(self.fn):
+            raise SpecificationError(f"Custom: fn must be callable, not {self.fn!r}")
+        if not self.parameters:
+            raise SpecificationError("Custom: name at least one parameter")
+
+
+@dataclass(frozen=True)
 class Utility:
     """A utility linear in parameters.
 
@@ -146,12 +175,14 @@ class Utility:
             ``lv -> parameter name`` names them (the same name twice is shared).
         specific: attribute labels whose coefficient is alternative-specific
             (``beta_<label>_<alt>``; MNL only).
+        extra: a :class:`Custom` term added to the utility.
     """
 
     attributes: Mapping[str, str] = field(default_factory=dict)
     constants: Mapping[str, str | None] = field(default_factory=dict)
     lvs: Sequence[str] | Mapping[str, str] = ()
     specific: Sequence[str] = ()
+    extra: Custom | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "attributes", _frozen_mapping(self.attributes))
@@ -320,6 +351,7 @@ def _with_asc(alt: Alternative) -> Utility:
         constants=constants,
         lvs=alt.utility.lvs,
         specific=alt.utility.specific,
+        extra=alt.utility.extra,
     )
 
 
@@ -494,6 +526,13 @@ def validate_structure(model: ICLVModel) -> None:
                     f"choice utility uses unknown latent variable {lv!r}"
                 )
             choice_lvs.add(lv)
+        if utility.extra is not None:
+            unknown = sorted(set(utility.extra.lvs) - known)
+            if unknown:
+                raise SpecificationError(
+                    f"custom utility term uses unknown latent variables {unknown}"
+                )
+            choice_lvs.update(utility.extra.lvs)
     _check_threshold_sets(model.indicators)
     measured = {ind.lv for ind in model.indicators}
     for lv in model.latent_variables:
