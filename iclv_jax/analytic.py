@@ -37,7 +37,13 @@ carries ``g = d l / d eta`` back to ``G`` and ``B`` through the whole LV chain:
 - structural DAG (LVs in topological order, ``G`` strictly lower triangular): the
   adjoint ``a = (I - G)^{-T} g`` by back substitution in reverse topological order,
   then ``d l / d G[l, m] = a_l eta_m`` and ``d l / d B[l, c] = a_l x_c``.  This is the
-  chain rule through every downstream LV (the part the seed's code missed).
+  chain rule through every downstream LV (the part the seed's code missed).  With free
+  LV scales (reference indicators), ``eta = (I - G)^{-1} (B x + sigma zeta)`` and
+  ``d l / d sigma_l = a_l zeta_l``.
+- ordered items with an intercept and scale (``location_scale``): the arguments are
+  ``a = (c_j - alpha - lambda eta) / s`` and ``b`` likewise; every derivative above is
+  divided by ``s``, ``d / d alpha = -(d_a + d_b) / s`` and
+  ``d / d s = -(a d_a + b d_b) / s``.
 - gather transpose: every component field was gathered from
   ``concat(theta_reported, EXTRAS)`` (``0, -OUTER_CUT, OUTER_CUT, 1``) with the
   :class:`~iclv_jax.layout.Layout` indices (ordered cut-points times their signs, ``-1``
@@ -147,17 +153,29 @@ def interval_scores(lower, upper, link: str, log_p=None):
             jnp.exp(log_density(upper, link) - log_p))
 
 
+def structural_adjoint(module: Structural, d_eta: Float[Array, " L"]):
+    """``a = (I - G)^{-T} d_eta``: in reverse topological order
+    ``a_l = d_eta_l + sum_{m > l} G[m, l] a_m``."""
+    adjoint = d_eta
+    for l in reversed(range(d_eta.shape[0] - 1)):
+        adjoint = adjoint.at[l].set(d_eta[l] + module.gamma[l + 1:, l] @ adjoint[l + 1:])
+    return adjoint
+
+
 def _per_lv(values: Float[Array, " K"], lv_index: Int[Array, " K"], n_lvs: int):
     """``sum_{k: lv(k) = l} values_k`` for every LV ``l``."""
     return (lv_index[None, :] == jnp.arange(n_lvs)[:, None]).astype(values.dtype) @ values
 
 
 class OrderedScores(eqx.Module):
-    """One draw's ``d l / d`` (loadings, cut-points, eta) of the ordered indicators."""
+    """One draw's ``d l / d`` (loadings, cut-points, eta, intercepts, scales) of the
+    ordered indicators (``None`` for intercepts and scales: not computed)."""
 
     loadings: Float[Array, " K"]
     cuts: Float[Array, "K Jp1"]
     eta: Float[Array, " L"]
+    intercepts: Float[Array, " K"] | None = None
+    scales: Float[Array, " K"] | None = None
 
 
 class ContinuousScores(eqx.Module):
@@ -187,8 +205,11 @@ class FieldScores(eqx.Module):
 
     gamma: Float[Array, "L L"]
     b: Float[Array, "L C"]
+    structural_sigma: Float[Array, " L"]
     ordered_loadings: Float[Array, " Ko"]
     ordered_cuts: Float[Array, "Ko Jp1"]
+    ordered_intercepts: Float[Array, " Ko"] | None
+    ordered_scales: Float[Array, " Ko"] | None
     continuous_intercepts: Float[Array, " Kc"]
     continuous_loadings: Float[Array, " Kc"]
     continuous_sigmas: Float[Array, " Kc"]
@@ -198,7 +219,8 @@ class FieldScores(eqx.Module):
     choice_scale: Float[Array, ""]
 
 
-_FIELDS = ("gamma", "b", "ordered_loadings", "ordered_cuts", "continuous_intercepts",
+_FIELDS = ("gamma", "b", "structural_sigma", "ordered_loadings", "ordered_cuts",
+           "ordered_intercepts", "ordered_scales", "continuous_intercepts",
            "continuous_loadings", "continuous_sigmas", "beta", "theta", "choice_cuts",
            "choice_scale")
 
@@ -215,35 +237,39 @@ class AnalyticScores(eqx.Module):
         """``(d l / d G [L, L], d l / d B [L, C])`` for one draw.
 
         ``d_eta`` is ``d l / d eta`` with eta treated as free (measurement + choice).
-        Adjoint ``a = (I - G)^{-T} d_eta``, i.e. in reverse topological order
-        ``a_l = d_eta_l + sum_{m > l} G[m, l] a_m``; then ``d G[l, m] = a_l eta_m``,
-        ``d B[l, c] = a_l x_c``.  ``zeta`` is not needed here (kept for overrides).
+        Adjoint ``a = (I - G)^{-T} d_eta`` (:func:`structural_adjoint`); then
+        ``d G[l, m] = a_l eta_m``, ``d B[l, c] = a_l x_c``.  ``zeta`` is not needed
+        here (kept for overrides).
         """
-        n_lvs = d_eta.shape[0]
-        adjoint = d_eta
-        for l in reversed(range(n_lvs - 1)):
-            downstream = module.gamma[l + 1:, l] @ adjoint[l + 1:]
-            adjoint = adjoint.at[l].set(d_eta[l] + downstream)
+        adjoint = structural_adjoint(module, d_eta)
         return jnp.outer(adjoint, eta), jnp.outer(adjoint, covariates)
+
+    def structural_scale(self, module: Structural, zeta: Float[Array, " L"],
+                         d_eta: Float[Array, " L"]):
+        """``d l / d sigma_l = a_l zeta_l`` (``eta = (I - G)^{-1} (B x + sigma zeta)``)."""
+        return structural_adjoint(module, d_eta) * zeta
 
     def ordered(self, module: OrderedIndicators, eta: Float[Array, " L"],
                 levels: Int[Array, " K"], log_prob: Float[Array, " K"]) -> OrderedScores:
-        """Ordered probit/logit items at one draw: with ``a = c[j] - lambda eta``,
-        ``b = c[j + 1] - lambda eta`` and ``(d_a, d_b)`` from :func:`interval_scores`:
-        loading ``-eta (d_a + d_b)``, ``c[j] += d_a``, ``c[j + 1] += d_b``,
-        eta ``-lambda (d_a + d_b)`` summed per LV.  ``log_prob`` is each item's
-        ``log P`` at this draw (``module.log_prob(eta, levels)``).  Missing answers
-        (level ``-1``) get zero derivatives."""
+        """Ordered probit/logit items at one draw: with ``m = alpha + lambda eta``,
+        ``a = (c[j] - m) / s``, ``b = (c[j + 1] - m) / s`` and ``(d_a, d_b)`` from
+        :func:`interval_scores`, ``d_m = -(d_a + d_b) / s``: loading ``eta d_m``,
+        intercept ``d_m``, scale ``-(a d_a + b d_b) / s``, ``c[j] += d_a / s``,
+        ``c[j + 1] += d_b / s``, eta ``lambda d_m`` summed per LV.  ``log_prob`` is
+        each item's ``log P`` at this draw (``module.log_prob(eta, levels)``).  Missing
+        answers (level ``-1``) get zero derivatives."""
         eta_k = eta[module.lv_index]
-        index = eta_k * module.loadings
+        index = module.intercepts + eta_k * module.loadings
         answered = levels >= 0  # a missing answer (-1) contributes nothing
         levels = jnp.maximum(levels, 0)
         lower_cut = jnp.take_along_axis(module.cuts, levels[:, None], axis=1)[:, 0]
         upper_cut = jnp.take_along_axis(module.cuts, levels[:, None] + 1, axis=1)[:, 0]
-        d_lower, d_upper = interval_scores(lower_cut - index, upper_cut - index, module.link,
+        lower = (lower_cut - index) / module.scales
+        upper = (upper_cut - index) / module.scales
+        d_lower, d_upper = interval_scores(lower, upper, module.link,
                                            jnp.where(answered, log_prob, 0.0))
-        d_lower = jnp.where(answered, d_lower, 0.0)
-        d_upper = jnp.where(answered, d_upper, 0.0)
+        d_lower = jnp.where(answered, d_lower, 0.0) / module.scales
+        d_upper = jnp.where(answered, d_upper, 0.0) / module.scales
         d_index = -(d_lower + d_upper)
         positions = jnp.arange(module.cuts.shape[1])
         cuts = (d_lower[:, None] * (positions == levels[:, None])
@@ -252,6 +278,8 @@ class AnalyticScores(eqx.Module):
             loadings=d_index * eta_k,
             cuts=cuts,
             eta=_per_lv(d_index * module.loadings, module.lv_index, eta.shape[0]),
+            intercepts=d_index,
+            scales=-(d_lower * lower + d_upper * upper),
         )
 
     def continuous(self, module: ContinuousIndicators, eta: Float[Array, " L"],
@@ -380,18 +408,20 @@ def _person(scores: AnalyticScores, components, person: PanelArrays, zeta, log_w
                            person.situation_mask, choices)
         d_eta = o.eta + c.eta + ch.eta
         d_gamma, d_b = scores.structural(structural, eta, z, person.covariates, d_eta)
-        fields = (d_gamma, d_b, o.loadings, o.cuts, c.intercepts, c.loadings, c.sigmas,
-                  ch.utility, ch.theta, ch.cuts, ch.scale)
+        d_sigma = scores.structural_scale(structural, z, d_eta)
+        fields = (d_gamma, d_b, d_sigma, o.loadings, o.cuts, o.intercepts, o.scales,
+                  c.intercepts, c.loadings, c.sigmas, ch.utility, ch.theta, ch.cuts, ch.scale)
         return loglike, fields
 
     loglikes, per_draw = jax.vmap(draw)(zeta)
     shifted = loglikes + log_weights
     weights = softmax(shifted) * person.weight
     summed = jax.tree.map(lambda g: jnp.tensordot(weights, g, axes=1), per_draw)
-    (d_gamma, d_b, o_load, o_cuts, c_int, c_load, c_sig, d_utility, d_theta, ch_cuts,
-     ch_scale) = summed
+    (d_gamma, d_b, d_sigma, o_load, o_cuts, o_int, o_scale, c_int, c_load, c_sig, d_utility,
+     d_theta, ch_cuts, ch_scale) = summed
     fields = FieldScores(
-        gamma=d_gamma, b=d_b, ordered_loadings=o_load, ordered_cuts=o_cuts,
+        gamma=d_gamma, b=d_b, structural_sigma=d_sigma, ordered_loadings=o_load,
+        ordered_cuts=o_cuts, ordered_intercepts=o_int, ordered_scales=o_scale,
         continuous_intercepts=c_int, continuous_loadings=c_load, continuous_sigmas=c_sig,
         beta=scores.beta(person.design, d_utility), theta=d_theta, choice_cuts=ch_cuts,
         choice_scale=ch_scale,

@@ -72,9 +72,12 @@ class Layout(eqx.Module):
 
     gamma: Int[Array, "L L"]
     b: Int[Array, "L C"]
+    structural_sigma: Int[Array, " L"]
     ordered_loadings: Int[Array, " Ko"]
     ordered_cuts: Int[Array, "Ko Jp1"]
     ordered_cut_signs: Float[Array, "Ko Jp1"]
+    ordered_intercepts: Int[Array, " Ko"]
+    ordered_scales: Int[Array, " Ko"]
     ordered_lv: Int[Array, " Ko"]
     continuous_intercepts: Int[Array, " Kc"]
     continuous_loadings: Int[Array, " Kc"]
@@ -105,10 +108,13 @@ class Layout(eqx.Module):
         if self.choice_kind == "ordered_probit":
             choice_fields["cuts"] = extended[self.choice_cuts]
         return (
-            Structural(gamma=extended[self.gamma], b=extended[self.b]),
+            Structural(gamma=extended[self.gamma], b=extended[self.b],
+                       sigma=extended[self.structural_sigma]),
             OrderedIndicators(
                 loadings=extended[self.ordered_loadings],
                 cuts=extended[self.ordered_cuts] * self.ordered_cut_signs,
+                intercepts=extended[self.ordered_intercepts],
+                scales=extended[self.ordered_scales],
                 lv_index=self.ordered_lv,
                 link=self.ordered_link,
             ),
@@ -211,13 +217,23 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
             )
         for cov in lv.covariates:
             b[l][covariates.index(cov)] = registry.add(f"b_{cov}_to_{name}", "structural", 0.0)
+    structural_sigma = ["1" if model.lv(name).reference is None
+                        else registry.add(f"sigma_{name}", "structural", 1.0, "log")
+                        for name in lvs]
+    references = {model.lv(name).reference for name in lvs} - {None}
 
     link = _ordered_link(model)
     ordered = [ind for ind in model.indicators if ind.ordered]
     width = max((ind.levels for ind in ordered), default=2) + 1
-    ordered_loadings, ordered_cuts, cut_signs = [], [], []
+    ordered_loadings, ordered_cuts, cut_signs, ordered_intercepts, ordered_scales = (
+        [], [], [], [], [])
     for k, ind in enumerate(ordered):
-        ordered_loadings.append(registry.add(f"lambda_{ind.name}", "measurement", 1.0))
+        ordered_loadings.append("1" if ind.name in references
+                                else registry.add(f"lambda_{ind.name}", "measurement", 1.0))
+        ordered_intercepts.append(registry.add(f"alpha_{ind.name}", "measurement", 0.0)
+                                  if ind.location_scale else None)
+        ordered_scales.append(registry.add(f"sigma_{ind.name}", "measurement", 1.0, "log")
+                              if ind.location_scale else "1")
         answered = panel.ordered_levels[:, k]
         defaults = _ordered_defaults(answered[answered >= 0], ind.levels, link)
         group = ind.threshold_group
@@ -277,9 +293,12 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
     layout = Layout(
         gamma=gather(gamma, (len(lvs), len(lvs))),
         b=gather(b, (len(lvs), len(covariates))),
+        structural_sigma=gather(structural_sigma),
         ordered_loadings=gather(ordered_loadings),
         ordered_cuts=gather(ordered_cuts, (len(ordered), width)),
         ordered_cut_signs=jnp.asarray(cut_signs, dtype=float).reshape(len(ordered), width),
+        ordered_intercepts=gather(ordered_intercepts),
+        ordered_scales=gather(ordered_scales),
         ordered_lv=jnp.asarray([lv_position[ind.lv] for ind in ordered], dtype=jnp.int64),
         continuous_intercepts=gather(intercepts),
         continuous_loadings=gather(cont_loadings),

@@ -171,18 +171,20 @@ def model_to_dict(model: ICLVModel) -> dict:
     [{"name", "lv", "kind", "levels"}], "choice": {"kind": "binary_probit" |
     "ordered_probit" | "multinomial_logit" | "none", "scale", ...}, "person_id", "fixed",
     "missing_indicators", "bounds", "panel"}`` (indicators also carry "missing_codes",
-    NaN as ``"NaN"``, "thresholds" and "threshold_set");
+    NaN as ``"NaN"``, "thresholds", "threshold_set" and "location_scale"; latent
+    variables "reference");
     a utility is ``{"attributes", "constants", "specific", "lvs"}``.
     :func:`model_from_dict` inverts it: ``model_from_dict(model_to_dict(m)) == m``.
     """
     return {
         "latent_variables": [{"name": lv.name, "covariates": list(lv.covariates),
-                              "predictors": list(lv.predictors)}
+                              "predictors": list(lv.predictors), "reference": lv.reference}
                              for lv in model.latent_variables],
         "indicators": [{"name": ind.name, "lv": ind.lv, "kind": ind.kind,
                         "levels": ind.levels,
                         "missing_codes": [_encode_value(c) for c in ind.missing_codes],
-                        "thresholds": ind.thresholds, "threshold_set": ind.threshold_set}
+                        "thresholds": ind.thresholds, "threshold_set": ind.threshold_set,
+                        "location_scale": ind.location_scale}
                        for ind in model.indicators],
         "choice": _choice_to_dict(model.choice),
         "person_id": model.person_id,
@@ -201,18 +203,22 @@ def model_from_dict(data: Mapping) -> ICLVModel:
                 {"latent_variables", "indicators"})
     lvs = []
     for i, lv in enumerate(data["latent_variables"]):
-        _check_keys(f"latent variable {i}", lv, {"name", "covariates", "predictors"}, {"name"})
+        _check_keys(f"latent variable {i}", lv, {"name", "covariates", "predictors",
+                                                 "reference"}, {"name"})
         lvs.append(LatentVariable(lv["name"], covariates=lv.get("covariates", ()),
-                                  predictors=lv.get("predictors", ())))
+                                  predictors=lv.get("predictors", ()),
+                                  reference=lv.get("reference")))
     indicators = []
     for i, ind in enumerate(data["indicators"]):
         _check_keys(f"indicator {i}", ind, {"name", "lv", "kind", "levels", "missing_codes",
-                                            "thresholds", "threshold_set"}, {"name", "lv"})
+                                            "thresholds", "threshold_set", "location_scale"},
+                    {"name", "lv"})
         indicators.append(Indicator(
             ind["name"], ind["lv"], kind=ind.get("kind", "ordered_probit"),
             levels=ind.get("levels"),
             missing_codes=[_decode_float(c) for c in ind.get("missing_codes", ())],
-            thresholds=ind.get("thresholds", "free"), threshold_set=ind.get("threshold_set")))
+            thresholds=ind.get("thresholds", "free"), threshold_set=ind.get("threshold_set"),
+            location_scale=bool(ind.get("location_scale", False))))
     choice = _choice_from_dict(data["choice"]) if "choice" in data else NoChoice()
     return ICLVModel(latent_variables=lvs, indicators=indicators, choice=choice,
                      person_id=data.get("person_id", "id"),

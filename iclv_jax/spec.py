@@ -45,11 +45,16 @@ class LatentVariable:
         name: the LV's name (used in parameter names).
         covariates: person-level columns ``x_c`` entering with ``b_<c>_to_<name>``.
         predictors: upstream LVs ``m`` entering with ``gamma_<m>_to_<name>``.
+        reference: a reference indicator (Biogeme's normalisation): its loading is 1
+            (no ``lambda_<indicator>``; intercept 0 and scale 1), and the LV's error
+            gets a free scale ``sigma_<name>``: ``zeta ~ N(0, sigma^2)``.  ``None``
+            (default): ``sigma = 1`` and every loading free.
     """
 
     name: str
     covariates: Sequence[str] = ()
     predictors: Sequence[str] = ()
+    reference: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "covariates", tuple(self.covariates))
@@ -79,6 +84,10 @@ class Indicator:
             ``J - 1`` is odd).
         threshold_set: the name of the thresholds (default: the indicator's name);
             items naming the same set share their thresholds.
+        location_scale: ordered items only: a free intercept ``alpha_<name>`` and scale
+            ``sigma_<name>``, ``P(I = j) = F((tau_j - alpha - lambda eta) / sigma) -
+            F((tau_{j-1} - alpha - lambda eta) / sigma)`` (identified with thresholds
+            shared with a reference indicator, Biogeme's convention).
     """
 
     name: str
@@ -88,6 +97,7 @@ class Indicator:
     missing_codes: Sequence[float] = ()
     thresholds: ThresholdForm = "free"
     threshold_set: str | None = None
+    location_scale: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "missing_codes",
@@ -112,9 +122,10 @@ class Indicator:
             raise SpecificationError(
                 f"indicator {self.name!r}: a continuous indicator takes no levels"
             )
-        elif self.thresholds != "free" or self.threshold_set is not None:
+        elif self.thresholds != "free" or self.threshold_set is not None or self.location_scale:
             raise SpecificationError(
-                f"indicator {self.name!r}: a continuous indicator has no thresholds"
+                f"indicator {self.name!r}: a continuous indicator has no thresholds (and "
+                "always has its own intercept and scale)"
             )
 
     @property
@@ -493,6 +504,25 @@ def _check_threshold_sets(indicators: Sequence[Indicator]) -> None:
             )
 
 
+def _check_references(model: ICLVModel) -> None:
+    """A reference indicator is an ordered item of its LV with no intercept and scale."""
+    indicators = {ind.name: ind for ind in model.indicators}
+    for lv in model.latent_variables:
+        if lv.reference is None:
+            continue
+        ind = indicators.get(lv.reference)
+        if ind is None or ind.lv != lv.name:
+            raise SpecificationError(
+                f"latent variable {lv.name!r}: reference indicator {lv.reference!r} is "
+                "not one of its indicators"
+            )
+        if ind.location_scale or not ind.ordered:
+            raise SpecificationError(
+                f"reference indicator {ind.name!r} must be ordered, with intercept 0 and "
+                "scale 1 (location_scale=False)"
+            )
+
+
 def validate_structure(model: ICLVModel) -> None:
     """Reject names that refer to nothing, duplicates, cycles and LVs with no information."""
     names = [lv.name for lv in model.latent_variables]
@@ -534,6 +564,7 @@ def validate_structure(model: ICLVModel) -> None:
                 )
             choice_lvs.update(utility.extra.lvs)
     _check_threshold_sets(model.indicators)
+    _check_references(model)
     measured = {ind.lv for ind in model.indicators}
     for lv in model.latent_variables:
         if lv.name not in measured and lv.name not in choice_lvs:

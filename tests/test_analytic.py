@@ -271,8 +271,9 @@ def test_the_module_uses_no_automatic_differentiation(monkeypatch):
 def _declarative_study(choice, seed=5):
     """Every declarative specification option at once: missing answers (a code on an
     ordered item, NaN on a continuous one), thresholds shared across items (free and
-    symmetric), a free choice scale with a fixed coefficient, and bounded coefficients
-    (lower, upper, interval)."""
+    symmetric), a reference indicator (free LV scale) and an item with its own
+    intercept and scale, a free choice scale with a fixed coefficient, and bounded
+    coefficients (lower, upper, interval)."""
     df, _ = _study("mixed", choice, seed=seed)
     rng = np.random.default_rng(seed)
     people = df["id"].unique()
@@ -285,7 +286,8 @@ def _declarative_study(choice, seed=5):
     choice_model = _choice_model(choice)
     choice_model = dataclasses.replace(choice_model, scale=True)
     indicators = [
-        ij.Indicator("q1", "a", levels=4, missing_codes=(6,), threshold_set="four"),
+        ij.Indicator("q1", "a", levels=4, missing_codes=(6,), threshold_set="four",
+                     location_scale=True),
         ij.Indicator("q6", "b", levels=4, threshold_set="four"),
         ij.Indicator("c2", "a", kind="continuous"),
         ij.Indicator("q3", "b", levels=5, thresholds="symmetric", threshold_set="likert"),
@@ -296,7 +298,7 @@ def _declarative_study(choice, seed=5):
     fixed = {"beta_z": 0.7} if choice != "mnl" else {"beta_p": -1.0}
     model = ij.ICLVModel(
         [ij.LatentVariable("a", covariates=["x", "w"]),
-         ij.LatentVariable("b", covariates=["w"], predictors=["a"])],
+         ij.LatentVariable("b", covariates=["w"], predictors=["a"], reference="q6")],
         indicators, choice_model, fixed={"lambda_q1": 0.8, **fixed},
         missing_indicators="integrate",
         bounds={"b_x_to_a": (0.0, None), "b_w_to_b": (None, 1.0),
@@ -321,6 +323,7 @@ def test_analytic_equals_autodiff_with_every_declarative_option(choice):
     _, scores = _assert_scores_match(problem, u)
     # the scale, the shared and the symmetric thresholds, and the bounded
     # coefficients all get non-trivial gradients
+    assert "lambda_q6" not in names
     for name in (f"scale_{model.choice.choice}", "tau_four_2", "tau_likert_4",
-                 "b_x_to_a", "b_w_to_b", "gamma_a_to_b"):
+                 "b_x_to_a", "b_w_to_b", "gamma_a_to_b", "sigma_b", "alpha_q1", "sigma_q1"):
         assert abs(scores[:, names.index(name)].sum()) > 1e-6, name

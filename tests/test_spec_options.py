@@ -187,9 +187,10 @@ def test_new_options_round_trip_through_model_to_dict():
     import math
 
     model = ij.ICLVModel(
-        [ij.LatentVariable("a")],
+        [ij.LatentVariable("a", reference="q2")],
         [ij.Indicator("q1", "a", levels=5, missing_codes=(6, math.nan),
-                      thresholds="symmetric", threshold_set="likert"),
+                      thresholds="symmetric", threshold_set="likert", location_scale=True),
+         ij.Indicator("q2", "a", levels=5, thresholds="symmetric", threshold_set="likert"),
          ij.Indicator("c1", "a", kind="continuous", missing_codes=(-9,))],
         ij.MultinomialLogit("y", [ij.Alternative("A", 1, ij.Utility(lvs=["a"]), asc=True),
                                   ij.Alternative("B", 2)], scale="mu"),
@@ -199,5 +200,59 @@ def test_new_options_round_trip_through_model_to_dict():
     again = ij.model_from_dict(json.loads(json.dumps(data, allow_nan=False)))
     assert ij.model_to_dict(again) == data
     assert again.indicators[0].allows_nan and again.choice.scale == "mu"
+    assert again.indicators[0].location_scale and again.latent_variables[0].reference == "q2"
     assert (again.bounds, again.panel, again.missing_indicators) == (
         {"theta_a_A": (None, 0.0)}, False, "integrate")
+
+
+def test_a_reference_indicator_reparametrises_the_default_normalisation():
+    """``eta' = lambda_1 eta``: reference loading 1, ``sigma_<lv> = lambda_1``, the other
+    loadings, the covariate effects and theta rescaled: the same LL."""
+    df, model, params = beverage_one_lv(n_people=40, seed=2)
+    lv = "purchase_intention"
+    reference = dataclasses.replace(model, latent_variables=[
+        dataclasses.replace(model.latent_variables[0], reference="pi1")])
+    s = params["lambda_pi1"]
+    mapped = {name: value for name, value in params.items() if name != "lambda_pi1"}
+    mapped.update({f"sigma_{lv}": s, "lambda_pi2": params["lambda_pi2"] / s,
+                   "lambda_pi3": params["lambda_pi3"] / s,
+                   f"theta_{lv}": params[f"theta_{lv}"] / s,
+                   **{f"b_{c}_to_{lv}": params[f"b_{c}_to_{lv}"] * s for c in ("age", "female")}})
+    problem, ll_reference = _loglike(reference, df, mapped)
+    assert "lambda_pi1" not in problem.space.names and f"sigma_{lv}" in problem.space.names
+    _, ll_default = _loglike(model, df, params)
+    np.testing.assert_allclose(ll_reference, ll_default, rtol=1e-12)
+
+
+def test_biogeme_location_scale_items_with_shared_thresholds_map_onto_free_thresholds():
+    """Three-level items: shared ``(tau_1, tau_2)``, a reference item, the others with
+    ``alpha_k``, ``sigma_k``, ``lambda_k``, and ``sigma_<lv>`` free identify the same as
+    free thresholds per item with a unit-variance LV:
+    ``tau_kj = (tau_j - alpha_k) / sigma_k``, ``lambda_k sigma_lv / sigma_k``, ``b / sigma_lv``."""
+    df, _, _ = beverage(n_people=60, n_situations=1, seed=11)
+    for k in (1, 2, 3):
+        df[f"pi{k}"] = np.clip(df[f"pi{k}"] - 1, 1, 3)
+    lv = "purchase_intention"
+    biogeme = ij.ICLVModel(
+        [ij.LatentVariable(lv, covariates=["age"], reference="pi1")],
+        [ij.Indicator(f"pi{k}", lv, levels=3, threshold_set="likert", location_scale=k > 1)
+         for k in (1, 2, 3)])
+    values = {"tau_likert_1": -0.4, "tau_likert_2": 0.9, f"sigma_{lv}": 1.3,
+              f"b_age_to_{lv}": 0.5, "alpha_pi2": 0.2, "sigma_pi2": 0.7, "lambda_pi2": 1.1,
+              "alpha_pi3": -0.3, "sigma_pi3": 1.6, "lambda_pi3": 0.6}
+    problem, ll_biogeme = _loglike(biogeme, df, values)
+    assert len(problem.space.names) == len(values)
+    default = _measurement_model([ij.Indicator(f"pi{k}", lv, levels=3) for k in (1, 2, 3)])
+    s = values[f"sigma_{lv}"]
+    mapped = {f"b_age_to_{lv}": values[f"b_age_to_{lv}"] / s, "lambda_pi1": s,
+              "tau_pi1_1": -0.4, "tau_pi1_2": 0.9}
+    for k in (2, 3):
+        alpha, sigma = values[f"alpha_pi{k}"], values[f"sigma_pi{k}"]
+        mapped[f"lambda_pi{k}"] = values[f"lambda_pi{k}"] * s / sigma
+        mapped.update({f"tau_pi{k}_{j}": (values[f"tau_likert_{j}"] - alpha) / sigma
+                       for j in (1, 2)})
+    _, ll_default = _loglike(default, df, mapped)
+    np.testing.assert_allclose(ll_biogeme, ll_default, rtol=1e-12)
+    with pytest.raises(ij.SpecificationError, match="reference indicator 'pi1' must be"):
+        dataclasses.replace(biogeme, indicators=[
+            dataclasses.replace(ind, location_scale=True) for ind in biogeme.indicators])

@@ -45,7 +45,9 @@ def log_interval_probability(lower, upper, link: str):
 
 
 class OrderedIndicators(eqx.Module):
-    """``P(I_k = j) = F(c_k[j+1] - lambda_k eta) - F(c_k[j] - lambda_k eta)`` (0-based j).
+    """``P(I_k = j) = F((c_k[j+1] - m_k) / s_k) - F((c_k[j] - m_k) / s_k)`` (0-based j),
+    ``m_k = alpha_k + lambda_k eta`` (``alpha_k = 0``, ``s_k = 1`` unless the item has
+    ``location_scale``).
 
     ``cuts[k] = (-OUTER_CUT, tau_k1, ..., tau_k,J-1, OUTER_CUT, ...)`` padded with
     ``OUTER_CUT`` for items with fewer levels than the longest.  A level ``-1`` marks a
@@ -54,15 +56,18 @@ class OrderedIndicators(eqx.Module):
 
     loadings: Float[Array, " K"]
     cuts: Float[Array, "K Jp1"]
+    intercepts: Float[Array, " K"]
+    scales: Float[Array, " K"]
     lv_index: Int[Array, " K"]
     link: str = eqx.field(static=True)
 
     def log_prob(self, eta: Float[Array, " L"], levels: Int[Array, " K"]):
-        index = eta[self.lv_index] * self.loadings
+        index = self.intercepts + eta[self.lv_index] * self.loadings
         answered = jnp.maximum(levels, 0)  # a missing answer reads level 0, then masked
         lower = jnp.take_along_axis(self.cuts, answered[:, None], axis=1)[:, 0]
         upper = jnp.take_along_axis(self.cuts, answered[:, None] + 1, axis=1)[:, 0]
-        log_p = log_interval_probability(lower - index, upper - index, self.link)
+        log_p = log_interval_probability((lower - index) / self.scales,
+                                         (upper - index) / self.scales, self.link)
         return jnp.where(levels >= 0, log_p, 0.0)
 
 
