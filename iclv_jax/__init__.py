@@ -47,6 +47,7 @@ from .spec import (  # noqa: E402
     MultinomialLogit,
     NoChoice,
     OrderedProbitChoice,
+    RandomCoefficient,
     SpecificationError,
     Utility,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "NoChoice",
     "OrderedProbitChoice",
     "Panel",
+    "RandomCoefficient",
     "SpecificationError",
     "Utility",
     "prepare_data",

@@ -128,7 +128,7 @@ __all__ = [
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 CUSTOM_NOT_COVERED = ("analytic scores are not available for custom utility terms "
-                      "(ij.Custom); use gradient='autodiff'")
+                      "(ij.Custom) or random coefficients; use gradient='autodiff'")
 
 
 def log_density(x, link: str):
@@ -307,7 +307,7 @@ class AnalyticScores(eqx.Module):
         an ordered choice, ``mu: sum_tj dV_tj W_tj``, ``theta_j: (sum_t dW_tj) eta`` and
         ``eta: sum_tj dW_tj theta_j``.  ``log_prob`` is each situation's ``log P(y_t)``
         at this draw (``module.log_prob(...)``, before masking)."""
-        if module.custom_terms:
+        if module.custom_terms or module.random_terms:
             raise NotImplementedError(CUSTOM_NOT_COVERED)
         v = module.utilities(base, eta)
         cuts = None

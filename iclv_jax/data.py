@@ -31,7 +31,7 @@ class Panel:
 
     person_ids: np.ndarray  # (N,)
     design: np.ndarray  # (N, T, J, P + A): linear coefficient p's x_ntjp, then the A
-    # custom-term attribute columns (the same in every utility j)
+    # custom-term and random-coefficient attribute columns (the same in every utility j)
     available: np.ndarray  # (N, T, J) bool
     chosen: np.ndarray  # (N, T) int: alternative index, 0/1, or level - 1
     situation_mask: np.ndarray  # (N, T) bool
@@ -63,11 +63,13 @@ def linear_coefficients(model: ICLVModel) -> dict[str, list[str | None]]:
 
 
 def custom_columns(model: ICLVModel) -> tuple[str, ...]:
-    """The attribute columns read by custom utility terms, in order of first use."""
+    """The attribute columns read by custom utility terms and random coefficients, in
+    order of first use."""
     seen: dict[str, None] = {}
     for utility in model.choice.utilities().values():
         if utility.extra is not None:
             seen.update(dict.fromkeys(utility.extra.attributes))
+        seen.update(dict.fromkeys(utility.random.values()))
     return tuple(seen)
 
 

@@ -333,7 +333,8 @@ def check_gradients(model, data=None, params=None, draws: int | Draws = 100,
         draws: draws per person.
         gradient: the implementation checked: ``"analytic"``, ``"autodiff"`` or a
             callable ``(likelihood, free_internal) -> (loglike, grad)``.  For a model
-            with custom utility terms (:class:`~iclv_jax.Custom`) the analytic scores
+            with custom utility terms (:class:`~iclv_jax.Custom`) or random
+            coefficients the analytic scores
             do not exist: ``implementation`` says so, the ``analytic`` column is NaN
             and ``ok`` rests on autodiff against finite differences alone.
         finite_differences: also compute the ``2 F`` likelihood evaluations of the
@@ -352,12 +353,14 @@ def check_gradients(model, data=None, params=None, draws: int | Draws = 100,
     u = _free_internal(problem, params)
     name, gradient_fn = resolve_gradient(gradient)
     ll, auto = _autodiff(likelihood, u)
-    uncovered = gradient == "analytic" and bool(problem.layout.custom_terms)
+    uncovered = gradient == "analytic" and bool(problem.layout.custom_terms
+                                                or problem.layout.random_terms)
     if uncovered:  # autodiff is checked against finite differences alone
         if not finite_differences:
             raise ValueError(f"{CUSTOM_NOT_COVERED}: check_gradients needs "
                              "finite_differences=True to check such a model")
-        name = "analytic not available for custom terms; autodiff vs finite differences"
+        name = ("analytic not available for custom terms or random coefficients; "
+                "autodiff vs finite differences")
         ll_impl, impl = np.asarray(ll), np.full_like(np.asarray(auto), np.nan)
     else:
         ll_impl, impl = (np.asarray(x) for x in gradient_fn(likelihood, u))

@@ -56,12 +56,12 @@ class Problem:
     def __init__(self, model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500,
                  chunk_size: int | None = None, memory_bytes: int = DEFAULT_MEMORY_BYTES):
         self.model = model
-        self.draws = as_draws(draws).for_dims(len(model.lv_names))
+        self.draws = as_draws(draws).for_dims(model.n_draw_dims)
         self.panel: Panel = prepare_data(model, data)
         self.space: ParameterSpace
         self.space, self.layout = build_layout(model, self.panel)
         defaults = self.space.to_internal(self.space.start_reported(None))
-        normals = self.draws.normals(self.panel.n_people, len(model.lv_names))
+        normals = self.draws.normals(self.panel.n_people, model.n_draw_dims)
         log_weights = self.draws.log_weights()
         if isinstance(self.draws, AdaptiveQuadrature):  # per-person weights
             log_weights = np.broadcast_to(log_weights, normals.shape[:2])

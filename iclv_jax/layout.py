@@ -88,7 +88,11 @@ class Layout(eqx.Module):
     choice_cuts: Int[Array, " Jc"]
     choice_scale: Int[Array, ""]
     custom_params: Int[Array, " Q"]
+    random_mean: Int[Array, " K"]
+    random_sd: Int[Array, " K"]
     custom_terms: tuple[CustomTerm, ...] = eqx.field(static=True)
+    random_terms: tuple[tuple[int, int, int], ...] = eqx.field(static=True)
+    random_kinds: tuple[str, ...] = eqx.field(static=True)
     ordered_link: str = eqx.field(static=True)
     choice_kind: str = eqx.field(static=True)
 
@@ -104,12 +108,15 @@ class Layout(eqx.Module):
         choice_fields = {"beta": extended[self.beta], "theta": extended[self.theta],
                          "scale": extended[self.choice_scale],
                          "custom_params": extended[self.custom_params],
-                         "custom_terms": self.custom_terms}
+                         "custom_terms": self.custom_terms,
+                         "random_terms": self.random_terms}
         if self.choice_kind == "ordered_probit":
             choice_fields["cuts"] = extended[self.choice_cuts]
         return (
             Structural(gamma=extended[self.gamma], b=extended[self.b],
-                       sigma=extended[self.structural_sigma]),
+                       sigma=extended[self.structural_sigma],
+                       random_mean=extended[self.random_mean],
+                       random_sd=extended[self.random_sd], random_kinds=self.random_kinds),
             OrderedIndicators(
                 loadings=extended[self.ordered_loadings],
                 cuts=extended[self.ordered_cuts] * self.ordered_cut_signs,
@@ -263,7 +270,8 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
 
     beta = [registry.add(name, "choice", 0.0) for name in panel.linear_names]
     utilities = model.choice.utilities()
-    theta = [[None] * len(lvs) for _ in utilities]
+    n_random = len(model.random_coefficients)
+    theta = [[None] * (len(lvs) + n_random) for _ in utilities]
     for j, (alt, utility) in enumerate(utilities.items()):
         for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
             theta[j][lv_position[lv]] = registry.add(name, "choice_lv", 0.0)
@@ -278,6 +286,16 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
             model.choice.levels + 1,
         )
     custom_params, custom_terms = _custom_terms(model, panel, registry, lv_position)
+    random_mean = [registry.add(f"mu_{rc.name}", "choice", 0.0)
+                   for rc in model.random_coefficients]
+    random_sd = [registry.add(f"sigma_{rc.name}", "choice", 0.5, "log")
+                 for rc in model.random_coefficients]
+    random_position = {rc.name: len(lvs) + k for k, rc in enumerate(model.random_coefficients)}
+    first_column = len(panel.linear_names)
+    random_terms = tuple(
+        (j, first_column + panel.custom_columns.index(column), random_position[name])
+        for j, utility in enumerate(utilities.values())
+        for name, column in utility.random.items())
     scale = scale_parameter(model.choice)
     choice_scale = "1" if scale is None else registry.add(scale, "choice", 1.0, "log")
     choice_kind = {
@@ -305,11 +323,15 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
         continuous_sigmas=gather(sigmas),
         continuous_lv=jnp.asarray([lv_position[ind.lv] for ind in continuous], dtype=jnp.int64),
         beta=gather(beta),
-        theta=gather(theta, (len(utilities), len(lvs))),
+        theta=gather(theta, (len(utilities), len(lvs) + n_random)),
         choice_cuts=gather(choice_cuts),
         choice_scale=registry.index([choice_scale], ()),
         custom_params=gather(custom_params),
+        random_mean=gather(random_mean),
+        random_sd=gather(random_sd),
         custom_terms=custom_terms,
+        random_terms=random_terms,
+        random_kinds=tuple(rc.distribution for rc in model.random_coefficients),
         ordered_link=link,
         choice_kind=choice_kind,
     )

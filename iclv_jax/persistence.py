@@ -40,6 +40,7 @@ from .spec import (
     MultinomialLogit,
     NoChoice,
     OrderedProbitChoice,
+    RandomCoefficient,
     SpecificationError,
     Utility,
 )
@@ -80,6 +81,8 @@ def _utility_to_dict(utility: Utility) -> dict:
     out = {"attributes": dict(utility.attributes),
            "constants": dict(utility.constants),
            "specific": list(utility.specific)}
+    if utility.random:
+        out["random"] = dict(utility.random)
     if isinstance(utility.lvs, Mapping):
         out["lvs"] = dict(utility.lvs)
     elif len(utility.lvs) or not isinstance(utility.lvs, tuple):
@@ -101,13 +104,15 @@ def _check_keys(what: str, data: Mapping, allowed: set, required: set = frozense
 
 
 def _utility_from_dict(data: Mapping, what: str) -> Utility:
-    _check_keys(what, data, {"attributes", "constants", "specific", "lvs", "lvs_tuple"})
+    _check_keys(what, data, {"attributes", "constants", "specific", "lvs", "lvs_tuple",
+                             "random"})
     lvs = data.get("lvs", ())
     if not isinstance(lvs, Mapping):
         lvs = tuple(lvs) if data.get("lvs_tuple") or "lvs" not in data else list(lvs)
     return Utility(attributes=dict(data.get("attributes", {})),
                    constants=dict(data.get("constants", {})),
-                   lvs=lvs, specific=tuple(data.get("specific", ())))
+                   lvs=lvs, specific=tuple(data.get("specific", ())),
+                   random=dict(data.get("random", {})))
 
 
 def _choice_to_dict(choice) -> dict:
@@ -170,10 +175,10 @@ def model_to_dict(model: ICLVModel) -> dict:
     ``{"latent_variables": [{"name", "covariates", "predictors"}], "indicators":
     [{"name", "lv", "kind", "levels"}], "choice": {"kind": "binary_probit" |
     "ordered_probit" | "multinomial_logit" | "none", "scale", ...}, "person_id", "fixed",
-    "missing_indicators", "bounds", "panel"}`` (indicators also carry "missing_codes",
-    NaN as ``"NaN"``, "thresholds", "threshold_set" and "location_scale"; latent
-    variables "reference");
-    a utility is ``{"attributes", "constants", "specific", "lvs"}``.
+    "missing_indicators", "bounds", "panel", "random_coefficients"}`` (indicators also
+    carry "missing_codes", NaN as ``"NaN"``, "thresholds", "threshold_set" and
+    "location_scale"; latent variables "reference");
+    a utility is ``{"attributes", "constants", "specific", "lvs"}`` (and "random").
     :func:`model_from_dict` inverts it: ``model_from_dict(model_to_dict(m)) == m``.
     """
     return {
@@ -192,6 +197,8 @@ def model_to_dict(model: ICLVModel) -> dict:
         "missing_indicators": model.missing_indicators,
         "bounds": {name: list(pair) for name, pair in model.bounds.items()},
         "panel": model.panel,
+        "random_coefficients": [{"name": rc.name, "distribution": rc.distribution}
+                                for rc in model.random_coefficients],
     }
 
 
@@ -199,7 +206,8 @@ def model_from_dict(data: Mapping) -> ICLVModel:
     """Rebuild an :class:`ICLVModel` from :func:`model_to_dict` output (missing optional
     keys take the dataclass defaults; unknown keys raise :class:`SpecificationError`)."""
     _check_keys("model", data, {"latent_variables", "indicators", "choice", "person_id",
-                                "fixed", "missing_indicators", "bounds", "panel"},
+                                "fixed", "missing_indicators", "bounds", "panel",
+                                "random_coefficients"},
                 {"latent_variables", "indicators"})
     lvs = []
     for i, lv in enumerate(data["latent_variables"]):
@@ -225,7 +233,9 @@ def model_from_dict(data: Mapping) -> ICLVModel:
                      fixed={k: float(v) for k, v in data.get("fixed", {}).items()},
                      missing_indicators=data.get("missing_indicators", "error"),
                      bounds={k: tuple(v) for k, v in data.get("bounds", {}).items()},
-                     panel=bool(data.get("panel", True)))
+                     panel=bool(data.get("panel", True)),
+                     random_coefficients=[RandomCoefficient(**rc) for rc
+                                          in data.get("random_coefficients", ())])
 
 
 # ------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ ORDERED_KINDS = ("ordered_probit", "ordered_logit")
 ThresholdForm = Literal["free", "symmetric"]
 THRESHOLD_FORMS = ("free", "symmetric")
 MISSING_POLICIES = ("error", "integrate")
+RANDOM_DISTRIBUTIONS = ("normal", "lognormal", "negative_lognormal", "triangular")
 
 
 class SpecificationError(ValueError):
@@ -143,6 +144,30 @@ class Indicator:
 
 
 @dataclass(frozen=True)
+class RandomCoefficient:
+    """A random choice coefficient ``c_n`` with its own standard normal draw ``z_n`` per
+    person (per row for cross-sectional data), integrated alongside the LVs.
+
+    ``normal``: ``c = mu + sigma z``; ``lognormal``: ``exp(mu + sigma z)``;
+    ``negative_lognormal``: ``-exp(mu + sigma z)`` (e.g. a price coefficient);
+    ``triangular``: ``mu + sigma T`` with ``T`` triangular on ``[-1, 1]``
+    (``T = sqrt(2 u) - 1`` for ``u = Phi(z) < 1/2``, else ``1 - sqrt(2 (1 - u))``).
+    Parameters ``mu_<name>`` and ``sigma_<name>`` (``sigma > 0``).  Utilities use it
+    with ``Utility(random={name: column})``.
+    """
+
+    name: str
+    distribution: str = "normal"
+
+    def __post_init__(self):
+        if self.distribution not in RANDOM_DISTRIBUTIONS:
+            raise SpecificationError(
+                f"random coefficient {self.name!r}: unknown distribution "
+                f"{self.distribution!r}; use one of {RANDOM_DISTRIBUTIONS}"
+            )
+
+
+@dataclass(frozen=True)
 class Custom:
     """A utility term written as a JAX function, differentiated by autodiff.
 
@@ -187,6 +212,8 @@ class Utility:
         specific: attribute labels whose coefficient is alternative-specific
             (``beta_<label>_<alt>``; MNL only).
         extra: a :class:`Custom` term added to the utility.
+        random: random-coefficient name -> column: ``c_n x`` with ``c_n`` the
+            :class:`RandomCoefficient` of that name declared on the model.
     """
 
     attributes: Mapping[str, str] = field(default_factory=dict)
@@ -194,9 +221,11 @@ class Utility:
     lvs: Sequence[str] | Mapping[str, str] = ()
     specific: Sequence[str] = ()
     extra: Custom | None = None
+    random: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "attributes", _frozen_mapping(self.attributes))
+        object.__setattr__(self, "random", _frozen_mapping(self.random))
         object.__setattr__(self, "constants", _frozen_mapping(self.constants))
         object.__setattr__(self, "specific", tuple(self.specific))
         unknown = set(self.specific) - set(self.attributes)
@@ -363,6 +392,7 @@ def _with_asc(alt: Alternative) -> Utility:
         lvs=alt.utility.lvs,
         specific=alt.utility.specific,
         extra=alt.utility.extra,
+        random=alt.utility.random,
     )
 
 
@@ -403,6 +433,8 @@ class ICLVModel:
         panel: ``True`` (default): rows sharing ``person_id`` are one person with one
             set of draws; ``False``: cross-sectional, every row is its own person
             (``person_id`` is not read).
+        random_coefficients: the :class:`RandomCoefficient` s used by the utilities;
+            each adds a draw dimension after the LVs'.
     """
 
     latent_variables: Sequence[LatentVariable]
@@ -413,8 +445,10 @@ class ICLVModel:
     missing_indicators: str = "error"
     bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     panel: bool = True
+    random_coefficients: Sequence[RandomCoefficient] = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "random_coefficients", tuple(self.random_coefficients))
         object.__setattr__(self, "latent_variables", tuple(self.latent_variables))
         object.__setattr__(self, "indicators", tuple(self.indicators))
         object.__setattr__(self, "fixed", _frozen_mapping(self.fixed))
@@ -434,6 +468,11 @@ class ICLVModel:
 
     def lv(self, name: str) -> LatentVariable:
         return {lv.name: lv for lv in self.latent_variables}[name]
+
+    @property
+    def n_draw_dims(self) -> int:
+        """Draw dimensions per person: one per LV, then one per random coefficient."""
+        return len(self.latent_variables) + len(self.random_coefficients)
 
     @property
     def covariates(self) -> tuple[str, ...]:
@@ -523,6 +562,24 @@ def _check_references(model: ICLVModel) -> None:
             )
 
 
+def _check_random_coefficients(model: ICLVModel) -> None:
+    """Every random coefficient is declared once and used; every use is declared."""
+    declared = [rc.name for rc in model.random_coefficients]
+    duplicated = sorted({n for n in declared if declared.count(n) > 1})
+    if duplicated:
+        raise SpecificationError(f"random coefficients declared twice: {duplicated}")
+    used = {name for utility in model.choice.utilities().values() for name in utility.random}
+    if used - set(declared):
+        raise SpecificationError(
+            f"utilities use undeclared random coefficients {sorted(used - set(declared))}; "
+            "declare them: ICLVModel(..., random_coefficients=[RandomCoefficient(name)])"
+        )
+    if set(declared) - used:
+        raise SpecificationError(
+            f"random coefficients {sorted(set(declared) - used)} are in no utility"
+        )
+
+
 def validate_structure(model: ICLVModel) -> None:
     """Reject names that refer to nothing, duplicates, cycles and LVs with no information."""
     names = [lv.name for lv in model.latent_variables]
@@ -565,6 +622,7 @@ def validate_structure(model: ICLVModel) -> None:
             choice_lvs.update(utility.extra.lvs)
     _check_threshold_sets(model.indicators)
     _check_references(model)
+    _check_random_coefficients(model)
     measured = {ind.lv for ind in model.indicators}
     for lv in model.latent_variables:
         if lv.name not in measured and lv.name not in choice_lvs:

@@ -25,19 +25,29 @@ class CustomTerm(NamedTuple):
 
 
 class _LinearUtility(eqx.Module):
-    """``V_tj = mu (x_tj . beta + theta_j . eta + custom_j(x_t, eta))``; ``x . beta`` is
-    draw-free and computed once; ``mu`` is the choice scale (1 unless the model frees
-    it).  With custom terms the draw-free part is ``(x . beta, x)``."""
+    """``V_tj = mu (x_tj . beta + theta_j . eta + custom_j(x_t, eta) + sum_k c_k x_tjk)``;
+    ``x . beta`` is draw-free and computed once; ``mu`` is the choice scale (1 unless the
+    model frees it); ``c_k`` are random coefficients (``eta`` then holds the LVs followed
+    by them).  With custom or random terms the draw-free part is ``(x . beta, x)``."""
 
     beta: Float[Array, " P"]
     theta: Float[Array, "J L"]
     scale: Float[Array, ""]
     custom_params: Float[Array, " Q"]
     custom_terms: tuple[CustomTerm, ...] = eqx.field(static=True)
+    # (utility j, design column, position in eta) of every random-coefficient term
+    random_terms: tuple[tuple[int, int, int], ...] = eqx.field(static=True)
 
     def base_utility(self, design: Float[Array, "T J PA"]):
         linear = design[..., : self.beta.shape[0]] @ self.beta
-        return (linear, design) if self.custom_terms else linear
+        return (linear, design) if self.custom_terms or self.random_terms else linear
+
+    def random(self, design: Float[Array, "T J PA"], eta: Float[Array, " LK"]):
+        """``sum_k c_k x_tjk`` (``c_k = eta[L + k]``, the person's random coefficients)."""
+        total = jnp.zeros(design.shape[:2], design.dtype)
+        for utility, column, position in self.random_terms:
+            total = total.at[:, utility].add(eta[position] * design[:, utility, column])
+        return total
 
     def custom(self, design: Float[Array, "T J PA"], eta: Float[Array, " L"]):
         """``custom_j(x_t, eta)`` of every term, ``(T, J)``."""
@@ -50,10 +60,11 @@ class _LinearUtility(eqx.Module):
             total = total.at[:, term.utility].add(value)
         return total
 
-    def utilities(self, base, eta: Float[Array, " L"]):
-        if self.custom_terms:
+    def utilities(self, base, eta: Float[Array, " LK"]):
+        if self.custom_terms or self.random_terms:
             linear, design = base
-            return self.scale * (linear + self.theta @ eta + self.custom(design, eta))
+            return self.scale * (linear + self.theta @ eta + self.custom(design, eta)
+                                 + self.random(design, eta))
         return self.scale * (base + self.theta @ eta)
 
 
