@@ -150,10 +150,12 @@ def sequential_start(model: ICLVModel, data, draws, start=None, optimizer="hybri
     """
     if isinstance(model.choice, NoChoice):
         raise SpecificationError("sequential starts need a choice model")
-    unfixed = dataclasses.replace(model, choice=NoChoice(), fixed={})
+    unfixed = dataclasses.replace(model, choice=NoChoice(), fixed={}, bounds={},
+                                  random_coefficients=())
     names = build_layout(unfixed, prepare_data(unfixed, data))[0].names
     measurement_model = dataclasses.replace(
-        unfixed, fixed={k: v for k, v in model.fixed.items() if k in names})
+        unfixed, fixed={k: v for k, v in model.fixed.items() if k in names},
+        bounds={k: v for k, v in model.bounds.items() if k in names})
     tracker_args = {"verbose": verbose}
     stage1, n1 = _stage_fit(measurement_model, data, draws, start, optimizer, gradient,
                             max_iterations, chunk_size, {**tracker_args, "stage": "measurement"})
