@@ -37,14 +37,28 @@ carries ``g = d l / d eta`` back to ``G`` and ``B`` through the whole LV chain:
 - structural DAG (LVs in topological order, ``G`` strictly lower triangular): the
   adjoint ``a = (I - G)^{-T} g`` by back substitution in reverse topological order,
   then ``d l / d G[l, m] = a_l eta_m`` and ``d l / d B[l, c] = a_l x_c``.  This is the
-  chain rule through every downstream LV (the part the seed's code missed).
+  chain rule through every downstream LV (the part the seed's code missed).  With free
+  LV scales (reference indicators), ``eta = (I - G)^{-1} (B x + sigma zeta)`` and
+  ``d l / d sigma_l = a_l zeta_l``.
+- ordered items with an intercept and scale (``location_scale``): the arguments are
+  ``a = (c_j - alpha - lambda eta) / s`` and ``b`` likewise; every derivative above is
+  divided by ``s``, ``d / d alpha = -(d_a + d_b) / s`` and
+  ``d / d s = -(a d_a + b d_b) / s``.
 - gather transpose: every component field was gathered from
-  ``concat(theta_reported, [0, -OUTER_CUT, OUTER_CUT])`` with the
-  :class:`~iclv_jax.layout.Layout` indices, so the reported gradient is the scatter-add
-  of each field's gradient into ``P + 3`` slots, the 3 extra slots dropped.
-- reparametrisation (reported ``theta`` -> internal ``u``): identity ``1``; log
-  ``d theta / d u = theta``; thresholds ``tau_i = sum_{j <= i in group} inc_j`` with
-  ``inc_first = u`` and ``inc_j = exp(u_j)``, so
+  ``concat(theta_reported, EXTRAS)`` (``0, -OUTER_CUT, OUTER_CUT, 1``) with the
+  :class:`~iclv_jax.layout.Layout` indices (ordered cut-points times their signs, ``-1``
+  for the mirrored half of symmetric thresholds), so the reported gradient is the
+  scatter-add of each (signed) field's gradient, the extra slots dropped.  A threshold
+  set shared by several items is one set of slots: the scatter-add sums their parts.
+- missing answers (ordered level ``-1``, continuous NaN) contribute ``log 1``: every
+  derivative of that item is 0 for that person.
+- choice scale ``V = mu W``: ``d / d mu = sum_tj dV_tj W_tj``, and the ``W`` pieces
+  above receive ``mu dV``.
+- reparametrisation (reported ``theta`` -> internal ``u``): identity ``1``; log and
+  lower bound ``d theta / d u = exp(u)``; upper bound ``-exp(u)``; interval
+  ``(upper - lower) s (1 - s)``, ``s = sigmoid(u)``; thresholds
+  ``tau_i = sum_{j <= i in group} inc_j`` with ``inc_first = u`` (``exp(u)`` for the
+  positive upper half of symmetric thresholds) and ``inc_j = exp(u_j)``, so
   ``d / d u_j = inc'_j sum_{i >= j in group} d / d tau_i`` (``cumulate`` transposed);
   then the free entries are selected.
 
@@ -94,11 +108,12 @@ from .components import (
     Structural,
     log_interval_probability,
 )
-from .layout import Layout
+from .layout import EXTRAS, Layout
 from .likelihood import PanelArrays, SimulatedLikelihood
 from .params import ToReported
 
 __all__ = [
+    "CUSTOM_NOT_COVERED",
     "DEFAULT",
     "AnalyticScores",
     "ChoiceScores",
@@ -112,6 +127,8 @@ __all__ = [
 ]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+CUSTOM_NOT_COVERED = ("analytic scores are not available for custom utility terms "
+                      "(ij.Custom) or random coefficients; use gradient='autodiff'")
 
 
 def log_density(x, link: str):
@@ -136,17 +153,29 @@ def interval_scores(lower, upper, link: str, log_p=None):
             jnp.exp(log_density(upper, link) - log_p))
 
 
+def structural_adjoint(module: Structural, d_eta: Float[Array, " L"]):
+    """``a = (I - G)^{-T} d_eta``: in reverse topological order
+    ``a_l = d_eta_l + sum_{m > l} G[m, l] a_m``."""
+    adjoint = d_eta
+    for l in reversed(range(d_eta.shape[0] - 1)):
+        adjoint = adjoint.at[l].set(d_eta[l] + module.gamma[l + 1:, l] @ adjoint[l + 1:])
+    return adjoint
+
+
 def _per_lv(values: Float[Array, " K"], lv_index: Int[Array, " K"], n_lvs: int):
     """``sum_{k: lv(k) = l} values_k`` for every LV ``l``."""
     return (lv_index[None, :] == jnp.arange(n_lvs)[:, None]).astype(values.dtype) @ values
 
 
 class OrderedScores(eqx.Module):
-    """One draw's ``d l / d`` (loadings, cut-points, eta) of the ordered indicators."""
+    """One draw's ``d l / d`` (loadings, cut-points, eta, intercepts, scales) of the
+    ordered indicators (``None`` for intercepts and scales: not computed)."""
 
     loadings: Float[Array, " K"]
     cuts: Float[Array, "K Jp1"]
     eta: Float[Array, " L"]
+    intercepts: Float[Array, " K"] | None = None
+    scales: Float[Array, " K"] | None = None
 
 
 class ContinuousScores(eqx.Module):
@@ -159,13 +188,15 @@ class ContinuousScores(eqx.Module):
 
 
 class ChoiceScores(eqx.Module):
-    """One draw's choice derivatives: ``d l / d V`` (masked), ``d l / d`` (cut-points of
-    an ordered choice, else ``None``), ``d l / d theta`` and ``d l / d eta``."""
+    """One draw's choice derivatives: ``d l / d W`` (the unscaled utility, masked),
+    ``d l / d`` (cut-points of an ordered choice, else ``None``), ``d l / d theta``,
+    ``d l / d eta`` and ``d l / d mu`` (the scale)."""
 
     utility: Float[Array, "T J"]
     cuts: Float[Array, " Jc"] | None
     theta: Float[Array, "J L"]
     eta: Float[Array, " L"]
+    scale: Float[Array, ""]
 
 
 class FieldScores(eqx.Module):
@@ -174,18 +205,24 @@ class FieldScores(eqx.Module):
 
     gamma: Float[Array, "L L"]
     b: Float[Array, "L C"]
+    structural_sigma: Float[Array, " L"]
     ordered_loadings: Float[Array, " Ko"]
     ordered_cuts: Float[Array, "Ko Jp1"]
+    ordered_intercepts: Float[Array, " Ko"] | None
+    ordered_scales: Float[Array, " Ko"] | None
     continuous_intercepts: Float[Array, " Kc"]
     continuous_loadings: Float[Array, " Kc"]
     continuous_sigmas: Float[Array, " Kc"]
     beta: Float[Array, " P"]
     theta: Float[Array, "J L"]
     choice_cuts: Float[Array, " Jc"] | None
+    choice_scale: Float[Array, ""]
 
 
-_FIELDS = ("gamma", "b", "ordered_loadings", "ordered_cuts", "continuous_intercepts",
-           "continuous_loadings", "continuous_sigmas", "beta", "theta", "choice_cuts")
+_FIELDS = ("gamma", "b", "structural_sigma", "ordered_loadings", "ordered_cuts",
+           "ordered_intercepts", "ordered_scales", "continuous_intercepts",
+           "continuous_loadings", "continuous_sigmas", "beta", "theta", "choice_cuts",
+           "choice_scale")
 
 
 class AnalyticScores(eqx.Module):
@@ -200,30 +237,39 @@ class AnalyticScores(eqx.Module):
         """``(d l / d G [L, L], d l / d B [L, C])`` for one draw.
 
         ``d_eta`` is ``d l / d eta`` with eta treated as free (measurement + choice).
-        Adjoint ``a = (I - G)^{-T} d_eta``, i.e. in reverse topological order
-        ``a_l = d_eta_l + sum_{m > l} G[m, l] a_m``; then ``d G[l, m] = a_l eta_m``,
-        ``d B[l, c] = a_l x_c``.  ``zeta`` is not needed here (kept for overrides).
+        Adjoint ``a = (I - G)^{-T} d_eta`` (:func:`structural_adjoint`); then
+        ``d G[l, m] = a_l eta_m``, ``d B[l, c] = a_l x_c``.  ``zeta`` is not needed
+        here (kept for overrides).
         """
-        n_lvs = d_eta.shape[0]
-        adjoint = d_eta
-        for l in reversed(range(n_lvs - 1)):
-            downstream = module.gamma[l + 1:, l] @ adjoint[l + 1:]
-            adjoint = adjoint.at[l].set(d_eta[l] + downstream)
+        adjoint = structural_adjoint(module, d_eta)
         return jnp.outer(adjoint, eta), jnp.outer(adjoint, covariates)
+
+    def structural_scale(self, module: Structural, zeta: Float[Array, " L"],
+                         d_eta: Float[Array, " L"]):
+        """``d l / d sigma_l = a_l zeta_l`` (``eta = (I - G)^{-1} (B x + sigma zeta)``)."""
+        return structural_adjoint(module, d_eta) * zeta
 
     def ordered(self, module: OrderedIndicators, eta: Float[Array, " L"],
                 levels: Int[Array, " K"], log_prob: Float[Array, " K"]) -> OrderedScores:
-        """Ordered probit/logit items at one draw: with ``a = c[j] - lambda eta``,
-        ``b = c[j + 1] - lambda eta`` and ``(d_a, d_b)`` from :func:`interval_scores`:
-        loading ``-eta (d_a + d_b)``, ``c[j] += d_a``, ``c[j + 1] += d_b``,
-        eta ``-lambda (d_a + d_b)`` summed per LV.  ``log_prob`` is each item's
-        ``log P`` at this draw (``module.log_prob(eta, levels)``)."""
+        """Ordered probit/logit items at one draw: with ``m = alpha + lambda eta``,
+        ``a = (c[j] - m) / s``, ``b = (c[j + 1] - m) / s`` and ``(d_a, d_b)`` from
+        :func:`interval_scores`, ``d_m = -(d_a + d_b) / s``: loading ``eta d_m``,
+        intercept ``d_m``, scale ``-(a d_a + b d_b) / s``, ``c[j] += d_a / s``,
+        ``c[j + 1] += d_b / s``, eta ``lambda d_m`` summed per LV.  ``log_prob`` is
+        each item's ``log P`` at this draw (``module.log_prob(eta, levels)``).  Missing
+        answers (level ``-1``) get zero derivatives."""
         eta_k = eta[module.lv_index]
-        index = eta_k * module.loadings
+        index = module.intercepts + eta_k * module.loadings
+        answered = levels >= 0  # a missing answer (-1) contributes nothing
+        levels = jnp.maximum(levels, 0)
         lower_cut = jnp.take_along_axis(module.cuts, levels[:, None], axis=1)[:, 0]
         upper_cut = jnp.take_along_axis(module.cuts, levels[:, None] + 1, axis=1)[:, 0]
-        d_lower, d_upper = interval_scores(lower_cut - index, upper_cut - index, module.link,
-                                           log_prob)
+        lower = (lower_cut - index) / module.scales
+        upper = (upper_cut - index) / module.scales
+        d_lower, d_upper = interval_scores(lower, upper, module.link,
+                                           jnp.where(answered, log_prob, 0.0))
+        d_lower = jnp.where(answered, d_lower, 0.0) / module.scales
+        d_upper = jnp.where(answered, d_upper, 0.0) / module.scales
         d_index = -(d_lower + d_upper)
         positions = jnp.arange(module.cuts.shape[1])
         cuts = (d_lower[:, None] * (positions == levels[:, None])
@@ -232,29 +278,37 @@ class AnalyticScores(eqx.Module):
             loadings=d_index * eta_k,
             cuts=cuts,
             eta=_per_lv(d_index * module.loadings, module.lv_index, eta.shape[0]),
+            intercepts=d_index,
+            scales=-(d_lower * lower + d_upper * upper),
         )
 
     def continuous(self, module: ContinuousIndicators, eta: Float[Array, " L"],
                    values: Float[Array, " K"]) -> ContinuousScores:
         """Normal items at one draw: ``r = (x - mu) / sigma^2`` for alpha, ``r eta`` for
-        the loading, ``-1 / sigma + (x - mu)^2 / sigma^3`` for sigma, ``lambda r`` for eta."""
+        the loading, ``-1 / sigma + (x - mu)^2 / sigma^3`` for sigma, ``lambda r`` for eta;
+        all zero for a missing (NaN) answer."""
         eta_k = eta[module.lv_index]
-        residual = values - module.intercepts - module.loadings * eta_k
+        observed = ~jnp.isnan(values)  # a missing answer (NaN) contributes nothing
+        residual = jnp.where(observed, values - module.intercepts - module.loadings * eta_k,
+                             0.0)
         d_mean = residual / module.sigmas**2
         return ContinuousScores(
             intercepts=d_mean,
             loadings=d_mean * eta_k,
-            sigmas=(residual * d_mean - 1.0) / module.sigmas,
+            sigmas=jnp.where(observed, (residual * d_mean - 1.0) / module.sigmas, 0.0),
             eta=_per_lv(d_mean * module.loadings, module.lv_index, eta.shape[0]),
         )
 
     def choice(self, module, base: Float[Array, "T J"], eta: Float[Array, " L"],
                chosen: Int[Array, " T"], available: Bool[Array, "T J"],
                mask: Bool[Array, " T"], log_prob: Float[Array, " T"]) -> ChoiceScores:
-        """Choices at one draw: ``d l / d V_tj`` (zero on padded situations), the
-        cut-points of an ordered choice, ``theta_j: (sum_t dV_tj) eta`` and
-        ``eta: sum_tj dV_tj theta_j``.  ``log_prob`` is each situation's ``log P(y_t)``
+        """Choices at one draw, ``V = mu W``, ``W_tj = x_tj . beta + theta_j . eta``:
+        ``d l / d W_tj = mu d l / d V_tj`` (zero on padded situations), the cut-points of
+        an ordered choice, ``mu: sum_tj dV_tj W_tj``, ``theta_j: (sum_t dW_tj) eta`` and
+        ``eta: sum_tj dW_tj theta_j``.  ``log_prob`` is each situation's ``log P(y_t)``
         at this draw (``module.log_prob(...)``, before masking)."""
+        if module.custom_terms or module.random_terms:
+            raise NotImplementedError(CUSTOM_NOT_COVERED)
         v = module.utilities(base, eta)
         cuts = None
         if isinstance(module, BinaryProbitChoice):
@@ -282,12 +336,16 @@ class AnalyticScores(eqx.Module):
         else:
             raise TypeError(f"no analytic score for choice module {type(module).__name__}")
         d_v = jnp.where(mask[:, None], d_v, 0.0)
-        per_utility = d_v.sum(axis=0)
+        # V = mu W with W = x . beta + theta . eta: d/d mu = sum dV W, d/d W = mu dV
+        d_scale = (d_v * (base + module.theta @ eta)).sum()
+        d_w = module.scale * d_v
+        per_utility = d_w.sum(axis=0)
         return ChoiceScores(
-            utility=d_v,
+            utility=d_w,
             cuts=cuts,
             theta=jnp.outer(per_utility, eta),
             eta=module.theta.T @ per_utility,
+            scale=d_scale,
         )
 
     def beta(self, design: Float[Array, "T J P"], d_utility: Float[Array, "T J"]):
@@ -296,27 +354,36 @@ class AnalyticScores(eqx.Module):
 
     def gather(self, layout: Layout, fields: FieldScores, n_params: int):
         """The transpose of the layout's gathers: scatter-add every field's gradient into
-        ``concat(theta, 3 extra slots)`` and drop the extra slots."""
+        ``concat(theta, EXTRAS)`` and drop the extra slots.  Ordered cut-points were
+        gathered times ``ordered_cut_signs``, so their gradients are multiplied by it."""
         names = [name for name in _FIELDS if getattr(fields, name) is not None]
-        values = jnp.concatenate([getattr(fields, name).reshape(-1) for name in names])
+        signed = {"ordered_cuts": fields.ordered_cuts * layout.ordered_cut_signs}
+        values = jnp.concatenate([signed.get(name, getattr(fields, name)).reshape(-1)
+                                  for name in names])
         index = jnp.concatenate([getattr(layout, name).reshape(-1) for name in names])
-        extended = jnp.zeros(n_params + 3, values.dtype).at[index].add(values)
+        extended = jnp.zeros(n_params + len(EXTRAS), values.dtype).at[index].add(values)
         return extended[:n_params]
 
     def transform(self, to_reported: ToReported, free_internal: Float[Array, " F"],
                   d_reported: Float[Array, " P"]) -> Float[Array, " F"]:
         """Reported gradient -> free internal gradient (chain rule of :class:`ToReported`):
-        identity ``1``, log ``theta``, thresholds ``inc'_j sum_{i >= j in group} d tau_i``."""
+        identity ``1``, log and lower bound ``exp(u)``, upper bound ``-exp(u)``, interval
+        ``(upper - lower) s (1 - s)`` with ``s = sigmoid(u)``, thresholds
+        ``inc'_j sum_{i >= j in group} d tau_i`` (``inc'_j = exp(u_j)`` for exponentiated
+        increments, else 1)."""
         tr = to_reported
-        internal = tr.fixed_internal.at[tr.free_index].set(free_internal)
+        internal = tr.internal(free_internal)
         d_increments = tr.cumulate.T @ jnp.where(tr.is_threshold, d_reported, 0.0)
-        increment_slope = jnp.where(tr.is_threshold & ~tr.is_first_threshold,
-                                    jnp.exp(internal), 1.0)
-        d_internal = jnp.where(
+        exp_u = jnp.exp(internal)
+        s = jax.nn.sigmoid(internal)
+        slope = jnp.where(
             tr.is_threshold,
-            d_increments * increment_slope,
-            jnp.where(tr.is_log, jnp.exp(internal) * d_reported, d_reported),
-        )
+            jnp.where(tr.exp_increment, exp_u, 1.0),
+            jnp.where(tr.is_log | tr.is_lower, exp_u,
+                      jnp.where(tr.is_upper, -exp_u,
+                                jnp.where(tr.is_interval, (tr.upper - tr.lower) * s * (1 - s),
+                                          1.0))))
+        d_internal = slope * jnp.where(tr.is_threshold, d_increments, d_reported)
         return d_internal[tr.free_index]
 
 
@@ -341,19 +408,23 @@ def _person(scores: AnalyticScores, components, person: PanelArrays, zeta, log_w
                            person.situation_mask, choices)
         d_eta = o.eta + c.eta + ch.eta
         d_gamma, d_b = scores.structural(structural, eta, z, person.covariates, d_eta)
-        fields = (d_gamma, d_b, o.loadings, o.cuts, c.intercepts, c.loadings, c.sigmas,
-                  ch.utility, ch.theta, ch.cuts)
+        d_sigma = scores.structural_scale(structural, z, d_eta)
+        fields = (d_gamma, d_b, d_sigma, o.loadings, o.cuts, o.intercepts, o.scales,
+                  c.intercepts, c.loadings, c.sigmas, ch.utility, ch.theta, ch.cuts, ch.scale)
         return loglike, fields
 
     loglikes, per_draw = jax.vmap(draw)(zeta)
     shifted = loglikes + log_weights
     weights = softmax(shifted) * person.weight
     summed = jax.tree.map(lambda g: jnp.tensordot(weights, g, axes=1), per_draw)
-    (d_gamma, d_b, o_load, o_cuts, c_int, c_load, c_sig, d_utility, d_theta, ch_cuts) = summed
+    (d_gamma, d_b, d_sigma, o_load, o_cuts, o_int, o_scale, c_int, c_load, c_sig, d_utility,
+     d_theta, ch_cuts, ch_scale) = summed
     fields = FieldScores(
-        gamma=d_gamma, b=d_b, ordered_loadings=o_load, ordered_cuts=o_cuts,
+        gamma=d_gamma, b=d_b, structural_sigma=d_sigma, ordered_loadings=o_load,
+        ordered_cuts=o_cuts, ordered_intercepts=o_int, ordered_scales=o_scale,
         continuous_intercepts=c_int, continuous_loadings=c_load, continuous_sigmas=c_sig,
         beta=scores.beta(person.design, d_utility), theta=d_theta, choice_cuts=ch_cuts,
+        choice_scale=ch_scale,
     )
     return logsumexp(shifted) * person.weight, fields
 

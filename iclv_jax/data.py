@@ -8,7 +8,7 @@ id; each person's rows keep their order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,8 @@ class Panel:
     """
 
     person_ids: np.ndarray  # (N,)
-    design: np.ndarray  # (N, T, J, P): x_ntjp multiplying linear coefficient p
+    design: np.ndarray  # (N, T, J, P + A): linear coefficient p's x_ntjp, then the A
+    # custom-term and random-coefficient attribute columns (the same in every utility j)
     available: np.ndarray  # (N, T, J) bool
     chosen: np.ndarray  # (N, T) int: alternative index, 0/1, or level - 1
     situation_mask: np.ndarray  # (N, T) bool
@@ -38,6 +39,9 @@ class Panel:
     ordered_levels: np.ndarray  # (N, K_ord) int, level - 1
     continuous_values: np.ndarray  # (N, K_cont)
     linear_names: tuple[str, ...]  # names of the P linear coefficients
+    # indicator -> number of people whose answer is missing (level -1 / NaN above)
+    missing_answers: dict[str, int] = field(default_factory=dict)
+    custom_columns: tuple[str, ...] = ()  # the last A columns of ``design``
 
     @property
     def n_people(self) -> int:
@@ -58,6 +62,17 @@ def linear_coefficients(model: ICLVModel) -> dict[str, list[str | None]]:
     return columns
 
 
+def custom_columns(model: ICLVModel) -> tuple[str, ...]:
+    """The attribute columns read by custom utility terms and random coefficients, in
+    order of first use."""
+    seen: dict[str, None] = {}
+    for utility in model.choice.utilities().values():
+        if utility.extra is not None:
+            seen.update(dict.fromkeys(utility.extra.attributes))
+        seen.update(dict.fromkeys(utility.random.values()))
+    return tuple(seen)
+
+
 def used_columns(model: ICLVModel) -> dict[str, str]:
     """Every column the model reads, with what it is used for."""
     uses = {model.person_id: "person id"}
@@ -71,6 +86,8 @@ def used_columns(model: ICLVModel) -> dict[str, str]:
         for column in columns:
             if column:
                 uses.setdefault(column, "attribute")
+    for column in custom_columns(model):
+        uses.setdefault(column, "attribute")
     if isinstance(model.choice, MultinomialLogit):
         for alt in model.choice.alternatives:
             if alt.available is not None:
@@ -107,9 +124,16 @@ def _check_present(df: pd.DataFrame, model: ICLVModel) -> None:
         raise DataError(f"column {model.person_id!r} (person id) has missing values")
 
 
+def _nan_allowed(model: ICLVModel) -> set[str]:
+    """Indicator columns where NaN is a declared missing answer."""
+    return {ind.name for ind in model.indicators
+            if model.missing_indicators == "integrate" or ind.allows_nan}
+
+
 def _check_values(df: pd.DataFrame, model: ICLVModel) -> None:
     uses = used_columns(model)
     del uses[model.person_id]  # ids may be strings
+    nan_allowed = _nan_allowed(model)
     for column, use in uses.items():
         series = df[column]
         if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
@@ -117,12 +141,16 @@ def _check_values(df: pd.DataFrame, model: ICLVModel) -> None:
                 f"column {column!r} ({use}) is not numeric (dtype {series.dtype}); "
                 "recode it as numbers"
             )
-        bad = series.isna().to_numpy() | ~np.isfinite(series.to_numpy(dtype=float))
+        values = series.to_numpy(dtype=float)
+        bad = np.isinf(values) | (np.isnan(values) & (column not in nan_allowed))
         if bad.any():
             person = _first_person(df, model.person_id, bad)
+            hint = ("; to integrate missing answers out, declare them: "
+                    f"Indicator({column!r}, ..., missing_codes=(math.nan,)) or "
+                    "ICLVModel(..., missing_indicators='integrate')") if use == "indicator" else ""
             raise DataError(
                 f"column {column!r} ({use}) has a missing or non-finite value, "
-                f"first for person {person!r}"
+                f"first for person {person!r}{hint}"
             )
 
 
@@ -130,7 +158,7 @@ def _check_person_level(df: pd.DataFrame, model: ICLVModel) -> None:
     person_level = [*model.covariates, *(ind.name for ind in model.indicators)]
     groups = df.groupby(model.person_id, sort=True)
     for column in person_level:
-        varies = groups[column].nunique() > 1
+        varies = groups[column].nunique(dropna=False) > 1
         if varies.any():
             raise DataError(
                 f"column {column!r} is person-level but differs across the rows of "
@@ -161,6 +189,35 @@ def _check_binary(df, column: str, person_id: str, what: str) -> np.ndarray:
             f"{_plain(df[person_id].iloc[i])!r} has {_plain(values[i])!r}"
         )
     return values == 1.0
+
+
+def _missing(values: np.ndarray, ind, nan_allowed: set[str]) -> np.ndarray:
+    """Which answers of indicator ``ind`` are declared missing (codes or allowed NaN)."""
+    return np.isin(values, ind.missing_codes) | (np.isnan(values) & (ind.name in nan_allowed))
+
+
+def _indicator_arrays(person_df: pd.DataFrame, model: ICLVModel):
+    """``(ordered levels - 1 [N, Ko], continuous values [N, Kc], missing counts)``:
+    missing ordered answers are ``-1``, missing continuous answers NaN."""
+    nan_allowed = _nan_allowed(model)
+    n = len(person_df)
+    ordered, continuous, counts = [], [], {}
+    for ind in model.indicators:
+        values = person_df[ind.name].to_numpy(dtype=float)
+        missing = _missing(values, ind, nan_allowed)
+        if ind.missing_codes or ind.name in nan_allowed:
+            counts[ind.name] = int(missing.sum())
+        if missing.all():
+            raise DataError(f"indicator {ind.name!r}: every answer is missing")
+        if ind.ordered:
+            levels = np.full(n, -1, dtype=np.int64)
+            levels[~missing] = _check_levels(person_df[~missing], ind.name, model.person_id,
+                                             ind.levels, "indicator")
+            ordered.append(levels)
+        else:
+            continuous.append(np.where(missing, np.nan, values))
+    return (np.stack(ordered, axis=1) if ordered else np.zeros((n, 0), dtype=np.int64),
+            np.stack(continuous, axis=1) if continuous else np.zeros((n, 0)), counts)
 
 
 def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.ndarray]:
@@ -211,16 +268,20 @@ def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.n
 
 
 def _design_rows(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, tuple[str, ...]]:
-    """``(rows, J, P)`` design of the linear coefficients, and their names."""
+    """``(rows, J, P + A)`` design of the linear coefficients (then the custom-term
+    attribute columns), and the linear coefficients' names."""
     coefficients = linear_coefficients(model)
+    extra = custom_columns(model)
     n_utilities = len(model.choice.utilities())
-    design = np.zeros((len(df), n_utilities, len(coefficients)))
+    design = np.zeros((len(df), n_utilities, len(coefficients) + len(extra)))
     for p, columns in enumerate(coefficients.values()):
         for j, column in enumerate(columns):
             if column is None:
                 design[:, j, p] = 1.0
             elif column:
                 design[:, j, p] = df[column].to_numpy(dtype=float)
+    for a, column in enumerate(extra):
+        design[:, :, len(coefficients) + a] = df[column].to_numpy(dtype=float)[:, None]
     return design, tuple(coefficients)
 
 
@@ -230,15 +291,22 @@ def _pad(rows: np.ndarray, person_row: np.ndarray, slot: np.ndarray, shape, fill
     return out
 
 
-def prepare_data(model: ICLVModel, df: pd.DataFrame) -> Panel:
+def prepare_data(model: ICLVModel, df: pd.DataFrame, panel: bool | None = None) -> Panel:
     """Validate ``df`` against ``model`` and build the padded :class:`Panel`.
 
     Raises :class:`DataError` naming the column and the first offending person for a
-    missing or non-numeric column, a NaN, an indicator level outside ``1..J``, a
-    person-level value that differs across a person's rows, a choice outside its
-    codes, a situation with no available alternative, or a chosen alternative that is
-    unavailable.
+    missing or non-numeric column, a NaN (except declared missing indicator answers),
+    an indicator level outside ``1..J``, a person-level value that differs across a
+    person's rows, a choice outside its codes, a situation with no available
+    alternative, or a chosen alternative that is unavailable.
+
+    ``panel=False`` (default: ``model.panel``) treats the data as cross-sectional:
+    every row is its own person (numbered by row position; ``person_id`` is not read).
     """
+    if not (model.panel if panel is None else panel):
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"data must be a pandas DataFrame, not {type(df).__name__}")
+        df = df.reset_index(drop=True).assign(**{model.person_id: np.arange(len(df))})
     _check_present(df, model)
     df = df.sort_values(model.person_id, kind="stable").reset_index(drop=True)
     _check_values(df, model)
@@ -253,13 +321,7 @@ def prepare_data(model: ICLVModel, df: pd.DataFrame) -> Panel:
     first_row = np.flatnonzero(np.r_[True, person_row[1:] != person_row[:-1]])
     person_df = df.iloc[first_row]
 
-    ordered = [ind for ind in model.indicators if ind.ordered]
-    continuous = [ind for ind in model.indicators if not ind.ordered]
-    ordered_levels = np.stack(
-        [_check_levels(person_df, ind.name, model.person_id, ind.levels, "indicator")
-         for ind in ordered],
-        axis=1,
-    ) if ordered else np.zeros((shape[0], 0), dtype=np.int64)
+    ordered_levels, continuous_values, missing_answers = _indicator_arrays(person_df, model)
     return Panel(
         person_ids=person_ids,
         design=_pad(design_rows, person_row, slot, shape, 0.0),
@@ -268,8 +330,8 @@ def prepare_data(model: ICLVModel, df: pd.DataFrame) -> Panel:
         situation_mask=_pad(np.ones(len(df), dtype=bool), person_row, slot, shape, False),
         covariates=person_df[list(model.covariates)].to_numpy(dtype=float).reshape(shape[0], -1),
         ordered_levels=ordered_levels,
-        continuous_values=person_df[[ind.name for ind in continuous]]
-        .to_numpy(dtype=float)
-        .reshape(shape[0], -1),
+        continuous_values=continuous_values,
         linear_names=linear_names,
+        missing_answers=missing_answers,
+        custom_columns=custom_columns(model),
     )

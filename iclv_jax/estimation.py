@@ -61,12 +61,12 @@ class Problem:
                  chunk_size: int | None = None, memory_bytes: int | None = None,
                  dtype: str = "float64", devices=None):
         self.model = model
-        self.draws = as_draws(draws).for_dims(len(model.lv_names))
+        self.draws = as_draws(draws).for_dims(model.n_draw_dims)
         self.panel: Panel = prepare_data(model, data)
         self.space: ParameterSpace
         self.space, self.layout = build_layout(model, self.panel)
         defaults = self.space.to_internal(self.space.start_reported(None))
-        normals = self.draws.normals(self.panel.n_people, len(model.lv_names))
+        normals = self.draws.normals(self.panel.n_people, model.n_draw_dims)
         log_weights = self.draws.log_weights()
         if isinstance(self.draws, AdaptiveQuadrature):  # per-person weights
             log_weights = np.broadcast_to(log_weights, normals.shape[:2])
@@ -157,10 +157,12 @@ def sequential_start(model: ICLVModel, data, draws, start=None, optimizer="hybri
     """
     if isinstance(model.choice, NoChoice):
         raise SpecificationError("sequential starts need a choice model")
-    unfixed = dataclasses.replace(model, choice=NoChoice(), fixed={})
+    unfixed = dataclasses.replace(model, choice=NoChoice(), fixed={}, bounds={},
+                                  random_coefficients=())
     names = build_layout(unfixed, prepare_data(unfixed, data))[0].names
     measurement_model = dataclasses.replace(
-        unfixed, fixed={k: v for k, v in model.fixed.items() if k in names})
+        unfixed, fixed={k: v for k, v in model.fixed.items() if k in names},
+        bounds={k: v for k, v in model.bounds.items() if k in names})
     tracker_args = {"verbose": verbose}
     stage1, n1, history1 = _stage_fit(measurement_model, data, draws, start, optimizer, gradient,
                             max_iterations, chunk_size, {**tracker_args, "stage": "measurement"})
@@ -295,8 +297,13 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         scales=dict(zip(names, np.asarray(tracker.scales).tolist(), strict=True)),
         history=pd.DataFrame(tracker.history),
         stage_iterations=stage_iterations,
+        missing_answers=dict(problem.panel.missing_answers),
+        active_bounds=problem.space.active_bounds(np.asarray(likelihood.to_reported(u))),
         model=problem.model,
     )
+    if results.active_bounds:
+        warnings.warn(f"estimates at a bound: {results.active_bounds}; their standard "
+                      "errors are not meaningful", stacklevel=3)
     if verbose:
         print(f"iclv_jax: done in {seconds:.1f} s, LL {final.loglike:.4f}, "
               f"converged={converged}", file=sys.stderr)

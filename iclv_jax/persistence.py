@@ -40,6 +40,7 @@ from .spec import (
     MultinomialLogit,
     NoChoice,
     OrderedProbitChoice,
+    RandomCoefficient,
     SpecificationError,
     Utility,
 )
@@ -151,9 +152,12 @@ def _record(fields: dict, required: frozenset = frozenset()):
     return check
 
 
+_BOOL_OR_STR = _either(_BOOL, _STR, "true, false or a parameter name")
+_NUMBER_OR_NULL = _scalar("a number or null", lambda v: v is None or _is_int(v)
+                          or isinstance(v, float | np.floating))
 _UTILITY = _record({
     "attributes": _map_of(_STR), "constants": _map_of(_OPTIONAL_STR),
-    "specific": _list_of(_STR, "entry"), "lvs_tuple": _BOOL,
+    "specific": _list_of(_STR, "entry"), "lvs_tuple": _BOOL, "random": _map_of(_STR),
     "lvs": _either(_list_of(_STR, "entry"), _map_of(_STR),
                    "a list of LV names or a mapping LV -> parameter name")})
 _ALTERNATIVE = _record({"name": _STR, "code": _INT, "asc": _BOOL,
@@ -161,11 +165,12 @@ _ALTERNATIVE = _record({"name": _STR, "code": _INT, "asc": _BOOL,
                        frozenset({"name", "code"}))
 _CHOICES = {
     "none": _record({"kind": _STR}),
-    "binary_probit": _record({"kind": _STR, "choice": _STR, "utility": _UTILITY},
-                             frozenset({"choice", "utility"})),
+    "binary_probit": _record({"kind": _STR, "choice": _STR, "utility": _UTILITY,
+                              "scale": _BOOL_OR_STR}, frozenset({"choice", "utility"})),
     "ordered_probit": _record({"kind": _STR, "choice": _STR, "utility": _UTILITY,
-                               "levels": _INT}, frozenset({"choice", "utility", "levels"})),
-    "multinomial_logit": _record({"kind": _STR, "choice": _STR,
+                               "levels": _INT, "scale": _BOOL_OR_STR},
+                              frozenset({"choice", "utility", "levels"})),
+    "multinomial_logit": _record({"kind": _STR, "choice": _STR, "scale": _BOOL_OR_STR,
                                   "alternatives": _list_of(_ALTERNATIVE, "alternative")},
                                  frozenset({"choice", "alternatives"})),
 }
@@ -181,14 +186,24 @@ def _choice(value, where):
     _CHOICES[kind](value, f"{where} ({kind})")
 
 
+
 _MODEL = _record({
     "latent_variables": _list_of(_record({
         "name": _STR, "covariates": _list_of(_STR, "entry"),
-        "predictors": _list_of(_STR, "entry")}, frozenset({"name"})), "latent variable"),
+        "predictors": _list_of(_STR, "entry"), "reference": _OPTIONAL_STR},
+        frozenset({"name"})), "latent variable"),
     "indicators": _list_of(_record({
-        "name": _STR, "lv": _STR, "kind": _STR, "levels": _OPTIONAL_INT},
+        "name": _STR, "lv": _STR, "kind": _STR, "levels": _OPTIONAL_INT,
+        "missing_codes": _list_of(_either(_NUMBER, _scalar('"NaN"', lambda v: v == "NaN"),
+                                           'a number or "NaN"'), "code"),
+        "thresholds": _STR, "threshold_set": _OPTIONAL_STR, "location_scale": _BOOL},
         frozenset({"name", "lv"})), "indicator"),
-    "choice": _choice, "person_id": _STR, "fixed": _map_of(_NUMBER)},
+    "choice": _choice, "person_id": _STR, "fixed": _map_of(_NUMBER),
+    "missing_indicators": _STR, "bounds": _map_of(_list_of(_NUMBER_OR_NULL, "bound")),
+    "panel": _BOOL,
+    "random_coefficients": _list_of(_record({"name": _STR, "distribution": _STR},
+                                            frozenset({"name", "distribution"})),
+                                    "random coefficient")},
     frozenset({"latent_variables", "indicators"}))
 
 
@@ -203,10 +218,16 @@ def check_model_dict(data) -> None:
     _MODEL(data, "model")
 
 
+
 def _utility_to_dict(utility: Utility) -> dict:
+    if utility.extra is not None:
+        raise TypeError("a model with a custom utility term (ij.Custom, a Python function) "
+                        "cannot be written as data; save the results with model=None")
     out = {"attributes": dict(utility.attributes),
            "constants": dict(utility.constants),
            "specific": list(utility.specific)}
+    if utility.random:
+        out["random"] = dict(utility.random)
     if isinstance(utility.lvs, Mapping):
         out["lvs"] = dict(utility.lvs)
     elif len(utility.lvs) or not isinstance(utility.lvs, tuple):
@@ -222,7 +243,8 @@ def _utility_from_dict(data: Mapping) -> Utility:
         lvs = tuple(lvs) if data.get("lvs_tuple") or "lvs" not in data else list(lvs)
     return Utility(attributes=dict(data.get("attributes", {})),
                    constants=dict(data.get("constants", {})),
-                   lvs=lvs, specific=tuple(data.get("specific", ())))
+                   lvs=lvs, specific=tuple(data.get("specific", ())),
+                   random=dict(data.get("random", {})))
 
 
 def _choice_to_dict(choice) -> dict:
@@ -232,50 +254,64 @@ def _choice_to_dict(choice) -> dict:
     if kind == "none":
         return {"kind": kind}
     if kind == "multinomial_logit":
-        return {"kind": kind, "choice": choice.choice, "alternatives": [
+        return {"kind": kind, "choice": choice.choice, "scale": choice.scale, "alternatives": [
             {"name": alt.name, "code": _plain(alt.code), "asc": alt.asc,
              "available": alt.available, "utility": _utility_to_dict(alt.utility)}
             for alt in choice.alternatives]}
-    out = {"kind": kind, "choice": choice.choice, "utility": _utility_to_dict(choice.utility)}
+    out = {"kind": kind, "choice": choice.choice, "scale": choice.scale,
+           "utility": _utility_to_dict(choice.utility)}
     if kind == "ordered_probit":
         out["levels"] = choice.levels
     return out
 
 
 def _choice_from_dict(data: Mapping):
-    kind = data["kind"]
+    kind, scale = data["kind"], data.get("scale", False)
     if kind == "none":
         return NoChoice()
     if kind == "multinomial_logit":
-        return MultinomialLogit(choice=data["choice"], alternatives=[
+        return MultinomialLogit(choice=data["choice"], scale=scale, alternatives=[
             Alternative(name=alt["name"], code=_plain(alt["code"]),
                         asc=bool(alt.get("asc", False)), available=alt.get("available"),
                         utility=_utility_from_dict(alt.get("utility", {})))
             for alt in data["alternatives"]])
     utility = _utility_from_dict(data["utility"])
     if kind == "binary_probit":
-        return BinaryProbit(choice=data["choice"], utility=utility)
+        return BinaryProbit(choice=data["choice"], utility=utility, scale=scale)
     return OrderedProbitChoice(choice=data["choice"], levels=_plain(data["levels"]),
-                               utility=utility)
+                               utility=utility, scale=scale)
+
 
 def model_to_dict(model: ICLVModel) -> dict:
     """The specification as plain JSON-able data (lists, dicts, strings, numbers).
 
     ``{"latent_variables": [{"name", "covariates", "predictors"}], "indicators":
     [{"name", "lv", "kind", "levels"}], "choice": {"kind": "binary_probit" |
-    "ordered_probit" | "multinomial_logit" | "none", ...}, "person_id", "fixed"}``;
-    a utility is ``{"attributes", "constants", "specific", "lvs"}``.
+    "ordered_probit" | "multinomial_logit" | "none", "scale", ...}, "person_id", "fixed",
+    "missing_indicators", "bounds", "panel", "random_coefficients"}`` (indicators also
+    carry "missing_codes", NaN as ``"NaN"``, "thresholds", "threshold_set" and
+    "location_scale"; latent variables "reference");
+    a utility is ``{"attributes", "constants", "specific", "lvs"}`` (and "random").
     :func:`model_from_dict` inverts it: ``model_from_dict(model_to_dict(m)) == m``.
     """
     return {
         "latent_variables": [{"name": lv.name, "covariates": list(lv.covariates),
-                              "predictors": list(lv.predictors)}
+                              "predictors": list(lv.predictors), "reference": lv.reference}
                              for lv in model.latent_variables],
         "indicators": [{"name": ind.name, "lv": ind.lv, "kind": ind.kind,
-                        "levels": ind.levels} for ind in model.indicators],
+                        "levels": ind.levels,
+                        "missing_codes": [_encode_value(c) for c in ind.missing_codes],
+                        "thresholds": ind.thresholds, "threshold_set": ind.threshold_set,
+                        "location_scale": ind.location_scale}
+                       for ind in model.indicators],
         "choice": _choice_to_dict(model.choice),
         "person_id": model.person_id,
         "fixed": {name: float(value) for name, value in model.fixed.items()},
+        "missing_indicators": model.missing_indicators,
+        "bounds": {name: list(pair) for name, pair in model.bounds.items()},
+        "panel": model.panel,
+        "random_coefficients": [{"name": rc.name, "distribution": rc.distribution}
+                                for rc in model.random_coefficients],
     }
 
 
@@ -286,15 +322,24 @@ def model_from_dict(data: Mapping) -> ICLVModel:
     (:func:`check_model_dict`); so does an inconsistent model (the spec's checks)."""
     check_model_dict(data)
     lvs = [LatentVariable(lv["name"], covariates=lv.get("covariates", ()),
-                          predictors=lv.get("predictors", ()))
+                          predictors=lv.get("predictors", ()), reference=lv.get("reference"))
            for lv in data["latent_variables"]]
-    indicators = [Indicator(ind["name"], ind["lv"], kind=ind.get("kind", "ordered_probit"),
-                            levels=_plain(ind.get("levels")))
-                  for ind in data["indicators"]]
+    indicators = [Indicator(
+        ind["name"], ind["lv"], kind=ind.get("kind", "ordered_probit"),
+        levels=_plain(ind.get("levels")),
+        missing_codes=[_decode_float(c) for c in ind.get("missing_codes", ())],
+        thresholds=ind.get("thresholds", "free"), threshold_set=ind.get("threshold_set"),
+        location_scale=bool(ind.get("location_scale", False)))
+        for ind in data["indicators"]]
     choice = _choice_from_dict(data["choice"]) if "choice" in data else NoChoice()
     return ICLVModel(latent_variables=lvs, indicators=indicators, choice=choice,
                      person_id=data.get("person_id", "id"),
-                     fixed={k: float(v) for k, v in data.get("fixed", {}).items()})
+                     fixed={k: float(v) for k, v in data.get("fixed", {}).items()},
+                     missing_indicators=data.get("missing_indicators", "error"),
+                     bounds={k: tuple(v) for k, v in data.get("bounds", {}).items()},
+                     panel=bool(data.get("panel", True)),
+                     random_coefficients=[RandomCoefficient(**rc) for rc
+                                          in data.get("random_coefficients", ())])
 
 
 # ------------------------------------------------------------------------------------

@@ -62,6 +62,9 @@ class Results:
     ``table`` is indexed by free parameter name with columns ``estimate, se, t, p,
     robust_se, robust_t, robust_p``; ``estimates`` holds every parameter (fixed too).
     ``model`` is the specification when the producer recorded it (``None`` otherwise).
+    ``missing_answers``: indicator -> number of people whose answer was declared
+    missing (integrated out); ``active_bounds``: parameter -> ``"lower"``/``"upper"``
+    for estimates at a bound (their SEs are not meaningful).
 
     ``==`` compares every field exactly (data frames with their dtypes and index
     names, NaN equal to NaN), so a :meth:`save` / :func:`iclv_jax.load_results` round
@@ -90,6 +93,8 @@ class Results:
     scales: dict[str, float] = field(default_factory=dict)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     stage_iterations: dict[str, int] = field(default_factory=dict)
+    missing_answers: dict[str, int] = field(default_factory=dict)
+    active_bounds: dict[str, str] = field(default_factory=dict)
     model: ICLVModel | None = None
 
     def __eq__(self, other) -> bool:
@@ -136,6 +141,12 @@ class Results:
         ]
         if self.fixed:
             lines += ["", "fixed: " + ", ".join(f"{k} = {v:g}" for k, v in self.fixed.items())]
+        if self.missing_answers:
+            lines += ["", "missing indicator answers (integrated out): " + ", ".join(
+                f"{k} {v}" for k, v in self.missing_answers.items())]
+        if self.active_bounds:
+            lines += ["", "at a bound: " + ", ".join(
+                f"{k} ({v})" for k, v in self.active_bounds.items())]
         return "\n".join(lines)
 
     def __str__(self) -> str:

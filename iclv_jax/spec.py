@@ -17,12 +17,17 @@ used twice is one parameter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 MeasurementKind = Literal["ordered_probit", "ordered_logit", "continuous"]
 ORDERED_KINDS = ("ordered_probit", "ordered_logit")
+ThresholdForm = Literal["free", "symmetric"]
+THRESHOLD_FORMS = ("free", "symmetric")
+MISSING_POLICIES = ("error", "integrate")
+RANDOM_DISTRIBUTIONS = ("normal", "lognormal", "negative_lognormal", "triangular")
 
 
 class SpecificationError(ValueError):
@@ -41,11 +46,16 @@ class LatentVariable:
         name: the LV's name (used in parameter names).
         covariates: person-level columns ``x_c`` entering with ``b_<c>_to_<name>``.
         predictors: upstream LVs ``m`` entering with ``gamma_<m>_to_<name>``.
+        reference: a reference indicator (Biogeme's normalisation): its loading is 1
+            (no ``lambda_<indicator>``; intercept 0 and scale 1), and the LV's error
+            gets a free scale ``sigma_<name>``: ``zeta ~ N(0, sigma^2)``.  ``None``
+            (default): ``sigma = 1`` and every loading free.
     """
 
     name: str
     covariates: Sequence[str] = ()
     predictors: Sequence[str] = ()
+    reference: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "covariates", tuple(self.covariates))
@@ -65,14 +75,39 @@ class Indicator:
         lv: the LV it measures.
         kind: ``"ordered_probit"``, ``"ordered_logit"`` or ``"continuous"``.
         levels: number of answer levels ``J`` (ordered kinds only).
+        missing_codes: answers meaning "no answer" (e.g. ``(6, -1)`` for "no opinion"
+            and "missing" on a 1..5 item; ``math.nan`` allows NaN).  A missing answer
+            is integrated out: the item contributes ``log 1 = 0`` for that person.
+        thresholds: ``"free"`` (default): ``J - 1`` ordered thresholds
+            ``tau_<set>_<j>``; ``"symmetric"``: thresholds symmetric around 0, only the
+            upper half ``tau_<set>_<j>`` (``j > J / 2``, positive and increasing) are
+            parameters, ``tau_<J - j> = -tau_<j>`` (and ``0`` in the middle when
+            ``J - 1`` is odd).
+        threshold_set: the name of the thresholds (default: the indicator's name);
+            items naming the same set share their thresholds.
+        location_scale: ordered items only: a free intercept ``alpha_<name>`` and scale
+            ``sigma_<name>``, ``P(I = j) = F((tau_j - alpha - lambda eta) / sigma) -
+            F((tau_{j-1} - alpha - lambda eta) / sigma)`` (identified with thresholds
+            shared with a reference indicator, Biogeme's convention).
     """
 
     name: str
     lv: str
     kind: MeasurementKind = "ordered_probit"
     levels: int | None = None
+    missing_codes: Sequence[float] = ()
+    thresholds: ThresholdForm = "free"
+    threshold_set: str | None = None
+    location_scale: bool = False
 
     def __post_init__(self):
+        object.__setattr__(self, "missing_codes",
+                           tuple(float(code) for code in self.missing_codes))
+        if self.thresholds not in THRESHOLD_FORMS:
+            raise SpecificationError(
+                f"indicator {self.name!r}: unknown thresholds {self.thresholds!r}; "
+                f"use one of {THRESHOLD_FORMS}"
+            )
         if self.kind not in (*ORDERED_KINDS, "continuous"):
             raise SpecificationError(
                 f"indicator {self.name!r}: unknown kind {self.kind!r}; "
@@ -88,10 +123,77 @@ class Indicator:
             raise SpecificationError(
                 f"indicator {self.name!r}: a continuous indicator takes no levels"
             )
+        elif self.thresholds != "free" or self.threshold_set is not None or self.location_scale:
+            raise SpecificationError(
+                f"indicator {self.name!r}: a continuous indicator has no thresholds (and "
+                "always has its own intercept and scale)"
+            )
 
     @property
     def ordered(self) -> bool:
         return self.kind in ORDERED_KINDS
+
+    @property
+    def threshold_group(self) -> str:
+        """The name of this item's threshold set (``tau_<group>_<j>``)."""
+        return self.name if self.threshold_set is None else self.threshold_set
+
+    @property
+    def allows_nan(self) -> bool:
+        return any(math.isnan(code) for code in self.missing_codes)
+
+
+@dataclass(frozen=True)
+class RandomCoefficient:
+    """A random choice coefficient ``c_n`` with its own standard normal draw ``z_n`` per
+    person (per row for cross-sectional data), integrated alongside the LVs.
+
+    ``normal``: ``c = mu + sigma z``; ``lognormal``: ``exp(mu + sigma z)``;
+    ``negative_lognormal``: ``-exp(mu + sigma z)`` (e.g. a price coefficient);
+    ``triangular``: ``mu + sigma T`` with ``T`` triangular on ``[-1, 1]``
+    (``T = sqrt(2 u) - 1`` for ``u = Phi(z) < 1/2``, else ``1 - sqrt(2 (1 - u))``).
+    Parameters ``mu_<name>`` and ``sigma_<name>`` (``sigma > 0``).  Utilities use it
+    with ``Utility(random={name: column})``.
+    """
+
+    name: str
+    distribution: str = "normal"
+
+    def __post_init__(self):
+        if self.distribution not in RANDOM_DISTRIBUTIONS:
+            raise SpecificationError(
+                f"random coefficient {self.name!r}: unknown distribution "
+                f"{self.distribution!r}; use one of {RANDOM_DISTRIBUTIONS}"
+            )
+
+
+@dataclass(frozen=True)
+class Custom:
+    """A utility term written as a JAX function, differentiated by autodiff.
+
+    ``fn(p, x, lv)`` gets dicts by name: ``p[name]`` the parameters (scalars),
+    ``x[column]`` the attributes (one value per choice situation, shape ``(T,)``) and
+    ``lv[name]`` the latent variables at one draw (scalars); it returns the term's value
+    per situation (``(T,)`` or a scalar), added to the alternative's utility (before the
+    choice scale).  E.g. ``Custom(lambda p, x, lv: -jnp.exp(p["b"] * lv["a"]) *
+    x["price"], parameters=["b"], attributes=["price"], lvs=["a"])``.  A parameter
+    named like another is the same parameter.  The hand-written analytic scores do not
+    cover custom terms (``check_gradients`` then compares autodiff with finite
+    differences), and a model holding one cannot be written by ``model_to_dict``.
+    """
+
+    fn: Callable
+    parameters: Sequence[str]
+    attributes: Sequence[str] = ()
+    lvs: Sequence[str] = ()
+
+    def __post_init__(self):
+        for what in ("parameters", "attributes", "lvs"):
+            object.__setattr__(self, what, tuple(getattr(self, what)))
+        if not callable(self.fn):
+            raise SpecificationError(f"Custom: fn must be callable, not {self.fn!r}")
+        if not self.parameters:
+            raise SpecificationError("Custom: name at least one parameter")
 
 
 @dataclass(frozen=True)
@@ -109,15 +211,21 @@ class Utility:
             ``lv -> parameter name`` names them (the same name twice is shared).
         specific: attribute labels whose coefficient is alternative-specific
             (``beta_<label>_<alt>``; MNL only).
+        extra: a :class:`Custom` term added to the utility.
+        random: random-coefficient name -> column: ``c_n x`` with ``c_n`` the
+            :class:`RandomCoefficient` of that name declared on the model.
     """
 
     attributes: Mapping[str, str] = field(default_factory=dict)
     constants: Mapping[str, str | None] = field(default_factory=dict)
     lvs: Sequence[str] | Mapping[str, str] = ()
     specific: Sequence[str] = ()
+    extra: Custom | None = None
+    random: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "attributes", _frozen_mapping(self.attributes))
+        object.__setattr__(self, "random", _frozen_mapping(self.random))
         object.__setattr__(self, "constants", _frozen_mapping(self.constants))
         object.__setattr__(self, "specific", tuple(self.specific))
         unknown = set(self.specific) - set(self.attributes)
@@ -144,12 +252,36 @@ class Utility:
         return terms
 
 
+def scale_parameter(choice) -> str | None:
+    """The name of the choice model's scale ``mu`` (``V = mu * (linear utility)``):
+    ``scale=True`` gives ``scale_<choice>``, a string names it, ``False``: none."""
+    scale = getattr(choice, "scale", False)
+    if scale is True:
+        return f"scale_{choice.choice}"
+    if scale is False:
+        return None
+    if isinstance(scale, str) and scale:
+        return scale
+    raise SpecificationError(
+        f"choice {choice.choice!r}: scale must be True, False or a parameter name, "
+        f"not {scale!r}"
+    )
+
+
 @dataclass(frozen=True)
 class BinaryProbit:
-    """Binary probit: ``P(y = 1) = Phi(V)``, ``y`` in ``{0, 1}`` in column ``choice``."""
+    """Binary probit: ``P(y = 1) = Phi(V)``, ``y`` in ``{0, 1}`` in column ``choice``.
+
+    ``scale=True`` multiplies the utility by a free positive ``scale_<choice>`` (only
+    identified when a coefficient is fixed, e.g. ``fixed={"beta_cost": -1}``).
+    """
 
     choice: str
     utility: Utility
+    scale: bool | str = False
+
+    def __post_init__(self):
+        scale_parameter(self)
 
     def utilities(self) -> dict[str, Utility]:
         return {"": self.utility}
@@ -169,8 +301,10 @@ class OrderedProbitChoice:
     choice: str
     utility: Utility
     levels: int
+    scale: bool | str = False
 
     def __post_init__(self):
+        scale_parameter(self)
         if not isinstance(self.levels, int) or self.levels < 2:
             raise SpecificationError(
                 f"ordered choice {self.choice!r}: levels must be an int >= 2"
@@ -208,12 +342,19 @@ class Alternative:
 
 @dataclass(frozen=True)
 class MultinomialLogit:
-    """MNL: ``P(y = j) = exp(V_j) / sum_{k available} exp(V_k)``."""
+    """MNL: ``P(y = j) = exp(V_j) / sum_{k available} exp(V_k)``.
+
+    ``scale=True``: every utility is multiplied by a free positive ``scale_<choice>``
+    (identified when a coefficient is fixed, e.g. a cost coefficient fixed to -1 for
+    willingness-to-pay space).
+    """
 
     choice: str
     alternatives: Sequence[Alternative]
+    scale: bool | str = False
 
     def __post_init__(self):
+        scale_parameter(self)
         object.__setattr__(self, "alternatives", tuple(self.alternatives))
         if len(self.alternatives) < 2:
             raise SpecificationError(
@@ -250,6 +391,8 @@ def _with_asc(alt: Alternative) -> Utility:
         constants=constants,
         lvs=alt.utility.lvs,
         specific=alt.utility.specific,
+        extra=alt.utility.extra,
+        random=alt.utility.random,
     )
 
 
@@ -280,6 +423,18 @@ class ICLVModel:
         choice: the choice model (:class:`NoChoice` for measurement and structure alone).
         person_id: the column identifying people (panel).
         fixed: parameter name -> value held fixed in estimation.
+        missing_indicators: ``"error"`` (default): a NaN indicator answer is a
+            :class:`~iclv_jax.DataError`; ``"integrate"``: NaN answers of every
+            indicator are missing and integrated out (see ``Indicator.missing_codes``).
+        bounds: parameter name -> ``(lower, upper)`` (``None``: unbounded on that
+            side), for coefficients (identity-transformed parameters); kept by a
+            transformation (``lower + exp(u)``, ``upper - exp(u)``, or a logistic
+            between both).
+        panel: ``True`` (default): rows sharing ``person_id`` are one person with one
+            set of draws; ``False``: cross-sectional, every row is its own person
+            (``person_id`` is not read).
+        random_coefficients: the :class:`RandomCoefficient` s used by the utilities;
+            each adds a draw dimension after the LVs'.
     """
 
     latent_variables: Sequence[LatentVariable]
@@ -287,11 +442,23 @@ class ICLVModel:
     choice: ChoiceModel = field(default_factory=NoChoice)
     person_id: str = "id"
     fixed: Mapping[str, float] = field(default_factory=dict)
+    missing_indicators: str = "error"
+    bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    panel: bool = True
+    random_coefficients: Sequence[RandomCoefficient] = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "random_coefficients", tuple(self.random_coefficients))
         object.__setattr__(self, "latent_variables", tuple(self.latent_variables))
         object.__setattr__(self, "indicators", tuple(self.indicators))
         object.__setattr__(self, "fixed", _frozen_mapping(self.fixed))
+        object.__setattr__(self, "bounds", {name: _bound_pair(name, pair) for name, pair
+                                            in _frozen_mapping(self.bounds).items()})
+        if self.missing_indicators not in MISSING_POLICIES:
+            raise SpecificationError(
+                f"missing_indicators must be one of {MISSING_POLICIES}, "
+                f"not {self.missing_indicators!r}"
+            )
         validate_structure(self)
 
     @property
@@ -303,12 +470,34 @@ class ICLVModel:
         return {lv.name: lv for lv in self.latent_variables}[name]
 
     @property
+    def n_draw_dims(self) -> int:
+        """Draw dimensions per person: one per LV, then one per random coefficient."""
+        return len(self.latent_variables) + len(self.random_coefficients)
+
+    @property
     def covariates(self) -> tuple[str, ...]:
         """Person-level covariate columns, in order of first use."""
         seen: dict[str, None] = {}
         for name in self.lv_names:
             seen.update(dict.fromkeys(self.lv(name).covariates))
         return tuple(seen)
+
+
+def _bound_pair(name: str, pair) -> tuple[float | None, float | None]:
+    """``(lower, upper)`` as floats or ``None``; raises naming the parameter."""
+    try:
+        lower, upper = pair
+    except (TypeError, ValueError):
+        raise SpecificationError(
+            f"bounds of {name!r} must be a pair (lower, upper), got {pair!r}"
+        ) from None
+    lower = None if lower is None or lower == -math.inf else float(lower)
+    upper = None if upper is None or upper == math.inf else float(upper)
+    if lower is None and upper is None:
+        raise SpecificationError(f"bounds of {name!r}: give a lower or an upper bound")
+    if lower is not None and upper is not None and not lower < upper:
+        raise SpecificationError(f"bounds of {name!r}: lower {lower} is not below upper {upper}")
+    return lower, upper
 
 
 def topological_order(lvs: Sequence[LatentVariable]) -> tuple[str, ...]:
@@ -337,6 +526,58 @@ def topological_order(lvs: Sequence[LatentVariable]) -> tuple[str, ...]:
     for lv in lvs:
         visit(lv.name, [lv.name])
     return tuple(order)
+
+
+def _check_threshold_sets(indicators: Sequence[Indicator]) -> None:
+    """Items sharing a threshold set must agree on their levels and threshold form."""
+    first: dict[str, Indicator] = {}
+    for ind in indicators:
+        if not ind.ordered:
+            continue
+        other = first.setdefault(ind.threshold_group, ind)
+        if (other.levels, other.thresholds) != (ind.levels, ind.thresholds):
+            raise SpecificationError(
+                f"indicators {other.name!r} and {ind.name!r} share the thresholds "
+                f"{ind.threshold_group!r} but differ in levels or threshold form "
+                f"({other.levels}, {other.thresholds!r}) vs ({ind.levels}, {ind.thresholds!r})"
+            )
+
+
+def _check_references(model: ICLVModel) -> None:
+    """A reference indicator is an ordered item of its LV with no intercept and scale."""
+    indicators = {ind.name: ind for ind in model.indicators}
+    for lv in model.latent_variables:
+        if lv.reference is None:
+            continue
+        ind = indicators.get(lv.reference)
+        if ind is None or ind.lv != lv.name:
+            raise SpecificationError(
+                f"latent variable {lv.name!r}: reference indicator {lv.reference!r} is "
+                "not one of its indicators"
+            )
+        if ind.location_scale or not ind.ordered:
+            raise SpecificationError(
+                f"reference indicator {ind.name!r} must be ordered, with intercept 0 and "
+                "scale 1 (location_scale=False)"
+            )
+
+
+def _check_random_coefficients(model: ICLVModel) -> None:
+    """Every random coefficient is declared once and used; every use is declared."""
+    declared = [rc.name for rc in model.random_coefficients]
+    duplicated = sorted({n for n in declared if declared.count(n) > 1})
+    if duplicated:
+        raise SpecificationError(f"random coefficients declared twice: {duplicated}")
+    used = {name for utility in model.choice.utilities().values() for name in utility.random}
+    if used - set(declared):
+        raise SpecificationError(
+            f"utilities use undeclared random coefficients {sorted(used - set(declared))}; "
+            "declare them: ICLVModel(..., random_coefficients=[RandomCoefficient(name)])"
+        )
+    if set(declared) - used:
+        raise SpecificationError(
+            f"random coefficients {sorted(set(declared) - used)} are in no utility"
+        )
 
 
 def validate_structure(model: ICLVModel) -> None:
@@ -370,18 +611,30 @@ def validate_structure(model: ICLVModel) -> None:
                 raise SpecificationError(
                     f"choice utility uses unknown latent variable {lv!r}"
                 )
+        if utility.extra is not None:
+            unknown = sorted(set(utility.extra.lvs) - known)
+            if unknown:
+                raise SpecificationError(
+                    f"custom utility term uses unknown latent variables {unknown}"
+                )
+    _check_threshold_sets(model.indicators)
+    _check_references(model)
+    _check_random_coefficients(model)
     _check_lv_information(model)
 
 
 def _lv_links(model: ICLVModel) -> dict[str, list[str]]:
-    """``lv -> names of the parameters that carry it into the data``: the loadings
-    ``lambda_<indicator>`` of its indicators and its ``theta`` in each utility."""
+    """``lv -> names of what carries it into the data``: the loadings
+    ``lambda_<indicator>`` of its indicators, its ``theta`` in each utility, and
+    ``"custom term"`` where a custom utility term uses it."""
     links: dict[str, list[str]] = {lv.name: [] for lv in model.latent_variables}
     for ind in model.indicators:
         links[ind.lv].append(f"lambda_{ind.name}")
     for alt, utility in model.choice.utilities().items():
         for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
             links[lv].append(name)
+        for lv in utility.extra.lvs if utility.extra is not None else ():
+            links[lv].append("custom term")
     return links
 
 

@@ -1,5 +1,6 @@
 """Hand-written analytic scores against autodiff and finite differences."""
 
+import dataclasses
 import functools
 import inspect
 import re
@@ -265,3 +266,64 @@ def test_the_module_uses_no_automatic_differentiation(monkeypatch):
     ll, grad = analytic.loglike_and_grad(problem.likelihood, u, scores=Fresh())
     np.testing.assert_allclose(float(ll), float(reference[0].sum()), rtol=1e-12)
     _assert_close(np.asarray(grad), np.asarray(reference[1]).sum(0), problem.space.free_names)
+
+
+def _declarative_study(choice, seed=5):
+    """Every declarative specification option at once: missing answers (a code on an
+    ordered item, NaN on a continuous one), thresholds shared across items (free and
+    symmetric), a reference indicator (free LV scale) and an item with its own
+    intercept and scale, a free choice scale with a fixed coefficient, and bounded
+    coefficients (lower, upper, interval)."""
+    df, _ = _study("mixed", choice, seed=seed)
+    rng = np.random.default_rng(seed)
+    people = df["id"].unique()
+    extra = pd.DataFrame({"id": people, "q5": rng.integers(1, 6, len(people)),
+                          "q6": rng.integers(1, 5, len(people))})
+    df = df.merge(extra, on="id")
+    df.loc[df["id"] % 5 == 1, "q1"] = 6  # "no opinion"
+    df.loc[df["id"] % 7 == 2, "c2"] = np.nan
+    df.loc[df["id"] % 6 == 3, "q5"] = -1
+    choice_model = _choice_model(choice)
+    choice_model = dataclasses.replace(choice_model, scale=True)
+    indicators = [
+        ij.Indicator("q1", "a", levels=4, missing_codes=(6,), threshold_set="four",
+                     location_scale=True),
+        ij.Indicator("q6", "b", levels=4, threshold_set="four"),
+        ij.Indicator("c2", "a", kind="continuous"),
+        ij.Indicator("q3", "b", levels=5, thresholds="symmetric", threshold_set="likert"),
+        ij.Indicator("q5", "a", levels=5, thresholds="symmetric", threshold_set="likert",
+                     missing_codes=(-1,)),
+        ij.Indicator("c3", "b", kind="continuous"),
+    ]
+    fixed = {"beta_z": 0.7} if choice != "mnl" else {"beta_p": -1.0}
+    model = ij.ICLVModel(
+        [ij.LatentVariable("a", covariates=["x", "w"]),
+         ij.LatentVariable("b", covariates=["w"], predictors=["a"], reference="q6")],
+        indicators, choice_model, fixed={"lambda_q1": 0.8, **fixed},
+        missing_indicators="integrate",
+        bounds={"b_x_to_a": (0.0, None), "b_w_to_b": (None, 1.0),
+                "gamma_a_to_b": (-2.0, 2.0)},
+    )
+    return df, model
+
+
+@pytest.mark.parametrize("choice", ("ordered_probit", "mnl"))
+def test_analytic_equals_autodiff_with_every_declarative_option(choice):
+    df, model = _declarative_study(choice)
+    problem = _problem(df, model)
+    names = problem.space.free_names
+    assert {"tau_four_1", "tau_four_3", "tau_likert_3", "tau_likert_4",
+            f"scale_{model.choice.choice}"} <= set(names)
+    assert not any(n.startswith(("tau_q", "tau_likert_1", "tau_likert_2")) for n in names)
+    assert problem.panel.missing_answers == {
+        "q1": int((df.groupby("id")["q1"].first() == 6).sum()),
+        "c2": int(df.groupby("id")["c2"].first().isna().sum()), "c3": 0, "q3": 0, "q6": 0,
+        "q5": int((df.groupby("id")["q5"].first() == -1).sum())}
+    u = _perturbed(problem, seed=7, scale=0.3)
+    _, scores = _assert_scores_match(problem, u)
+    # the scale, the shared and the symmetric thresholds, and the bounded
+    # coefficients all get non-trivial gradients
+    assert "lambda_q6" not in names
+    for name in (f"scale_{model.choice.choice}", "tau_four_2", "tau_likert_4",
+                 "b_x_to_a", "b_w_to_b", "gamma_a_to_b", "sigma_b", "alpha_q1", "sigma_q1"):
+        assert abs(scores[:, names.index(name)].sum()) > 1e-6, name

@@ -2,6 +2,7 @@
 
 from .choice import (
     BinaryProbitChoice,
+    CustomTerm,
     MultinomialLogitChoice,
     NoChoiceModule,
     OrderedProbitChoiceModule,
@@ -12,6 +13,7 @@ from .structural import Structural
 __all__ = [
     "BinaryProbitChoice",
     "ContinuousIndicators",
+    "CustomTerm",
     "MultinomialLogitChoice",
     "NoChoiceModule",
     "OrderedIndicators",

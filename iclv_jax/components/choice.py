@@ -1,4 +1,7 @@
-"""Choice models on utilities ``V_tj = x_tj . beta + theta_j . eta``."""
+"""Choice models on utilities ``V_tj = mu (x_tj . beta + theta_j . eta + custom terms)``."""
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -9,17 +12,60 @@ from jaxtyping import Array, Bool, Float, Int
 from .measurement import log_interval_probability
 
 
+class CustomTerm(NamedTuple):
+    """A custom utility term placed in the model: ``fn(p, x, lv)`` added to utility
+    ``utility``; ``parameters`` pairs names with positions in ``custom_params``,
+    ``attributes`` names with design columns, ``lvs`` names with LV positions."""
+
+    fn: Callable
+    utility: int
+    parameters: tuple[tuple[str, int], ...]
+    attributes: tuple[tuple[str, int], ...]
+    lvs: tuple[tuple[str, int], ...]
+
+
 class _LinearUtility(eqx.Module):
-    """``V_tj = x_tj . beta + theta_j . eta``; ``x . beta`` is draw-free and computed once."""
+    """``V_tj = mu (x_tj . beta + theta_j . eta + custom_j(x_t, eta) + sum_k c_k x_tjk)``;
+    ``x . beta`` is draw-free and computed once; ``mu`` is the choice scale (1 unless the
+    model frees it); ``c_k`` are random coefficients (``eta`` then holds the LVs followed
+    by them).  With custom or random terms the draw-free part is ``(x . beta, x)``."""
 
     beta: Float[Array, " P"]
     theta: Float[Array, "J L"]
+    scale: Float[Array, ""]
+    custom_params: Float[Array, " Q"]
+    custom_terms: tuple[CustomTerm, ...] = eqx.field(static=True)
+    # (utility j, design column, position in eta) of every random-coefficient term
+    random_terms: tuple[tuple[int, int, int], ...] = eqx.field(static=True)
 
-    def base_utility(self, design: Float[Array, "T J P"]):
-        return design @ self.beta
+    def base_utility(self, design: Float[Array, "T J PA"]):
+        linear = design[..., : self.beta.shape[0]] @ self.beta
+        return (linear, design) if self.custom_terms or self.random_terms else linear
 
-    def utilities(self, base: Float[Array, "T J"], eta: Float[Array, " L"]):
-        return base + self.theta @ eta
+    def random(self, design: Float[Array, "T J PA"], eta: Float[Array, " LK"]):
+        """``sum_k c_k x_tjk`` (``c_k = eta[L + k]``, the person's random coefficients)."""
+        total = jnp.zeros(design.shape[:2], design.dtype)
+        for utility, column, position in self.random_terms:
+            total = total.at[:, utility].add(eta[position] * design[:, utility, column])
+        return total
+
+    def custom(self, design: Float[Array, "T J PA"], eta: Float[Array, " L"]):
+        """``custom_j(x_t, eta)`` of every term, ``(T, J)``."""
+        total = jnp.zeros(design.shape[:2], design.dtype)
+        for term in self.custom_terms:
+            p = {name: self.custom_params[q] for name, q in term.parameters}
+            x = {name: design[:, term.utility, column] for name, column in term.attributes}
+            lv = {name: eta[l] for name, l in term.lvs}
+            value = jnp.broadcast_to(term.fn(p, x, lv), design.shape[:1])
+            total = total.at[:, term.utility].add(value)
+        return total
+
+    def utilities(self, base, eta: Float[Array, " LK"]):
+        if self.custom_terms or self.random_terms:
+            linear, design = base
+            return self.scale * (linear + self.theta @ eta + self.custom(design, eta)
+                                 + self.random(design, eta))
+        return self.scale * (base + self.theta @ eta)
 
 
 class BinaryProbitChoice(_LinearUtility):
@@ -53,4 +99,4 @@ class NoChoiceModule(_LinearUtility):
     """No choice model: contributes ``log 1 = 0`` per situation."""
 
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
-        return jnp.zeros(chosen.shape, base.dtype)
+        return jnp.zeros(chosen.shape, eta.dtype)

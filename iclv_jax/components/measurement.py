@@ -70,26 +70,35 @@ def _log_interval_probability_jvp(link: str, primals, tangents):
 
 
 class OrderedIndicators(eqx.Module):
-    """``P(I_k = j) = F(c_k[j+1] - lambda_k eta) - F(c_k[j] - lambda_k eta)`` (0-based j).
+    """``P(I_k = j) = F((c_k[j+1] - m_k) / s_k) - F((c_k[j] - m_k) / s_k)`` (0-based j),
+    ``m_k = alpha_k + lambda_k eta`` (``alpha_k = 0``, ``s_k = 1`` unless the item has
+    ``location_scale``).
 
     ``cuts[k] = (-OUTER_CUT, tau_k1, ..., tau_k,J-1, OUTER_CUT, ...)`` padded with
-    ``OUTER_CUT`` for items with fewer levels than the longest.
+    ``OUTER_CUT`` for items with fewer levels than the longest.  A level ``-1`` marks a
+    missing answer: that item contributes ``log 1 = 0``.
     """
 
     loadings: Float[Array, " K"]
     cuts: Float[Array, "K Jp1"]
+    intercepts: Float[Array, " K"]
+    scales: Float[Array, " K"]
     lv_index: Int[Array, " K"]
     link: str = eqx.field(static=True)
 
     def log_prob(self, eta: Float[Array, " L"], levels: Int[Array, " K"]):
-        index = eta[self.lv_index] * self.loadings
-        lower = jnp.take_along_axis(self.cuts, levels[:, None], axis=1)[:, 0]
-        upper = jnp.take_along_axis(self.cuts, levels[:, None] + 1, axis=1)[:, 0]
-        return log_interval_probability(lower - index, upper - index, self.link)
+        index = self.intercepts + eta[self.lv_index] * self.loadings
+        answered = jnp.maximum(levels, 0)  # a missing answer reads level 0, then masked
+        lower = jnp.take_along_axis(self.cuts, answered[:, None], axis=1)[:, 0]
+        upper = jnp.take_along_axis(self.cuts, answered[:, None] + 1, axis=1)[:, 0]
+        log_p = log_interval_probability((lower - index) / self.scales,
+                                         (upper - index) / self.scales, self.link)
+        return jnp.where(levels >= 0, log_p, 0.0)
 
 
 class ContinuousIndicators(eqx.Module):
-    """``I_k = alpha_k + lambda_k eta + sigma_k eps``, ``eps ~ N(0, 1)``."""
+    """``I_k = alpha_k + lambda_k eta + sigma_k eps``, ``eps ~ N(0, 1)``; a NaN value is a
+    missing answer contributing ``log 1 = 0``."""
 
     intercepts: Float[Array, " K"]
     loadings: Float[Array, " K"]
@@ -98,4 +107,6 @@ class ContinuousIndicators(eqx.Module):
 
     def log_prob(self, eta: Float[Array, " L"], values: Float[Array, " K"]):
         mean = self.intercepts + self.loadings * eta[self.lv_index]
-        return norm.logpdf(values, mean, self.sigmas)
+        observed = ~jnp.isnan(values)
+        log_p = norm.logpdf(jnp.where(observed, values, mean), mean, self.sigmas)
+        return jnp.where(observed, log_p, 0.0)
