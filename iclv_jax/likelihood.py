@@ -129,19 +129,19 @@ def _parameter_groups(layout: Layout, n_reported: int) -> list[set]:
     row ``("ordered", k)`` or ``("continuous", k)``, ``"choice"``, or ``"shared"`` (the
     structural equations and any other field, which reach every term)."""
     rows = {"ordered_loadings": "ordered", "ordered_cuts": "ordered",
+            "ordered_intercepts": "ordered", "ordered_scales": "ordered",
             "continuous_intercepts": "continuous", "continuous_loadings": "continuous",
             "continuous_sigmas": "continuous"}
+    choice = ("beta", "theta", "choice_cuts", "choice_scale", "custom_params")
     groups = [set() for _ in range(n_reported)]
     for field in dataclasses.fields(layout):
-        value = getattr(layout, field.name)
-        if field.name in _LV_POSITION_FIELDS or not hasattr(value, "shape"):
-            continue
-        index = np.asarray(value)
+        index = np.asarray(getattr(layout, field.name))
+        if field.name in _LV_POSITION_FIELDS or not np.issubdtype(index.dtype, np.integer):
+            continue  # LV positions, static fields, the cut-point signs
         for position, reported in np.ndenumerate(index):
             if reported < n_reported:  # beyond: the constant extra slots
                 group = ((rows[field.name], position[0]) if field.name in rows
-                         else "choice" if field.name in ("beta", "theta", "choice_cuts")
-                         else "shared")
+                         else "choice" if field.name in choice else "shared")
                 groups[reported].add(group)
     return groups
 
