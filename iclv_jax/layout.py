@@ -119,7 +119,7 @@ class Layout(eqx.Module):
                        random_sd=extended[self.random_sd], random_kinds=self.random_kinds),
             OrderedIndicators(
                 loadings=extended[self.ordered_loadings],
-                cuts=extended[self.ordered_cuts] * self.ordered_cut_signs,
+                cuts=extended[self.ordered_cuts] * self.ordered_cut_signs.astype(extended.dtype),
                 intercepts=extended[self.ordered_intercepts],
                 scales=extended[self.ordered_scales],
                 lv_index=self.ordered_lv,

@@ -135,9 +135,11 @@ def _parameter_groups(layout: Layout, n_reported: int) -> list[set]:
     choice = ("beta", "theta", "choice_cuts", "choice_scale", "custom_params")
     groups = [set() for _ in range(n_reported)]
     for field in dataclasses.fields(layout):
-        index = np.asarray(getattr(layout, field.name))
-        if field.name in _LV_POSITION_FIELDS or not np.issubdtype(index.dtype, np.integer):
+        index = getattr(layout, field.name)
+        if (field.name in _LV_POSITION_FIELDS or not isinstance(index, np.ndarray | jax.Array)
+                or not jnp.issubdtype(index.dtype, jnp.integer)):
             continue  # LV positions, static fields, the cut-point signs
+        index = np.asarray(index)
         for position, reported in np.ndenumerate(index):
             if reported < n_reported:  # beyond: the constant extra slots
                 group = ((rows[field.name], position[0]) if field.name in rows
