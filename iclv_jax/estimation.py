@@ -164,11 +164,13 @@ def sequential_start(model: ICLVModel, data, draws, start=None, optimizer="hybri
         unfixed, fixed={k: v for k, v in model.fixed.items() if k in names},
         bounds={k: v for k, v in model.bounds.items() if k in names})
     tracker_args = {"verbose": verbose}
-    stage1, n1, history1 = _stage_fit(measurement_model, data, draws, start, optimizer, gradient,
-                            max_iterations, chunk_size, {**tracker_args, "stage": "measurement"})
+    stage1, n1, history1 = _stage_fit(
+        measurement_model, data, draws, start, optimizer, gradient, max_iterations,
+        chunk_size, {**tracker_args, "stage": "measurement"})
     choice_model = dataclasses.replace(model, fixed={**stage1, **model.fixed})
-    stage2, n2, history2 = _stage_fit(choice_model, data, draws, start, optimizer, gradient,
-                            max_iterations, chunk_size, {**tracker_args, "stage": "choice"})
+    stage2, n2, history2 = _stage_fit(
+        choice_model, data, draws, start, optimizer, gradient, max_iterations, chunk_size,
+        {**tracker_args, "stage": "choice"})
     return {**stage2, **stage1}, {"measurement": n1, "choice": n2}, history1 + history2
 
 
