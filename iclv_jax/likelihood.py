@@ -88,18 +88,15 @@ def panel_arrays(panel: Panel, n_padded: int, dtype: str = "float64",
 
 def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:
     """``a_nr = sum_k log P(I_nk | eta_nr) + sum_t log P(y_nt | eta_nr)`` for every draw
-    (``zeta`` is ``(R, L)``): measurement rows and the choice model add up."""
+    (``zeta`` is ``(R, L)``): measurement rows and the choice model add up.  The
+    components see all draws at once, draws last (``eta`` is ``(L, R)``)."""
     structural, ordered, continuous, choice = components
-    base = choice.base_utility(person.design)
-
-    def draw_loglike(z):
-        eta = structural(person.covariates, z)
-        measurement = ordered.log_prob(eta, person.ordered_levels).sum()
-        measurement += continuous.log_prob(eta, person.continuous_values).sum()
-        choices = choice.log_prob(base, eta, person.chosen, person.available)
-        return measurement + jnp.where(person.situation_mask, choices, 0.0).sum()
-
-    return jax.vmap(draw_loglike)(zeta)
+    eta = structural(person.covariates, zeta.T)
+    measurement = (ordered.log_prob(eta, person.ordered_levels).sum(axis=0)
+                   + continuous.log_prob(eta, person.continuous_values).sum(axis=0))
+    choices = choice.log_prob(choice.base_utility(person.design), eta, person.chosen,
+                              person.available)
+    return measurement + jnp.where(person.situation_mask[:, None], choices, 0.0).sum(axis=0)
 
 
 def person_loglike(components, person: PanelArrays, zeta, log_weights):

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +10,7 @@ from scipy.stats import logistic, multivariate_normal, norm
 
 import iclv_jax as ij
 from iclv_jax import datasets
-from iclv_jax.components import log_interval_probability
+from iclv_jax.components import log_interval_probability, log_normal_cdf
 
 
 def _continuous_study(n_people=60, seed=1):
@@ -162,6 +163,50 @@ def test_interval_probability_derivatives_are_mills_ratios_in_both_tails(link):
     numeric = (jax.vmap(jax.grad(f, argnums=1))(lower, upper + h)
                - jax.vmap(jax.grad(f, argnums=1))(lower, upper - h)) / (2 * h)
     np.testing.assert_allclose(second, numeric, rtol=1e-5, atol=1e-12)
+
+
+def _mp_cdf(link: str):
+    return mpmath.ncdf if link == "probit" else (lambda x: 1 / (1 + mpmath.exp(-x)))
+
+
+def _mp_log_interval(lower: float, upper: float, link: str) -> float:
+    """log(F(upper) - F(lower)) in 120-digit arithmetic, on the side of the median where
+    neither value is close to 1."""
+    cdf = _mp_cdf(link)
+    with mpmath.workdps(120):
+        a, b = mpmath.mpf(lower), mpmath.mpf(upper)
+        if a + b > 0:
+            a, b = -b, -a
+        return float(mpmath.log(cdf(b) - cdf(a)))
+
+
+@pytest.mark.parametrize("link", ["probit", "logit"])
+def test_interval_probability_matches_high_precision_everywhere(link):
+    """Against 120-digit arithmetic: intervals of width 1e-3 to 30 centred anywhere in
+    [-60, 60], the outer categories (one end at -+1e6) from -80 to 80, both sides of the
+    switch to the asymptotic normal tail (-30), and far tails."""
+    rng = np.random.default_rng(0)
+    centre, width = rng.uniform(-60, 60, 400), 10 ** rng.uniform(-3, 1.5, 400)
+    outer = np.linspace(-80, 80, 81)
+    lower = np.concatenate([centre - width / 2, np.full(81, -1e6), outer,
+                            [-31.0, -1e6, -1e6, -3000.0, -1e6]])
+    upper = np.concatenate([centre + width / 2, outer, np.full(81, 1e6),
+                            [-29.5, -30.000001, -29.999999, -2999.0, -500.0]])
+    got = np.asarray(log_interval_probability(jnp.asarray(lower), jnp.asarray(upper), link))
+    expected = np.array([_mp_log_interval(a, b, link) for a, b in zip(lower, upper, strict=True)])
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_log_normal_cdf_and_its_slope_match_high_precision():
+    x = np.concatenate([np.linspace(-200, 40, 961), -(10 ** np.linspace(0, 6, 25)),
+                        [-30.000001, -29.999999]])
+    got = np.asarray(log_normal_cdf(jnp.asarray(x)))
+    slope = np.asarray(jax.vmap(jax.grad(log_normal_cdf))(jnp.asarray(x)))
+    with mpmath.workdps(60):
+        expected = np.array([float(mpmath.log(mpmath.ncdf(v))) for v in x])
+        mills = np.array([float(mpmath.npdf(v) / mpmath.ncdf(v)) for v in x])
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(slope, mills, rtol=1e-11, atol=1e-14)
 
 
 @pytest.fixture(scope="module")

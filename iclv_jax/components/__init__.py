@@ -7,7 +7,12 @@ from .choice import (
     NoChoiceModule,
     OrderedProbitChoiceModule,
 )
-from .measurement import ContinuousIndicators, OrderedIndicators, log_interval_probability
+from .measurement import (
+    ContinuousIndicators,
+    OrderedIndicators,
+    log_interval_probability,
+    log_normal_cdf,
+)
 from .structural import Structural
 
 __all__ = [
@@ -20,4 +25,5 @@ __all__ = [
     "OrderedProbitChoiceModule",
     "Structural",
     "log_interval_probability",
+    "log_normal_cdf",
 ]

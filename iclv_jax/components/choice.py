@@ -1,15 +1,19 @@
-"""Choice models on utilities ``V_tj = mu (x_tj . beta + theta_j . eta + custom terms)``."""
+"""Choice models on utilities ``V_tj = mu (x_tj . beta + theta_j . eta + custom terms)``.
+
+``log_prob`` returns ``(T,)`` for ``eta`` ``(LK,)`` (one draw) and ``(T, R)`` for
+``eta`` ``(LK, R)`` (all draws, draws last; see
+:func:`~iclv_jax.components.measurement.along_draws`)."""
 
 from collections.abc import Callable
 from typing import NamedTuple
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jax.nn import logsumexp
-from jax.scipy.special import log_ndtr
 from jaxtyping import Array, Bool, Float, Int
 
-from .measurement import log_interval_probability
+from .measurement import along_draws, log_interval_probability, log_normal_cdf
 
 
 class CustomTerm(NamedTuple):
@@ -60,12 +64,18 @@ class _LinearUtility(eqx.Module):
             total = total.at[:, term.utility].add(value)
         return total
 
-    def utilities(self, base, eta: Float[Array, " LK"]):
+    def utilities(self, base, eta: Float[Array, " LK *R"]):
+        """``V`` ``(T, J)`` for ``eta`` ``(LK,)``, ``(T, J, R)`` for ``eta`` ``(LK, R)``
+        (custom and random terms are evaluated draw by draw)."""
         if self.custom_terms or self.random_terms:
             linear, design = base
-            return self.scale * (linear + self.theta @ eta + self.custom(design, eta)
-                                 + self.random(design, eta))
-        return self.scale * (base + self.theta @ eta)
+
+            def extra(eta_draw):
+                return self.custom(design, eta_draw) + self.random(design, eta_draw)
+
+            terms = extra(eta) if eta.ndim == 1 else jax.vmap(extra, 1, 2)(eta)
+            return self.scale * (along_draws(linear, eta) + self.theta @ eta + terms)
+        return self.scale * (along_draws(base, eta) + self.theta @ eta)
 
 
 class BinaryProbitChoice(_LinearUtility):
@@ -73,7 +83,7 @@ class BinaryProbitChoice(_LinearUtility):
 
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
         v = self.utilities(base, eta)[:, 0]
-        return log_ndtr(jnp.where(chosen == 1, v, -v))
+        return log_normal_cdf(jnp.where(along_draws(chosen == 1, eta), v, -v))
 
 
 class OrderedProbitChoiceModule(_LinearUtility):
@@ -83,7 +93,8 @@ class OrderedProbitChoiceModule(_LinearUtility):
 
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
         v = self.utilities(base, eta)[:, 0]
-        return log_interval_probability(self.cuts[chosen] - v, self.cuts[chosen + 1] - v, "probit")
+        return log_interval_probability(along_draws(self.cuts[chosen], eta) - v,
+                                        along_draws(self.cuts[chosen + 1], eta) - v, "probit")
 
 
 class MultinomialLogitChoice(_LinearUtility):
@@ -91,12 +102,12 @@ class MultinomialLogitChoice(_LinearUtility):
 
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available: Bool[Array, "T J"]):
         v = self.utilities(base, eta)
-        chosen_v = jnp.take_along_axis(v, chosen[:, None], axis=1)[:, 0]
-        return chosen_v - logsumexp(v, axis=1, where=available)
+        chosen_v = jnp.take_along_axis(v, along_draws(chosen[:, None], eta), axis=1)[:, 0]
+        return chosen_v - logsumexp(v, axis=1, where=along_draws(available, eta))
 
 
 class NoChoiceModule(_LinearUtility):
     """No choice model: contributes ``log 1 = 0`` per situation."""
 
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
-        return jnp.zeros(chosen.shape, eta.dtype)
+        return jnp.zeros(chosen.shape + eta.shape[1:], eta.dtype)

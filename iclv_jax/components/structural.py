@@ -5,6 +5,8 @@ import jax.numpy as jnp
 from jax.scipy.special import ndtr
 from jaxtyping import Array, Float
 
+from .measurement import along_draws
+
 
 class Structural(eqx.Module):
     """``eta_l = sum_{m < l} gamma[l, m] eta_m + b[l] . x + sigma_l zeta_l`` in topological
@@ -40,17 +42,18 @@ class Structural(eqx.Module):
                 values.append(linear)
         return jnp.stack(values)
 
-    def __call__(self, covariates: Float[Array, " C"], zeta: Float[Array, " LK"]):
+    def __call__(self, covariates: Float[Array, " C"], zeta: Float[Array, " LK *R"]):
         """``eta`` ``(L,)`` from the first ``L`` draws, followed by the ``K`` random
-        coefficients from the rest when the model has any."""
+        coefficients from the rest when the model has any; ``zeta`` ``(LK, R)`` gives
+        ``eta`` ``(LK, R)``, one column per draw."""
         n_lvs = self.b.shape[0]
         eta = self.latent_variables(covariates, zeta[:n_lvs])
         if self.random_kinds:
             return jnp.concatenate([eta, self.random_coefficients(zeta[n_lvs:])])
         return eta
 
-    def latent_variables(self, covariates: Float[Array, " C"], zeta: Float[Array, " L"]):
-        shifted = self.b @ covariates + self.sigma * zeta
+    def latent_variables(self, covariates: Float[Array, " C"], zeta: Float[Array, " L *R"]):
+        shifted = along_draws(self.b @ covariates, zeta) + along_draws(self.sigma, zeta) * zeta
         eta = jnp.zeros_like(shifted)
         for l in range(shifted.shape[0]):
             eta = eta.at[l].set(self.gamma[l] @ eta + shifted[l])
