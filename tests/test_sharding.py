@@ -1,4 +1,6 @@
-"""People split over several devices give the single-device values.
+"""People split over several devices give the single-device values: the likelihood,
+its autodiff and analytic derivatives, and post-estimation outputs (posterior LV moments,
+predicted probabilities and their elasticity derivatives).
 
 Two CPU devices are simulated with ``--xla_force_host_platform_device_count=2``, which
 must be set before JAX starts: the comparison runs in a subprocess.
@@ -17,9 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = """
 import json
 import jax
+import jax.numpy as jnp
 import numpy as np
 import iclv_jax as ij
-from iclv_jax import datasets
+from iclv_jax import analytic, datasets, postestimation
 
 assert jax.device_count() == 2, jax.devices()
 df, model, params = datasets.beverage_one_lv(n_people=61, seed=3)
@@ -35,7 +38,21 @@ for name, draws in (("halton", ij.Halton(16, seed=1)), ("adaptive", ij.AdaptiveQ
     }
     for label, lik in (("one", one.likelihood), ("two", two.likelihood)):
         ll, grad = lik.loglike_and_grad(u)
-        out[name][label] = {"ll": float(ll), "grad": np.asarray(grad).tolist()}
+        analytic_values, analytic_scores = analytic.per_person_and_scores(lik, u)
+        means, sds, _ = postestimation._posterior_moments(lik, u, "indicators")
+        scale = jnp.ones((1,) + lik.panel.design.shape[2:])  # every attribute, elasticity
+        probabilities, derivatives = postestimation._probabilities_and_tangents(
+            lik, u, "all", scale, jnp.eye(1))
+        out[name][label] = {
+            "ll": float(ll), "grad": np.asarray(grad).tolist(),
+            "analytic_grad": np.asarray(analytic.loglike_and_grad(lik, u)[1]).tolist(),
+            "analytic_per_person": np.asarray(analytic_values).tolist(),
+            "analytic_scores": np.asarray(analytic_scores).tolist(),
+            "posterior_means": np.asarray(means).tolist(),
+            "posterior_sds": np.asarray(sds).tolist(),
+            "probabilities": np.asarray(probabilities).tolist(),
+            "probability_derivatives": np.asarray(derivatives).tolist(),
+        }
         if name == "halton":  # LL alone, per-person rows, the Hessian: one case is enough
             values, scores = lik.per_person_and_scores(u)
             out[name][label].update(ll_alone=float(lik.loglike(u)),
@@ -54,7 +71,9 @@ def test_two_devices_equal_one_device():
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(run.stdout.strip().splitlines()[-1])
     assert len(results["halton"]["two"]["per_person"]) == 61
-    assert {"grad", "hessian", "scores", "ll_alone"} <= set(results["halton"]["two"])
+    assert {"grad", "hessian", "scores", "ll_alone", "analytic_scores", "posterior_means",
+            "probability_derivatives"} <= set(results["halton"]["two"])
+    assert len(results["adaptive"]["two"]["analytic_scores"]) == 61
     for name, result in results.items():
         assert result["mesh_size"] == 2 and result["zeta_devices"] == 2, name
         assert result["one_mesh"], name
