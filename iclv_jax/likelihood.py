@@ -17,10 +17,12 @@ compiled code.
 
 With several devices the (padded) people are split into one contiguous block per
 device (:func:`jax.shard_map` over a one-axis :class:`jax.sharding.Mesh`); every device
-maps over the chunks of its block and the sums are ``psum``-ed.  One device runs the
-same code on a one-device mesh.  ``dtype="float32"`` evaluates in single precision
-(data, draws and the reported parameters are cast; derivatives come back in the
-parameters' float64).
+maps over the chunks of its block; sums are ``psum``-ed and per-person rows gathered,
+so every device holds the whole result.  A mesh may span several processes joined by
+:func:`jax.distributed.initialize` (each builds the same likelihood from the same data;
+see :func:`place`).  One device runs the same code without a mesh.
+``dtype="float32"`` evaluates in single precision (data, draws and the reported
+parameters are cast; derivatives come back in the parameters' float64).
 """
 
 from __future__ import annotations
