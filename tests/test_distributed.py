@@ -75,8 +75,9 @@ def _free_port() -> int:
 def _run_workers(n_processes_list) -> list[subprocess.CompletedProcess]:
     """Start every worker at once (one group of ``n`` processes per entry), wait for all;
     on a timeout kill them all (a process left alone waits forever in a collective)."""
-    env = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
-    env["JAX_PLATFORMS"] = "cpu"
+    # one CPU device per process; unoptimised machine code: compiling is most of the time
+    env = {**os.environ, "XLA_FLAGS": "--xla_backend_optimization_level=0",
+           "JAX_PLATFORMS": "cpu"}
     launched = []
     for n_processes in n_processes_list:
         port = _free_port()
