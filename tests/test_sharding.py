@@ -49,6 +49,7 @@ for name, draws in (("halton", ij.Halton(16, seed=1)), ("adaptive", ij.AdaptiveQ
             out[name][label].update(
                 ll_alone=float(lik.loglike(u)), per_person=np.asarray(values).tolist(),
                 scores=np.asarray(scores).tolist(), hessian=np.asarray(lik.hessian(u)).tolist(),
+                analytic_grad=np.asarray(analytic.loglike_and_grad(lik, u)[1]).tolist(),
                 analytic_per_person=np.asarray(analytic_values).tolist(),
                 analytic_scores=np.asarray(analytic_scores).tolist(),
                 probabilities=np.asarray(probabilities).tolist(),
@@ -66,7 +67,7 @@ def test_two_devices_equal_one_device():
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(run.stdout.strip().splitlines()[-1])
     assert len(results["halton"]["two"]["per_person"]) == 61
-    assert {"grad", "hessian", "scores", "ll_alone", "analytic_scores",
+    assert {"grad", "hessian", "scores", "ll_alone", "analytic_grad", "analytic_scores",
             "probabilities", "elasticity_derivatives"} <= set(results["halton"]["two"])
     for name, result in results.items():
         assert result["mesh_size"] == 2 and result["zeta_devices"] == 2, name
