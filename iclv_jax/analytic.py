@@ -429,15 +429,12 @@ def _person(scores: AnalyticScores, components, person: PanelArrays, zeta, log_w
     return logsumexp(shifted) * person.weight, fields
 
 
-def _chunk(likelihood: SimulatedLikelihood, scores: AnalyticScores, free_internal):
-    components = likelihood.components(free_internal)
-
-    def chunk(panel, zeta, log_weights):
-        return jax.vmap(_person, in_axes=(None, None, 0, 0, 0))(
-            scores, components, panel, zeta, log_weights
-        )
-
-    return chunk
+def _chunk(likelihood: SimulatedLikelihood, scores: AnalyticScores, free_internal, panel,
+           zeta, log_weights):
+    """``(log L_n, FieldScores)`` for every person of a chunk."""
+    return jax.vmap(_person, in_axes=(None, None, 0, 0, 0))(
+        scores, likelihood.components(free_internal), panel, zeta, log_weights
+    )
 
 
 def _to_free(likelihood: SimulatedLikelihood, scores: AnalyticScores, free_internal,
@@ -453,19 +450,15 @@ def per_person_and_scores(likelihood: SimulatedLikelihood, free_internal,
     """``(log L_n [N], d log L_n / du [N, F])`` for every real person, by hand-written
     derivatives (same contract as :meth:`SimulatedLikelihood.per_person_and_scores`).
 
-    Evaluated in chunks of ``likelihood.chunk_size`` people (``lax.map``).  ``scores``
-    replaces the per-component derivatives (see the module docstring).
+    Evaluated in chunks of ``likelihood.chunk_size`` people (``lax.map``) on every
+    device's block of people.  ``scores`` replaces the per-component derivatives (see
+    the module docstring).
     """
-    chunk = _chunk(likelihood, scores, free_internal)
+    def chunk_scores(u, panel, zeta, log_weights):
+        values, fields = _chunk(likelihood, scores, u, panel, zeta, log_weights)
+        return values, jax.vmap(lambda f: _to_free(likelihood, scores, u, f))(fields)
 
-    def chunk_scores(panel, zeta, log_weights):
-        values, fields = chunk(panel, zeta, log_weights)
-        grads = jax.vmap(lambda f: _to_free(likelihood, scores, free_internal, f))(fields)
-        return values, grads
-
-    values, grads = likelihood._map_weighted(chunk_scores, likelihood.chunk_size)
-    n = likelihood.n_people
-    return values.reshape(-1)[:n], grads.reshape((-1,) + grads.shape[2:])[:n]
+    return likelihood._rows_over_chunks(chunk_scores, free_internal)
 
 
 @eqx.filter_jit
@@ -473,15 +466,14 @@ def loglike_and_grad(likelihood: SimulatedLikelihood, free_internal,
                      scores: AnalyticScores = DEFAULT):
     """``(log L, d log L / du)`` by hand-written derivatives.
 
-    Field gradients are summed over people chunk by chunk (``lax.map``) and mapped to the
-    free internal space once.  ``scores`` replaces the per-component derivatives.
+    Field gradients are summed over people chunk by chunk (``lax.map``) and over
+    devices, and mapped to the free internal space once.  ``scores`` replaces the
+    per-component derivatives.
     """
-    chunk = _chunk(likelihood, scores, free_internal)
-
-    def chunk_sum(panel, zeta, log_weights):
-        values, fields = chunk(panel, zeta, log_weights)
+    def chunk_sum(u, panel, zeta, log_weights):
+        values, fields = _chunk(likelihood, scores, u, panel, zeta, log_weights)
         return values.sum(), jax.tree.map(lambda g: g.sum(axis=0), fields)
 
-    values, fields = likelihood._map_weighted(chunk_sum, likelihood.chunk_size)
-    fields = jax.tree.map(lambda g: g.sum(axis=0), fields)
-    return values.sum(), _to_free(likelihood, scores, free_internal, fields)
+    value, fields = likelihood._sum_over_chunks(chunk_sum, free_internal,
+                                                likelihood.chunk_size)
+    return value, _to_free(likelihood, scores, free_internal, fields)

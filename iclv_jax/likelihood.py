@@ -17,10 +17,12 @@ compiled code.
 
 With several devices the (padded) people are split into one contiguous block per
 device (:func:`jax.shard_map` over a one-axis :class:`jax.sharding.Mesh`); every device
-maps over the chunks of its block and the sums are ``psum``-ed.  One device runs the
-same code on a one-device mesh.  ``dtype="float32"`` evaluates in single precision
-(data, draws and the reported parameters are cast; derivatives come back in the
-parameters' float64).
+maps over the chunks of its block; sums are ``psum``-ed and per-person rows gathered,
+so every device holds the whole result.  A mesh may span several processes joined by
+:func:`jax.distributed.initialize` (each builds the same likelihood from the same data;
+see :func:`place`).  One device runs the same code without a mesh.
+``dtype="float32"`` evaluates in single precision (data, draws and the reported
+parameters are cast; derivatives come back in the parameters' float64).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.experimental import multihost_utils
 from jax.nn import logsumexp
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -82,8 +85,19 @@ def panel_arrays(panel: Panel, n_padded: int, dtype: str = "float64",
     arrays = {name: _pad_people(getattr(panel, name), n_padded, fill)
               for name, fill in fills.items()}
     arrays["weight"] = _pad_people(np.ones(panel.n_people), n_padded, 0.0)
-    return PanelArrays(**{name: jax.device_put(_as_dtype(array, dtype), sharding)
+    return PanelArrays(**{name: place(_as_dtype(array, dtype), sharding)
                           for name, array in arrays.items()})
+
+
+def place(array: np.ndarray, sharding: NamedSharding | None) -> jax.Array:
+    """``array`` (the same full host array in every process) as one global array laid
+    out by ``sharding`` (``None``: the default device).  Each process copies only the
+    blocks its own devices hold (:func:`jax.make_array_from_callback`), so a mesh that
+    spans several processes (:func:`jax.distributed.initialize`) needs no transfer
+    between them."""
+    if sharding is None:
+        return jax.device_put(array)
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 
 
 def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:
@@ -247,7 +261,9 @@ class SimulatedLikelihood(eqx.Module):
     def _on_devices(self, fn, free_internal, stacked: bool):
         """``fn(block, free_internal)`` on every device's block of people, ``block`` this
         likelihood restricted to the block.  ``stacked``: ``fn`` returns per-person rows,
-        concatenated over devices; else it returns a sum, added over devices (``psum``).
+        concatenated over devices (``all_gather``); else it returns a sum, added over
+        devices (``psum``).  Either way every device ends with the whole result, so each
+        process of a multi-process mesh can read it.
         """
         if self.mesh is None:
             return fn(self, free_internal)
@@ -258,12 +274,14 @@ class SimulatedLikelihood(eqx.Module):
                                 (panel, zeta, log_weights))
             # u varies by device, so that derivatives taken inside are this block's alone
             out = fn(local, lax.pcast(u, PEOPLE, to="varying"))
-            return out if stacked else jax.tree.map(lambda x: lax.psum(x, PEOPLE), out)
+            if stacked:
+                return lax.all_gather(out, PEOPLE, tiled=True, to="invarying")
+            return jax.tree.map(lambda x: lax.psum(x, PEOPLE), out)
 
         weights_spec = people if self.log_weights.ndim == 2 else P()
         return jax.shard_map(block, mesh=self.mesh,
                              in_specs=(people, people, weights_spec, P()),
-                             out_specs=people if stacked else P())(
+                             out_specs=P())(
             self.panel, self.zeta, self.log_weights, free_internal)
 
     def _sum_over_chunks(self, chunk_fn, free_internal, chunk: int):
@@ -358,9 +376,9 @@ def _bytes_per_person(panel: Panel, n_draws: int, n_lvs: int, itemsize: int = 8)
 
 
 def available_memory_bytes(device: jax.Device | None = None) -> int:
-    """Free memory of ``device`` (default: the first): the allocator's limit less what is
-    in use on an accelerator, the host's available physical memory on CPU."""
-    device = jax.devices()[0] if device is None else device
+    """Free memory of ``device`` (default: this process's first): the allocator's limit
+    less what is in use on an accelerator, the host's available physical memory on CPU."""
+    device = jax.local_devices()[0] if device is None else device
     stats = device.memory_stats() if device.platform != "cpu" else None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
@@ -399,6 +417,24 @@ def people_mesh(devices=None) -> Mesh | None:
     return Mesh(np.array(devices), (PEOPLE,)) if len(devices) > 1 else None
 
 
+def _local_device(devices=None) -> jax.Device:
+    """The first of ``devices`` (default: all) that belongs to this process."""
+    devices = jax.devices() if devices is None else list(devices)
+    local = [d for d in devices if d.process_index == jax.process_index()]
+    if not local:
+        raise ValueError(f"none of the devices {devices} belongs to this process "
+                         f"(process {jax.process_index()} of {jax.process_count()})")
+    return local[0]
+
+
+def _smallest_over_processes(memory_bytes: int, mesh: Mesh | None) -> int:
+    """The smallest ``memory_bytes`` of all processes when ``mesh`` spans several, so
+    that every process picks the same chunk sizes (the shapes must agree)."""
+    if mesh is None or not mesh.is_multi_process:
+        return memory_bytes
+    return int(np.min(multihost_utils.process_allgather(np.int64(memory_bytes))))
+
+
 def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: np.ndarray,
                      log_weights: np.ndarray, fixed_internal: np.ndarray,
                      chunk_size: int | None = None,
@@ -427,9 +463,10 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
     mesh = people_mesh(devices)
     n_devices = 1 if mesh is None else mesh.size
     itemsize = np.dtype(dtype).itemsize
-    device = jax.devices()[0] if devices is None else list(devices)[0]
+    device = _local_device(devices)
     on_cpu = device.platform == "cpu"
-    budget = default_memory_bytes(device) if memory_bytes is None else memory_bytes
+    budget = _smallest_over_processes(
+        default_memory_bytes(device) if memory_bytes is None else memory_bytes, mesh)
     if chunk_size is None:
         chunk_size = choose_chunk_size(
             panel, n_draws, n_lvs,
@@ -459,8 +496,8 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
         layout=layout,
         plan=plan,
         panel=panel_arrays(panel, n_padded, dtype, people),
-        zeta=jax.device_put(_pad_people(zeta, n_padded, 0.0).astype(dtype), people),
-        log_weights=jax.device_put(log_weights.astype(dtype), weights_sharding),
+        zeta=place(_pad_people(zeta, n_padded, 0.0).astype(dtype), people),
+        log_weights=place(log_weights.astype(dtype), weights_sharding),
         n_people=panel.n_people,
         chunk_size=chunk_size,
         hessian_chunk_size=hessian_chunk_size,

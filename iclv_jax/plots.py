@@ -182,19 +182,20 @@ def _level_probabilities(likelihood, u):
     """``(N, K, Jmax)``: ``P(I_nk = j) = sum_r w_r [F(c_k,j+1 - lambda_k eta_nr) -
     F(c_kj - lambda_k eta_nr)]`` with ``eta_nr`` drawn from the structural model
     given person ``n``'s covariates (levels beyond an item's ``J`` get 0)."""
-    structural, ordered = likelihood.components(u)[:2]
+    def person(components, p, zeta, log_weights):
+        structural, ordered = components[:2]
 
-    def at(covariates, z):
-        eta = structural(covariates, z)
-        index = (eta[ordered.lv_index] * ordered.loadings)[:, None]
-        return jnp.exp(log_interval_probability(ordered.cuts[:, :-1] - index,
-                                                ordered.cuts[:, 1:] - index, ordered.link))
+        def at(z):
+            eta = structural(p.covariates, z)
+            index = (eta[ordered.lv_index] * ordered.loadings)[:, None]
+            return jnp.exp(log_interval_probability(ordered.cuts[:, :-1] - index,
+                                                    ordered.cuts[:, 1:] - index,
+                                                    ordered.link))
 
-    def person(p, zeta, log_weights):
-        probabilities = jax.vmap(lambda z: at(p.covariates, z))(zeta)
+        probabilities = jax.vmap(at)(zeta)
         return jnp.tensordot(jax.nn.softmax(log_weights), probabilities, axes=1)
 
-    return _map_people(person, likelihood)
+    return _map_people(person, likelihood, u)
 
 
 def predicted_indicator_shares(results, model, data, draws=None) -> pd.DataFrame:

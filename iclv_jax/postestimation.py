@@ -30,7 +30,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from jax import lax
 from jax.nn import logsumexp
 from jax.scipy.special import ndtr
 from scipy.special import logsumexp as logsumexp_np
@@ -285,31 +284,30 @@ def outcome_probabilities(choice, base, eta, available):
     raise ValueError("the model has no choice part: nothing to predict")
 
 
-def _map_people(fn, likelihood, panel=None):
-    """``fn(person, zeta, log_weights)`` for every person, in the likelihood's chunks
-    (``lax.map`` over chunks, ``vmap`` within), trimmed to the real people.  The log
+def _map_people(fn, likelihood, u):
+    """``fn(components, person, zeta, log_weights)`` for every real person, the
+    components at ``u``: in the likelihood's chunks (``lax.map`` over chunks, ``vmap``
+    within) on every device's block of people (see
+    :meth:`~iclv_jax.likelihood.SimulatedLikelihood._rows_over_chunks`).  The log
     weights are the person's ``(R,)`` row: shared by everyone (simulation, quadrature)
     or per person (adaptive quadrature)."""
-    chunk = likelihood.chunk_size
-    log_weights = jnp.broadcast_to(likelihood.log_weights, likelihood.zeta.shape[:2])
-    tree = (likelihood.panel if panel is None else panel, likelihood.zeta, log_weights)
-    chunked = jax.tree.map(lambda x: x.reshape((x.shape[0] // chunk, chunk) + x.shape[1:]), tree)
-    out = lax.map(lambda args: jax.vmap(fn)(*args), chunked)
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[: likelihood.n_people], out)
+    def chunk(v, panel, zeta, log_weights):
+        components = likelihood.components(v)
+        return jax.vmap(lambda p, z, w: fn(components, p, z, w))(panel, zeta, log_weights)
+
+    return likelihood._rows_over_chunks(chunk, u)
 
 
 @eqx.filter_jit
 def _posterior_moments(likelihood, u, mode: str):
-    components = likelihood.components(u)
-
-    def person(p, zeta, log_weights):
+    def person(components, p, zeta, log_weights):
         eta, log_w = _log_posterior_weights(components, p, zeta, log_weights, mode)
         w = jnp.exp(log_w)[:, None]
         mean = (w * eta).sum(axis=0)
         sd = jnp.sqrt((w * (eta - mean) ** 2).sum(axis=0))
         return mean, sd, 1.0 / (jnp.exp(log_w) ** 2).sum()
 
-    return _map_people(person, likelihood)
+    return _map_people(person, likelihood, u)
 
 
 @eqx.filter_jit
@@ -317,31 +315,28 @@ def _log_likelihood_parts(likelihood, u):
     """Per person ``logsumexp_r(log w_r + m_nr + c_nr)``, the same without ``c``
     (measurement only) and without ``m`` (choices only, the LV from the structural
     model)."""
-    components = likelihood.components(u)
-
-    def person(p, zeta, lw):
+    def person(components, p, zeta, lw):
         _, m, c = jax.vmap(lambda z: _draw_terms(components, p, z))(zeta)
         return logsumexp(lw + m + c), logsumexp(lw + m), logsumexp(lw + c)
 
-    return _map_people(person, likelihood)
+    return _map_people(person, likelihood, u)
 
 
 def _probabilities(likelihood, u, mode: str, multiplier=None):
     """``(N, T, K)`` probabilities ``sum_r w_nr P(y_nt = k | eta_nr)``; ``multiplier``
     ``(J, P)`` rescales the design (for elasticities)."""
-    components = likelihood.components(u)
-    choice = components[3]
-    panel = likelihood.panel
     if multiplier is not None:
-        panel = eqx.tree_at(lambda p: p.design, panel, panel.design * multiplier)
+        likelihood = eqx.tree_at(lambda lik: lik.panel.design, likelihood,
+                                 likelihood.panel.design * multiplier)
 
-    def person(p, zeta, log_weights):
+    def person(components, p, zeta, log_weights):
+        choice = components[3]
         eta, log_w = _log_posterior_weights(components, p, zeta, log_weights, mode)
         base = choice.base_utility(p.design)
         probs = jax.vmap(lambda e: outcome_probabilities(choice, base, e, p.available))(eta)
         return jnp.einsum("r,rtk->tk", jnp.exp(log_w), probs)
 
-    return _map_people(person, likelihood, panel)
+    return _map_people(person, likelihood, u)
 
 
 _probabilities_jit = eqx.filter_jit(_probabilities)
