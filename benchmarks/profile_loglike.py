@@ -78,7 +78,8 @@ def timed(likelihood, loglikes, u) -> dict:
     return {"loglike_s": best_time(loglike, u), "loglike_and_grad_s": best_time(with_grad, u)}
 
 
-def profile(problem: ij.Problem, params) -> dict:
+def profile(model, df, draws, params) -> dict:
+    problem = ij.Problem(model, df, draws=draws)
     u = problem.free_internal(params)
     lik = problem.likelihood
     out = {"n_people": problem.panel.n_people, "n_draws": problem.draws.n_draws,
@@ -91,7 +92,7 @@ def profile(problem: ij.Problem, params) -> dict:
         out[label] = timed(lik, loglikes, u)
         print(f"  {label:20s} LL {out[label]['loglike_s']:.4f} s   "
               f"LL+grad {out[label]['loglike_and_grad_s']:.4f} s", flush=True)
-    single = ij.Problem(problem.model, problem.data, draws=problem.draws, dtype="float32")
+    single = ij.Problem(model, df, draws=draws, dtype="float32")
     out["full, draws last, float32"] = timed(single.likelihood, draw_loglikes, u)
     print(f"  {'float32':20s} LL+grad "
           f"{out['full, draws last, float32']['loglike_and_grad_s']:.4f} s", flush=True)
@@ -117,10 +118,10 @@ def main():
     print(machine())
     df, model, truth = datasets.beverage(n_people=1000, seed=1)
     print("beverage, N=1000, R=100")
-    beverage = profile(ij.Problem(model, df, draws=100), truth)
+    beverage = profile(model, df, 100, truth)
     df, model, start = datasets.drug_choice()
     print("drug choice, N=1000, R=100 (Apollo Halton)")
-    drug = profile(ij.Problem(model, df, draws=ij.ApolloHalton(100)), start)
+    drug = profile(model, df, ij.ApolloHalton(100), start)
     print("log Phi on 1e6 points")
     save(f"profile_loglike_{jax.devices()[0].platform}",
          {"beverage": beverage, "drug_choice": drug, "log_phi_1e6": log_cdf_speed()})
