@@ -100,17 +100,24 @@ def place(array: np.ndarray, sharding: NamedSharding | None) -> jax.Array:
     return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 
 
-def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:
-    """``a_nr = sum_k log P(I_nk | eta_nr) + sum_t log P(y_nt | eta_nr)`` for every draw
-    (``zeta`` is ``(R, L)``): measurement rows and the choice model add up.  The
-    components see all draws at once, draws last (``eta`` is ``(L, R)``)."""
+def draw_terms(components, person: PanelArrays, zeta):
+    """``(eta_nr, m_nr, c_nr)`` for every draw (``zeta`` is ``(R, L)``): the LVs ``(L, R)``,
+    ``m_nr = sum_k log P(I_nk | eta_nr)`` and ``c_nr = sum_t log P(y_nt | eta_nr)``
+    ``(R,)``.  The components see all draws at once, draws last."""
     structural, ordered, continuous, choice = components
     eta = structural(person.covariates, zeta.T)
     measurement = (ordered.log_prob(eta, person.ordered_levels).sum(axis=0)
                    + continuous.log_prob(eta, person.continuous_values).sum(axis=0))
     choices = choice.log_prob(choice.base_utility(person.design), eta, person.chosen,
                               person.available)
-    return measurement + jnp.where(person.situation_mask[:, None], choices, 0.0).sum(axis=0)
+    return eta, measurement, jnp.where(person.situation_mask[:, None], choices, 0.0).sum(axis=0)
+
+
+def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:
+    """``a_nr = m_nr + c_nr`` for every draw: measurement rows and the choice model add
+    up (see :func:`draw_terms`)."""
+    _, measurement, choices = draw_terms(components, person, zeta)
+    return measurement + choices
 
 
 def person_loglike(components, person: PanelArrays, zeta, log_weights):

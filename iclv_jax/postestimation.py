@@ -44,6 +44,7 @@ from .components import (
 from .data import DataError
 from .draws import Draws, as_draws
 from .estimation import Problem
+from .likelihood import draw_terms
 from .results import Results
 from .spec import BinaryProbit, ICLVModel, MultinomialLogit, NoChoice, OrderedProbitChoice
 
@@ -241,28 +242,16 @@ def _mode(conditional) -> str:
     return "prior" if conditional is False else conditional
 
 
-def _draw_terms(components, person, z):
-    """``(eta_r, m_r, c_r)`` of one person at one draw (see the module docstring);
-    the same terms :func:`iclv_jax.likelihood.person_loglike` sums."""
-    structural, ordered, continuous, choice = components
-    eta = structural(person.covariates, z)
-    measurement = (ordered.log_prob(eta, person.ordered_levels).sum()
-                   + continuous.log_prob(eta, person.continuous_values).sum())
-    base = choice.base_utility(person.design)
-    choices = choice.log_prob(base, eta, person.chosen, person.available)
-    return eta, measurement, jnp.where(person.situation_mask, choices, 0.0).sum()
-
-
 def _log_posterior_weights(components, person, zeta, log_weights, mode: str):
     """``eta`` ``(R, L)``, and ``log w_nr`` normalised over ``r`` for ``mode``:
     ``prior`` (``log w_r``), ``indicators`` (``+ m_nr``) or ``all`` (``+ m_nr + c_nr``)."""
-    eta, measurement, choices = jax.vmap(lambda z: _draw_terms(components, person, z))(zeta)
+    eta, measurement, choices = draw_terms(components, person, zeta)
     log_w = log_weights
     if mode in ("indicators", "all"):
         log_w = log_w + measurement
     if mode == "all":
         log_w = log_w + choices
-    return eta, log_w - logsumexp(log_w)
+    return eta.T, log_w - logsumexp(log_w)
 
 
 def outcome_probabilities(choice, base, eta, available):
@@ -316,7 +305,7 @@ def _log_likelihood_parts(likelihood, u):
     (measurement only) and without ``m`` (choices only, the LV from the structural
     model)."""
     def person(components, p, zeta, lw):
-        _, m, c = jax.vmap(lambda z: _draw_terms(components, p, z))(zeta)
+        _, m, c = draw_terms(components, p, zeta)
         return logsumexp(lw + m + c), logsumexp(lw + m), logsumexp(lw + c)
 
     return _map_people(person, likelihood, u)
