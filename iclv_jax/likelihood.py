@@ -48,7 +48,7 @@ from .params import ParameterSpace, ToReported
 
 MEMORY_FRACTION = 0.25  # of the free device memory a chunk may use by default
 CPU_CACHE_BYTES = 4 << 20  # default CPU chunks: larger working sets only lose cache locality
-CPU_HESSIAN_PEOPLE = 8  # CPU Hessian chunks: measured fastest at 1-8 people
+CPU_HESSIAN_PEOPLE = 4  # CPU Hessian chunks: measured fastest at 2-4 people (draws last)
 PEOPLE = "people"  # the mesh axis the people are split over
 DTYPES = ("float64", "float32")
 
@@ -130,12 +130,16 @@ class HessianPlan(eqx.Module):
     """Compressed second derivatives of the draw log-likelihood ``a`` (see
     :func:`hessian_plan`): ``seeds`` ``[K, F]``; ``d^2 a / du_i du_j`` is entry
     ``[source_seed[i, j], source_index[i, j]]`` of the ``K`` Hessian-vector products,
-    where ``nonzero[i, j]``, and 0 elsewhere."""
+    where ``nonzero[i, j]``, and 0 elsewhere.  ``measurement_seeds`` and
+    ``choice_seeds``: the seeds whose products involve the measurement rows and the
+    choice model (the others are 0 for that part, which is then not evaluated)."""
 
     seeds: Float[Array, "K F"]
     source_seed: Int[Array, "F F"]
     source_index: Int[Array, "F F"]
     nonzero: Bool[Array, "F F"]
+    measurement_seeds: Int[Array, " Km"]
+    choice_seeds: Int[Array, " Kc"]
 
 
 # layout fields that hold LV positions, not parameter positions
@@ -210,8 +214,15 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
                 nonzero[i, j] = None in (group_of[i], group_of[j]) or group_of[i] == group_of[j]
             else:  # i shared, j private: from column i
                 source_seed[i, j], source_index[i, j] = seed[i], j
+    def seeds_touching(part):
+        return jnp.asarray([k for k in range(seeds.shape[0])
+                            if any(group_of[f] is None or part(group_of[f])
+                                   for f in np.flatnonzero(seeds[k]))], dtype=jnp.int32)
+
     return HessianPlan(jnp.asarray(seeds), jnp.asarray(source_seed),
-                       jnp.asarray(source_index), jnp.asarray(nonzero))
+                       jnp.asarray(source_index), jnp.asarray(nonzero),
+                       measurement_seeds=seeds_touching(lambda group: group != "choice"),
+                       choice_seeds=seeds_touching(lambda group: group == "choice"))
 
 
 def _chunked(tree, chunk: int):
@@ -343,25 +354,37 @@ class SimulatedLikelihood(eqx.Module):
             H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
 
         The per-draw gradients come from one batched reverse pass; ``sum p d^2 a`` (``p``
-        held fixed) from forward-over-reverse products with the plan's ``K`` seeds."""
-        def draws_at(u):
-            return jax.vmap(draw_loglikes, in_axes=(None, 0, 0))(self.components(u), panel,
-                                                                 zeta)
+        held fixed) from forward-over-reverse products with the plan's ``K`` seeds, the
+        measurement and choice parts of ``a = m + c`` each with only the seeds that
+        involve it."""
+        def terms_at(u):  # (m, c), each [n, R]
+            _, measurement, choices = jax.vmap(draw_terms, in_axes=(None, 0, 0))(
+                self.components(u), panel, zeta)
+            return measurement, choices
 
         def one_draw(u, person, z):
             return draw_loglikes(self.components(u), person, z[None])[0]
 
-        p = jax.nn.softmax(draws_at(free_internal) + log_weights, axis=1)
+        draws, draw_grads = jax.vmap(jax.vmap(jax.value_and_grad(one_draw),
+                                              in_axes=(None, None, 0)),
+                                     in_axes=(None, 0, 0))(free_internal, panel, zeta)
+        p = jax.nn.softmax(draws + log_weights, axis=1)
         weighted_p = p * panel.weight[:, None]
-        draw_grads = jax.vmap(jax.vmap(jax.grad(one_draw), in_axes=(None, None, 0)),
-                              in_axes=(None, 0, 0))(free_internal, panel, zeta)
         person_grads = jnp.einsum("nr,nrf->nf", p, draw_grads)
         outer = (jnp.einsum("nr,nri,nrj->ij", weighted_p, draw_grads, draw_grads)
                  - jnp.einsum("n,ni,nj->ij", panel.weight, person_grads, person_grads))
-        weighted_grad = jax.grad(lambda u: jnp.sum(weighted_p * draws_at(u)))
-        products = jax.vmap(lambda seed: jax.jvp(weighted_grad, (free_internal,),
+
+        def part_products(part: int, seed_rows):
+            """``d^2 (sum p a_part) / du du' . seed`` for the plan's seeds ``seed_rows``."""
+            weighted_grad = jax.grad(lambda u: jnp.sum(weighted_p * terms_at(u)[part]))
+            return jax.vmap(lambda seed: jax.jvp(weighted_grad, (free_internal,),
                                                  (seed.astype(free_internal.dtype),))[1])(
-            self.plan.seeds)
+                self.plan.seeds[seed_rows])
+
+        products = (jnp.zeros(self.plan.seeds.shape, free_internal.dtype)
+                    .at[self.plan.measurement_seeds]
+                    .add(part_products(0, self.plan.measurement_seeds))
+                    .at[self.plan.choice_seeds].add(part_products(1, self.plan.choice_seeds)))
         second = jnp.where(self.plan.nonzero,
                            products[self.plan.source_seed, self.plan.source_index], 0.0)
         return second + outer
