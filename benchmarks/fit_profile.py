@@ -18,8 +18,14 @@ wrapped call and summed by compiled function.  After the fit the same process ti
 warm LL+gradient, scores and Hessian at the optimum (medians) and a second, fully
 compiled ``estimate()``.
 
-    .venv/bin/python benchmarks/fit_profile.py                 # both cases, 3 repeats
-    .venv/bin/python benchmarks/fit_profile.py --case drug_choice --repeats 1
+    PYTHONPATH=. .venv/bin/python benchmarks/fit_profile.py        # both cases, 3 repeats
+    PYTHONPATH=. .venv/bin/python benchmarks/fit_profile.py --case drug_choice --repeats 1
+
+    # before/after: the same runs, alternately, on another commit's iclv_jax
+    git archive 2dccf46 iclv_jax | tar -x -C /tmp/base
+    PYTHONPATH=. .venv/bin/python benchmarks/fit_profile.py --baseline /tmp/base
+
+(``PYTHONPATH`` picks the ``iclv_jax`` to profile.)
 
 Prints a table per case and saves ``benchmarks/results/fit_profile.json``.
 """
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -37,6 +44,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import jax
+import numpy as np
 from _common import median_time, save
 
 import iclv_jax as ij
@@ -175,7 +183,8 @@ def profile_once(name: str) -> dict:
     again = ij.estimate(model, data, draws=draws, start=start, verbose=False)
     warm["estimate_compiled_s"] = time.perf_counter() - began
     calls = {k: dict(v) for k, v in profile.calls.items()}
-    return {"total_s": total, "loglike": results.loglike, "iterations": results.iterations,
+    return {"iclv_jax_path": str(Path(ij.__file__).parent), "total_s": total,
+            "loglike": results.loglike, "iterations": results.iterations,
             "converged": results.converged, "relative_gradient": results.relative_gradient,
             "message": results.message, "estimates": results.table["estimate"].tolist(),
             "se": results.table["se"].tolist(), "robust_se": results.table["robust_se"].tolist(),
@@ -184,11 +193,28 @@ def profile_once(name: str) -> dict:
             "compiles": {k: dict(v) for k, v in profile.compiles.items()}, "warm": warm}
 
 
-def run_child(name: str) -> dict:
-    """``profile_once`` in a fresh interpreter (nothing compiled yet)."""
+def run_child(name: str, pythonpath: str | None = None) -> dict:
+    """``profile_once`` in a fresh interpreter (nothing compiled yet); ``pythonpath``
+    (a folder holding another ``iclv_jax``) replaces ``PYTHONPATH`` if given."""
+    env = dict(os.environ) if pythonpath is None else {**os.environ, "PYTHONPATH": pythonpath}
     out = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True,
-                         text=True, check=True, cwd=Path.cwd())
+                         text=True, check=True, cwd=Path.cwd(), env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(current: dict, baseline: dict) -> dict:
+    """Speed-up (median total time, baseline / current) and the largest differences of
+    the results: LL, estimates, both standard errors (relative)."""
+    def relative(key):
+        a, b = np.asarray(current[key]), np.asarray(baseline[key])
+        return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+
+    return {"speedup": baseline["total_s"] / current["total_s"],
+            "loglike_abs_difference": abs(current["loglike"] - baseline["loglike"]),
+            "estimates_max_abs_difference": float(np.max(np.abs(
+                np.asarray(current["estimates"]) - np.asarray(baseline["estimates"])))),
+            "se_max_relative_difference": relative("se"),
+            "robust_se_max_relative_difference": relative("robust_se")}
 
 
 def summary(runs: list[dict]) -> dict:
@@ -205,7 +231,7 @@ def summary(runs: list[dict]) -> dict:
                                           for part in ("trace", "lower", "xla"))
                                       for r in runs])}
                 for fun in first["compiles"]}
-    return {"total_s": med([r["total_s"] for r in runs]),
+    return {"iclv_jax_path": first["iclv_jax_path"], "total_s": med([r["total_s"] for r in runs]),
             "totals_s": [r["total_s"] for r in runs],
             "phases": {p: med([r["phases"].get(p, 0.0) for r in runs]) for p in first["phases"]},
             "calls": calls, "compiles": compiles,
@@ -239,21 +265,49 @@ def show(name: str, s: dict) -> None:
           f"estimate() in the same process {w['estimate_compiled_s']:.2f} s")
 
 
+def commit(folder: Path) -> str | None:
+    """The git commit of ``folder`` (``+dirty`` with uncommitted changes), if it is in one."""
+    try:
+        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "."],
+                               check=True, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", choices=("drug_choice", "beverage"), action="append")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", default="fit_profile")
+    parser.add_argument("--label", default="", help="what code ran (saved with the results)")
+    parser.add_argument("--baseline", help="a folder holding the iclv_jax to compare with, "
+                        "run alternately with the current one")
+    parser.add_argument("--baseline-label", default="")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(profile_once(args.child)))
         return
-    report = {"repeats": args.repeats, "cases": {}}
+    report = {"label": args.label, "iclv_jax_path": str(Path(ij.__file__).parent),
+              "commit": commit(Path(ij.__file__).parent), "repeats": args.repeats, "cases": {}}
+    if args.baseline:
+        report["baseline"] = {"label": args.baseline_label, "path": args.baseline}
     for name in args.case or ("drug_choice", "beverage"):
-        runs = [run_child(name) for _ in range(args.repeats)]
-        report["cases"][name] = summary(runs)
-        show(name, report["cases"][name])
+        runs, baseline_runs = [], []
+        for _ in range(args.repeats):  # alternating, so both see the same machine load
+            runs.append(run_child(name))
+            if args.baseline:
+                baseline_runs.append(run_child(name, args.baseline))
+        report["cases"][name] = case = {"current": summary(runs)}
+        show(f"{name} ({args.label or 'current'})", case["current"])
+        if args.baseline:
+            case["baseline"] = summary(baseline_runs)
+            show(f"{name} ({args.baseline_label or 'baseline'})", case["baseline"])
+            case["comparison"] = compare(case["current"], case["baseline"])
+            print(f"   comparison: {case['comparison']}")
     save(args.output, report)
 
 
