@@ -23,6 +23,7 @@ compiled ``estimate()``.
 
     # before/after: the same runs, alternately, on another commit's iclv_jax
     git archive 2dccf46 iclv_jax | tar -x -C /tmp/base
+    export ICLV_JAX_DATA=$PWD/../shared/data   # drug-choice data for the copy too
     PYTHONPATH=. .venv/bin/python benchmarks/fit_profile.py --baseline /tmp/base
 
 (``PYTHONPATH`` picks the ``iclv_jax`` to profile.)
@@ -198,7 +199,10 @@ def run_child(name: str, pythonpath: str | None = None) -> dict:
     (a folder holding another ``iclv_jax``) replaces ``PYTHONPATH`` if given."""
     env = dict(os.environ) if pythonpath is None else {**os.environ, "PYTHONPATH": pythonpath}
     out = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True,
-                         text=True, check=True, cwd=Path.cwd(), env=env)
+                         text=True, cwd=Path.cwd(), env=env)
+    if out.returncode:
+        raise RuntimeError(f"profiling {name} with PYTHONPATH={env.get('PYTHONPATH')} "
+                           f"failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
