@@ -79,10 +79,20 @@ class Evaluator:
             self.computed[what] += 1
         return entry[what]
 
+    @staticmethod
+    def _read_only(array) -> np.ndarray:
+        """A host copy that callers cannot change (it is cached and shared)."""
+        array = np.array(array)
+        array.flags.writeable = False
+        return array
+
     def _compute_scores(self, u) -> tuple[float, np.ndarray, np.ndarray]:
         per_person, scores = self._scores(u)
-        scores = np.asarray(scores)
-        return float(per_person.sum()), scores.sum(axis=0), scores
+        scores = self._read_only(scores)
+        return float(per_person.sum()), self._read_only(scores.sum(axis=0)), scores
+
+    def _compute_hessian(self, u) -> np.ndarray:
+        return self._read_only(self.likelihood.hessian(u))
 
     def value_and_grad(self, u) -> tuple[float, np.ndarray]:
         ll, grad, _ = self.scores(u)
@@ -93,7 +103,7 @@ class Evaluator:
         return self._at(u, "scores", self._compute_scores)
 
     def hessian(self, u) -> np.ndarray:
-        return self._at(u, "hessian", lambda v: np.asarray(self.likelihood.hessian(v)))
+        return self._at(u, "hessian", self._compute_hessian)
 
 
 def scales_from_curvature(hessian: np.ndarray | None, scores: np.ndarray) -> np.ndarray:

@@ -89,6 +89,8 @@ def test_evaluator_cache_keeps_the_last_points(small):
     assert ll == pytest.approx(float(per_person.sum()), rel=1e-14)
     np.testing.assert_allclose(grad, np.asarray(expected).sum(axis=0), rtol=1e-12)
     assert evaluator.value_and_grad(u[0])[0] == ll
+    with pytest.raises(ValueError, match="read-only"):  # shared: no caller may change it
+        grad[0] = 0.0
     evaluator.scores(u[1])
     evaluator.scores(u[0])  # recently used: kept when u[2] arrives
     evaluator.scores(u[2])
