@@ -6,15 +6,15 @@
     start values with ``ApolloHalton(100)`` draws (reference optimum -16545.03).
 
 For each run: iterations (history rows of the simultaneous and Newton-verification
-stages), the number of log-likelihood+gradient, per-person-score and exact-Hessian
-evaluations made through :class:`iclv_jax.optimize.Evaluator` (counted by wrapping its
-methods here; optax L-BFGS evaluates inside a jitted step, so its line-search
-evaluations are counted as ``lbfgs_steps`` only), wall time to the verified optimum
-(after a warm-up that compiles every function, so compile time is excluded), final
-LL, relative gradient, ``converged``, and the gap to the best LL of any converged run
-on that problem.  Runs are capped at ``--max-iterations`` (``--hessian-iterations``
-for the optimisers that evaluate the exact Hessian at every iteration); a capped run
-must report ``converged=False``.
+stages), the number of per-person-score (log-likelihood and gradient included) and
+exact-Hessian computations of :class:`iclv_jax.optimize.Evaluator` (counted by wrapping
+its compute methods here, so cached points count once; optax L-BFGS evaluates inside a
+jitted step, so its line-search evaluations are counted as ``lbfgs_steps`` only), wall
+time to the verified optimum (after a warm-up that compiles every function, so compile
+time is excluded), final LL, relative gradient, ``converged``, and the gap to the best
+LL of any converged run on that problem.  Runs are capped at ``--max-iterations``
+(``--hessian-iterations`` for the optimisers that evaluate the exact Hessian at every
+iteration); a capped run must report ``converged=False``.
 
 Saves ``benchmarks/results/convergence-<device>.json`` and ``convergence-<device>.png``
 (LL and gradient norm per iteration, one column per problem, a line per optimiser)
@@ -46,10 +46,10 @@ HESSIAN_EVERY_ITERATION = ("newton", "trust-exact")
 
 
 class Counts:
-    """Calls of the Evaluator methods (and optax L-BFGS steps) while active."""
+    """Computations of the Evaluator (and optax L-BFGS steps) while active."""
 
     def __init__(self):
-        self.value_and_grad = self.scores = self.hessian = self.lbfgs_steps = 0
+        self.scores = self.hessian = self.lbfgs_steps = 0
 
     def as_dict(self) -> dict:
         return dict(vars(self))
@@ -57,10 +57,9 @@ class Counts:
 
 @contextmanager
 def counting():
-    """Wrap ``Evaluator.value_and_grad``, ``.scores``, ``.hessian`` and optax's step."""
+    """Wrap ``Evaluator._compute_scores``, ``._compute_hessian`` and optax's step."""
     counts = Counts()
-    originals = {name: getattr(opt.Evaluator, name)
-                 for name in ("value_and_grad", "scores", "hessian")}
+    originals = {name: getattr(opt.Evaluator, f"_compute_{name}") for name in ("scores", "hessian")}
     step = opt._lbfgs_step
 
     def wrap(name):
@@ -75,12 +74,12 @@ def counting():
 
     try:
         for name in originals:
-            setattr(opt.Evaluator, name, wrap(name))
+            setattr(opt.Evaluator, f"_compute_{name}", wrap(name))
         opt._lbfgs_step = counted_step
         yield counts
     finally:
         for name, method in originals.items():
-            setattr(opt.Evaluator, name, method)
+            setattr(opt.Evaluator, f"_compute_{name}", method)
         opt._lbfgs_step = step
 
 
@@ -144,15 +143,15 @@ def run(case: dict, optimizer: str, max_iterations: int) -> dict:
 
 
 def table(name: str, runs: list[dict]) -> str:
-    header = (f"{'optimizer':12s} {'iter':>5s} {'LL+grad':>7s} {'scores':>6s} {'hess':>5s} "
+    header = (f"{'optimizer':12s} {'iter':>5s} {'scores':>9s} {'hess':>5s} "
               f"{'wall s':>7s} {'final LL':>14s} {'gap':>9s} {'rel grad':>9s} converged")
     lines = [f"== {name}", header]
     for r in runs:
         e = r["evaluations"]
-        evals = f"{e['value_and_grad']}" + (f"+{e['lbfgs_steps']}st" if e["lbfgs_steps"] else "")
+        evals = f"{e['scores']}" + (f"+{e['lbfgs_steps']}st" if e["lbfgs_steps"] else "")
         gap = r["gap_to_best"]
         lines.append(
-            f"{r['optimizer']:12s} {r['iterations']:5d} {str(evals):>7s} {e['scores']:6d} "
+            f"{r['optimizer']:12s} {r['iterations']:5d} {evals:>9s} "
             f"{e['hessian']:5d} {r['wall_s']:7.1f} {r['loglike']:14.4f} "
             f"{gap:9.2e} {r['relative_gradient']:9.1e} {r['converged']}")
     return "\n".join(lines)

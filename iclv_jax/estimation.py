@@ -16,6 +16,7 @@ import time
 import warnings
 from collections.abc import Mapping
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,7 +38,7 @@ from .optimize import (
     scales_from_curvature,
     verify,
 )
-from .params import ParameterSpace
+from .params import ParameterSpace, ToReported
 from .quadrature import AdaptiveQuadrature, adapt, readapt
 from .results import Results, parameter_table
 from .spec import BinaryProbit, ICLVModel, MultinomialLogit, NoChoice, SpecificationError
@@ -264,16 +265,22 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
                     ll_start, stage_iterations, time.perf_counter() - began, verbose)
 
 
+@eqx.filter_jit
+def reported_and_jacobian(to_reported: ToReported, free_internal):
+    """The reported parameters ``theta(u)`` and the Jacobian ``J = d theta_free / d u``
+    (free reported parameters by free internal ones), in one compiled call."""
+    jacobian = jax.jacobian(lambda u: to_reported(u)[to_reported.free_index])(free_internal)
+    return to_reported(free_internal), jacobian
+
+
 def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, converged: bool,
              message: str, optimizer: str, ll_start: float, stage_iterations: dict,
              seconds: float, verbose: bool) -> Results:
-    likelihood = problem.likelihood
-    u = jnp.asarray(final.internal)
-    free = problem.space.free_index
-    jacobian = np.asarray(jax.jacobian(lambda v: likelihood.to_reported(v)[free])(u))
+    reported, jacobian = (np.asarray(x) for x in reported_and_jacobian(
+        problem.likelihood.to_reported, jnp.asarray(final.internal)))
     names = problem.space.free_names
     cov = covariances(final.hessian, evaluator.scores(final.internal)[2], jacobian, names)
-    estimates = problem.reported(u)
+    estimates = dict(zip(problem.space.names, reported.tolist(), strict=True))
     values = np.array([estimates[name] for name in names])
     frame = lambda m: pd.DataFrame(m, index=list(names), columns=list(names))  # noqa: E731
     results = Results(
@@ -300,7 +307,7 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         history=pd.DataFrame(tracker.history),
         stage_iterations=stage_iterations,
         missing_answers=dict(problem.panel.missing_answers),
-        active_bounds=problem.space.active_bounds(np.asarray(likelihood.to_reported(u))),
+        active_bounds=problem.space.active_bounds(reported),
         model=problem.model,
     )
     if results.active_bounds:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import ndtri
 from jaxtyping import Array, Float, Int
-from scipy.special import logit
+from scipy.special import logit, ndtri
 
 from .components import (
     BinaryProbitChoice,
@@ -168,7 +167,7 @@ def _ordered_defaults(levels: np.ndarray, n_levels: int, link: str) -> np.ndarra
     shares = np.cumsum(counts) / (len(levels) + 0.5 * n_levels)
     shares = np.clip(shares, 1e-3, 1 - 1e-3)
     if link == "probit":
-        return np.asarray(ndtri(shares)) * np.sqrt(2.0)
+        return ndtri(shares) * np.sqrt(2.0)
     return logit(shares) * np.sqrt(1.0 + 3.0 / np.pi**2)
 
 

@@ -40,33 +40,70 @@ def relative_gradient(gradient, internal, loglike) -> float:
 
 
 class Evaluator:
-    """Log-likelihood, gradient and per-person scores from autodiff or the analytic code."""
+    """Log-likelihood, gradient, per-person scores and exact Hessian at a point ``u``,
+    from autodiff or the analytic code, each computed once per point.
 
-    def __init__(self, likelihood: SimulatedLikelihood, gradient: str = "autodiff"):
+    ``log L`` and its gradient are the sums of the per-person values and scores, so one
+    compiled function serves the optimiser, the verification and the robust standard
+    errors (on CPU it costs the same as the summed gradient alone).  The last
+    ``cache_size`` points are kept: the start values (scales, then the first
+    iteration) and the final point (the optimiser's last iterate, the verification and
+    the standard errors) are each evaluated once.  ``computed`` counts the actual
+    computations (``"scores"``, ``"hessian"``).
+    """
+
+    def __init__(self, likelihood: SimulatedLikelihood, gradient: str = "autodiff",
+                 cache_size: int = 4):
         if gradient not in GRADIENTS:
             raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
-        self.likelihood, self.gradient = likelihood, gradient
+        self.likelihood, self.gradient, self.cache_size = likelihood, gradient, cache_size
         if gradient == "analytic":
             from . import analytic
 
-            self._value_and_grad = lambda u: analytic.loglike_and_grad(likelihood, u)
             self._scores = lambda u: analytic.per_person_and_scores(likelihood, u)
         else:
-            self._value_and_grad = likelihood.loglike_and_grad
             self._scores = likelihood.per_person_and_scores
+        self._points: OrderedDict = OrderedDict()
+        self.computed = {"scores": 0, "hessian": 0}
+
+    def _at(self, u, what: str, compute):
+        """The cached ``what`` at ``u`` (bit for bit), computed by ``compute(u)`` if new."""
+        u = np.asarray(u, dtype=float)
+        key = u.tobytes()
+        entry = self._points.pop(key, {})
+        self._points[key] = entry  # most recently used last
+        while len(self._points) > self.cache_size:
+            self._points.popitem(last=False)
+        if what not in entry:
+            entry[what] = compute(jnp.asarray(u))
+            self.computed[what] += 1
+        return entry[what]
+
+    @staticmethod
+    def _read_only(array) -> np.ndarray:
+        """A host copy that callers cannot change (it is cached and shared)."""
+        array = np.array(array)
+        array.flags.writeable = False
+        return array
+
+    def _compute_scores(self, u) -> tuple[float, np.ndarray, np.ndarray]:
+        per_person, scores = self._scores(u)
+        scores = self._read_only(scores)
+        return float(per_person.sum()), self._read_only(scores.sum(axis=0)), scores
+
+    def _compute_hessian(self, u) -> np.ndarray:
+        return self._read_only(self.likelihood.hessian(u))
 
     def value_and_grad(self, u) -> tuple[float, np.ndarray]:
-        ll, grad = self._value_and_grad(jnp.asarray(u))
-        return float(ll), np.asarray(grad)
+        ll, grad, _ = self.scores(u)
+        return ll, grad
 
     def scores(self, u) -> tuple[float, np.ndarray, np.ndarray]:
         """``(log L, gradient, per-person scores)``."""
-        per_person, scores = self._scores(jnp.asarray(u))
-        scores = np.asarray(scores)
-        return float(per_person.sum()), scores.sum(axis=0), scores
+        return self._at(u, "scores", self._compute_scores)
 
     def hessian(self, u) -> np.ndarray:
-        return np.asarray(self.likelihood.hessian(jnp.asarray(u)))
+        return self._at(u, "hessian", self._compute_hessian)
 
 
 def scales_from_curvature(hessian: np.ndarray | None, scores: np.ndarray) -> np.ndarray:
@@ -147,30 +184,28 @@ class Tracker:
 class ScaledObjective:
     """``f(v) = -log L(s v) / N`` with gradient, BHHH matrix and exact Hessian.
 
-    Evaluations are cached by point (a few of them), so SciPy's separate
-    ``fun``/``jac``/``hess``/``callback`` calls cost one likelihood pass.  A non-finite
-    log-likelihood returns ``+inf`` (a rejected step), never a NaN.
+    The evaluator caches by point, so SciPy's separate ``fun``/``jac``/``hess``/
+    ``callback`` calls cost one likelihood pass.  ``v0`` maps to exactly ``u0`` (``v0 *
+    s`` may differ from ``u0`` in the last bit), so the evaluations made at the start
+    values before the optimiser are reused.  A non-finite log-likelihood returns
+    ``+inf`` (a rejected step), never a NaN.
     """
 
     def __init__(self, evaluator: Evaluator, scales: np.ndarray, tracker: Tracker,
-                 with_scores: bool):
+                 v0=None, u0=None):
         self.evaluator, self.scales, self.tracker = evaluator, scales, tracker
-        self.with_scores = with_scores
         self.n = evaluator.likelihood.n_people
-        self._cache: OrderedDict = OrderedDict()
+        self._start = None if v0 is None else (np.asarray(v0).tobytes(), np.asarray(u0))
+
+    def internal(self, v) -> np.ndarray:
+        """``u = s v`` (exactly ``u0`` at ``v0``)."""
+        v = np.asarray(v)
+        if self._start is not None and v.tobytes() == self._start[0]:
+            return self._start[1]
+        return v * self.scales
 
     def _evaluate(self, v):
-        key = np.asarray(v).tobytes()
-        if key not in self._cache:
-            u = v * self.scales
-            if self.with_scores:
-                value = self.evaluator.scores(u)
-            else:
-                value = (*self.evaluator.value_and_grad(u), None)
-            self._cache[key] = value
-            if len(self._cache) > 4:
-                self._cache.popitem(last=False)
-        return self._cache[key]
+        return self.evaluator.scores(self.internal(v))
 
     def value_and_grad(self, v):
         ll, grad, _ = self._evaluate(v)
@@ -189,18 +224,18 @@ class ScaledObjective:
         return self._finite(scaled.T @ scaled / self.n)
 
     def exact_hessian(self, v):
-        h = self.evaluator.hessian(v * self.scales)
+        h = self.evaluator.hessian(self.internal(v))
         return self._finite(-h * np.outer(self.scales, self.scales) / self.n)
 
     def relative_gradient(self, v) -> float:
         """iclv_jax's stopping quantity at ``v`` (in ``u`` and ``log L`` terms)."""
         ll, grad, _ = self._evaluate(v)
-        return relative_gradient(grad, v * self.scales, ll)
+        return relative_gradient(grad, self.internal(v), ll)
 
     def callback(self, intermediate_result=None, *_):
         v = np.asarray(getattr(intermediate_result, "x", intermediate_result))
         ll, grad, _ = self._evaluate(v)
-        self.tracker.record(v * self.scales, ll, grad, scaled=v)
+        self.tracker.record(self.internal(v), ll, grad, scaled=v)
 
 
 _LBFGS = optax.lbfgs()
@@ -272,21 +307,24 @@ def _modified_newton_direction(gradient, matrix):
 
 
 def _hybrid_next(used_exact: bool, step: float, rho: float, bhhh_streak: int,
-                 max_streak: int = 5) -> tuple[bool, int]:
+                 max_streak: int = 10) -> tuple[bool, int]:
     """Which matrix the hybrid uses next: ``(use_exact, BHHH streak)``.
 
-    BHHH costs about one gradient, the exact Hessian many; BHHH overstates curvature
-    far from the optimum (e.g. in a probit tail) and converges only linearly near it.
-    So: after an exact step that behaved like Newton in its quadratic region (full
-    step, actual/predicted decrease ``rho`` in ``[0.8, 1.2]``) stay exact to finish
-    quadratically; otherwise try BHHH, and keep it while its model predicts well
-    (full step, ``rho`` in ``[0.5, 1.5]``), but for at most ``max_streak`` steps in a
-    row before an exact step checks the curvature again.
+    BHHH costs about one gradient, the exact Hessian about ten; BHHH overstates
+    curvature far from the optimum (e.g. in a probit tail) and converges only linearly
+    near it.  So: after an exact step that behaved like Newton in its quadratic region
+    (full step, actual/predicted decrease ``rho`` in ``[0.8, 1.2]``) stay exact to
+    finish quadratically; otherwise try BHHH, and keep it while its model predicts
+    usefully (full step, ``rho`` in ``[0.5, 2]``: an overstated curvature gains more
+    than predicted), but for at most ``max_streak`` steps in a row before an exact step
+    checks the curvature again.  (Against ``[0.5, 1.5]`` and 5 steps, measured with
+    ``benchmarks/fit_profile.py``: exact Hessians per fit 7 -> 3 on drug choice and
+    8 -> 6 on the beverage study, to the same optimum.)
     """
     full = step == 1.0
     if used_exact:
         return (full and 0.8 <= rho <= 1.2), 0
-    if full and 0.5 <= rho <= 1.5 and bhhh_streak + 1 < max_streak:
+    if full and 0.5 <= rho <= 2.0 and bhhh_streak + 1 < max_streak:
         return False, bhhh_streak + 1
     return True, 0
 
@@ -351,35 +389,28 @@ def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
     """
     if method not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {method!r}")
-    objective = ScaledObjective(evaluator, scales, tracker,
-                                with_scores=method in ("bhhh", "hybrid"))
-    if method in _LINE_SEARCH_NEWTON:
-        tracker.start(tracker.stage, max_iterations)
-        try:
-            v, iterations, message = _line_search_newton(
-                objective, _scaled_start(u0, scales, tracker), max_iterations, method, tolerance)
-        finally:
-            tracker.close()
-        return v * scales, iterations, message
     v0 = _scaled_start(u0, scales, tracker)
+    objective = ScaledObjective(evaluator, scales, tracker, v0, u0)
     tracker.start(tracker.stage, max_iterations)
     try:
-        if method == "lbfgs":
+        if method in _LINE_SEARCH_NEWTON:
+            v, iterations, message = _line_search_newton(objective, v0, max_iterations, method,
+                                                         tolerance)
+        elif method == "lbfgs":
             v, iterations, message = _optax_lbfgs(objective, v0, max_iterations, 1e-9)
-            return v * scales, iterations, message
-        if method == "trust-exact":
+        elif method == "trust-exact":
             options = {"maxiter": max_iterations, "gtol": 1e-8, "max_trust_radius": 1e10,
                        "initial_trust_radius": _initial_radius(objective, v0)}
             result = scipy.optimize.minimize(
                 objective.value_and_grad, v0, jac=True, hess=objective.exact_hessian,
                 method="trust-exact", callback=objective.callback, options=options)
+            v, iterations, message = result.x, int(result.nit), str(result.message)
         else:
             v, iterations, message = _restarted_quasi_newton(
                 objective, v0, method, max_iterations, tolerance)
-            return v * scales, iterations, message
     finally:
         tracker.close()
-    return result.x * scales, int(result.nit), str(result.message)
+    return objective.internal(v), iterations, message
 
 
 def _restarted_quasi_newton(objective: ScaledObjective, v0, method: str, max_iterations: int,

@@ -275,9 +275,10 @@ def test_optax_lbfgs_never_takes_a_non_finite_step():
     """optax's zoom line search rejects the NaN trial points itself: L-BFGS stays at the
     start, and every recorded iteration has a finite log-likelihood."""
     start = np.array([1.0, -2.0])
-    evaluator = NaNBeyondTheOptimum(np.zeros((1, 2)))  # its value_and_grad ...
-    evaluator.value_and_grad = lambda u: (  # ... replaced by the jax likelihood's
-        float(evaluator.likelihood.loglike(jnp.asarray(u))), -2.0 * np.asarray(u))
+    evaluator = NaNBeyondTheOptimum(np.zeros((1, 2)))  # its scores ...
+    evaluator.scores = lambda u: (  # ... replaced by the jax likelihood's
+        float(evaluator.likelihood.loglike(jnp.asarray(u))), -2.0 * np.asarray(u),
+        -2.0 * np.asarray(u)[None])
     evaluator.likelihood = FiniteOnlyAtTheStart(jnp.asarray(start))
     tracker = Tracker(blocks=("choice", "choice"), scales=np.ones(2), fingerprint="")
     u, _, _ = minimise(evaluator, start, np.ones(2), "lbfgs", 5, tracker)
