@@ -214,7 +214,8 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
                 nonzero[i, j] = None in (group_of[i], group_of[j]) or group_of[i] == group_of[j]
             else:  # i shared, j private: from column i
                 source_seed[i, j], source_index[i, j] = seed[i], j
-    def seeds_touching(part):
+
+    def seeds_touching(part):  # seeds with a shared parameter or one of ``part``'s
         return jnp.asarray([k for k in range(seeds.shape[0])
                             if any(group_of[f] is None or part(group_of[f])
                                    for f in np.flatnonzero(seeds[k]))], dtype=jnp.int32)
@@ -353,10 +354,10 @@ class SimulatedLikelihood(eqx.Module):
 
             H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
 
-        The per-draw gradients come from one batched reverse pass; ``sum p d^2 a`` (``p``
-        held fixed) from forward-over-reverse products with the plan's ``K`` seeds, the
-        measurement and choice parts of ``a = m + c`` each with only the seeds that
-        involve it."""
+        The per-draw values and gradients come from one batched reverse pass;
+        ``sum p d^2 a`` (``p`` held fixed) from forward-over-reverse products with the
+        plan's ``K`` seeds, the measurement and choice parts of ``a = m + c`` each with
+        only the seeds that involve it."""
         def terms_at(u):  # (m, c), each [n, R]
             _, measurement, choices = jax.vmap(draw_terms, in_axes=(None, 0, 0))(
                 self.components(u), panel, zeta)
