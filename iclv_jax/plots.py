@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .components import log_interval_probability
 from .postestimation import _map_people, _model_of, _setup, market_shares, outcome_labels
 from .spec import MultinomialLogit
 
@@ -179,21 +178,17 @@ def observed_indicator_shares(model, data) -> pd.DataFrame:
 
 @eqx.filter_jit
 def _level_probabilities(likelihood, u):
-    """``(N, K, Jmax)``: ``P(I_nk = j) = sum_r w_r [F(c_k,j+1 - lambda_k eta_nr) -
-    F(c_kj - lambda_k eta_nr)]`` with ``eta_nr`` drawn from the structural model
-    given person ``n``'s covariates (levels beyond an item's ``J`` get 0)."""
+    """``(N, K, Jmax)``: ``P(I_nk = j) = sum_r w_r P(I_k = j | eta_nr)`` (the measurement
+    model's own probabilities) with ``eta_nr`` drawn from the structural model given
+    person ``n``'s covariates (levels beyond an item's ``J`` get 0)."""
     def person(components, p, zeta, log_weights):
         structural, ordered = components[:2]
-
-        def at(z):
-            eta = structural(p.covariates, z)
-            index = (eta[ordered.lv_index] * ordered.loadings)[:, None]
-            return jnp.exp(log_interval_probability(ordered.cuts[:, :-1] - index,
-                                                    ordered.cuts[:, 1:] - index,
-                                                    ordered.link))
-
-        probabilities = jax.vmap(at)(zeta)
-        return jnp.tensordot(jax.nn.softmax(log_weights), probabilities, axes=1)
+        eta = structural(p.covariates, zeta.T)  # (L, R), draws last
+        n_items, n_levels = ordered.cuts.shape[0], ordered.cuts.shape[1] - 1
+        log_p = jax.vmap(lambda j: ordered.log_prob(eta, jnp.full(n_items, j)))(
+            jnp.arange(n_levels))  # (Jmax, K, R)
+        probabilities = jnp.exp(log_p) @ jax.nn.softmax(log_weights)
+        return probabilities.T  # (K, Jmax)
 
     return _map_people(person, likelihood, u)
 

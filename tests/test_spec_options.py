@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import norm
 
 import iclv_jax as ij
+from iclv_jax import plots
 from iclv_jax.datasets import beverage, beverage_one_lv
 
 
@@ -224,11 +225,12 @@ def test_a_reference_indicator_reparametrises_the_default_normalisation():
     np.testing.assert_allclose(ll_reference, ll_default, rtol=1e-12)
 
 
-def test_biogeme_location_scale_items_with_shared_thresholds_map_onto_free_thresholds():
+def _biogeme_normalisation():
     """Three-level items: shared ``(tau_1, tau_2)``, a reference item, the others with
-    ``alpha_k``, ``sigma_k``, ``lambda_k``, and ``sigma_<lv>`` free identify the same as
-    free thresholds per item with a unit-variance LV:
-    ``tau_kj = (tau_j - alpha_k) / sigma_k``, ``lambda_k sigma_lv / sigma_k``, ``b / sigma_lv``."""
+    ``alpha_k``, ``sigma_k``, ``lambda_k``, and ``sigma_<lv>`` free; and the same model with
+    free thresholds per item and a unit-variance LV at the values that identify the same:
+    ``tau_kj = (tau_j - alpha_k) / sigma_k``, ``lambda_k sigma_lv / sigma_k``, ``b / sigma_lv``.
+    Returns ``(df, biogeme model, its values, default model, mapped values)``."""
     df, _, _ = beverage(n_people=60, n_situations=1, seed=11)
     for k in (1, 2, 3):
         df[f"pi{k}"] = np.clip(df[f"pi{k}"] - 1, 1, 3)
@@ -240,8 +242,6 @@ def test_biogeme_location_scale_items_with_shared_thresholds_map_onto_free_thres
     values = {"tau_likert_1": -0.4, "tau_likert_2": 0.9, f"sigma_{lv}": 1.3,
               f"b_age_to_{lv}": 0.5, "alpha_pi2": 0.2, "sigma_pi2": 0.7, "lambda_pi2": 1.1,
               "alpha_pi3": -0.3, "sigma_pi3": 1.6, "lambda_pi3": 0.6}
-    problem, ll_biogeme = _loglike(biogeme, df, values)
-    assert len(problem.space.names) == len(values)
     default = _measurement_model([ij.Indicator(f"pi{k}", lv, levels=3) for k in (1, 2, 3)])
     s = values[f"sigma_{lv}"]
     mapped = {f"b_age_to_{lv}": values[f"b_age_to_{lv}"] / s, "lambda_pi1": s,
@@ -251,8 +251,28 @@ def test_biogeme_location_scale_items_with_shared_thresholds_map_onto_free_thres
         mapped[f"lambda_pi{k}"] = values[f"lambda_pi{k}"] * s / sigma
         mapped.update({f"tau_pi{k}_{j}": (values[f"tau_likert_{j}"] - alpha) / sigma
                        for j in (1, 2)})
+    return df, biogeme, values, default, mapped
+
+
+def test_biogeme_location_scale_items_with_shared_thresholds_map_onto_free_thresholds():
+    """The two normalisations of :func:`_biogeme_normalisation` give the same LL."""
+    df, biogeme, values, default, mapped = _biogeme_normalisation()
+    problem, ll_biogeme = _loglike(biogeme, df, values)
+    assert len(problem.space.names) == len(values)
     _, ll_default = _loglike(default, df, mapped)
     np.testing.assert_allclose(ll_biogeme, ll_default, rtol=1e-12)
     with pytest.raises(ij.SpecificationError, match="reference indicator 'pi1' must be"):
         dataclasses.replace(biogeme, indicators=[
             dataclasses.replace(ind, location_scale=True) for ind in biogeme.indicators])
+
+
+def test_predicted_indicator_shares_use_the_items_location_and_scale():
+    """Predicted shares come from the measurement model itself: the two equivalent
+    normalisations predict the same shares (item intercepts and scales included)."""
+    df, biogeme, values, default, mapped = _biogeme_normalisation()
+    draws = ij.Halton(30, seed=1)
+    predicted = plots.predicted_indicator_shares(values, biogeme, df, draws=draws)
+    expected = plots.predicted_indicator_shares(mapped, default, df, draws=draws)
+    np.testing.assert_allclose(predicted.to_numpy(), expected.to_numpy(), rtol=1e-10)
+    assert predicted["predicted"].groupby(level="indicator").sum().to_numpy() == (
+        pytest.approx(1.0, abs=1e-12))
