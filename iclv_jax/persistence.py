@@ -180,7 +180,7 @@ def _choice(value, where):
     if not isinstance(value, Mapping):
         raise _fail(where, "a mapping", value)
     kind = value.get("kind")
-    if kind not in _CHOICES:
+    if not isinstance(kind, str) or kind not in _CHOICES:
         raise SpecificationError(f"{where}: unknown kind {kind!r}; use one of "
                                  f"{sorted(_CHOICES)}")
     _CHOICES[kind](value, f"{where} ({kind})")
@@ -369,7 +369,7 @@ def draws_to_dict(draws: Draws) -> dict:
 def draws_from_dict(data: Mapping) -> Draws:
     """The draws object of :func:`draws_to_dict`."""
     classes = _draws_classes()
-    if data.get("class") not in classes:
+    if not isinstance(data.get("class"), str) or data["class"] not in classes:
         raise ValueError(f"unknown draws class {data.get('class')!r}; known: {sorted(classes)}")
     return classes[data["class"]](**data["fields"])
 

@@ -87,6 +87,8 @@ BROKEN = [
      "indicator 'i1': unknown kind 'ordered_tobit'"),
     ("choice_kind.yaml", VALID_YAML.replace("binary_probit", "tobit"),
      "choice: unknown kind 'tobit'"),
+    ("choice_kind_list.yaml", VALID_YAML.replace("binary_probit", "[]"),
+     "choice: unknown kind []"),
     ("utility_type.yaml", VALID_YAML.replace("lvs: [a]", "lvs: 7"),
      "utility, lvs: expected a list of LV names or a mapping"),
     ("attribute_type.yaml", VALID_YAML.replace("{p: p}", "[p]"),
