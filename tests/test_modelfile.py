@@ -4,12 +4,15 @@ library's own error naming the file and the key."""
 import copy
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+import tomli_w
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_persistence import _models
 
 import iclv_jax as ij
 from iclv_jax import datasets
+from iclv_jax.modelfile import _without_nulls
 
 SUFFIXES = [".yaml", ".yml", ".toml"]
 
@@ -172,17 +175,23 @@ def _mutated(path, action):
     return data
 
 
-@settings(max_examples=50, deadline=None,
+def _holds_a_null_list_entry(value):
+    """Whether a null sits in a list: TOML has no null, so such a file cannot be
+    written as TOML at all (a mapping's null is written as an absent key)."""
+    if isinstance(value, dict):
+        return any(_holds_a_null_list_entry(v) for v in value.values())
+    if isinstance(value, list):
+        return any(v is None or _holds_a_null_list_entry(v) for v in value)
+    return False
+
+
+@settings(max_examples=50, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(PATHS), action=st.sampled_from(["delete", *REPLACEMENTS]),
        suffix=st.sampled_from([".yaml", ".toml"]))
 def test_mutated_files_load_or_raise_the_library_error(path, action, suffix, tmp_path):
-    import tomli_w
-    import yaml
-
-    from iclv_jax.modelfile import _without_nulls
-
     data = _mutated(path, action)
+    assume(suffix == ".yaml" or not _holds_a_null_list_entry(data))
     file = tmp_path / f"fuzz{suffix}"
     file.write_text(yaml.safe_dump(data) if suffix == ".yaml"
                     else tomli_w.dumps(_without_nulls(data)))
