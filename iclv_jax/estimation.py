@@ -41,7 +41,7 @@ from .optimize import (
 from .params import ParameterSpace, ToReported
 from .quadrature import AdaptiveQuadrature, adapt, readapt
 from .results import Results, parameter_table
-from .spec import BinaryProbit, ICLVModel, MultinomialLogit, NoChoice, SpecificationError
+from .spec import ICLVModel, NoChoice, SpecificationError
 
 __all__ = ["OPTIMIZERS", "Problem", "estimate", "relative_gradient", "start_scales"]
 
@@ -101,13 +101,12 @@ class Problem:
         return float(self.likelihood.loglike(self.free_internal(params)))
 
     def null_choice_loglike(self) -> float | None:
-        """Choice LL with every choice parameter zero (equal shares), where defined."""
+        """Choice LL at equal shares (the choice model's ``null_loglike`` over the
+        observed situations); None without a choice part.  The one definition used
+        by :class:`~iclv_jax.Results` and :func:`~iclv_jax.rho_squared`."""
         mask = self.panel.situation_mask
-        if isinstance(self.model.choice, BinaryProbit):
-            return float(mask.sum() * np.log(0.5))
-        if isinstance(self.model.choice, MultinomialLogit):
-            return float(-np.log(self.panel.available.sum(axis=2))[mask].sum())
-        return None
+        return self.model.choice.null_loglike(self.panel.chosen[mask],
+                                              self.panel.available[mask])
 
 
 def start_scales(likelihood: SimulatedLikelihood, u0) -> np.ndarray:

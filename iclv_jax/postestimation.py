@@ -676,23 +676,6 @@ def lr_test(restricted: Results, unrestricted: Results) -> LikelihoodRatioTest:
                                loglike_unrestricted=float(unrestricted.loglike))
 
 
-def _observed(problem: Problem):
-    panel = problem.panel
-    mask = panel.situation_mask
-    return panel.chosen[mask], panel.available[mask]
-
-
-def _loglike_null(model: ICLVModel, problem: Problem) -> float:
-    """Equal shares: ``-sum_t log(#available_t)`` (MNL), ``n log 1/2`` (binary),
-    ``n log 1/J`` (ordered)."""
-    chosen, available = _observed(problem)
-    if isinstance(model.choice, MultinomialLogit):
-        return float(-np.log(available.sum(axis=1)).sum())
-    if isinstance(model.choice, BinaryProbit):
-        return float(len(chosen) * np.log(0.5))
-    return float(len(chosen) * -np.log(model.choice.levels))
-
-
 def _constants_loglike_mnl(chosen: np.ndarray, available: np.ndarray) -> float:
     """Maximised LL of an MNL with alternative-specific constants only.
 
@@ -756,9 +739,10 @@ def rho_squared(results: Results, model: ICLVModel | None, data: pd.DataFrame,
     the likelihood of the choices the model predicts for a person of whom only the
     covariates and attributes are known.  Against it:
 
-    - ``loglike_null``: equal shares (``-sum_t log #available_t`` for MNL,
-      ``n log 1/2`` binary, ``n log 1/J`` ordered — for ordered choice this is not
-      the "all parameters zero" LL, which is undefined with thresholds);
+    - ``loglike_null``: equal shares, :meth:`iclv_jax.Problem.null_choice_loglike`
+      (``-sum_t log #available_t`` for MNL, ``n log 1/2`` binary, ``n log 1/J``
+      ordered — for ordered choice this is not the "all parameters zero" LL, which
+      is undefined with thresholds);
     - ``loglike_constants``: :func:`loglike_constants_only`.
 
     ``rho_squared_null = 1 - LL_choice / LL_null``,
@@ -776,7 +760,7 @@ def rho_squared(results: Results, model: ICLVModel | None, data: pd.DataFrame,
     problem, u = _setup(results, model, data, draws)
     total, measurement, choice = (float(np.asarray(x).sum())
                                   for x in _log_likelihood_parts(problem.likelihood, u))
-    null = _loglike_null(model, problem)
+    null = problem.null_choice_loglike()
     constants = loglike_constants_only(model, data)
     k = sum(block in ("choice", "choice_lv") for block in problem.space.blocks())
     return pd.Series({

@@ -125,7 +125,7 @@ class Results:
         ]
         if self.loglike_null_choice is not None:
             lines.append(
-                f"  choice LL, all parameters zero   {self.loglike_null_choice:.4f}"
+                f"  choice LL, equal shares          {self.loglike_null_choice:.4f}"
             )
         lines += [
             f"  final log-likelihood             {self.loglike:.4f}",

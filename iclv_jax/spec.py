@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 MeasurementKind = Literal["ordered_probit", "ordered_logit", "continuous"]
 ORDERED_KINDS = ("ordered_probit", "ordered_logit")
 ThresholdForm = Literal["free", "symmetric"]
@@ -289,6 +291,10 @@ class BinaryProbit:
     def lv_suffix(self, alternative: str) -> str | None:
         return None
 
+    def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> float:
+        """Equal shares: ``n log 1/2`` over the ``n`` observed situations."""
+        return float(len(chosen) * np.log(0.5))
+
 
 @dataclass(frozen=True)
 class OrderedProbitChoice:
@@ -320,6 +326,11 @@ class OrderedProbitChoice:
 
     def lv_suffix(self, alternative: str) -> str | None:
         return None
+
+    def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> float:
+        """Equal shares of the ``J`` levels: ``n log 1/J`` (not the LL at zero
+        parameters, which the thresholds leave undefined)."""
+        return float(len(chosen) * -np.log(self.levels))
 
 
 @dataclass(frozen=True)
@@ -381,6 +392,11 @@ class MultinomialLogit:
     def lv_suffix(self, alternative: str) -> str | None:
         return alternative
 
+    def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> float:
+        """Equal shares of the available alternatives: ``-sum_t log #available_t``
+        (the LL with every parameter zero)."""
+        return float(-np.log(available.sum(axis=1)).sum())
+
 
 def _with_asc(alt: Alternative) -> Utility:
     if not alt.asc:
@@ -407,6 +423,10 @@ class NoChoice:
         return {}
 
     def lv_suffix(self, alternative: str) -> str | None:
+        return None
+
+    def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> None:
+        """Not defined without a choice part."""
         return None
 
 

@@ -239,6 +239,19 @@ def test_one_situation_per_person_choice_loglike_is_the_log_prediction():
     assert fit["n_choice_params"] == 6
 
 
+@pytest.mark.parametrize("choice", datasets.CHOICE_KINDS)
+def test_one_null_loglike_for_the_results_and_rho_squared(choice):
+    """Equal shares, one definition: the value estimate stores and the one rho_squared
+    uses agree for every choice kind (ordered choice: ``n log 1/J``, which
+    ``Problem.null_choice_loglike`` once left undefined)."""
+    df, model, truth = datasets.beverage(n_people=30, n_situations=4, seed=3, choice=choice)
+    draws = ij.Halton(5, seed=1)
+    null = ij.Problem(model, df, draws).null_choice_loglike()
+    assert null == pytest.approx(ij.rho_squared(truth, model, df, draws)["loglike_null"])
+    n_levels = {"probit": 2, "logit": 3, "ordered": 5}[choice]
+    assert null == pytest.approx(120 * np.log(1 / n_levels))
+
+
 def test_elasticities_equal_finite_differences_of_the_prediction(logit_study):
     df, model, truth, draws = logit_study
     df = df[df["id"] <= 300]
