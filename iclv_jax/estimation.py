@@ -52,7 +52,8 @@ class Problem:
     ``loglike(params)`` evaluates the simulated log-likelihood at reported parameter
     values (a dict by name; missing names take their defaults).  With
     :class:`~iclv_jax.AdaptiveQuadrature` the nodes are adapted at the default start
-    values; :meth:`adapt` moves them.  ``chunk_size``, ``memory_bytes``, ``dtype`` and
+    values on construction and at ``params`` by ``loglike(params)``; :meth:`adapt`
+    moves them for the lower-level ``likelihood``.  ``chunk_size``, ``memory_bytes``, ``dtype`` and
     ``devices`` are passed to :func:`~iclv_jax.likelihood.build_likelihood` (people per
     chunk, memory budget of a chunk, ``"float64"``/``"float32"``, devices to split the
     people over; defaults: from the free memory, float64, every visible device).
@@ -98,6 +99,11 @@ class Problem:
         return dict(zip(self.space.names, values.tolist(), strict=True))
 
     def loglike(self, params=None) -> float:
+        """Simulated (or quadrature) log-likelihood at ``params``.  With
+        :class:`~iclv_jax.AdaptiveQuadrature` the nodes are first adapted at
+        ``params`` themselves, so the value never depends on where they were adapted
+        before (``self.likelihood.loglike`` evaluates without moving them)."""
+        self.adapt(params)
         return float(self.likelihood.loglike(self.free_internal(params)))
 
     def null_choice_loglike(self) -> float | None:

@@ -84,6 +84,21 @@ def test_too_many_latent_variables_are_refused_with_the_node_count():
 
 # --- exactness ------------------------------------------------------------------------
 
+def test_problem_loglike_adapts_the_nodes_at_the_point_it_evaluates():
+    """``Problem.loglike(params)`` with adaptive quadrature is the adaptive rule
+    centred at ``params`` (exact for a Gaussian posterior with one node), not at the
+    defaults the problem was built at, and not at the last point adapted."""
+    df, model, truth = _continuous_study()
+    exact = _gaussian_marginal_loglike(df, truth)
+    problem = ij.Problem(model, df, draws=ij.AdaptiveQuadrature(1))
+    assert abs(problem.loglike(truth) - exact) < 1e-8
+    elsewhere = {name: 1.3 * value for name, value in truth.items()}
+    problem.adapt(elsewhere)
+    assert abs(problem.loglike(truth) - exact) < 1e-8
+    stale = ij.Problem(model, df, draws=ij.AdaptiveQuadrature(1))  # defaults
+    assert abs(float(stale.likelihood.loglike(stale.free_internal(truth))) - exact) > 1e-3
+
+
 def test_continuous_indicators_equal_the_gaussian_marginal():
     df, model, truth = _continuous_study()
     exact = _gaussian_marginal_loglike(df, truth)
@@ -226,7 +241,7 @@ def test_adaptive_10_nodes_match_plain_100_nodes_on_the_one_lv_beverage_study(be
     reference = np.asarray(plain.likelihood.per_person(u))
     total = reference.sum()
     problem = ij.Problem(model, df, draws=ij.AdaptiveQuadrature(10))
-    ll_defaults = problem.loglike(params)  # nodes adapted at the default start values
+    ll_defaults = float(problem.likelihood.loglike(u))  # nodes adapted at the defaults
     problem.adapt(params)
     per_person = np.asarray(problem.likelihood.per_person(u))
     assert abs(per_person.sum() - total) < 1e-6 * abs(total)
