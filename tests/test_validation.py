@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import iclv_jax as ij
+from iclv_jax.checkpoint import fingerprint
 from iclv_jax.data import LARGEST_VALUE
 from iclv_jax.datasets import beverage
 
@@ -502,6 +503,17 @@ def test_categorical_ids_post_estimation_is_keyed_by_the_ids(probit):
     predicted = [ij.predict(truth, model, frame, draws=draws, conditional=True)
                  for frame in (df, messy)]
     pd.testing.assert_frame_equal(predicted[1].loc[df.index], predicted[0], rtol=1e-10)
+
+
+def test_checkpoint_fingerprint_of_string_ids_is_their_text(probit):
+    """Equal string ids (distinct objects, as in another process) give one fingerprint,
+    other ids another: a run with string ids can be resumed."""
+    df, model, _ = probit
+    panels = [ij.prepare_data(model, df.assign(id=_named(df["id"]).astype(object)))
+              for _ in range(2)]
+    other = ij.prepare_data(model, df.assign(id=df["id"].map("q{}".format).astype(object)))
+    prints = [fingerprint(["x"], panel, "draws") for panel in (*panels, other)]
+    assert prints[0] == prints[1] != prints[2]
 
 
 def test_ids_mixing_numbers_and_strings_are_refused(probit):
