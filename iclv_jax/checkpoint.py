@@ -25,12 +25,15 @@ class CheckpointError(ValueError):
 
 
 def fingerprint(names, panel, draws) -> str:
-    """SHA-256 of the parameter names, every panel array and the draws settings."""
+    """SHA-256 of the parameter names, every panel array and the draws settings
+    (object arrays, such as string person ids, by their text: their bytes would be
+    pointers, which differ between processes)."""
     digest = hashlib.sha256()
     digest.update("\n".join(names).encode())
     for name in ("person_ids", "design", "available", "chosen", "situation_mask",
                  "covariates", "ordered_levels", "continuous_values"):
-        array = np.ascontiguousarray(getattr(panel, name))
+        array = getattr(panel, name)
+        array = np.ascontiguousarray(array.astype(str) if array.dtype == object else array)
         digest.update(name.encode() + str(array.shape).encode() + array.tobytes())
     digest.update(repr(draws).encode())
     return digest.hexdigest()

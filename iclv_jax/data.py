@@ -3,7 +3,8 @@
 Input: one row per choice situation, a person-id column, person-level covariates and
 indicators repeated on each of that person's rows.  Output: a :class:`Panel` of numpy
 arrays padded to ``T_max`` situations per person, with a mask.  People are sorted by
-id; each person's rows keep their order.
+id value (:func:`person_index`, the one person order every step uses); each person's
+rows keep their order.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from .spec import BinaryProbit, ICLVModel, MultinomialLogit, NoChoice, OrderedPr
 
 class DataError(ValueError):
     """The data do not fit the model; the message names the column and person."""
+
+
+# The largest |value| a used column may hold, per evaluation precision: sqrt(largest
+# float) / 1e4.  Scores, the BHHH matrix and the Hessian multiply two data values
+# (x x' for a linear index, squared residuals of a continuous indicator); below this
+# bound such products stay finite with a factor 1e8 to spare for coefficients and sums
+# over rows (float64: 1.3e150, float32: 1.8e15; raw prices in the millions pass).
+LARGEST_VALUE = {dtype: float(np.sqrt(np.finfo(dtype).max)) / 1e4
+                 for dtype in ("float64", "float32")}
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,34 @@ def _first_person(df: pd.DataFrame, id_column: str, bad: np.ndarray):
     return _plain(df[id_column].to_numpy()[np.flatnonzero(bad)[0]])
 
 
+def person_index(df: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """The one person order: ``(person_ids, person)``.
+
+    ``person_ids`` holds the distinct values of ``df[column]`` sorted by value, and
+    ``person[i]`` the position of row ``i``'s id in it (``person_ids[person]`` is the
+    id column).  Ids are compared as values: a categorical's category order, a nullable
+    or string dtype do not change the order.  Raises :class:`DataError` naming the
+    column for a missing id, or ids that mix numbers and strings (``1`` and ``"1"``
+    would be two people, and the two kinds have no common order).
+    """
+    ids = df[column]
+    if ids.isna().any():
+        raise DataError(f"column {column!r} (person id) has missing values, first in row "
+                        f"{np.flatnonzero(ids.isna().to_numpy())[0]}")
+    values = ids.to_numpy()
+    if pd.api.types.infer_dtype(values, skipna=False) in ("mixed", "mixed-integer"):
+        kinds = sorted({type(v).__name__ for v in values})
+        raise DataError(f"column {column!r} (person id) mixes value types {kinds}; "
+                        "give every id the same type")
+    person, person_ids = pd.factorize(values, sort=True)
+    return np.asarray(person_ids), person
+
+
+def situation_slots(person: np.ndarray) -> np.ndarray:
+    """Each row's position among the rows of its person, in row order (``0, 1, ...``)."""
+    return pd.Series(person).groupby(person).cumcount().to_numpy()
+
+
 def _check_present(df: pd.DataFrame, model: ICLVModel) -> None:
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(df).__name__}")
@@ -115,13 +153,19 @@ def _check_present(df: pd.DataFrame, model: ICLVModel) -> None:
     if missing:
         raise DataError(
             f"column {missing[0]!r} ({uses[missing[0]]}) is not in the data"
+            + (" (it is an index level: df.reset_index() makes it a column)"
+               if missing[0] in df.index.names else "")
             + (f"; also missing: {missing[1:]}" if len(missing) > 1 else "")
         )
     repeated = [c for c in uses if (df.columns == c).sum() > 1]
     if repeated:
         raise DataError(f"column {repeated[0]!r} appears more than once in the data")
-    if df[model.person_id].isna().any():
-        raise DataError(f"column {model.person_id!r} (person id) has missing values")
+    if model.person_id in df.index.names:
+        raise DataError(
+            f"{model.person_id!r} (person id) is both a column and an index level of the "
+            "data, which is ambiguous; drop the index level (df.reset_index(drop=True)) "
+            "or rename it"
+        )
 
 
 def _nan_allowed(model: ICLVModel) -> set[str]:
@@ -130,12 +174,18 @@ def _nan_allowed(model: ICLVModel) -> set[str]:
             if model.missing_indicators == "integrate" or ind.allows_nan}
 
 
-def _check_values(df: pd.DataFrame, model: ICLVModel) -> None:
+def _check_values(df: pd.DataFrame, model: ICLVModel, dtype: str) -> None:
+    """Every used column but the id: real numbers (booleans count as 0/1), finite
+    (NaN only where declared a missing answer), and of magnitude at most
+    ``LARGEST_VALUE[dtype]``."""
     uses = used_columns(model)
     del uses[model.person_id]  # ids may be strings
     nan_allowed = _nan_allowed(model)
     for column, use in uses.items():
         series = df[column]
+        if pd.api.types.is_complex_dtype(series):
+            raise DataError(f"column {column!r} ({use}) holds complex numbers; pass the "
+                            "real part (or recode it) explicitly")
         if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
             raise DataError(
                 f"column {column!r} ({use}) is not numeric (dtype {series.dtype}); "
@@ -152,17 +202,27 @@ def _check_values(df: pd.DataFrame, model: ICLVModel) -> None:
                 f"column {column!r} ({use}) has a missing or non-finite value, "
                 f"first for person {person!r}{hint}"
             )
+        huge = np.abs(values) > LARGEST_VALUE[dtype]
+        if huge.any():
+            raise DataError(
+                f"column {column!r} ({use}) has the value "
+                f"{_plain(values[np.flatnonzero(huge)[0]])!r} for person "
+                f"{_first_person(df, model.person_id, huge)!r}, beyond "
+                f"{LARGEST_VALUE[dtype]:.3g} in magnitude: products of two such values "
+                f"overflow {dtype} in the likelihood's derivatives; rescale the column"
+            )
 
 
-def _check_person_level(df: pd.DataFrame, model: ICLVModel) -> None:
+def _check_person_level(df: pd.DataFrame, model: ICLVModel, person_ids: np.ndarray,
+                        person: np.ndarray) -> None:
     person_level = [*model.covariates, *(ind.name for ind in model.indicators)]
-    groups = df.groupby(model.person_id, sort=True)
+    groups = df.groupby(person, sort=True)
     for column in person_level:
-        varies = groups[column].nunique(dropna=False) > 1
+        varies = (groups[column].nunique(dropna=False) > 1).to_numpy()
         if varies.any():
             raise DataError(
                 f"column {column!r} is person-level but differs across the rows of "
-                f"person {_plain(varies.index[varies.to_numpy()][0])!r}"
+                f"person {_plain(person_ids[np.flatnonzero(varies)[0]])!r}"
             )
 
 
@@ -291,35 +351,43 @@ def _pad(rows: np.ndarray, person_row: np.ndarray, slot: np.ndarray, shape, fill
     return out
 
 
-def prepare_data(model: ICLVModel, df: pd.DataFrame, panel: bool | None = None) -> Panel:
+def prepare_data(model: ICLVModel, df: pd.DataFrame, panel: bool | None = None,
+                 dtype: str = "float64") -> Panel:
     """Validate ``df`` against ``model`` and build the padded :class:`Panel`.
 
     Raises :class:`DataError` naming the column and the first offending person for a
-    missing or non-numeric column, a NaN (except declared missing indicator answers),
-    an indicator level outside ``1..J``, a person-level value that differs across a
+    missing or non-numeric (or complex) column, a NaN (except declared missing
+    indicator answers), a value beyond ``LARGEST_VALUE[dtype]`` in magnitude, an
+    indicator level outside ``1..J``, a person-level value that differs across a
     person's rows, a choice outside its codes, a situation with no available
-    alternative, or a chosen alternative that is unavailable.
+    alternative, or a chosen alternative that is unavailable; and naming the id column
+    for a missing id, ids mixing numbers and strings, or an index level named like it.
+
+    People are ordered by :func:`person_index` (ids sorted by value); each person's
+    rows keep their order.  ``dtype``: the precision the likelihood will be evaluated
+    in (``"float64"`` or ``"float32"``), which sets the magnitude bound.
 
     ``panel=False`` (default: ``model.panel``) treats the data as cross-sectional:
     every row is its own person (numbered by row position; ``person_id`` is not read).
     """
+    if dtype not in LARGEST_VALUE:
+        raise ValueError(f"dtype must be one of {tuple(LARGEST_VALUE)}, got {dtype!r}")
     if not (model.panel if panel is None else panel):
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"data must be a pandas DataFrame, not {type(df).__name__}")
         df = df.reset_index(drop=True).assign(**{model.person_id: np.arange(len(df))})
     _check_present(df, model)
-    df = df.sort_values(model.person_id, kind="stable").reset_index(drop=True)
-    _check_values(df, model)
-    _check_person_level(df, model)
+    person_ids, person = person_index(df, model.person_id)
+    order = np.argsort(person, kind="stable")
+    df, person_row = df.iloc[order].reset_index(drop=True), person[order]
+    _check_values(df, model, dtype)
+    _check_person_level(df, model, person_ids, person_row)
     chosen_rows, available_rows = _choice_arrays(df, model)
     design_rows, linear_names = _design_rows(df, model)
 
-    ids = df[model.person_id].to_numpy()
-    person_ids, person_row = np.unique(ids, return_inverse=True)
-    slot = df.groupby(model.person_id, sort=False).cumcount().to_numpy()
+    slot = situation_slots(person_row)
     shape = (len(person_ids), int(slot.max()) + 1)
-    first_row = np.flatnonzero(np.r_[True, person_row[1:] != person_row[:-1]])
-    person_df = df.iloc[first_row]
+    person_df = df.iloc[np.flatnonzero(slot == 0)]
 
     ordered_levels, continuous_values, missing_answers = _indicator_arrays(person_df, model)
     return Panel(

@@ -64,7 +64,7 @@ class Problem:
                  dtype: str = "float64", devices=None):
         self.model = model
         self.draws = as_draws(draws).for_dims(model.n_draw_dims)
-        self.panel: Panel = prepare_data(model, data)
+        self.panel: Panel = prepare_data(model, data, dtype=dtype)
         self.space: ParameterSpace
         self.space, self.layout = build_layout(model, self.panel)
         defaults = self.space.to_internal(self.space.start_reported(None))

@@ -42,7 +42,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Bool, Float, Int
 
-from .data import Panel
+from .data import LARGEST_VALUE, Panel
 from .layout import Layout
 from .params import ParameterSpace, ToReported
 
@@ -50,7 +50,7 @@ MEMORY_FRACTION = 0.25  # of the free device memory a chunk may use by default
 CPU_CACHE_BYTES = 4 << 20  # default CPU chunks: larger working sets only lose cache locality
 CPU_HESSIAN_PEOPLE = 4  # CPU Hessian chunks: measured fastest at 2-4 people (draws last)
 PEOPLE = "people"  # the mesh axis the people are split over
-DTYPES = ("float64", "float32")
+DTYPES = tuple(LARGEST_VALUE)  # "float64", "float32"
 
 
 class PanelArrays(eqx.Module):

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .data import person_index, situation_slots
 from .postestimation import _map_people, _model_of, _setup, market_shares, outcome_labels
 from .spec import MultinomialLogit
 
@@ -167,7 +168,8 @@ def observed_indicator_shares(model, data) -> pd.DataFrame:
     """Share of people answering each level of each ordered indicator (indicators are
     person level: one answer per person, from the person's first row).  Rows:
     ``(indicator, level)`` for levels ``1..J``; column ``observed``."""
-    people = data.groupby(model.person_id, sort=True).first()
+    first_rows = situation_slots(person_index(data, model.person_id)[1]) == 0
+    people = data[first_rows]
     rows = {}
     for ind in _ordered_indicators(model):
         counts = people[ind.name].value_counts(normalize=True)

@@ -41,7 +41,7 @@ from .components import (
     OrderedProbitChoiceModule,
     log_interval_probability,
 )
-from .data import DataError
+from .data import DataError, person_index, prepare_data, situation_slots
 from .draws import Draws, as_draws
 from .estimation import Problem
 from .likelihood import draw_terms
@@ -392,11 +392,10 @@ def _setup(results, model, data, draws) -> tuple[Problem, jnp.ndarray]:
 
 def _row_positions(model: ICLVModel, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """``(person index, situation slot)`` of every row of ``data`` in its order, as
-    :func:`iclv_jax.prepare_data` lays the panel out (ids sorted, rows kept in order)."""
-    ids = data[model.person_id].to_numpy()
-    _, person = np.unique(ids, return_inverse=True)
-    slot = data.groupby(model.person_id, sort=False).cumcount().to_numpy()
-    return person.reshape(-1), slot
+    :func:`iclv_jax.prepare_data` lays the panel out (:func:`~iclv_jax.data.person_index`,
+    rows kept in order)."""
+    person = person_index(data, model.person_id)[1]
+    return person, situation_slots(person)
 
 
 def outcome_labels(model: ICLVModel) -> list:
@@ -429,11 +428,10 @@ def prediction_frame(model: ICLVModel, data: pd.DataFrame, need_indicators: bool
     column that is needed is missing.
     """
     filled = {}
-    if model.person_id not in data.columns:
-        filled[model.person_id] = np.arange(len(data))
-    ids = filled.get(model.person_id, data[model.person_id] if model.person_id in data
-                     else None)
-    person = pd.factorize(pd.Series(ids))[0]
+    if model.person_id in data.columns:
+        person = person_index(data, model.person_id)[1]
+    else:
+        person = filled[model.person_id] = np.arange(len(data))
     choice = model.choice
     if choice.choice is not None and choice.choice not in data.columns:
         if need_choice:
@@ -713,8 +711,6 @@ def loglike_constants_only(model: ICLVModel, data: pd.DataFrame) -> float:
     """
     if isinstance(model.choice, NoChoice):
         raise ValueError("the model has no choice part")
-    from .data import prepare_data
-
     panel = prepare_data(model, data)
     mask = panel.situation_mask
     chosen, available = panel.chosen[mask], panel.available[mask]

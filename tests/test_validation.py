@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 
 import iclv_jax as ij
+from iclv_jax.checkpoint import fingerprint
+from iclv_jax.data import LARGEST_VALUE
 from iclv_jax.datasets import beverage
 
 # --- helpers -------------------------------------------------------------------------
@@ -426,6 +428,177 @@ def test_ragged_panel_person_loglike_equals_the_person_alone(ragged):
     for person in (5, 12, 1):
         alone = ij.Problem(model, df[df["id"] == person], draws=draws)
         np.testing.assert_allclose(per_person[person - 1], alone.loglike(truth), rtol=1e-10)
+
+
+# --- person ids of any dtype ---------------------------------------------------------
+
+
+def _shuffled_categories(ids):
+    return pd.Categorical(ids, categories=np.random.default_rng(7).permutation(ids.unique()))
+
+
+def _named(ids):
+    """Ids as text whose order is not the numbers' order (``"p10" < "p2"``)."""
+    return ids.map("p{}".format)
+
+
+ID_DTYPES = {
+    "int": lambda ids: ids,
+    "categorical, categories shuffled": _shuffled_categories,
+    "categorical of strings, categories shuffled": lambda ids: _shuffled_categories(
+        _named(ids)),
+    "ordered categorical, reversed": lambda ids: pd.Categorical(
+        ids, categories=sorted(ids.unique(), reverse=True), ordered=True),
+    "nullable Int64": lambda ids: ids.astype("Int64"),
+    "string dtype": lambda ids: _named(ids).astype("string"),
+    "object str": lambda ids: _named(ids).astype(object),
+    "object int": lambda ids: ids.astype(object),
+    "float": lambda ids: ids / 4,
+}
+
+
+@pytest.mark.parametrize("as_dtype", ID_DTYPES.values(), ids=ID_DTYPES.keys())
+def test_any_id_dtype_gives_the_same_loglike(probit, as_dtype):
+    """People shuffled, ids recoded: the panel holds the ids sorted by value and every
+    person's indicators and covariates stay with that person's choices (with draws
+    that are the same for everyone the LL does not depend on the person order, so it
+    must equal the plain-int frame's)."""
+    df, model, truth = probit
+    messy = _shuffle_people(df, 3)
+    messy = messy.assign(id=as_dtype(messy["id"]))
+    panel = ij.prepare_data(model, messy)
+    values = np.asarray(messy["id"].astype(object))
+    assert list(panel.person_ids) == sorted(set(values.tolist()))
+    draws = SameDrawsForEveryone(8, seed=1)
+    ll = ij.Problem(model, df, draws=draws).loglike(truth)
+    assert ij.Problem(model, messy, draws=draws).loglike(truth) == pytest.approx(ll, rel=1e-12)
+
+
+def _people_shuffled_keeping_the_index(df, id_column, seed):
+    order = np.random.default_rng(seed).permutation(df[id_column].unique())
+    return pd.concat([df[df[id_column] == i] for i in order])
+
+
+def test_categorical_ids_give_the_same_short_fit():
+    """Categorical ids with shuffled categories (people shuffled) are ordered by value,
+    so with the same draws a short fit gives the estimates of the plain-int frame."""
+    df, model = mnl_data(n_people=30, n_situations=3)
+    messy = _people_shuffled_keeping_the_index(df, "pid", 5)
+    messy = messy.assign(pid=_shuffled_categories(messy["pid"]))
+    fits = [ij.estimate(model, frame, draws=ij.Halton(8, seed=2), max_iterations=3,
+                        verbose=False) for frame in (df, messy)]
+    assert fits[1].estimates == pytest.approx(fits[0].estimates, rel=1e-8, abs=1e-10)
+
+
+def test_categorical_ids_post_estimation_is_keyed_by_the_ids(probit):
+    """Posterior LV means come back indexed by the user's ids (sorted by value) and
+    row-wise predictions by the rows, equal to those of the plain-int frame."""
+    df, model, truth = probit
+    messy = _people_shuffled_keeping_the_index(df, "id", 4)
+    messy = messy.assign(id=_shuffled_categories(messy["id"]))
+    draws = ij.Halton(8, seed=2)
+    posterior = [ij.posterior_lv(truth, model, frame, draws=draws) for frame in (df, messy)]
+    assert list(posterior[1].index) == list(range(1, 21))
+    pd.testing.assert_frame_equal(posterior[1], posterior[0], rtol=1e-10, check_index_type=False)
+    predicted = [ij.predict(truth, model, frame, draws=draws, conditional=True)
+                 for frame in (df, messy)]
+    pd.testing.assert_frame_equal(predicted[1].loc[df.index], predicted[0], rtol=1e-10)
+
+
+def test_checkpoint_fingerprint_of_string_ids_is_their_text(probit):
+    """Equal string ids (distinct objects, as in another process) give one fingerprint,
+    other ids another: a run with string ids can be resumed."""
+    df, model, _ = probit
+    panels = [ij.prepare_data(model, df.assign(id=_named(df["id"]).astype(object)))
+              for _ in range(2)]
+    other = ij.prepare_data(model, df.assign(id=df["id"].map("q{}".format).astype(object)))
+    prints = [fingerprint(["x"], panel, "draws") for panel in (*panels, other)]
+    assert prints[0] == prints[1] != prints[2]
+
+
+def test_ids_mixing_numbers_and_strings_are_refused(probit):
+    df, model, _ = probit
+    mixed = df.assign(id=[i if i % 2 else f"p{i}" for i in df["id"]])
+    message = check_data_error(model, mixed, "id")
+    assert "int" in message and "str" in message
+
+
+def test_an_index_level_named_like_the_id_column_is_refused(probit):
+    df, model, _ = probit
+    message = check_data_error(model, df.set_index("id", drop=False), "id")
+    assert "index" in message
+
+
+def test_an_id_only_in_the_index_is_named_as_such(probit):
+    df, model, _ = probit
+    message = check_data_error(model, df.set_index("id"), "id")
+    assert "index level" in message
+
+
+# --- values the arithmetic cannot hold -------------------------------------------------
+
+
+def test_complex_column_is_refused(probit):
+    df, model, _ = probit
+    message = check_data_error(model, df.assign(price=df["price"] + 0j), "price")
+    assert "complex" in message
+
+
+@pytest.mark.parametrize(("column", "person"), [("age", 6), ("price", 13)])
+def test_a_value_beyond_the_bound_names_column_and_person(probit, column, person):
+    df, model, _ = probit
+    bad = with_value(df, column, person, 1e300)
+    message = check_data_error(model, bad, column, person)
+    assert "1e+300" in message
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_values_at_the_bound_give_a_finite_loglike_and_gradient(probit, dtype):
+    """At |x| = LARGEST_VALUE the float64 LL and gradient at the truth stay finite
+    (float32: at the start values); just beyond it the value is refused."""
+    df, model, truth = probit
+    bound = LARGEST_VALUE[dtype]
+    sign = np.where(df["id"].to_numpy() % 2, 1.0, -1.0)
+    at_bound = df.assign(age=np.where(df["id"] % 5 == 0, sign * bound, df["age"]),
+                         price=np.where(df["situation"] == 2, sign * bound, df["price"]))
+    problem = ij.Problem(model, at_bound, draws=ij.Halton(4, seed=1), dtype=dtype)
+    u = problem.free_internal(truth if dtype == "float64" else None)
+    ll, grad = problem.likelihood.loglike_and_grad(u)
+    assert np.isfinite(float(ll)) and np.isfinite(np.asarray(grad)).all()
+    with pytest.raises(ij.DataError, match="'age'"):
+        ij.Problem(model, at_bound.assign(age=at_bound["age"] * 1.01), draws=4, dtype=dtype)
+
+
+def test_raw_prices_in_the_millions_are_accepted(probit):
+    df, model, truth = probit
+    millions = df.assign(price=df["price"] * 1e6)
+    values = {**truth, "beta_price": truth["beta_price"] / 1e6}
+    draws = ij.Halton(4, seed=1)
+    assert ij.Problem(model, millions, draws=draws, dtype="float32").loglike(values) == \
+        pytest.approx(ij.Problem(model, df, draws=draws).loglike(truth), rel=1e-5)
+
+
+@pytest.mark.parametrize("value", [pd.Timestamp("2024-01-01"), pd.Timedelta(days=1)],
+                         ids=["datetime", "timedelta"])
+def test_datetime_columns_are_refused(probit, value):
+    df, model, _ = probit
+    message = check_data_error(model, df.assign(age=value), "age")
+    assert "numeric" in message
+
+
+def test_nullable_columns_without_missing_values_are_plain_numbers(probit):
+    df, model, truth = probit
+    nullable = df.astype({"female": "boolean", "age": "Float64", "hc1": "Int64",
+                          "buy": "Int8"})
+    _panel_equal(ij.prepare_data(model, nullable), ij.prepare_data(model, df))
+
+
+@pytest.mark.parametrize("dtype", ["boolean", "Float64"])
+def test_pandas_na_in_other_nullable_dtypes(probit, dtype):
+    df, model, _ = probit
+    bad = df.astype({"buy": dtype})
+    bad.loc[(bad["id"] == 3) & (bad["situation"] == 2), "buy"] = pd.NA
+    check_data_error(model, bad, "buy", 3)
 
 
 # --- specification errors ------------------------------------------------------------
