@@ -8,6 +8,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+from .checkpoint import CheckpointError  # noqa: E402
 from .data import DataError, Panel, prepare_data  # noqa: E402
 from .diagnostics import (  # noqa: E402
     check_gradients,
@@ -73,6 +74,7 @@ __all__ = [
     "gradient_scales",
     "Alternative",
     "BinaryProbit",
+    "CheckpointError",
     "Custom",
     "DataError",
     "ICLVModel",
