@@ -16,7 +16,15 @@ from .diagnostics import (  # noqa: E402
     detect_frozen_path,
     gradient_scales,
 )
-from .draws import MLHS, ApolloHalton, Draws, Halton, PseudoRandom, Sobol  # noqa: E402
+from .draws import (  # noqa: E402
+    MLHS,
+    ApolloHalton,
+    Draws,
+    DrawsMemoryError,
+    Halton,
+    PseudoRandom,
+    Sobol,
+)
 from .estimation import Problem, estimate  # noqa: E402
 from .modelfile import ModelFileError, load_model, save_model  # noqa: E402
 from .persistence import (  # noqa: E402
@@ -61,6 +69,7 @@ __all__ = [
     "AdaptiveQuadrature",
     "ApolloHalton",
     "Draws",
+    "DrawsMemoryError",
     "Halton",
     "Problem",
     "PseudoRandom",

@@ -25,10 +25,10 @@ import pandas as pd
 from . import checkpoint as checkpoints
 from . import identification
 from .data import Panel, prepare_data
-from .draws import Draws, as_draws
+from .draws import Draws, as_draws, check_draws_memory
 from .inference import covariances
 from .layout import build_layout
-from .likelihood import SimulatedLikelihood, build_likelihood
+from .likelihood import SimulatedLikelihood, available_memory_bytes, build_likelihood
 from .optimize import (
     OPTIMIZERS,
     Evaluator,
@@ -64,6 +64,8 @@ class Problem:
         self.model = model
         self.draws = as_draws(draws).for_dims(model.n_draw_dims)
         self.panel: Panel = prepare_data(model, data)
+        check_draws_memory(self.panel.n_people, self.draws.n_draws, model.n_draw_dims,
+                           available_memory_bytes())
         self.space: ParameterSpace
         self.space, self.layout = build_layout(model, self.panel)
         defaults = self.space.to_internal(self.space.start_reported(None))
