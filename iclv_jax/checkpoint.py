@@ -167,11 +167,13 @@ def _check_contents(payload: dict, names: Sequence[str], where: str) -> None:
     required = {"internal", "scales", "iteration", "history"}
     if not required <= set(payload):
         raise CheckpointError(f"{where} is corrupt: missing {sorted(required - set(payload))}")
-    _vector(payload, "internal", names, where)
-    if np.any(_vector(payload, "scales", names, where) <= 0):
+    internal = _vector(payload, "internal", names, where)
+    scales = _vector(payload, "scales", names, where)
+    if np.any(scales <= 0):
         raise CheckpointError(f"{where}: 'scales' must be positive")
-    if payload.get("scaled") is not None:
-        _vector(payload, "scaled", names, where)
+    if payload.get("scaled") is not None and not np.allclose(
+            _vector(payload, "scaled", names, where) * scales, internal, rtol=1e-9, atol=1e-12):
+        raise CheckpointError(f"{where}: 'scaled' times 'scales' is not 'internal'")
     iteration = payload["iteration"]
     if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
         raise CheckpointError(f"{where}: 'iteration' must be a non-negative integer, got "

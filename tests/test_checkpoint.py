@@ -105,6 +105,17 @@ def _infinite_scaled(saved):
     saved["scaled"] = [math.inf] * len(saved["internal"])
 
 
+def _inconsistent_scaled(saved):
+    saved["scaled"] = [2 * u / s for u, s in zip(saved["internal"], saved["scales"],
+                                                 strict=True)]
+
+
+def _far_away(saved):
+    """Finite values where the log-likelihood is not (thresholds of e^1000)."""
+    saved["internal"] = [1000.0] * len(saved["internal"])
+    saved["scaled"] = [u / s for u, s in zip(saved["internal"], saved["scales"], strict=True)]
+
+
 @pytest.mark.parametrize("craft, message", [
     (_nan_first, r"'internal' holds non-finite values for \['{first}'\]"),
     (_one_short, r"'internal' has shape \({short},\), expected \({n},\)"),
@@ -113,6 +124,8 @@ def _infinite_scaled(saved):
     (_negative_scale, "'scales' must be positive"),
     (_text_iteration, "'iteration' must be a non-negative integer, got '3'"),
     (_infinite_scaled, "'scaled' holds non-finite values"),
+    (_inconsistent_scaled, "'scaled' times 'scales' is not 'internal'"),
+    (_far_away, "the log-likelihood at its parameters is nan"),
 ])
 def test_a_crafted_checkpoint_is_refused_naming_what_is_wrong(written, tmp_path, craft, message):
     model, df, path = written
