@@ -6,8 +6,11 @@
 - ``iclv-jax check-gradients MODEL.yaml DATA.csv``: autodiff, analytic and finite-
   difference gradients at the start values; exit status 1 when they disagree.
 
-Bad arguments, unreadable files and a model that does not fit the data end with one
-line ``iclv-jax ...: error: ...`` on stderr and exit status 2, before any estimation.
+Bad arguments, unreadable files, a model that does not fit the data, draws whose
+arrays cannot fit in memory and an ``--out`` that cannot take the results (a file, not
+writable, a result name linked outside the folder) end with one line ``iclv-jax ...:
+error: ...`` on stderr (at most :data:`MAX_MESSAGE` characters) and exit status 2,
+before any estimation.
 """
 
 from __future__ import annotations
