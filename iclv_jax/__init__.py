@@ -8,6 +8,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+from .checkpoint import CheckpointError  # noqa: E402
 from .data import DataError, Panel, prepare_data  # noqa: E402
 from .diagnostics import (  # noqa: E402
     check_gradients,
@@ -15,7 +16,15 @@ from .diagnostics import (  # noqa: E402
     detect_frozen_path,
     gradient_scales,
 )
-from .draws import MLHS, ApolloHalton, Draws, Halton, PseudoRandom, Sobol  # noqa: E402
+from .draws import (  # noqa: E402
+    MLHS,
+    ApolloHalton,
+    Draws,
+    DrawsMemoryError,
+    Halton,
+    PseudoRandom,
+    Sobol,
+)
 from .estimation import Problem, estimate  # noqa: E402
 from .modelfile import ModelFileError, load_model, save_model  # noqa: E402
 from .persistence import (  # noqa: E402
@@ -60,6 +69,7 @@ __all__ = [
     "AdaptiveQuadrature",
     "ApolloHalton",
     "Draws",
+    "DrawsMemoryError",
     "Halton",
     "Problem",
     "PseudoRandom",
@@ -73,6 +83,7 @@ __all__ = [
     "gradient_scales",
     "Alternative",
     "BinaryProbit",
+    "CheckpointError",
     "Custom",
     "DataError",
     "ICLVModel",

@@ -6,8 +6,11 @@
 - ``iclv-jax check-gradients MODEL.yaml DATA.csv``: autodiff, analytic and finite-
   difference gradients at the start values; exit status 1 when they disagree.
 
-Bad arguments, unreadable files and a model that does not fit the data end with one
-line ``iclv-jax ...: error: ...`` on stderr and exit status 2, before any estimation.
+Bad arguments, unreadable files, a model that does not fit the data, draws whose
+arrays cannot fit in memory and an ``--out`` that cannot take the results (a file, not
+writable, a result name linked outside the folder) end with one line ``iclv-jax ...:
+error: ...`` on stderr (at most :data:`MAX_MESSAGE` characters) and exit status 2,
+before any estimation.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import reprlib
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +29,11 @@ import pandas as pd
 
 DRAW_TYPES = ("halton", "mlhs", "sobol", "pseudo", "apollo-halton")
 USAGE_ERROR = 2
+#: what ``estimate`` writes into ``--out``
+OUTPUTS = ("results.csv", "results.md", "results.json", "convergence.png",
+           "gradient_scales.png")
+#: the longest error line printed (longer messages are cut, saying how long they were)
+MAX_MESSAGE = 2000
 
 
 class InputError(Exception):
@@ -143,6 +153,9 @@ def make_draws(draw_type: str, n_draws: int, seed: int):
 
 
 def read_csv(path: Path) -> pd.DataFrame:
+    """The CSV file; empty cells (and ``NA``, ``NaN``, ...) are read as NaN, which an
+    indicator with ``missing_codes: [NaN]`` (or ``missing_indicators: integrate``)
+    takes as a missing answer and any other column refuses."""
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -176,27 +189,69 @@ def check_against_data(model, df: pd.DataFrame, source: Path):
     except DataError as error:
         raise InputError(f"{source}: the data do not fit the model: {error}") from None
     for what, column, levels in _ordered_parts(model):
-        unused = sorted(set(range(1, levels + 1)) - set(df[column].astype(int)))
+        observed = set(df[column].dropna())  # NaN: a declared missing answer
+        unused = [level for level in range(1, levels + 1) if level not in observed]
         if unused:
             raise InputError(
-                f"{source}: {what} {column!r} has levels: {levels} in the model but level(s) "
-                f"{unused} never occur in the data; set levels to the data's or recode")
+                f"{source}: {what} {column!r} has levels: {levels} in the model but "
+                f"{len(unused)} level(s) {reprlib.repr(unused)} never occur in the data; set "
+                "levels to the data's or recode")
     return panel
+
+
+def check_draws_fit(model, panel, draws) -> None:
+    """Refuse draws whose arrays cannot fit in the memory available (see
+    :func:`iclv_jax.draws.check_draws_memory`), before anything is allocated."""
+    from .draws import DrawsMemoryError, check_draws_memory
+    from .likelihood import available_memory_bytes
+
+    n_draws = draws.for_dims(model.n_draw_dims).n_draws
+    try:
+        check_draws_memory(panel.n_people, n_draws, model.n_draw_dims, available_memory_bytes())
+    except DrawsMemoryError as error:
+        raise InputError(f"--draws {draws.n_draws}: {error}") from None
 
 
 def load_inputs(args):
     """``(model, data, draws)`` from the command line, every problem as :class:`InputError`."""
-    from .modelfile import ModelFileError, load_model
+    from .modelfile import load_model
+    from .spec import SpecificationError
 
     try:
         model = load_model(args.model)
-    except ModelFileError as error:
+        if args.id_column is not None:
+            model = dataclasses.replace(model, person_id=args.id_column)
+    except SpecificationError as error:  # ModelFileError included
         raise InputError(str(error)) from None
-    if args.id_column is not None:
-        model = dataclasses.replace(model, person_id=args.id_column)
     data = read_csv(args.data)
-    check_against_data(model, data, args.data)
-    return model, data, make_draws(args.draw_type, args.draws, args.seed)
+    panel = check_against_data(model, data, args.data)
+    draws = make_draws(args.draw_type, args.draws, args.seed)
+    check_draws_fit(model, panel, draws)
+    return model, data, draws
+
+
+def _check_links(out: Path) -> None:
+    """Refuse an output name in ``out`` that is a symbolic link leading outside it."""
+    folder = out.resolve()
+    for name in OUTPUTS:
+        target = out / name
+        if target.is_symlink() and not target.resolve().is_relative_to(folder):
+            raise InputError(f"--out {out}: {name} is a symbolic link to {target.resolve()}, "
+                             "outside the output folder; remove it or choose another folder")
+
+
+def prepare_out(out: Path) -> None:
+    """Create the output folder before estimating and check it takes the results: not
+    a file, writable (a temporary file is created and removed), no output name a
+    symbolic link leading outside it."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as error:
+        raise InputError(f"--out {out}: cannot write there: {error.strerror}") from None
+    _check_links(out)
 
 
 def save_figure(figure, path: Path) -> Path:
@@ -210,8 +265,10 @@ def save_figure(figure, path: Path) -> Path:
 def write_outputs(results, out: Path) -> list[Path]:
     """``results.csv``, ``results.md``, ``results.json``, ``convergence.png`` and
     ``gradient_scales.png`` in ``out``; the plots where there is an iteration history
-    and matplotlib is installed (the ``plots`` extra)."""
+    and matplotlib is installed (the ``plots`` extra).  Links are checked again (see
+    :func:`prepare_out`): one may have appeared during the estimation."""
     out.mkdir(parents=True, exist_ok=True)
+    _check_links(out)
     results.to_csv(out / "results.csv")
     results.to_markdown(out / "results.md")
     written = [out / "results.csv", out / "results.md", results.save(out / "results.json")]
@@ -232,6 +289,7 @@ def run_estimate(args):
     from . import estimate
 
     model, data, draws = load_inputs(args)
+    prepare_out(args.out)
     print(f"{args.model}: {len(model.lv_names)} latent variables, {len(model.indicators)} "
           f"indicators; {args.data}: {len(data)} rows; draws {draws!r}", flush=True)
     options = {} if args.max_iterations is None else {"max_iterations": args.max_iterations}
@@ -269,9 +327,17 @@ def main(argv=None) -> int:
         elif args.command == "check-gradients":
             return 0 if run_check_gradients(args).ok else 1
     except InputError as error:
-        print(f"iclv-jax {args.command}: error: {error}", file=sys.stderr)
+        print(f"iclv-jax {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return USAGE_ERROR
     return 0
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
+    """``message`` on one line, cut to ``limit`` characters (saying how long it was)."""
+    line = " ".join(message.split())
+    if len(line) <= limit:
+        return line
+    return f"{line[:limit]}... (cut; {len(line)} characters)"
 
 
 if __name__ == "__main__":

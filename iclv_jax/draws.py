@@ -37,6 +37,7 @@ __all__ = [
     "MLHS",
     "ApolloHalton",
     "Draws",
+    "DrawsMemoryError",
     "Halton",
     "PseudoRandom",
     "Sobol",
@@ -55,6 +56,26 @@ EPS = 2.0**-53
 #: independently of ``n_people * n_draws`` (up to ~1e8 points). A power of
 #: two keeps Sobol' chunks balanced.
 _CHUNK = 2**20
+
+
+class DrawsMemoryError(MemoryError, ValueError):
+    """The draws asked for cannot fit in the memory available (a ``ValueError`` too)."""
+
+
+def draws_memory_bytes(n_people: int, n_draws: int, n_dims: int) -> int:
+    """Bytes the draws of a problem take: two float64 copies (the host array and its
+    device copy) of ``N x R x D`` normals, ``2 * 8 * N * R * D``."""
+    return 2 * 8 * n_people * n_draws * max(n_dims, 1)
+
+
+def check_draws_memory(n_people: int, n_draws: int, n_dims: int, available: int) -> None:
+    """Refuse, naming the numbers, draws needing more than ``available`` bytes."""
+    need = draws_memory_bytes(n_people, n_draws, n_dims)
+    if need > available:
+        raise DrawsMemoryError(
+            f"{n_draws} draws for {n_people} people and {max(n_dims, 1)} random term(s) need "
+            f"about {need / 2**30:.3g} GiB (two float64 copies of people x draws x terms), "
+            f"more than the {available / 2**30:.3g} GiB available; use fewer draws")
 
 
 def _is_int(value: object) -> bool:

@@ -25,10 +25,10 @@ import pandas as pd
 from . import checkpoint as checkpoints
 from . import identification
 from .data import Panel, prepare_data
-from .draws import Draws, as_draws
+from .draws import Draws, as_draws, check_draws_memory
 from .inference import covariances
 from .layout import build_layout
-from .likelihood import SimulatedLikelihood, build_likelihood
+from .likelihood import SimulatedLikelihood, available_memory_bytes, build_likelihood
 from .optimize import (
     OPTIMIZERS,
     Evaluator,
@@ -65,6 +65,8 @@ class Problem:
         self.model = model
         self.draws = as_draws(draws).for_dims(model.n_draw_dims)
         self.panel: Panel = prepare_data(model, data, dtype=dtype)
+        check_draws_memory(self.panel.n_people, self.draws.n_draws, model.n_draw_dims,
+                           available_memory_bytes())
         self.space: ParameterSpace
         self.space, self.layout = build_layout(model, self.panel)
         defaults = self.space.to_internal(self.space.start_reported(None))
@@ -139,7 +141,7 @@ def _stage_fit(model: ICLVModel, data, draws, start, optimizer, gradient, max_it
     evaluator = Evaluator(problem.likelihood, gradient)
     u0 = np.asarray(problem.free_internal(start))
     scales = scales_from_curvature(evaluator.hessian(u0), evaluator.scores(u0)[2])
-    tracker = Tracker(blocks=problem.space.blocks(), scales=scales, fingerprint="", **tracker_args)
+    tracker = Tracker(blocks=problem.space.blocks(), scales=scales, **tracker_args)
     if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
         u, _, _ = readapt(problem, Evaluator(problem.adapt(u0), gradient), u0,
                           lambda ev, v, n: minimise(ev, v, scales, optimizer, n, tracker),
@@ -203,71 +205,86 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         tolerance: the relative-gradient test that defines convergence.
         chunk_size: people per chunk (default: from the problem size and memory).
         verbose: progress line per iteration on stderr; ``None``: only on a terminal.
-        checkpoint: a path written atomically after every iteration.
-        resume: a checkpoint to continue from (same model, data and draws).
+        checkpoint: a path written atomically after every iteration; one run at a time
+            writes it (``<checkpoint>.lock``, see :func:`iclv_jax.checkpoint.locked`).
+        resume: a checkpoint to continue from: the same model (every field), data,
+            draws, optimizer, gradient and dtype, else :class:`CheckpointError`.
         dtype: ``"float64"`` (default) or ``"float32"`` evaluation of the likelihood
             (the optimiser and the parameters stay float64; sequential starts use float64).
         devices: the devices the people are split over (default: every visible device).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    verbose = sys.stderr.isatty() if verbose is None else verbose
-    began = time.perf_counter()
-    problem = Problem(model, data, draws, chunk_size=chunk_size, dtype=dtype, devices=devices)
-    identification.check_data(model, problem.panel)
-    evaluator = Evaluator(problem.likelihood, gradient)
-    fingerprint = checkpoints.fingerprint(problem.space.free_names, problem.panel,
-                                          problem.draws)
-    saved = checkpoints.read(resume, fingerprint) if resume is not None else None
-    stage_iterations, stage_history = {}, []
-    if isinstance(start, str) and start == "sequential" and saved is None:
-        start, stage_iterations, stage_history = sequential_start(
-            model, data, problem.draws, None, optimizer, gradient, max_iterations,
-            chunk_size, verbose)
-    elif start == "sequential":  # resuming: the checkpoint holds the point
-        start = None
-    elif isinstance(start, str) and start != "default":
-        raise ValueError(f"start must be 'default', 'sequential', a number or a dict, "
-                         f"not {start!r}")
-    elif start == "default":
-        start = None
-    _warn_fixed_start(problem, start)
-    u0 = np.asarray(problem.free_internal(start))
-    if isinstance(problem.draws, AdaptiveQuadrature):  # nodes centred at the start values
-        evaluator = Evaluator(problem.adapt(u0), gradient)
-    ll_start, _, scores0 = evaluator.scores(u0)
-    if not np.isfinite(ll_start):
-        raise ValueError(f"the log-likelihood at the start values is {ll_start}")
-    tracker = Tracker(blocks=problem.space.blocks(), scales=None, fingerprint=fingerprint,
-                      checkpoint=checkpoint, verbose=verbose, history=stage_history)
-    if saved is None:
-        tracker.scales = scales_from_curvature(evaluator.hessian(u0), scores0)
-    else:
-        u0 = np.asarray(saved["internal"], dtype=float)
-        tracker.scales = np.asarray(saved["scales"], dtype=float)
-        tracker.iteration, tracker.history = int(saved["iteration"]), list(saved["history"])
-        tracker.optimizer_state = dict(saved.get("optimizer_state", {}))
-        if saved.get("scaled") is not None:
-            tracker.optimizer_state["resume_scaled"] = saved["scaled"]
-    if verbose:
-        print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
-              f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}", file=sys.stderr)
-    if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
-        u, evaluator, message = readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
-            ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10), tolerance,
-            max_iterations)
-    else:
-        u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations,
-                                 tracker, tolerance / 10)
-    final = verify(evaluator, u, tolerance, tracker)
-    converged = bool(final.relative_gradient < tolerance and final.negative_definite)
-    message = f"{message}; {final.newton_steps} Newton verification steps"
-    if not converged:
-        message += (f"; NOT converged: relative gradient {final.relative_gradient:.2e}, "
-                    f"Hessian negative definite: {final.negative_definite}")
-        warnings.warn(f"estimation did not converge ({message})", stacklevel=2)
-    return _results(problem, evaluator, final, tracker, converged, message, optimizer,
-                    ll_start, stage_iterations, time.perf_counter() - began, verbose)
+    with checkpoints.locked(checkpoint):
+        verbose = sys.stderr.isatty() if verbose is None else verbose
+        began = time.perf_counter()
+        problem = Problem(model, data, draws, chunk_size=chunk_size, dtype=dtype, devices=devices)
+        identification.check_data(model, problem.panel)
+        evaluator = Evaluator(problem.likelihood, gradient)
+        fingerprint = checkpoints.fingerprint(
+            problem.space.free_names, model, problem.panel, problem.draws,
+            {"optimizer": optimizer, "gradient": gradient, "dtype": dtype})
+        saved = checkpoints.read(resume, fingerprint) if resume is not None else None
+        stage_iterations, stage_history = {}, []
+        if isinstance(start, str) and start == "sequential" and saved is None:
+            start, stage_iterations, stage_history = sequential_start(
+                model, data, problem.draws, None, optimizer, gradient, max_iterations,
+                chunk_size, verbose)
+        elif start == "sequential":  # resuming: the checkpoint holds the point
+            start = None
+        elif isinstance(start, str) and start != "default":
+            raise ValueError(f"start must be 'default', 'sequential', a number or a dict, "
+                             f"not {start!r}")
+        elif start == "default":
+            start = None
+        _warn_fixed_start(problem, start)
+        u0 = np.asarray(problem.free_internal(start))
+        if isinstance(problem.draws, AdaptiveQuadrature):  # nodes centred at the start values
+            evaluator = Evaluator(problem.adapt(u0), gradient)
+        ll_start, _, scores0 = evaluator.scores(u0)
+        if not np.isfinite(ll_start):
+            raise ValueError(f"the log-likelihood at the start values is {ll_start}")
+        tracker = Tracker(blocks=problem.space.blocks(), scales=None, fingerprint=fingerprint,
+                          checkpoint=checkpoint, verbose=verbose, history=stage_history)
+        if saved is None:
+            tracker.scales = scales_from_curvature(evaluator.hessian(u0), scores0)
+        else:
+            u0 = _resume(tracker, saved, evaluator, resume)
+        if verbose:
+            print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
+                  f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}", file=sys.stderr)
+        if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
+            u, evaluator, message = readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
+                ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10), tolerance,
+                max_iterations)
+        else:
+            u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations,
+                                     tracker, tolerance / 10)
+        final = verify(evaluator, u, tolerance, tracker)
+        converged = bool(final.relative_gradient < tolerance and final.negative_definite)
+        message = f"{message}; {final.newton_steps} Newton verification steps"
+        if not converged:
+            message += (f"; NOT converged: relative gradient {final.relative_gradient:.2e}, "
+                        f"Hessian negative definite: {final.negative_definite}")
+            warnings.warn(f"estimation did not converge ({message})", stacklevel=2)
+        return _results(problem, evaluator, final, tracker, converged, message, optimizer,
+                        ll_start, stage_iterations, time.perf_counter() - began, verbose)
+
+
+def _resume(tracker: Tracker, saved: dict, evaluator: Evaluator, path) -> np.ndarray:
+    """Put a validated checkpoint's state into ``tracker``; returns its point ``u``,
+    refusing one where the log-likelihood is not finite."""
+    u = np.asarray(saved["internal"], dtype=float)
+    loglike = evaluator.scores(u)[0]
+    if not np.isfinite(loglike):
+        raise checkpoints.CheckpointError(
+            f"checkpoint {str(path)!r}: the log-likelihood at its parameters is {loglike}")
+    tracker.scales = np.asarray(saved["scales"], dtype=float)
+    tracker.iteration, tracker.history = saved["iteration"], list(saved["history"])
+    tracker.optimizer_state = dict(saved.get("optimizer_state", {}))
+    if saved.get("scaled") is not None:
+        tracker.optimizer_state["resume_scaled"] = saved["scaled"]
+    return u
 
 
 @eqx.filter_jit

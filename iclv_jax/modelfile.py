@@ -41,6 +41,10 @@ __all__ = ["ModelFileError", "load_model", "save_model"]
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
 CONSTANT_ONE = ""  # a constant's column in TOML meaning "the constant 1" (None)
+#: the most values a model file may hold once YAML aliases are expanded, and the
+#: deepest nesting of mappings and lists (a model file needs about 6 levels)
+MAX_VALUES = 100_000
+MAX_DEPTH = 32
 
 
 class ModelFileError(SpecificationError):
@@ -93,6 +97,56 @@ def _constants_as_none(value):
     return value
 
 
+def _children(value) -> list:
+    if isinstance(value, Mapping):
+        return [*value.keys(), *value.values()]
+    return list(value) if isinstance(value, list) else []
+
+
+def _extent(data) -> tuple[int, int]:
+    """``(values, depth)`` of parsed file data with every YAML alias expanded: values
+    ``n(x) = 1 + sum n(child)`` and depth ``d(x) = 1 + max d(child)`` over mappings
+    (keys and values) and lists, each shared object computed once (so a chain of
+    aliases costs its distinct objects, not its expansion).  Raises ``RecursionError``
+    for an object that contains itself (an alias inside its own anchor)."""
+    values, depth, open_ = {}, {}, set()
+    stack = [(data, False)]
+    while stack:
+        value, expanded = stack.pop()
+        key = id(value)
+        if key in values:
+            continue
+        children = _children(value)
+        if expanded:
+            open_.discard(key)
+            values[key] = 1 + sum(values[id(child)] for child in children)
+            depth[key] = 1 + max((depth[id(child)] for child in children), default=0)
+        elif key in open_:
+            raise RecursionError("an alias inside its own anchor")
+        else:
+            open_.add(key)
+            stack.append((value, True))
+            stack.extend((child, False) for child in children if id(child) not in values)
+    return values[id(data)], depth[id(data)]
+
+
+def _check_extent(path: Path, data) -> None:
+    """Refuse files larger than :data:`MAX_VALUES` values or deeper than
+    :data:`MAX_DEPTH` levels before anything walks them (a few lines of nested YAML
+    aliases expand to billions of values)."""
+    try:
+        values, depth = _extent(data)
+    except RecursionError:
+        raise ModelFileError(f"{path}: a YAML alias refers to a mapping or list that "
+                             "contains it") from None
+    if values > MAX_VALUES:
+        raise ModelFileError(f"{path}: the file holds {values} values once its YAML aliases "
+                             f"are expanded, more than the {MAX_VALUES} a model may have")
+    if depth > MAX_DEPTH:
+        raise ModelFileError(f"{path}: mappings and lists nested {depth} levels deep, more "
+                             f"than the {MAX_DEPTH} a model may have")
+
+
 def save_model(model: ICLVModel, path: str | os.PathLike) -> Path:
     """Write ``model`` to a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file; returns
     the path.  ``load_model(save_model(m, p)) == m``."""
@@ -114,6 +168,8 @@ def _parse(path: Path, text: str, fmt: str):
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise ModelFileError(f"{path}: invalid TOML: {error}") from None
+        except RecursionError:
+            raise ModelFileError(f"{path}: nested too deeply to parse") from None
     yaml = _module("yaml", "pyyaml")
     try:
         return yaml.safe_load(text)
@@ -123,6 +179,8 @@ def _parse(path: Path, text: str, fmt: str):
         raise ModelFileError(f"{path}: invalid YAML: {where}{error.problem}") from None
     except yaml.YAMLError as error:
         raise ModelFileError(f"{path}: invalid YAML: {error}") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: nested too deeply to parse") from None
 
 
 def load_model(path: str | os.PathLike) -> ICLVModel:
@@ -139,6 +197,7 @@ def load_model(path: str | os.PathLike) -> ICLVModel:
     except (OSError, UnicodeDecodeError) as error:
         raise ModelFileError(f"{path}: cannot read the model file: {error}") from None
     data = _parse(path, text, fmt)
+    _check_extent(path, data)
     if not isinstance(data, Mapping):
         raise ModelFileError(f"{path}: expected a mapping of model keys (latent_variables, "
                              f"indicators, choice, ...) at the top, got {type(data).__name__}")

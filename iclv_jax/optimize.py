@@ -134,7 +134,7 @@ class Tracker:
 
     blocks: tuple[str, ...]
     scales: np.ndarray
-    fingerprint: str
+    fingerprint: dict = field(default_factory=dict)  # see iclv_jax.checkpoint.fingerprint
     checkpoint: str | None = None
     verbose: bool = False
     iteration: int = 0

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import reprlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -78,9 +79,14 @@ def _plain(value):
 # A schema of the model dict: each checker takes ``(value, where)`` and raises
 # SpecificationError naming ``where`` (e.g. ``choice, alternative 0, utility``).
 
+_SHORT = reprlib.Repr()  # reprs in errors: at most 6 items of a list, 100 characters
+_SHORT.maxstring = _SHORT.maxother = 100
+
+
 def _fail(where: str, expected: str, value) -> SpecificationError:
+    """The error naming ``where``; long values are shortened (:data:`_SHORT`)."""
     return SpecificationError(f"{where}: expected {expected}, got {type(value).__name__} "
-                              f"{value!r}")
+                              f"{_SHORT.repr(value)}")
 
 
 def _scalar(expected: str, test):

@@ -1,7 +1,9 @@
 """The command line: ``demo``, ``estimate`` and ``check-gradients``, and one-line errors
 with exit status 2 for bad input."""
 
+import dataclasses
 import json
+import math
 import subprocess
 import sys
 
@@ -9,18 +11,27 @@ import pandas as pd
 import pytest
 
 import iclv_jax as ij
-from iclv_jax import datasets, diagnostics
+from iclv_jax import cli, datasets, diagnostics
 from iclv_jax.cli import main
 
 DRAWS = ["--draws", "20"]
 
 
+#: people whose answer to pi3 is missing: an empty cell in the CSV file
+NO_ANSWER = (5, 17, 30)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A one-LV beverage model file and 60 people's data (ids in column ``person``)."""
+    """A one-LV beverage model file and 60 people's data (ids in column ``person``);
+    ``pi3`` declares NaN a missing answer and is empty for :data:`NO_ANSWER`."""
     folder = tmp_path_factory.mktemp("cli")
     df, model, _ = datasets.beverage_one_lv(n_people=60, seed=4)
     df = df.rename(columns={"id": "person"})
+    df["pi3"] = df["pi3"].where(~df["person"].isin(NO_ANSWER))
+    model = dataclasses.replace(model, indicators=[
+        dataclasses.replace(item, missing_codes=(math.nan,)) if item.name == "pi3" else item
+        for item in model.indicators])
     df.to_csv(folder / "data.csv", index=False)
     ij.save_model(model, folder / "model.yaml")
     return folder, df, model
@@ -77,6 +88,9 @@ def test_estimate_writes_tables_json_and_plots(files, tmp_path, capsys):
     again = ij.Problem(results.model, df, draws=ij.MLHS(20, seed=2))
     assert again.loglike(results.estimates) == pytest.approx(results.loglike, abs=1e-8)
     assert results.model.person_id == "person" and results.iterations <= 4 + 10
+    raw = pd.read_csv(folder / "data.csv", keep_default_na=False)  # empty cells as ""
+    assert set(raw.loc[raw["pi3"] == "", "person"]) == set(NO_ANSWER)
+    assert results.missing_answers["pi3"] == len(NO_ANSWER)
     table = pd.read_csv(out / "results.csv", index_col=0)
     assert list(table.index) == list(results.table.index)
     assert table["estimate"].to_numpy() == pytest.approx(results.table["estimate"].to_numpy(),
@@ -158,3 +172,62 @@ def test_a_spec_that_does_not_match_the_data_fails_before_estimation(files, tmp_
             line = _one_error_line(capsys, *expected)
             assert line.startswith(f"iclv-jax {command}: error: ")
     assert not (tmp_path / "o").exists()
+
+
+def _laughs(levels: int) -> str:
+    """A "billion laughs" model file (see test_modelfile)."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]" for k in range(1, levels)]
+    return "\n".join([*lines, f"latent_variables: *a{levels - 1}", ""])
+
+
+def test_refusals_come_before_estimating_on_one_short_line(files, tmp_path, capsys):
+    folder, df, _ = files
+    model, data = str(folder / "model.yaml"), str(folder / "data.csv")
+    taken = tmp_path / "taken.txt"
+    taken.write_text("keep me")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "results.json").symlink_to(tmp_path / "outside.json")
+    huge = tmp_path / "huge.yaml"
+    huge.write_text((folder / "model.yaml").read_text().replace("levels: 5", "levels: 1000000",
+                                                                1))
+    laughs = tmp_path / "laughs.yaml"
+    laughs.write_text(_laughs(6))
+    need = 2 * 8 * df["person"].nunique() * 10**9 / 2**30  # two float64 copies, one LV
+    cases = [  # (arguments after the command, what the line names, for check-gradients too)
+        ([model, data, "--out", str(taken)], [f"--out {taken}: exists and is not a folder"],
+         False),
+        ([model, data, "--out", str(linked)], ["results.json is a symbolic link to",
+                                               "outside the output folder"], False),
+        ([model, data, "--draws", "1000000000"],
+         [f"need about {need:.3g} GiB", "GiB available; use fewer draws"], True),
+        ([str(huge), data], ["indicator 'pi1' has levels: 1000000",
+                             "999995 level(s) [6, 7, 8, 9, 10, 11, ...] never occur"], True),
+        ([str(laughs), data], ["values once its YAML aliases are expanded"], True),
+    ]
+    for arguments, expected, both in cases:
+        for command in ("estimate", "check-gradients") if both else ("estimate",):
+            assert main([command, *arguments, "--id-column", "person"]) == 2, arguments
+            line = _one_error_line(capsys, *expected)
+            assert len(line) < 300, line[:300]
+    assert taken.read_text() == "keep me"
+    assert not (tmp_path / "outside.json").exists()
+
+
+def test_the_library_refuses_draws_that_cannot_fit_naming_the_bytes(files):
+    folder, df, model = files
+    model = dataclasses.replace(model, person_id="person")
+    need = 2 * 8 * df["person"].nunique() * 10**9 * model.n_draw_dims / 2**30
+    with pytest.raises(ij.DrawsMemoryError, match=f"need about {need:.3g} GiB"):
+        ij.Problem(model, df, draws=10**9)
+    assert issubclass(ij.DrawsMemoryError, ValueError)
+
+
+def test_an_error_line_is_one_line_of_bounded_length():
+    message = "first\nsecond " + "x" * 10_000
+    line = cli.one_line(message)
+    assert "\n" not in line and line.startswith("first second xxx")
+    assert line.endswith(f"... (cut; {len(message)} characters)")
+    assert len(line) < cli.MAX_MESSAGE + 40
+    assert cli.one_line("short\n message") == "short message"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from test_persistence import _models
 
 import iclv_jax as ij
-from iclv_jax import datasets
+from iclv_jax import datasets, modelfile
 from iclv_jax.modelfile import _without_nulls
 
 SUFFIXES = [".yaml", ".yml", ".toml"]
@@ -143,6 +143,58 @@ def test_broken_files_raise_model_file_error_naming_file_and_key(name, text, mes
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(ij.ModelFileError, match="nothere.yaml: cannot read"):
         ij.load_model(tmp_path / "nothere.yaml")
+
+
+# --- files that expand or nest without bound ------------------------------------------
+
+def _laughs(levels: int) -> str:
+    """A "billion laughs" file: ``a_k`` is a list of nine aliases of ``a_(k-1)``."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]" for k in range(1, levels)]
+    return "\n".join([*lines, f"latent_variables: *a{levels - 1}", ""])
+
+
+def test_nested_yaml_aliases_are_refused_with_their_expanded_size(tmp_path):
+    """Six levels expand to ~600,000 values (nine levels, 561 bytes, to 9.7e8: that file
+    hung ``load_model``); the count in the message is the closed form: ``n_0 = 10``,
+    ``n_k = 1 + 9 n_(k-1)``, plus the top mapping, its 7 keys and the extra alias."""
+    levels = 6
+    sizes = [10]
+    for _ in range(1, levels):
+        sizes.append(1 + 9 * sizes[-1])
+    expanded = 1 + (levels + 1) + sum(sizes) + sizes[-1]
+    path = tmp_path / "laughs.yaml"
+    path.write_text(_laughs(levels))
+    with pytest.raises(ij.ModelFileError, match=f"holds {expanded} values once its YAML "
+                                                "aliases are expanded"):
+        ij.load_model(path)
+    assert expanded > modelfile.MAX_VALUES
+
+
+def test_a_yaml_alias_inside_its_own_anchor_is_refused(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("latent_variables: &a [*a]\nindicators: []\n")
+    with pytest.raises(ij.ModelFileError, match="contains it"):
+        ij.load_model(path)
+
+
+@pytest.mark.parametrize("suffix, assign", [(".yaml", ": "), (".toml", " = ")])
+@pytest.mark.parametrize("depth", [40, 5000])
+def test_deep_nesting_is_a_model_file_error(suffix, assign, depth, tmp_path):
+    path = tmp_path / f"deep{suffix}"
+    path.write_text(f"latent_variables{assign}{'[' * depth}{']' * depth}\n")
+    with pytest.raises(ij.ModelFileError, match="nested"):
+        ij.load_model(path)
+
+
+def test_aliases_of_a_small_model_still_load(tmp_path):
+    path = tmp_path / "aliases.yaml"
+    path.write_text("latent_variables:\n  - {name: a, covariates: &x [age, female]}\n"
+                    "  - {name: b, covariates: *x}\n"
+                    "indicators:\n  - {name: i1, lv: a, levels: 3}\n"
+                    "  - {name: i2, lv: b, levels: 3}\n")
+    model = ij.load_model(path)
+    assert [lv.covariates for lv in model.latent_variables] == [("age", "female")] * 2
 
 
 # --- fuzz: random deletions and type swaps of a valid model dict --------------------

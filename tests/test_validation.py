@@ -512,7 +512,8 @@ def test_checkpoint_fingerprint_of_string_ids_is_their_text(probit):
     panels = [ij.prepare_data(model, df.assign(id=_named(df["id"]).astype(object)))
               for _ in range(2)]
     other = ij.prepare_data(model, df.assign(id=df["id"].map("q{}".format).astype(object)))
-    prints = [fingerprint(["x"], panel, "draws") for panel in (*panels, other)]
+    prints = [fingerprint(["x"], model, panel, "draws", {})["data"]
+              for panel in (*panels, other)]
     assert prints[0] == prints[1] != prints[2]
 
 
