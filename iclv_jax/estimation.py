@@ -298,7 +298,7 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
     names = problem.space.free_names
     held = on_active_bound(final.internal, final.gradient, *problem.space.internal_bounds())
     at_bound = problem.space.active_bounds(reported)
-    active_bounds = {name: at_bound[name] for name in np.array(names)[held]}
+    active_bounds = {name: at_bound[name] for name, h in zip(names, held, strict=True) if h}
     cov = covariances_held_at_bounds(final.hessian, evaluator.scores(final.internal)[2],
                                      jacobian, names, held)
     estimates = dict(zip(problem.space.names, reported.tolist(), strict=True))
