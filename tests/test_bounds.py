@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
-import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,6 +81,7 @@ def test_a_bound_that_does_not_bind_leaves_the_optimum_unchanged(study, optimize
     bounded = _fit(dataclasses.replace(model, bounds={"beta_time": (None, 0.0)}), df,
                    optimizer=optimizer, start=start)
     assert bounded.converged and bounded.active_bounds == {}
+    assert bounded.iterations < 100  # a transform to the bound took ~500 from 1e-9
     np.testing.assert_allclose(bounded.loglike, free.loglike, rtol=LL_RTOL)
     for name in free.table.index:
         np.testing.assert_allclose(bounded.estimates[name], free.estimates[name],
@@ -149,42 +149,15 @@ def test_a_start_outside_the_bounds_is_refused_naming_the_parameter(study):
 
 
 def test_loglike_gradient_is_finite_at_extreme_coefficients(study):
-    """Every transform evaluates only its own branch: a coefficient of +-720 (whose
-    ``exp`` would overflow in the scales' branch) gives a finite gradient of the LL, and
-    the Jacobian of the reported map stays finite there and at scales whose reported
-    values ``exp(u)`` are still finite (``u`` = 700 or -720)."""
+    """A coefficient of +-720 or 1e6 (whose ``exp`` in the scales' branch of the
+    reported map would overflow) gives a finite gradient of the LL."""
     df, model, _ = study
     problem = ij.Problem(model, df, draws=DRAWS)
     u = np.asarray(problem.free_internal(None))
     index = problem.space.free_names.index
     for name, value in (("beta_time", 720.0), ("beta_time", -720.0), ("beta_dist", 1e6),
-                        ("asc_a1", 800.0), ("sigma_q1", 700.0), ("sigma_q2", -720.0)):
+                        ("asc_a1", 800.0), ("b_x_to_a", 720.0)):
         extreme = u.copy()
         extreme[index(name)] = value
-        jacobian = jax.jacobian(problem.likelihood.to_reported)(extreme)
-        assert np.all(np.isfinite(jacobian)), (name, value)
-        if not name.startswith("sigma_"):
-            _, gradient = problem.likelihood.loglike_and_grad(extreme)
-            assert np.all(np.isfinite(gradient)), (name, value)
-
-
-def test_reported_map_jacobian_is_finite_for_extreme_thresholds():
-    """Ordered thresholds (increments ``exp(u)``) and symmetric ones: the Jacobian of
-    the reported map at internal values of +-700 everywhere is finite, and equals the
-    closed form ``d tau_i / d u_j = exp(u_j)`` (``j <= i`` in the group, ``j > 1``)."""
-    df = pd.DataFrame({"id": np.arange(6), "o": [1, 2, 3, 4, 1, 2], "s": [1, 2, 3, 4, 4, 1]})
-    model = ij.ICLVModel([ij.LatentVariable("a")],
-                         [ij.Indicator("o", "a", levels=4),
-                          ij.Indicator("s", "a", levels=4, thresholds="symmetric")])
-    problem = ij.Problem(model, df, draws=3)
-    space = problem.space
-    to_reported = problem.likelihood.to_reported
-    for value in (700.0, -700.0, 40.0):
-        u = np.full(space.n_free, value)
-        u[space.free_names.index("tau_o_1")] = 0.3
-        jacobian = np.asarray(jax.jacobian(to_reported)(u))
-        assert np.all(np.isfinite(jacobian)), value
-        rows = [space.index[f"tau_o_{j}"] for j in (1, 2, 3)]
-        cols = [space.free_names.index(f"tau_o_{j}") for j in (1, 2, 3)]
-        expected = np.tril(np.ones((3, 3))) * np.array([1.0, np.exp(value), np.exp(value)])
-        np.testing.assert_allclose(jacobian[np.ix_(rows, cols)], expected, rtol=1e-12)
+        _, gradient = problem.likelihood.loglike_and_grad(extreme)
+        assert np.all(np.isfinite(gradient)), (name, value)
