@@ -53,7 +53,7 @@ def _blank(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
-                names) -> Covariances:
+                names, stacklevel: int = 3) -> Covariances:
     """Classical and robust covariances of the reported free parameters.
 
     When ``-H`` is not positive definite the covariance along the other directions
@@ -75,7 +75,7 @@ def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
             f"{involved}: these parameters may be unidentified; standard errors of "
             f"{blanked} are NaN, the others use a pseudo-inverse",
             NotAMaximumWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         inverse = np.linalg.pinv(-hessian)
     else:
@@ -103,10 +103,11 @@ def covariances_held_at_bounds(hessian: np.ndarray, scores: np.ndarray, jacobian
     """
     free = ~np.asarray(held, dtype=bool)
     if free.all():
-        return covariances(hessian, scores, jacobian, names)
+        return covariances(hessian, scores, jacobian, names, stacklevel=4)
     kept = np.ix_(free, free)
     reduced = covariances(hessian[kept], scores[:, free], jacobian[kept],
-                          [name for name, f in zip(names, free, strict=True) if f])
+                          [name for name, f in zip(names, free, strict=True) if f],
+                          stacklevel=4)
 
     def embedded(matrix):
         full = np.full(hessian.shape, np.nan)
