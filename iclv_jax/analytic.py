@@ -54,9 +54,9 @@ carries ``g = d l / d eta`` back to ``G`` and ``B`` through the whole LV chain:
   derivative of that item is 0 for that person.
 - choice scale ``V = mu W``: ``d / d mu = sum_tj dV_tj W_tj``, and the ``W`` pieces
   above receive ``mu dV``.
-- reparametrisation (reported ``theta`` -> internal ``u``): identity ``1``; log and
-  lower bound ``d theta / d u = exp(u)``; upper bound ``-exp(u)``; interval
-  ``(upper - lower) s (1 - s)``, ``s = sigmoid(u)``; thresholds
+- reparametrisation (reported ``theta`` -> internal ``u``): identity ``1`` (bounded
+  coefficients too: the optimiser keeps their box); log ``d theta / d u = exp(u)``;
+  thresholds
   ``tau_i = sum_{j <= i in group} inc_j`` with ``inc_first = u`` (``exp(u)`` for the
   positive upper half of symmetric thresholds) and ``inc_j = exp(u_j)``, so
   ``d / d u_j = inc'_j sum_{i >= j in group} d / d tau_i`` (``cumulate`` transposed);
@@ -367,22 +367,13 @@ class AnalyticScores(eqx.Module):
     def transform(self, to_reported: ToReported, free_internal: Float[Array, " F"],
                   d_reported: Float[Array, " P"]) -> Float[Array, " F"]:
         """Reported gradient -> free internal gradient (chain rule of :class:`ToReported`):
-        identity ``1``, log and lower bound ``exp(u)``, upper bound ``-exp(u)``, interval
-        ``(upper - lower) s (1 - s)`` with ``s = sigmoid(u)``, thresholds
-        ``inc'_j sum_{i >= j in group} d tau_i`` (``inc'_j = exp(u_j)`` for exponentiated
-        increments, else 1)."""
+        identity ``1``, log ``exp(u)``, thresholds ``inc'_j sum_{i >= j in group} d tau_i``
+        (``inc'_j = exp(u_j)`` for exponentiated increments, else 1)."""
         tr = to_reported
         internal = tr.internal(free_internal)
         d_increments = tr.cumulate.T @ jnp.where(tr.is_threshold, d_reported, 0.0)
-        exp_u = jnp.exp(internal)
-        s = jax.nn.sigmoid(internal)
-        slope = jnp.where(
-            tr.is_threshold,
-            jnp.where(tr.exp_increment, exp_u, 1.0),
-            jnp.where(tr.is_log | tr.is_lower, exp_u,
-                      jnp.where(tr.is_upper, -exp_u,
-                                jnp.where(tr.is_interval, (tr.upper - tr.lower) * s * (1 - s),
-                                          1.0))))
+        exponentiated = tr.exp_increment | tr.is_log
+        slope = jnp.where(exponentiated, jnp.exp(jnp.where(exponentiated, internal, 0.0)), 1.0)
         d_internal = slope * jnp.where(tr.is_threshold, d_increments, d_reported)
         return d_internal[tr.free_index]
 

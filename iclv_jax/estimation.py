@@ -26,14 +26,16 @@ from . import checkpoint as checkpoints
 from . import identification
 from .data import Panel, prepare_data
 from .draws import Draws, as_draws, check_draws_memory
-from .inference import covariances
+from .inference import covariances_held_at_bounds
 from .layout import build_layout
 from .likelihood import SimulatedLikelihood, available_memory_bytes, build_likelihood
 from .optimize import (
+    BOUNDED_OPTIMIZERS,
     OPTIMIZERS,
     Evaluator,
     Tracker,
     minimise,
+    on_active_bound,
     relative_gradient,
     scales_from_curvature,
     verify,
@@ -133,6 +135,15 @@ def _warn_fixed_start(problem: Problem, start) -> None:
                           stacklevel=4)
 
 
+def _check_bounds_kept(space: ParameterSpace, optimizer: str) -> None:
+    """Refuse an optimiser that cannot keep the bounds of free parameters."""
+    bounded = [name for name in space.bounds if name in space.free_names]
+    if bounded and optimizer not in BOUNDED_OPTIMIZERS:
+        raise SpecificationError(
+            f"optimizer {optimizer!r} cannot keep the bounds on {bounded}; use one of "
+            f"{BOUNDED_OPTIMIZERS}")
+
+
 def _stage_fit(model: ICLVModel, data, draws, start, optimizer, gradient, max_iterations,
                chunk_size, tracker_args) -> tuple[dict, int, list]:
     """Estimate a sub-model without verification; returns reported estimates, iterations
@@ -142,12 +153,15 @@ def _stage_fit(model: ICLVModel, data, draws, start, optimizer, gradient, max_it
     u0 = np.asarray(problem.free_internal(start))
     scales = scales_from_curvature(evaluator.hessian(u0), evaluator.scores(u0)[2])
     tracker = Tracker(blocks=problem.space.blocks(), scales=scales, **tracker_args)
+    bounds = problem.space.internal_bounds()
     if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
         u, _, _ = readapt(problem, Evaluator(problem.adapt(u0), gradient), u0,
-                          lambda ev, v, n: minimise(ev, v, scales, optimizer, n, tracker),
+                          lambda ev, v, n: minimise(ev, v, scales, optimizer, n, tracker,
+                                                    bounds=bounds),
                           1e-6, max_iterations)
         return problem.reported(u), tracker.iteration, tracker.history
-    u, iterations, _ = minimise(evaluator, u0, scales, optimizer, max_iterations, tracker)
+    u, iterations, _ = minimise(evaluator, u0, scales, optimizer, max_iterations, tracker,
+                                bounds=bounds)
     return problem.reported(u), iterations, tracker.history
 
 
@@ -199,7 +213,8 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         optimizer: one of :data:`OPTIMIZERS`; ``"hybrid"`` (default) is a trust region
             on the BHHH matrix that switches to the exact Hessian where BHHH models the
             likelihood badly.  All run on automatically scaled parameters and end with
-            exact-Hessian Newton verification.
+            exact-Hessian Newton verification.  With bounds on free parameters only the
+            :data:`BOUNDED_OPTIMIZERS` are accepted (a ``SpecificationError`` otherwise).
         gradient: ``"autodiff"`` (default) or ``"analytic"`` (the hand-written scores).
         max_iterations: iteration limit of the optimiser.
         tolerance: the relative-gradient test that defines convergence.
@@ -219,6 +234,7 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         verbose = sys.stderr.isatty() if verbose is None else verbose
         began = time.perf_counter()
         problem = Problem(model, data, draws, chunk_size=chunk_size, dtype=dtype, devices=devices)
+        _check_bounds_kept(problem.space, optimizer)
         identification.check_data(model, problem.panel)
         evaluator = Evaluator(problem.likelihood, gradient)
         fingerprint = checkpoints.fingerprint(
@@ -253,14 +269,15 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         if verbose:
             print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
                   f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}", file=sys.stderr)
+        bounds = problem.space.internal_bounds()
         if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
             u, evaluator, message = readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
-                ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10), tolerance,
-                max_iterations)
+                ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10, bounds),
+                tolerance, max_iterations)
         else:
             u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations,
-                                     tracker, tolerance / 10)
-        final = verify(evaluator, u, tolerance, tracker)
+                                     tracker, tolerance / 10, bounds)
+        final = verify(evaluator, u, tolerance, tracker, bounds=bounds)
         converged = bool(final.relative_gradient < tolerance and final.negative_definite)
         message = f"{message}; {final.newton_steps} Newton verification steps"
         if not converged:
@@ -301,12 +318,17 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
     reported, jacobian = (np.asarray(x) for x in reported_and_jacobian(
         problem.likelihood.to_reported, jnp.asarray(final.internal)))
     names = problem.space.free_names
-    cov = covariances(final.hessian, evaluator.scores(final.internal)[2], jacobian, names)
+    held = on_active_bound(final.internal, final.gradient, *problem.space.internal_bounds())
+    at_bound = problem.space.active_bounds(reported)
+    active_bounds = {name: at_bound[name] for name, h in zip(names, held, strict=True) if h}
+    cov = covariances_held_at_bounds(final.hessian, evaluator.scores(final.internal)[2],
+                                     jacobian, names, held)
     estimates = dict(zip(problem.space.names, reported.tolist(), strict=True))
     values = np.array([estimates[name] for name in names])
     frame = lambda m: pd.DataFrame(m, index=list(names), columns=list(names))  # noqa: E731
     results = Results(
-        table=parameter_table(names, values, cov.classical, cov.robust),
+        table=parameter_table(names, values, cov.classical, cov.robust,
+                              at_bound=tuple(active_bounds)),
         estimates=estimates,
         fixed=dict(problem.space.fixed),
         covariance=frame(cov.classical),
@@ -329,12 +351,12 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         history=pd.DataFrame(tracker.history),
         stage_iterations=stage_iterations,
         missing_answers=dict(problem.panel.missing_answers),
-        active_bounds=problem.space.active_bounds(reported),
+        active_bounds=active_bounds,
         model=problem.model,
     )
-    if results.active_bounds:
-        warnings.warn(f"estimates at a bound: {results.active_bounds}; their standard "
-                      "errors are not meaningful", stacklevel=3)
+    if active_bounds:
+        warnings.warn(f"estimates at a bound: {active_bounds}; their standard errors are "
+                      "NaN (the others' treat them as fixed at the bound)", stacklevel=3)
     if verbose:
         print(f"iclv_jax: done in {seconds:.1f} s, LL {final.loglike:.4f}, "
               f"converged={converged}", file=sys.stderr)

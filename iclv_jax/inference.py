@@ -53,7 +53,7 @@ def _blank(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
-                names) -> Covariances:
+                names, stacklevel: int = 3) -> Covariances:
     """Classical and robust covariances of the reported free parameters.
 
     When ``-H`` is not positive definite the covariance along the other directions
@@ -75,7 +75,7 @@ def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
             f"{involved}: these parameters may be unidentified; standard errors of "
             f"{blanked} are NaN, the others use a pseudo-inverse",
             NotAMaximumWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         inverse = np.linalg.pinv(-hessian)
     else:
@@ -89,3 +89,31 @@ def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
         smallest_curvature=curvature,
         unidentified=tuple(names[i] for i in np.flatnonzero(unidentified)),
     )
+
+
+def covariances_held_at_bounds(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
+                               names, held: np.ndarray) -> Covariances:
+    """:func:`covariances` with the parameters ``held`` at a bound treated as fixed there.
+
+    An estimate on the boundary of the parameter space has no standard error (its
+    sampling distribution is not normal), so the rows and columns of the held ones are
+    NaN; the others use the Hessian, scores and Jacobian of the others alone, as if
+    the held ones were fixed at their bounds.  Held parameters are bounded
+    coefficients, which no other reported parameter depends on.
+    """
+    free = ~np.asarray(held, dtype=bool)
+    if free.all():
+        return covariances(hessian, scores, jacobian, names, stacklevel=4)
+    kept = np.ix_(free, free)
+    reduced = covariances(hessian[kept], scores[:, free], jacobian[kept],
+                          [name for name, f in zip(names, free, strict=True) if f],
+                          stacklevel=4)
+
+    def embedded(matrix):
+        full = np.full(hessian.shape, np.nan)
+        full[kept] = matrix
+        return full
+
+    return Covariances(classical=embedded(reduced.classical), robust=embedded(reduced.robust),
+                       smallest_curvature=reduced.smallest_curvature,
+                       unidentified=reduced.unidentified)

@@ -9,6 +9,13 @@ minimises ``f(v) = -log L(s v) / N``.
 After the optimiser, exact-Hessian Newton steps run until the relative gradient
 ``max_i |g_i| max(|u_i|, 1) / max(|log L|, 1)`` is below the tolerance and the Hessian
 is negative definite: a verified optimum, not an assumed one.
+
+Bounds are a box ``lower <= u <= upper`` on the internal parameters (bounded
+coefficients are their own internal values), kept by the optimisers themselves:
+projected Newton (Bertsekas 1982) in the line-search methods, SciPy's L-BFGS-B.  At
+the end a coordinate on a bound with the gradient of ``log L`` pointing out of the box
+is *held* there, and the tests above apply to the others (the Karush-Kuhn-Tucker
+conditions of the bounded problem).  The other optimisers refuse bounds.
 """
 
 from __future__ import annotations
@@ -29,6 +36,12 @@ from .likelihood import SimulatedLikelihood
 
 OPTIMIZERS = ("hybrid", "newton", "bhhh", "trust-exact", "bfgs", "lbfgs", "lbfgsb")
 _LINE_SEARCH_NEWTON = ("hybrid", "newton", "bhhh")
+#: the optimisers that keep a box on the parameters
+BOUNDED_OPTIMIZERS = (*_LINE_SEARCH_NEWTON, "lbfgsb")
+#: the largest distance (in scaled units) from a bound at which projected Newton moves a
+#: coordinate whose gradient pushes it onto that bound by a gradient step (Bertsekas's
+#: epsilon; it shrinks with the projected gradient near a solution)
+_BOUND_EPSILON = 1e-3
 GRADIENTS = ("autodiff", "analytic")
 
 
@@ -37,6 +50,19 @@ def relative_gradient(gradient, internal, loglike) -> float:
     gradient, internal = np.asarray(gradient), np.asarray(internal)
     return float(np.max(np.abs(gradient) * np.maximum(np.abs(internal), 1.0))
                  / max(abs(float(loglike)), 1.0))
+
+
+def on_active_bound(x, ascent, lower, upper) -> np.ndarray:
+    """The coordinates held at a bound: on it, with the ascent direction (the gradient
+    of ``log L``) pointing out of the box ``lower <= x <= upper`` (or zero).  At a
+    maximum of the bounded problem (Karush-Kuhn-Tucker) the gradient is zero on every
+    other coordinate."""
+    return ((x >= upper) & (ascent >= 0)) | ((x <= lower) & (ascent <= 0))
+
+
+def unbounded(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The box of ``n`` parameters without bounds."""
+    return np.full(n, -np.inf), np.full(n, np.inf)
 
 
 class Evaluator:
@@ -188,21 +214,31 @@ class ScaledObjective:
     ``callback`` calls cost one likelihood pass.  ``v0`` maps to exactly ``u0`` (``v0 *
     s`` may differ from ``u0`` in the last bit), so the evaluations made at the start
     values before the optimiser are reused.  A non-finite log-likelihood returns
-    ``+inf`` (a rejected step), never a NaN.
+    ``+inf`` (a rejected step), never a NaN.  ``bounds``: the box of ``u`` (default
+    none); ``self.lower``, ``self.upper`` are the box of ``v``.
     """
 
     def __init__(self, evaluator: Evaluator, scales: np.ndarray, tracker: Tracker,
-                 v0=None, u0=None):
+                 v0=None, u0=None, bounds=None):
         self.evaluator, self.scales, self.tracker = evaluator, scales, tracker
         self.n = evaluator.likelihood.n_people
         self._start = None if v0 is None else (np.asarray(v0).tobytes(), np.asarray(u0))
+        self.bounds = unbounded(len(scales)) if bounds is None else bounds
+        self.lower, self.upper = (np.asarray(b) / scales for b in self.bounds)
 
     def internal(self, v) -> np.ndarray:
-        """``u = s v`` (exactly ``u0`` at ``v0``)."""
+        """``u = s v`` (exactly ``u0`` at ``v0``, exactly the bound of ``u`` where ``v``
+        is on a bound of ``v``)."""
         v = np.asarray(v)
         if self._start is not None and v.tobytes() == self._start[0]:
             return self._start[1]
-        return v * self.scales
+        lower, upper = self.bounds
+        return np.where(v <= self.lower, lower, np.where(v >= self.upper, upper,
+                                                         np.clip(v * self.scales, lower, upper)))
+
+    def project(self, v) -> np.ndarray:
+        """The nearest point of the box to ``v``."""
+        return np.clip(v, self.lower, self.upper)
 
     def _evaluate(self, v):
         return self.evaluator.scores(self.internal(v))
@@ -228,9 +264,12 @@ class ScaledObjective:
         return self._finite(-h * np.outer(self.scales, self.scales) / self.n)
 
     def relative_gradient(self, v) -> float:
-        """iclv_jax's stopping quantity at ``v`` (in ``u`` and ``log L`` terms)."""
+        """iclv_jax's stopping quantity at ``v`` (in ``u`` and ``log L`` terms), with the
+        coordinates held at a bound left out."""
         ll, grad, _ = self._evaluate(v)
-        return relative_gradient(grad, self.internal(v), ll)
+        u = self.internal(v)
+        return relative_gradient(np.where(on_active_bound(u, grad, *self.bounds), 0.0, grad),
+                                 u, ll)
 
     def callback(self, intermediate_result=None, *_):
         v = np.asarray(getattr(intermediate_result, "x", intermediate_result))
@@ -306,6 +345,37 @@ def _modified_newton_direction(gradient, matrix):
     return direction, predicted
 
 
+def _projected_newton_direction(v, gradient, matrix, lower, upper):
+    """Bertsekas's (1982) projected Newton direction in the box ``lower <= v <= upper``.
+
+    A coordinate within ``epsilon = min(_BOUND_EPSILON, |v - P(v - g)|)`` of a bound
+    with the gradient ``g`` of the minimised ``f`` pushing it onto the bound is
+    *binding*: it takes the gradient step ``-g_i`` (the projection stops it on the
+    bound).  The others take the modified Newton direction of
+    :func:`_modified_newton_direction` on their own block of ``matrix``; one on a bound
+    that this direction would push out of the box is *pinned* (direction 0) and the
+    direction of the rest recomputed, so that a small enough step moves only inside the
+    box and the projected arc ``P(v + t d)`` is a descent path.
+    Returns ``(d, predicted decrease of the free block)``.
+    """
+    distance = float(np.linalg.norm(v - np.clip(v - gradient, lower, upper)))
+    epsilon = min(_BOUND_EPSILON, distance)
+    binding = (((v <= lower + epsilon) & (gradient > 0))
+               | ((v >= upper - epsilon) & (gradient < 0)))
+    pinned = np.zeros_like(binding)
+    while True:
+        free = ~(binding | pinned)
+        direction = np.where(binding, -gradient, 0.0)
+        predicted = 0.0
+        if free.any():
+            direction[free], predicted = _modified_newton_direction(
+                gradient[free], matrix[np.ix_(free, free)])
+        outward = free & (((v <= lower) & (direction < 0)) | ((v >= upper) & (direction > 0)))
+        if not outward.any():
+            return direction, predicted
+        pinned |= outward
+
+
 def _hybrid_next(used_exact: bool, step: float, rho: float, bhhh_streak: int,
                  max_streak: int = 10) -> tuple[bool, int]:
     """Which matrix the hybrid uses next: ``(use_exact, BHHH streak)``.
@@ -331,11 +401,13 @@ def _hybrid_next(used_exact: bool, step: float, rho: float, bhhh_streak: int,
 
 def _line_search_newton(objective: ScaledObjective, v0, max_iterations: int, mode: str,
                         tolerance: float):
-    """Newton-type steps with Armijo backtracking on ``f(v) = -log L(s v) / N``.
+    """Newton-type steps with Armijo backtracking on ``f(v) = -log L(s v) / N``, projected
+    onto the objective's box (:func:`_projected_newton_direction`; the Armijo test
+    along the arc is ``f(P(v + t d)) <= f(v) + 1e-4 g'(P(v + t d) - v)``).
 
     ``mode``: ``"newton"`` uses the exact Hessian at every iteration, ``"bhhh"`` the
     BHHH matrix, ``"hybrid"`` switches between them (:func:`_hybrid_next`).  Stops
-    when iclv_jax's relative gradient is below ``tolerance``.
+    when iclv_jax's relative gradient (held coordinates left out) is below ``tolerance``.
     """
     v = np.asarray(v0, dtype=float)
     state = objective.tracker.optimizer_state  # resumed runs continue the same path
@@ -346,12 +418,13 @@ def _line_search_newton(objective: ScaledObjective, v0, max_iterations: int, mod
         if objective.relative_gradient(v) < tolerance:
             return v, iteration - 1, "relative gradient below tolerance"
         matrix = objective.exact_hessian(v) if use_exact else objective.bhhh(v)
-        direction, predicted = _modified_newton_direction(grad, matrix)
-        slope = float(grad @ direction)
+        direction, predicted = _projected_newton_direction(v, grad, matrix, objective.lower,
+                                                           objective.upper)
         step = 1.0
         while True:
-            trial_value, _ = objective.value_and_grad(v + step * direction)
-            if trial_value <= value + 1e-4 * step * slope:
+            trial = objective.project(v + step * direction)
+            trial_value, _ = objective.value_and_grad(trial)
+            if trial_value <= value + 1e-4 * float(grad @ (trial - v)):
                 break
             step /= 2
             if step < 1e-12:
@@ -362,7 +435,7 @@ def _line_search_newton(objective: ScaledObjective, v0, max_iterations: int, mod
             use_exact = True
             continue
         rho = (value - trial_value) / predicted if predicted > 0 else 0.0
-        v = v + step * direction
+        v = trial
         if mode == "hybrid":
             use_exact, bhhh_streak = _hybrid_next(use_exact, step, rho, bhhh_streak)
         state.update(use_exact=bool(use_exact), bhhh_streak=int(bhhh_streak))
@@ -377,8 +450,12 @@ def _scaled_start(u0, scales, tracker: Tracker) -> np.ndarray:
 
 
 def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
-             tracker: Tracker, tolerance: float = 1e-6):
+             tracker: Tracker, tolerance: float = 1e-6, bounds=None):
     """Run one of :data:`OPTIMIZERS` in ``v = u / s``; returns ``(u, iterations, message)``.
+
+    ``bounds``: ``(lower, upper)``, the box of ``u`` (``-inf`` / ``inf`` for open
+    sides; default none), kept by the :data:`BOUNDED_OPTIMIZERS`; the others refuse a
+    finite bound.
 
     ``hybrid`` (default), ``newton``, ``bhhh``: line-search Newton steps on the BHHH
     matrix ``sum_n s_n s_n' / N`` where it models the likelihood well and the exact
@@ -389,8 +466,12 @@ def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
     """
     if method not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {method!r}")
+    if (bounds is not None and method not in BOUNDED_OPTIMIZERS
+            and np.isfinite(np.concatenate(bounds)).any()):
+        raise ValueError(f"optimizer {method!r} cannot keep bounds; use one of "
+                         f"{BOUNDED_OPTIMIZERS}")
     v0 = _scaled_start(u0, scales, tracker)
-    objective = ScaledObjective(evaluator, scales, tracker, v0, u0)
+    objective = ScaledObjective(evaluator, scales, tracker, v0, u0, bounds)
     tracker.start(tracker.stage, max_iterations)
     try:
         if method in _LINE_SEARCH_NEWTON:
@@ -423,11 +504,13 @@ def _restarted_quasi_newton(objective: ScaledObjective, v0, method: str, max_ite
     v, iterations = np.asarray(v0, dtype=float), 0
     for _ in range(max_restarts + 1):
         options = {"maxiter": max_iterations - iterations, "gtol": 1e-9}
+        box = None
         if method == "lbfgsb":
             options.update(ftol=1e-15, maxcor=20)
+            box = scipy.optimize.Bounds(objective.lower, objective.upper)
         result = scipy.optimize.minimize(
             objective.value_and_grad, v, jac=True,
-            method={"bfgs": "BFGS", "lbfgsb": "L-BFGS-B"}[method],
+            method={"bfgs": "BFGS", "lbfgsb": "L-BFGS-B"}[method], bounds=box,
             callback=objective.callback, options=options)
         iterations += int(result.nit)
         moved = not np.array_equal(result.x, v)
@@ -459,27 +542,35 @@ class Verified:
 
 
 def verify(evaluator: Evaluator, u, tolerance: float, tracker: Tracker,
-           max_steps: int = 8, reach: float = 1e-2) -> Verified:
+           max_steps: int = 8, reach: float = 1e-2, bounds=None) -> Verified:
     """Newton steps with the exact Hessian (and step halving) until the optimum is
     verified: relative gradient below ``tolerance`` and ``-H`` positive definite.
 
     No Newton step is tried from a point whose relative gradient exceeds ``reach``
-    (far from an optimum the optimiser, not Newton, must do the work).
+    (far from an optimum the optimiser, not Newton, must do the work).  ``bounds``: the
+    box of ``u`` (default none); the coordinates held at a bound
+    (:func:`on_active_bound`) are left out of both tests and of the Newton steps, which
+    are projected onto the box.
     """
     u = np.asarray(u)
+    lower, upper = unbounded(len(u)) if bounds is None else bounds
     ll, grad = evaluator.value_and_grad(u)
     step = 0
     while True:
         hessian = evaluator.hessian(u)
+        free = ~on_active_bound(u, grad, lower, upper)
+        reduced = hessian[np.ix_(free, free)]
         finite = np.all(np.isfinite(hessian))
-        negative_definite = bool(finite and clearly_negative_definite(hessian))
-        rel = relative_gradient(grad, u, ll)
+        negative_definite = bool(finite and (not free.any()
+                                             or clearly_negative_definite(reduced)))
+        rel = relative_gradient(np.where(free, grad, 0.0), u, ll)
         if (rel < tolerance and negative_definite) or step == max_steps or rel > reach \
                 or not negative_definite:
             return Verified(u, ll, grad, hessian, step, rel, negative_definite)
-        direction = np.linalg.solve(-hessian, grad)
+        direction = np.zeros_like(u)
+        direction[free] = np.linalg.solve(-reduced, grad[free])
         for _ in range(30):
-            candidate = u + direction
+            candidate = np.clip(u + direction, lower, upper)
             ll_new, grad_new = evaluator.value_and_grad(candidate)
             if np.isfinite(ll_new) and ll_new >= ll - 1e-12 * abs(ll):
                 u, ll, grad = candidate, ll_new, grad_new

@@ -8,8 +8,11 @@ works on an unconstrained *internal* vector ``u``:
 - the thresholds of one ordered item: ``tau_1 = u_1``, ``tau_j = tau_{j-1} + exp(u_j)``,
   so they stay strictly ordered whatever ``u`` is; the upper half of symmetric
   thresholds (``positive_threshold``) also has ``tau_1 = exp(u_1) > 0``;
-- bounded coefficients: ``lower + exp(u)``, ``upper - exp(u)``, or
-  ``lower + (upper - lower) sigmoid(u)`` with both bounds.
+- bounded coefficients: ``theta = u`` too, kept in the box ``lower <= u <= upper``
+  (:meth:`ParameterSpace.internal_bounds`) by the optimiser itself (projected Newton,
+  L-BFGS-B; see :mod:`iclv_jax.optimize`).  A transform such as ``upper - exp(u)``
+  would put the bound at ``u = -inf``, where its gradient vanishes: an optimiser
+  stalls on the way there, and never reaches a bound that binds.
 
 ``ParameterSpace.reported_map`` gives the jit-friendly map ``u -> theta``;
 ``to_internal`` is its inverse on the host.  Fixed parameters are given (and kept)
@@ -19,25 +22,33 @@ in reported space.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
-from scipy.special import logit
 
 from .spec import SpecificationError
 
-Transform = Literal["identity", "log", "threshold", "positive_threshold", "lower", "upper",
-                    "interval"]
+Transform = Literal["identity", "log", "threshold", "positive_threshold"]
 THRESHOLD_TRANSFORMS = ("threshold", "positive_threshold")
 
 
+def exp_where(mask, x):
+    """``exp(x)`` where ``mask``, ``x`` elsewhere, with the derivative of the branch taken
+    only: ``exp`` sees 0 where ``mask`` is false, so a large ``x`` there (a coefficient
+    of 720) cannot overflow into the untaken branch and make its gradient NaN
+    (``0 * inf``)."""
+    return jnp.where(mask, jnp.exp(jnp.where(mask, x, 0.0)), x)
+
+
 class ToReported(eqx.Module):
-    """Free internal vector ``u`` -> full reported vector ``theta``."""
+    """Free internal vector ``u`` -> full reported vector ``theta``: ``exp(u)`` for
+    scales, cumulated (exponentiated) increments for thresholds, ``u`` for every
+    coefficient (bounded ones included).  Each entry evaluates only its own transform,
+    so the map and its Jacobian are finite wherever the reported values are."""
 
     free_index: Int[Array, " F"]
     fixed_internal: Float[Array, " P"]
@@ -46,28 +57,14 @@ class ToReported(eqx.Module):
     is_first_threshold: Bool[Array, " P"]
     exp_increment: Bool[Array, " P"]
     cumulate: Float[Array, "P P"]
-    is_lower: Bool[Array, " P"]
-    is_upper: Bool[Array, " P"]
-    is_interval: Bool[Array, " P"]
-    lower: Float[Array, " P"]
-    upper: Float[Array, " P"]
 
     def internal(self, free_internal):
         return self.fixed_internal.at[self.free_index].set(free_internal)
 
     def __call__(self, free_internal):
         internal = self.internal(free_internal)
-        increments = jnp.where(self.exp_increment, jnp.exp(internal), internal)
-        bounded = jnp.where(
-            self.is_lower, self.lower + jnp.exp(internal),
-            jnp.where(self.is_upper, self.upper - jnp.exp(internal),
-                      jnp.where(self.is_interval, self.lower + (self.upper - self.lower)
-                                * jax.nn.sigmoid(internal), internal)))
-        return jnp.where(
-            self.is_threshold,
-            self.cumulate @ increments,
-            jnp.where(self.is_log, jnp.exp(internal), bounded),
-        )
+        thresholds = self.cumulate @ exp_where(self.exp_increment, internal)
+        return jnp.where(self.is_threshold, thresholds, exp_where(self.is_log, internal))
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,8 @@ class Parameter:
         block: the model part it belongs to (``structural``, ``measurement``,
             ``choice_lv`` for LV coefficients in utilities, ``choice`` for the rest).
         default: the starting value used when the user gives none (reported space).
-        lower, upper: bounds of a bounded coefficient (``None``: none on that side).
+        lower, upper: bounds of a bounded coefficient (``None``: none on that side);
+            the optimiser keeps ``lower <= theta <= upper``.
     """
 
     name: str
@@ -94,29 +92,29 @@ class Parameter:
 
 
 def _bounded(parameter: Parameter, bounds: tuple[float | None, float | None]) -> Parameter:
-    """``parameter`` with the transform that keeps it within ``(lower, upper)``."""
+    """``parameter`` with its bounds ``(lower, upper)`` (``None``: open side)."""
     if parameter.transform != "identity":
         raise SpecificationError(
             f"bounds on {parameter.name!r}: only coefficients can be bounded (scales and "
             "thresholds are kept positive and ordered by their own transforms)"
         )
-    lower, upper = bounds
-    kind = "interval" if lower is not None and upper is not None else (
-        "lower" if lower is not None else "upper")
-    return Parameter(parameter.name, kind, parameter.block, parameter.default,
-                     parameter.group, lower, upper)
+    return replace(parameter, lower=bounds[0], upper=bounds[1])
+
+
+def _box(p: Parameter) -> tuple[float, float]:
+    """``p``'s bounds with ``-inf`` / ``inf`` for open sides."""
+    return (-np.inf if p.lower is None else p.lower, np.inf if p.upper is None else p.upper)
 
 
 def _inside(value: float, p: Parameter) -> float:
     """A default start strictly inside ``p``'s bounds (the midpoint of an interval,
     else ``0.1 max(1, |bound|)`` inside the bound) when ``value`` is not."""
-    lower = -np.inf if p.lower is None else p.lower
-    upper = np.inf if p.upper is None else p.upper
+    lower, upper = _box(p)
     if lower < value < upper:
         return value
-    if p.transform == "interval":
+    if p.lower is not None and p.upper is not None:
         return 0.5 * (lower + upper)
-    if p.transform == "lower":
+    if p.lower is not None:
         return lower + 0.1 * max(1.0, abs(lower))
     return upper - 0.1 * max(1.0, abs(upper))
 
@@ -145,15 +143,12 @@ class ParameterSpace:
         self.free_names = tuple(n for n, f in zip(self.names, self.free, strict=True) if f)
         self.free_index = np.flatnonzero(self.free)
         transforms = np.array([p.transform for p in self.parameters])
-        self._transforms = transforms
         self._is_log = transforms == "log"
         self._is_threshold = np.isin(transforms, THRESHOLD_TRANSFORMS)
         self._is_first_threshold = self._is_threshold & ~self._follows_same_group()
         self._exp_increment = self._is_threshold & (
             ~self._is_first_threshold | (transforms == "positive_threshold"))
         self._cumulate = self._threshold_cumsum_matrix()
-        self._lower = np.array([0.0 if p.lower is None else p.lower for p in self.parameters])
-        self._upper = np.array([0.0 if p.upper is None else p.upper for p in self.parameters])
         self.bounds = {p.name: (p.lower, p.upper) for p in self.parameters
                        if p.lower is not None or p.upper is not None}
 
@@ -204,19 +199,21 @@ class ParameterSpace:
             is_first_threshold=jnp.asarray(self._is_first_threshold),
             exp_increment=jnp.asarray(self._exp_increment),
             cumulate=jnp.asarray(self._cumulate),
-            is_lower=jnp.asarray(self._transforms == "lower"),
-            is_upper=jnp.asarray(self._transforms == "upper"),
-            is_interval=jnp.asarray(self._transforms == "interval"),
-            lower=jnp.asarray(self._lower),
-            upper=jnp.asarray(self._upper),
         )
+
+    def internal_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(lower, upper)``: the box the free internal vector must stay in (``-inf`` /
+        ``inf`` where a side is open; bounded coefficients are their own internal
+        values)."""
+        box = np.array([_box(self.parameters[i]) for i in self.free_index]).reshape(-1, 2)
+        return box[:, 0], box[:, 1]
 
     def to_internal(self, reported: np.ndarray) -> np.ndarray:
         """``theta -> u`` on the host; raises naming a parameter out of its domain."""
         reported = np.asarray(reported, dtype=float)
         internal = reported.copy()
         for i, p in enumerate(self.parameters):
-            if p.transform in ("log", "lower", "upper", "interval"):
+            if p.transform == "log" or p.name in self.bounds:
                 internal[i] = self._unbound(p, reported[i])
             elif self._is_first_threshold[i] and p.transform == "positive_threshold":
                 if reported[i] <= 0:
@@ -236,25 +233,21 @@ class ParameterSpace:
     @staticmethod
     def _unbound(p: Parameter, value: float) -> float:
         """The internal value of a scale or bounded coefficient; raises naming ``p``
-        when ``value`` is outside its domain."""
+        when ``value`` is outside its domain (a value on a bound is inside)."""
         if p.transform == "log":
             if value <= 0:
                 raise ValueError(f"parameter {p.name!r} must be > 0, got {value}")
             return float(np.log(value))
-        lower = -np.inf if p.lower is None else p.lower
-        upper = np.inf if p.upper is None else p.upper
-        if not lower < value < upper:
-            raise ValueError(f"parameter {p.name!r} = {value} is not strictly inside its "
-                             f"bounds ({p.lower}, {p.upper})")
-        if p.transform == "lower":
-            return float(np.log(value - lower))
-        if p.transform == "upper":
-            return float(np.log(upper - value))
-        return float(logit((value - lower) / (upper - lower)))
+        lower, upper = _box(p)
+        if not lower <= value <= upper:
+            raise ValueError(f"parameter {p.name!r} = {value} is outside its bounds "
+                             f"[{p.lower}, {p.upper}]")
+        return float(value)
 
-    def active_bounds(self, reported, tolerance: float = 1e-4) -> dict[str, str]:
+    def active_bounds(self, reported, tolerance: float = 0.0) -> dict[str, str]:
         """``name -> "lower" | "upper"`` for the bounded parameters within
-        ``tolerance * max(1, |bound|)`` of a bound at ``reported`` values."""
+        ``tolerance * max(1, |bound|)`` of a bound at ``reported`` values (by default
+        exactly on it: where the bound-aware optimisers put a bound that binds)."""
         active = {}
         for name, (lower, upper) in self.bounds.items():
             value = float(reported[self.index[name]])

@@ -24,16 +24,18 @@ def _standard_errors(covariance) -> np.ndarray:
     return np.sqrt(np.where(variance > 0, variance, np.nan))
 
 
-def parameter_table(names, estimates, covariance, robust_covariance) -> pd.DataFrame:
+def parameter_table(names, estimates, covariance, robust_covariance,
+                    at_bound=()) -> pd.DataFrame:
     """Estimates with classical and robust SEs, t against 0 and two-sided p-values.
 
     A variance that is not positive (or NaN: an unidentified parameter, see
     :func:`iclv_jax.inference.covariances`) gives NaN for SE, t and p, never SE 0 and
-    t = inf; a warning names those parameters.
+    t = inf; a warning names those parameters, except the estimates ``at_bound``
+    (whose NaN the caller reports).
     """
     se, robust_se = _standard_errors(covariance), _standard_errors(robust_covariance)
     undefined = [name for name, a, b in zip(names, se, robust_se, strict=True)
-                 if np.isnan(a) or np.isnan(b)]
+                 if (np.isnan(a) or np.isnan(b)) and name not in at_bound]
     if undefined:
         warnings.warn(f"no standard error for {undefined} (variance not positive: not "
                       "identified); reported as NaN", UndefinedStandardErrorWarning,
@@ -64,7 +66,8 @@ class Results:
     ``model`` is the specification when the producer recorded it (``None`` otherwise).
     ``missing_answers``: indicator -> number of people whose answer was declared
     missing (integrated out); ``active_bounds``: parameter -> ``"lower"``/``"upper"``
-    for estimates at a bound (their SEs are not meaningful).
+    for estimates held at a bound (the gradient points out of the bounds; their SE, t
+    and p are NaN, the others' are those of the model with them fixed at the bound).
 
     ``==`` compares every field exactly (data frames with their dtypes and index
     names, NaN equal to NaN), so a :meth:`save` / :func:`iclv_jax.load_results` round

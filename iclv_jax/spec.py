@@ -447,9 +447,9 @@ class ICLVModel:
             :class:`~iclv_jax.DataError`; ``"integrate"``: NaN answers of every
             indicator are missing and integrated out (see ``Indicator.missing_codes``).
         bounds: parameter name -> ``(lower, upper)`` (``None``: unbounded on that
-            side), for coefficients (identity-transformed parameters); kept by a
-            transformation (``lower + exp(u)``, ``upper - exp(u)``, or a logistic
-            between both).
+            side), for coefficients (identity-transformed parameters); kept by the
+            optimiser (projected Newton or L-BFGS-B), so an estimate can reach the
+            bound and a bound that does not bind leaves the optimum unchanged.
         panel: ``True`` (default): rows sharing ``person_id`` are one person with one
             set of draws; ``False``: cross-sectional, every row is its own person
             (``person_id`` is not read).

@@ -179,6 +179,41 @@ def test_sigma_is_positive_for_any_internal_value():
         assert reported[sigma] == pytest.approx(np.exp(value), rel=1e-14)
 
 
+def test_reported_map_jacobian_is_finite_wherever_its_values_are():
+    """Each entry of the reported map evaluates only its own transform: moving one
+    internal value to +-720, 700 or 1e6 (coefficients, the scale, thresholds, symmetric
+    thresholds), wherever the reported values stay finite so does the Jacobian, and a
+    coefficient's column is the unit vector (no NaN from ``exp(720)`` in a branch not
+    taken)."""
+    model, df = mnl_data({"one": ij.Utility(attributes={"p": "p1"}, lvs=["a"]),
+                          "two": ij.Utility(attributes={"p": "p2"})}, n_people=12)
+    df["sym"], df["c"] = df["ind"], df["q1"]
+    model = dataclasses.replace(model, indicators=[
+        *model.indicators, ij.Indicator("sym", "a", levels=3, thresholds="symmetric"),
+        ij.Indicator("c", "a", kind="continuous")])
+    space = space_of(model, df)
+    internal = space.to_internal(space.start_reported(None))
+    to_reported, u0 = space.reported_map(internal), internal[space.free_index]
+    assert space.n_free == len(space.names)
+    jacobian_of = jax.jit(jax.jacobian(to_reported))
+    kinds = {p.transform for p in space.parameters}
+    assert kinds == {"identity", "log", "threshold", "positive_threshold"}
+    checked = set()
+    for i, p in enumerate(space.parameters):
+        for value in (720.0, -720.0, 700.0, 1e6):
+            u = u0.copy()
+            u[i] = value
+            if not np.all(np.isfinite(np.asarray(to_reported(u)))):
+                continue
+            jacobian = np.asarray(jacobian_of(u))
+            assert np.all(np.isfinite(jacobian)), (p.name, value)
+            if p.transform == "identity":
+                np.testing.assert_array_equal(jacobian[:, i], np.eye(len(u))[i])
+            checked.add((p.transform, value))
+    assert {("identity", 720.0), ("identity", 1e6), ("log", 700.0), ("log", -720.0),
+            ("threshold", 700.0), ("positive_threshold", -720.0)} <= checked
+
+
 # --- to_internal refuses values outside the domain -----------------------------------
 
 
