@@ -57,16 +57,21 @@ class ToReported(eqx.Module):
 
     def __call__(self, free_internal):
         internal = self.internal(free_internal)
-        increments = jnp.where(self.exp_increment, jnp.exp(internal), internal)
+        # exp only where a transform uses it (double where): an identity coefficient
+        # of 1e3 or more (a column in tiny units) would otherwise give exp = inf and a
+        # NaN gradient through the branch not taken
+        uses_exp = self.exp_increment | self.is_lower | self.is_upper | self.is_log
+        exp = jnp.exp(jnp.where(uses_exp, internal, 0.0))
+        increments = jnp.where(self.exp_increment, exp, internal)
         bounded = jnp.where(
-            self.is_lower, self.lower + jnp.exp(internal),
-            jnp.where(self.is_upper, self.upper - jnp.exp(internal),
+            self.is_lower, self.lower + exp,
+            jnp.where(self.is_upper, self.upper - exp,
                       jnp.where(self.is_interval, self.lower + (self.upper - self.lower)
                                 * jax.nn.sigmoid(internal), internal)))
         return jnp.where(
             self.is_threshold,
             self.cumulate @ increments,
-            jnp.where(self.is_log, jnp.exp(internal), bounded),
+            jnp.where(self.is_log, exp, bounded),
         )
 
 

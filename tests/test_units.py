@@ -186,3 +186,16 @@ def test_flat_direction_is_named_whatever_the_unit_of_another_column():
     with pytest.warns(NotAMaximumWarning, match="not negative definite") as caught:
         cov = covariances(-minus_h, scores, np.eye(4), list("abcd"))
     assert cov.smallest_curvature < 0 and "<= 0" in str(caught[0].message)
+
+
+def test_a_large_positive_coefficient_has_a_finite_gradient(beverage):
+    """health_label x 1e-4 makes beta_health_label ~5e3: exp of it (the log and bound
+    transforms' branch, not taken for a plain coefficient) is inf, and its gradient
+    was NaN through ``where``."""
+    df, model = beverage
+    problem = ij.Problem(model, df.assign(health_label=df["health_label"] * 1e-4), draws=DRAWS)
+    names = problem.space.free_names
+    u = np.asarray(problem.free_internal({"beta_health_label": 5e3}))
+    assert u[names.index("beta_health_label")] == 5e3
+    _, gradient = problem.likelihood.loglike_and_grad(u)
+    assert np.isfinite(np.asarray(gradient)).all()
