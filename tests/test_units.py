@@ -24,8 +24,7 @@ from iclv_jax.inference import NotAMaximumWarning, covariances
 from iclv_jax.optimize import clearly_negative_definite, relative_gradient, scales_from_curvature
 
 DRAWS = ij.Halton(10, seed=0)
-FAST_FACTORS = (1e-6, 1e5, 1e9)
-FULL_FACTORS = (1e-6, 1e-3, 1e3, 1e5, 1e7, 1e9)
+FACTORS = (1e-9, 1e-6, 1e-3, 1e3, 1e5, 1e9)
 
 
 def _fit(model, data) -> ij.Results:
@@ -59,7 +58,7 @@ def beverage_reference(beverage):
     return _fit(model, df)
 
 
-@pytest.mark.parametrize("c", FAST_FACTORS)
+@pytest.mark.parametrize("c", FACTORS)
 def test_price_in_any_unit_gives_the_same_fit(beverage, beverage_reference, c):
     """price x c: beta_price / c, its SEs / c; everything else the same."""
     df, model = beverage
@@ -67,12 +66,14 @@ def test_price_in_any_unit_gives_the_same_fit(beverage, beverage_reference, c):
     _assert_rescaled(fit, beverage_reference, {"beta_price": 1 / c})
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("c", FULL_FACTORS)
-def test_price_in_any_unit_gives_the_same_fit_full_grid(beverage, beverage_reference, c):
-    df, model = beverage
-    fit = _fit(model, df.assign(price=df["price"] * c))
-    _assert_rescaled(fit, beverage_reference, {"beta_price": 1 / c})
+@pytest.mark.slow  # the issue's three-LV study (150 people, 20 draws): ~5 s a fit
+def test_price_in_any_unit_gives_the_same_fit_three_lvs():
+    df, model, _ = datasets.beverage(n_people=150, seed=0)
+    draws = ij.Halton(20, seed=0)
+    reference = ij.estimate(model, df, draws=draws, verbose=False)
+    for c in FACTORS:
+        fit = ij.estimate(model, df.assign(price=df["price"] * c), draws=draws, verbose=False)
+        _assert_rescaled(fit, reference, {"beta_price": 1 / c})
 
 
 def _with_spending(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -97,7 +98,7 @@ def spending_reference(spending):
     return _fit(model, df)
 
 
-@pytest.mark.parametrize("c", (1e-6, 1e9))
+@pytest.mark.parametrize("c", (1e-6, 1e3, 1e9))
 def test_continuous_indicator_in_any_unit_gives_the_same_fit(spending, spending_reference, c):
     """spend x c: alpha, lambda and sigma of the item times c, LL shifted by exactly
     ``-N log c`` (the density of ``c y`` is that of ``y`` over ``c``)."""
