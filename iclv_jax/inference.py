@@ -19,7 +19,8 @@ from .optimize import flat_threshold, scaled_curvature, scales_from_curvature
 
 
 class NotAMaximumWarning(UserWarning):
-    """The Hessian at the estimate is not negative definite."""
+    """The Hessian at the estimate is not clearly negative definite (singular along a
+    flat direction, or with a wrong-way curvature)."""
 
 
 @dataclass(frozen=True)
