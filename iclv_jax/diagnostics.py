@@ -58,6 +58,7 @@ from .draws import Draws
 from .estimation import Problem, start_scales
 from .layout import EXTRAS
 from .likelihood import SimulatedLikelihood
+from .optimize import scales_from_curvature
 
 __all__ = [
     "FlippedThresholdScores",
@@ -153,16 +154,11 @@ def _free_internal(problem: Problem, params) -> jax.Array:
     return problem.free_internal(params)
 
 
-def _scales_from_scores(scores: np.ndarray) -> np.ndarray:
-    curvature = np.mean(scores**2, axis=0)
-    positive = curvature > 1e-12
-    return np.where(positive, 1.0 / np.sqrt(np.where(positive, curvature, 1.0)), 1.0)
-
-
 def natural_scales(likelihood: SimulatedLikelihood, free_internal) -> np.ndarray:
     """BHHH scales ``s_i = (mean_n s_ni^2)^{-1/2}`` at ``u`` from the per-person autodiff
-    scores (1 where every score is ~0)."""
-    return _scales_from_scores(np.asarray(likelihood.scores(jnp.asarray(free_internal))))
+    scores (1 where every score is 0; :func:`iclv_jax.optimize.scales_from_curvature`
+    without a Hessian)."""
+    return scales_from_curvature(None, np.asarray(likelihood.scores(jnp.asarray(free_internal))))
 
 
 def finite_steps(free_internal, scales) -> np.ndarray:
@@ -481,16 +477,6 @@ def _typical(diagonal: np.ndarray) -> float:
     return largest if largest > 0 else 1.0
 
 
-def _curvature_scales(hessian_diagonal: np.ndarray, fallback: np.ndarray,
-                      n_people: int) -> np.ndarray:
-    """``s_i = (|H_ii| / N)^{-1/2}``, ``fallback`` where ``H_ii`` is ~0.  Unlike BHHH
-    scales these stay right in a saturated probit tail, where the squared scores
-    exceed the curvature by the squared utility."""
-    exact = np.abs(hessian_diagonal) / max(1, n_people)
-    usable = exact > 1e-12 * max(1.0, float(np.max(exact, initial=0.0)))
-    return np.where(usable, 1.0 / np.sqrt(np.where(usable, exact, 1.0)), fallback)
-
-
 def _flat_directions(scaled_hessian: np.ndarray, scaled_bhhh: np.ndarray, names,
                      typical: float, tolerance: float,
                      weight: float = 0.1) -> list[dict[str, float]]:
@@ -532,7 +518,8 @@ def detect_frozen(model, data=None, params=None, draws: int | Draws = 100,
     (``jax.jvp`` of the autodiff gradient, ``batch_size`` at a time).  In the scaled
     coordinates ``v = u / s`` (BHHH scales) with ``c = median_j s_j^2 |H_jj|``, and
     in curvature units ``t_i = (|H_ii| / N)^{-1/2}`` (``c_t = median_j t_j^2 |H_jj|``,
-    i.e. ``N``) for the responses:
+    i.e. ``N``; the estimator's :func:`~iclv_jax.optimize.scales_from_curvature`, each
+    parameter judged against itself) for the responses:
 
     - ``wrong gradient code``: the implementation's gradient ``g_i`` differs from
       autodiff's (relative difference above ``gradient_tolerance``, floor
@@ -572,9 +559,9 @@ def detect_frozen(model, data=None, params=None, draws: int | Draws = 100,
     impl = np.asarray(gradient_fn(likelihood, u)[1])
     n = len(names)
     scores = np.asarray(likelihood.scores(u))
-    scales = _scales_from_scores(scores)
+    scales = scales_from_curvature(None, scores)
     hessian = hessian_vector_products(likelihood, u, np.eye(n), batch_size).T
-    curvature_scales = _curvature_scales(np.diag(hessian), scales, scores.shape[0])
+    curvature_scales = scales_from_curvature(hessian, scores)
     steps = relative_step * np.minimum(np.maximum(np.abs(np.asarray(u)), 1.0),
                                        curvature_scales)
     u_np = np.asarray(u, dtype=float)

@@ -158,7 +158,7 @@ def _stage_fit(model: ICLVModel, data, draws, start, optimizer, gradient, max_it
         u, _, _ = readapt(problem, Evaluator(problem.adapt(u0), gradient), u0,
                           lambda ev, v, n: minimise(ev, v, scales, optimizer, n, tracker,
                                                     bounds=bounds),
-                          1e-6, max_iterations)
+                          1e-6, max_iterations, scales)
         return problem.reported(u), tracker.iteration, tracker.history
     u, iterations, _ = minimise(evaluator, u0, scales, optimizer, max_iterations, tracker,
                                 bounds=bounds)
@@ -273,7 +273,7 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
             u, evaluator, message = readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
                 ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10, bounds),
-                tolerance, max_iterations)
+                tolerance, max_iterations, tracker.scales)
         else:
             u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations,
                                      tracker, tolerance / 10, bounds)

@@ -3,7 +3,9 @@
 With ``H`` the Hessian of ``log L`` and ``s_n`` the per-person scores in the internal
 space ``u``, the classical covariance is ``(-H)^{-1}`` and the robust (sandwich) one
 ``(-H)^{-1} (sum_n s_n s_n') (-H)^{-1}``.  Both map to reported parameters by the
-delta method, ``Cov(theta) = J Cov(u) J'`` with ``J = d theta / d u``.
+delta method, ``Cov(theta) = J Cov(u) J'`` with ``J = d theta / d u``.  The inverses
+are taken in scaled coordinates (``-D H D``, ``D`` the parameter scales), where the
+matrix is well conditioned whatever the units of the data.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .optimize import flat_threshold, scaled_curvature, scales_from_curvature
+
 
 class NotAMaximumWarning(UserWarning):
-    """The Hessian at the estimate is not negative definite."""
+    """The Hessian at the estimate is not clearly negative definite (singular along a
+    flat direction, or with a wrong-way curvature)."""
 
 
 @dataclass(frozen=True)
@@ -29,18 +34,20 @@ class Covariances:
     unidentified: tuple[str, ...] = ()
 
 
-def weakest_direction(hessian: np.ndarray, names, top: int = 3) -> tuple[float, list[str]]:
-    """Smallest curvature ``min eig(-H)`` and the parameters that carry its eigenvector."""
-    values, vectors = np.linalg.eigh(-hessian)
+def weakest_direction(curvature: np.ndarray, names, top: int = 3) -> tuple[float, list[str]]:
+    """Smallest eigenvalue of the (scaled) curvature ``C`` and the parameters that carry
+    its eigenvector."""
+    values, vectors = np.linalg.eigh(curvature)
     weights = np.abs(vectors[:, 0])
     order = np.argsort(weights)[::-1][:top]
     return float(values[0]), [names[i] for i in order if weights[i] > 0.1]
 
 
-def flat_internal(hessian: np.ndarray, threshold: float) -> np.ndarray:
-    """Internal parameters that carry (weight > 0.1) an eigenvector of ``-H`` whose
-    curvature is at most ``threshold``: the directions the data do not identify."""
-    values, vectors = np.linalg.eigh(-hessian)
+def flat_internal(curvature: np.ndarray, threshold: float) -> np.ndarray:
+    """Internal parameters that carry (weight > 0.1) an eigenvector of the (scaled)
+    curvature ``C`` whose eigenvalue is at most ``threshold``: the directions the data
+    do not identify."""
+    values, vectors = np.linalg.eigh(curvature)
     flat = vectors[:, values <= threshold]
     return np.any(np.abs(flat) > 0.1, axis=1)
 
@@ -52,39 +59,55 @@ def _blank(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def _not_a_maximum_message(curvature: float, threshold: float, involved, blanked) -> str:
+    """The warning's text; its wording follows the sign of the curvature it prints."""
+    if curvature <= 0:
+        state = (f"the Hessian is not negative definite at the estimate (smallest scaled "
+                 f"curvature {curvature:.3g} <= 0): the likelihood is not at a maximum")
+    else:
+        state = (f"the Hessian is nearly singular at the estimate (smallest scaled "
+                 f"curvature {curvature:.3g}, positive but below {threshold:.3g}): the "
+                 f"likelihood is flat")
+    return (f"{state} along {involved}: these parameters may be unidentified; standard "
+            f"errors of {blanked} are NaN, the others use a pseudo-inverse")
+
+
 def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
                 names, stacklevel: int = 3) -> Covariances:
     """Classical and robust covariances of the reported free parameters.
 
-    When ``-H`` is not positive definite the covariance along the other directions
-    uses the pseudo-inverse, and every reported parameter that depends
-    (``J_ij != 0``) on an internal parameter of a flat direction gets NaN variances
-    and covariances (not the pseudo-inverse's 0, which would read as SE 0, t = inf).
-    Warns with :class:`NotAMaximumWarning` naming them.
+    Everything is computed in the scaled coordinates ``v = u / s`` of
+    :func:`~iclv_jax.optimize.scales_from_curvature` (``D = diag(s)``): with the scaled
+    curvature ``C = -D H D`` and scaled scores ``s_n D``, ``Cov(u) = D C^{-1} D`` and the
+    sandwich ``D C^{-1} (D S'S D) C^{-1} D``, so the flatness test, the parameters it
+    names and the standard errors do not depend on the units of the data (a price
+    coefficient's SE scales exactly with the price unit).  When ``C`` is not positive
+    definite (:func:`~iclv_jax.optimize.flat_threshold`) the covariance along the
+    other directions uses the pseudo-inverse, and every reported parameter that
+    depends (``J_ij != 0``) on an internal parameter of a flat direction gets NaN
+    variances and covariances (not the pseudo-inverse's 0, which would read as SE 0,
+    t = inf).  Warns with :class:`NotAMaximumWarning` naming them.
     """
-    curvature, involved = weakest_direction(hessian, names)
-    scale = max(1.0, float(np.max(np.abs(np.diag(hessian)))))
-    threshold = 1e-10 * scale
+    scales = scales_from_curvature(hessian, scores)
+    curvature_matrix = scaled_curvature(hessian, scales)
+    curvature, involved = weakest_direction(curvature_matrix, names)
+    threshold = flat_threshold(curvature_matrix)
     unidentified = np.zeros(len(names), dtype=bool)
     if curvature <= threshold:
-        unidentified = np.any(jacobian[:, flat_internal(hessian, threshold)] != 0, axis=1)
+        flat = flat_internal(curvature_matrix, threshold)
+        unidentified = np.any(jacobian[:, flat] != 0, axis=1)
         blanked = [names[i] for i in np.flatnonzero(unidentified)]
-        warnings.warn(
-            f"the Hessian is not negative definite at the estimate (smallest curvature "
-            f"{curvature:.3g}); the likelihood is flat or not at a maximum along "
-            f"{involved}: these parameters may be unidentified; standard errors of "
-            f"{blanked} are NaN, the others use a pseudo-inverse",
-            NotAMaximumWarning,
-            stacklevel=stacklevel,
-        )
-        inverse = np.linalg.pinv(-hessian)
+        warnings.warn(_not_a_maximum_message(curvature, threshold, involved, blanked),
+                      NotAMaximumWarning, stacklevel=stacklevel)
+        inverse = np.linalg.pinv(curvature_matrix)
     else:
-        inverse = np.linalg.inv(-hessian)
+        inverse = np.linalg.inv(curvature_matrix)
     inverse = 0.5 * (inverse + inverse.T)
-    meat = scores.T @ scores
-    robust = inverse @ meat @ inverse
+    scaled_scores = scores * scales
+    robust = scales[:, None] * (inverse @ (scaled_scores.T @ scaled_scores) @ inverse) * scales
+    classical = scales[:, None] * inverse * scales
     return Covariances(
-        classical=_blank(jacobian @ inverse @ jacobian.T, unidentified),
+        classical=_blank(jacobian @ classical @ jacobian.T, unidentified),
         robust=_blank(jacobian @ robust @ jacobian.T, unidentified),
         smallest_curvature=curvature,
         unidentified=tuple(names[i] for i in np.flatnonzero(unidentified)),

@@ -7,8 +7,10 @@ order whatever the units of the data (raw prices of 1,000-5,000 included).  It
 minimises ``f(v) = -log L(s v) / N``.
 
 After the optimiser, exact-Hessian Newton steps run until the relative gradient
-``max_i |g_i| max(|u_i|, 1) / max(|log L|, 1)`` is below the tolerance and the Hessian
-is negative definite: a verified optimum, not an assumed one.
+``max_i |g_i| max(|u_i|, s_i) / max(|log L|, 1)`` is below the tolerance and the
+Hessian is negative definite: a verified optimum, not an assumed one.  Both tests use
+the scales ``s`` at the final point (the Hessian as ``D H D``, ``D = diag(s)``), so
+rescaling a data column changes neither.
 
 Bounds are a box ``lower <= u <= upper`` on the internal parameters (bounded
 coefficients are their own internal values), kept by the optimisers themselves:
@@ -45,11 +47,15 @@ _BOUND_EPSILON = 1e-3
 GRADIENTS = ("autodiff", "analytic")
 
 
-def relative_gradient(gradient, internal, loglike) -> float:
-    """``max_i |g_i| max(|u_i|, 1) / max(|log L|, 1)`` (Biogeme's stopping quantity)."""
+def relative_gradient(gradient, internal, loglike, scales) -> float:
+    """``max_i |g_i| max(|u_i|, s_i) / max(|log L|, 1)``: Biogeme's stopping quantity
+    with each parameter's own scale ``s_i`` (:func:`scales_from_curvature`) in place of
+    Biogeme's 1.  Rescaling a data column by ``c`` multiplies its coefficient's ``g_i``
+    by ``c`` and divides ``u_i`` and ``s_i`` by ``c``, so the quantity does not change:
+    the test is blind to the units of the data."""
     gradient, internal = np.asarray(gradient), np.asarray(internal)
-    return float(np.max(np.abs(gradient) * np.maximum(np.abs(internal), 1.0))
-                 / max(abs(float(loglike)), 1.0))
+    size = np.maximum(np.abs(internal), np.asarray(scales))
+    return float(np.max(np.abs(gradient) * size) / max(abs(float(loglike)), 1.0))
 
 
 def on_active_bound(x, ascent, lower, upper) -> np.ndarray:
@@ -135,19 +141,34 @@ class Evaluator:
 def scales_from_curvature(hessian: np.ndarray | None, scores: np.ndarray) -> np.ndarray:
     """Per-parameter scales ``s_i = (|H_ii| / N)^{-1/2}`` from the exact Hessian's diagonal.
 
-    Where the diagonal is ~0 (or no Hessian is given) the BHHH diagonal
-    ``mean_n s_ni^2`` stands in, and 1 where both are ~0.  In ``v = u / s`` every
-    coordinate then has unit curvature per person at the start.  (BHHH alone
-    overstates the curvature far in a probit tail, by the squared utility, which is
-    why the exact diagonal comes first.)
+    Where the exact diagonal is ~0 next to the BHHH diagonal ``b_i = mean_n s_ni^2``
+    (``|H_ii| / N <= 1e-8 b_i``, or no Hessian given) ``b_i`` stands in, and 1 where
+    both are 0.  In ``v = u / s`` every coordinate then has unit curvature per person.
+    (BHHH alone overstates the curvature far in a probit tail, by the squared utility,
+    which is why the exact diagonal comes first.)  Each parameter is judged only
+    against itself, so rescaling a data column by ``c`` divides its coefficient's
+    scale by exactly ``c`` and leaves the others alone.
     """
     n = scores.shape[0]
     bhhh = np.mean(scores**2, axis=0)
     exact = np.zeros_like(bhhh) if hessian is None else np.abs(np.diag(hessian)) / n
-    tiny = 1e-12 * max(1.0, float(np.max(exact)))
-    curvature = np.where(exact > tiny, exact, bhhh)
-    safe = np.where(curvature > 1e-12, curvature, 1.0)
-    return np.where(curvature > 1e-12, 1.0 / np.sqrt(safe), 1.0)
+    curvature = np.where(exact > 1e-8 * bhhh, exact, bhhh)
+    usable = np.isfinite(curvature) & (curvature > 0)
+    return np.where(usable, 1.0 / np.sqrt(np.where(usable, curvature, 1.0)), 1.0)
+
+
+def scaled_curvature(hessian: np.ndarray, scales) -> np.ndarray:
+    """``-D H D`` with ``D = diag(s)``: the curvature of ``-log L`` in ``v = u / s``
+    (about ``N`` on the diagonal with :func:`scales_from_curvature`), whose
+    eigenvalues do not depend on the units of the data."""
+    scales = np.asarray(scales)
+    return -np.asarray(hessian) * np.outer(scales, scales)
+
+
+def flat_threshold(curvature: np.ndarray) -> float:
+    """``1e-10 max(1, max_i |C_ii|)``: an eigenvalue of the scaled curvature ``C`` at or
+    below it is a flat (or wrong-way) direction."""
+    return 1e-10 * max(1.0, float(np.max(np.abs(np.diag(curvature)))))
 
 
 @dataclass
@@ -264,12 +285,12 @@ class ScaledObjective:
         return self._finite(-h * np.outer(self.scales, self.scales) / self.n)
 
     def relative_gradient(self, v) -> float:
-        """iclv_jax's stopping quantity at ``v`` (in ``u`` and ``log L`` terms), with the
-        coordinates held at a bound left out."""
+        """iclv_jax's stopping quantity at ``v`` (in ``u`` and ``log L`` terms, with the
+        optimiser's scales), with the coordinates held at a bound left out."""
         ll, grad, _ = self._evaluate(v)
         u = self.internal(v)
         return relative_gradient(np.where(on_active_bound(u, grad, *self.bounds), 0.0, grad),
-                                 u, ll)
+                                 u, ll, self.scales)
 
     def callback(self, intermediate_result=None, *_):
         v = np.asarray(getattr(intermediate_result, "x", intermediate_result))
@@ -521,11 +542,13 @@ def _restarted_quasi_newton(objective: ScaledObjective, v0, method: str, max_ite
     return v, iterations, str(result.message)
 
 
-def clearly_negative_definite(hessian: np.ndarray) -> bool:
-    """``min eig(-H) > 1e-10 max(1, max |H_ii|)``: the test :mod:`iclv_jax.inference`
-    uses too, so a flat direction is never both "verified" and "not a maximum"."""
-    scale = max(1.0, float(np.max(np.abs(np.diag(hessian)))))
-    return bool(np.linalg.eigvalsh(-hessian)[0] > 1e-10 * scale)
+def clearly_negative_definite(hessian: np.ndarray, scales) -> bool:
+    """``min eig(C) > 1e-10 max(1, max |C_ii|)`` for the scaled curvature ``C = -D H D``
+    (:func:`scaled_curvature`, :func:`flat_threshold`): the test
+    :mod:`iclv_jax.inference` uses too, so a flat direction is never both "verified"
+    and "not a maximum"; in scaled coordinates it does not depend on the data's units."""
+    curvature = scaled_curvature(hessian, scales)
+    return bool(np.linalg.eigvalsh(curvature)[0] > flat_threshold(curvature))
 
 
 @dataclass(frozen=True)
@@ -544,36 +567,40 @@ class Verified:
 def verify(evaluator: Evaluator, u, tolerance: float, tracker: Tracker,
            max_steps: int = 8, reach: float = 1e-2, bounds=None) -> Verified:
     """Newton steps with the exact Hessian (and step halving) until the optimum is
-    verified: relative gradient below ``tolerance`` and ``-H`` positive definite.
+    verified: relative gradient below ``tolerance`` and ``-H`` positive definite, both
+    judged with the scales :func:`scales_from_curvature` gives at the point.
 
     No Newton step is tried from a point whose relative gradient exceeds ``reach``
     (far from an optimum the optimiser, not Newton, must do the work).  ``bounds``: the
     box of ``u`` (default none); the coordinates held at a bound
     (:func:`on_active_bound`) are left out of both tests and of the Newton steps, which
-    are projected onto the box.
+    are projected onto the box.  The step ``D (-D H D)^{-1} D g`` (over the free
+    coordinates) is solved in scaled coordinates.
     """
     u = np.asarray(u)
     lower, upper = unbounded(len(u)) if bounds is None else bounds
-    ll, grad = evaluator.value_and_grad(u)
+    ll, grad, scores = evaluator.scores(u)
     step = 0
     while True:
         hessian = evaluator.hessian(u)
+        scales = scales_from_curvature(hessian, scores)
         free = ~on_active_bound(u, grad, lower, upper)
         reduced = hessian[np.ix_(free, free)]
         finite = np.all(np.isfinite(hessian))
-        negative_definite = bool(finite and (not free.any()
-                                             or clearly_negative_definite(reduced)))
-        rel = relative_gradient(np.where(free, grad, 0.0), u, ll)
+        negative_definite = bool(finite and (not free.any() or clearly_negative_definite(
+            reduced, scales[free])))
+        rel = relative_gradient(np.where(free, grad, 0.0), u, ll, scales)
         if (rel < tolerance and negative_definite) or step == max_steps or rel > reach \
                 or not negative_definite:
             return Verified(u, ll, grad, hessian, step, rel, negative_definite)
         direction = np.zeros_like(u)
-        direction[free] = np.linalg.solve(-reduced, grad[free])
+        direction[free] = scales[free] * np.linalg.solve(
+            scaled_curvature(reduced, scales[free]), scales[free] * grad[free])
         for _ in range(30):
             candidate = np.clip(u + direction, lower, upper)
-            ll_new, grad_new = evaluator.value_and_grad(candidate)
+            ll_new, grad_new, scores_new = evaluator.scores(candidate)
             if np.isfinite(ll_new) and ll_new >= ll - 1e-12 * abs(ll):
-                u, ll, grad = candidate, ll_new, grad_new
+                u, ll, grad, scores = candidate, ll_new, grad_new, scores_new
                 break
             direction = direction / 2
         else:

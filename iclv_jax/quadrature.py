@@ -308,7 +308,7 @@ def adapt(likelihood: SimulatedLikelihood, free_internal,
 
 
 def readapt(problem, evaluator: Evaluator, u, optimise, tolerance: float,
-            max_iterations: int, per_round: int = 5) -> tuple[np.ndarray, Evaluator, str]:
+            max_iterations: int, scales, per_round: int = 5) -> tuple[np.ndarray, Evaluator, str]:
     """The optimiser on adaptive quadrature: rounds of at most ``per_round`` iterations,
     each on nodes adapted at the point the round starts from, until re-adapting leaves
     ``u`` an optimum (relative gradient below ``tolerance / 10``).
@@ -321,7 +321,8 @@ def readapt(problem, evaluator: Evaluator, u, optimise, tolerance: float,
     optimiser's line searches, gradients and Hessians are consistent.
 
     ``problem``: an :class:`~iclv_jax.Problem` with :class:`AdaptiveQuadrature` draws;
-    ``optimise(evaluator, u, iterations) -> (u, iterations used, message)``.  Returns
+    ``optimise(evaluator, u, iterations) -> (u, iterations used, message)``; ``scales``:
+    the optimiser's parameter scales (for the relative gradient).  Returns
     ``(u, evaluator, message)``, the evaluator on the last adaptation (the one to verify
     and report with).  Any adaptation gives a consistent likelihood; only its accuracy
     depends on where it was made.
@@ -331,7 +332,8 @@ def readapt(problem, evaluator: Evaluator, u, optimise, tolerance: float,
     while True:
         evaluator = Evaluator(problem.adapt(u), evaluator.gradient)
         loglike, gradient = evaluator.value_and_grad(u)
-        if relative_gradient(gradient, u, loglike) < tolerance / 10 or used >= max_iterations:
+        done = relative_gradient(gradient, u, loglike, scales) < tolerance / 10
+        if done or used >= max_iterations:
             return u, evaluator, message
         u, iterations, message = optimise(evaluator, u, min(per_round, max_iterations - used))
         u = np.asarray(u)

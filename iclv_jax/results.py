@@ -68,6 +68,9 @@ class Results:
     missing (integrated out); ``active_bounds``: parameter -> ``"lower"``/``"upper"``
     for estimates held at a bound (the gradient points out of the bounds; their SE, t
     and p are NaN, the others' are those of the model with them fixed at the bound).
+    ``smallest_curvature`` is the smallest eigenvalue of ``-D H D`` (``D`` the
+    parameter scales at the estimate, about ``N`` on the diagonal), so it does not
+    depend on the data's units.
 
     ``==`` compares every field exactly (data frames with their dtypes and index
     names, NaN equal to NaN), so a :meth:`save` / :func:`iclv_jax.load_results` round
@@ -137,7 +140,7 @@ class Results:
             f"  converged                        {self.converged} ({self.message})",
             f"  final gradient norm / relative   {self.gradient_norm:.3g} / "
             f"{self.relative_gradient:.3g}",
-            f"  smallest Hessian curvature       {self.smallest_curvature:.4g}",
+            f"  smallest scaled curvature        {self.smallest_curvature:.4g}",
             f"  estimation time                  {self.seconds:.1f} s",
             "",
             self.table.to_string(float_format=lambda x: f"{x:.5g}"),

@@ -283,7 +283,7 @@ def test_an_unidentified_parameter_is_named_and_not_called_converged(beverage):
     assert not_a_maximum, [str(w.message) for w in caught]
     message = str(not_a_maximum[0].message)
     assert "'asc_sugar_copy'" in message and "'asc_sugar'" in message, message
-    assert results.smallest_curvature < 1e-6  # vs. curvatures of 10 to 1e10 elsewhere
+    assert results.smallest_curvature < 1e-6  # scaled: the diagonal of -D H D is ~N = 326
     if results.converged or "NOT converged" not in results.message:
         raise FalselyConverged(f"converged={results.converged} ({results.message}) with "
                                f"smallest curvature {results.smallest_curvature:.3g}")
