@@ -26,7 +26,7 @@ from . import checkpoint as checkpoints
 from . import identification
 from .data import Panel, prepare_data
 from .draws import Draws, as_draws
-from .inference import covariances
+from .inference import NOISE_RATIO, covariances, noise_dominated
 from .layout import build_layout
 from .likelihood import SimulatedLikelihood, build_likelihood
 from .optimize import (
@@ -39,9 +39,17 @@ from .optimize import (
     verify,
 )
 from .params import ParameterSpace, ToReported
-from .quadrature import AdaptiveQuadrature, adapt, readapt
+from .quadrature import AdaptiveQuadrature, Quadrature, adapt, readapt
 from .results import Results, parameter_table
-from .spec import BinaryProbit, ICLVModel, MultinomialLogit, NoChoice, SpecificationError
+from .spec import (
+    BinaryProbit,
+    ICLVModel,
+    MultinomialLogit,
+    NoChoice,
+    SpecificationError,
+    mirror_parameters,
+    sign_anchors,
+)
 
 __all__ = ["OPTIMIZERS", "Problem", "estimate", "relative_gradient", "start_scales"]
 
@@ -208,6 +216,7 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     verbose = sys.stderr.isatty() if verbose is None else verbose
     began = time.perf_counter()
+    identification.check_specification(model)
     problem = Problem(model, data, draws, chunk_size=chunk_size, dtype=dtype, devices=devices)
     identification.check_data(model, problem.panel)
     evaluator = Evaluator(problem.likelihood, gradient)
@@ -247,22 +256,67 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
     if verbose:
         print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
               f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}", file=sys.stderr)
-    if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
-        u, evaluator, message = readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
-            ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10), tolerance,
-            max_iterations)
-    else:
+    def optimise(evaluator: Evaluator, u0) -> tuple[np.ndarray, Evaluator, str]:
+        if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
+            return readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
+                ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10), tolerance,
+                max_iterations)
         u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations,
                                  tracker, tolerance / 10)
+        return u, evaluator, message
+
+    u, evaluator, message = optimise(evaluator, u0)
+    flipped = mirrored_lvs(model, problem.reported(u))
+    if flipped:  # the mirror image: negate its parameters, re-optimise from there
+        u0 = np.asarray(problem.free_internal(mirror(model, problem.reported(u), flipped)))
+        if isinstance(problem.draws, AdaptiveQuadrature):
+            evaluator = Evaluator(problem.adapt(u0), gradient)
+        u, evaluator, message = optimise(evaluator, u0)
+        message += (f"; {flipped} reached their mirror image, re-optimised from it with "
+                    "their sign anchors positive")
     final = verify(evaluator, u, tolerance, tracker)
     converged = bool(final.relative_gradient < tolerance and final.negative_definite)
     message = f"{message}; {final.newton_steps} Newton verification steps"
+    noise_ratio, noisy = simulation_noise(problem, evaluator, final)
     if not converged:
         message += (f"; NOT converged: relative gradient {final.relative_gradient:.2e}, "
                     f"Hessian negative definite: {final.negative_definite}")
+    elif noisy.any():
+        converged = False
+        message += (f"; NOT converged: the curvature along some directions is simulation "
+                    f"noise (noise / curvature {noise_ratio:.3g} > {NOISE_RATIO})")
+    if not converged:
         warnings.warn(f"estimation did not converge ({message})", stacklevel=2)
     return _results(problem, evaluator, final, tracker, converged, message, optimizer,
-                    ll_start, stage_iterations, time.perf_counter() - began, verbose)
+                    ll_start, stage_iterations, time.perf_counter() - began, verbose,
+                    noise_ratio, noisy)
+
+
+def mirrored_lvs(model: ICLVModel, reported: Mapping[str, float]) -> list[str]:
+    """The LVs whose sign anchor (:func:`~iclv_jax.spec.sign_anchors`) is negative."""
+    return [lv for lv, anchor in sign_anchors(model).items() if reported[anchor] < 0]
+
+
+def mirror(model: ICLVModel, reported: Mapping[str, float], lvs) -> dict[str, float]:
+    """``reported`` at the mirror image of ``lvs``: every parameter of
+    :func:`~iclv_jax.spec.mirror_parameters` negated (a path between two of them twice,
+    so it keeps its sign).  The exact likelihood is the same there."""
+    values = dict(reported)
+    for lv in lvs:
+        for name in mirror_parameters(model, lv):
+            values[name] = -values[name]
+    return values
+
+
+def simulation_noise(problem: Problem, evaluator: Evaluator, final) -> tuple[float, np.ndarray]:
+    """``(largest v'Vv / -v'Hv, internal parameters on noise-dominated directions)`` at
+    the final point (see :func:`iclv_jax.inference.noise_dominated`); ``(nan, none)``
+    for quadrature (no simulation noise) or where ``-H`` is not positive definite."""
+    none = np.zeros(problem.space.n_free, dtype=bool)
+    if isinstance(problem.draws, Quadrature | AdaptiveQuadrature) or not final.negative_definite:
+        return float("nan"), none
+    noise = np.asarray(evaluator.likelihood.score_noise(jnp.asarray(final.internal)))
+    return noise_dominated(final.hessian, noise)
 
 
 @eqx.filter_jit
@@ -275,11 +329,12 @@ def reported_and_jacobian(to_reported: ToReported, free_internal):
 
 def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, converged: bool,
              message: str, optimizer: str, ll_start: float, stage_iterations: dict,
-             seconds: float, verbose: bool) -> Results:
+             seconds: float, verbose: bool, noise_ratio: float, noisy: np.ndarray) -> Results:
     reported, jacobian = (np.asarray(x) for x in reported_and_jacobian(
         problem.likelihood.to_reported, jnp.asarray(final.internal)))
     names = problem.space.free_names
-    cov = covariances(final.hessian, evaluator.scores(final.internal)[2], jacobian, names)
+    cov = covariances(final.hessian, evaluator.scores(final.internal)[2], jacobian, names,
+                      noisy)
     estimates = dict(zip(problem.space.names, reported.tolist(), strict=True))
     values = np.array([estimates[name] for name in names])
     frame = lambda m: pd.DataFrame(m, index=list(names), columns=list(names))  # noqa: E731
@@ -308,6 +363,8 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         stage_iterations=stage_iterations,
         missing_answers=dict(problem.panel.missing_answers),
         active_bounds=problem.space.active_bounds(reported),
+        sign_anchors=sign_anchors(problem.model),
+        simulation_noise_ratio=noise_ratio,
         model=problem.model,
     )
     if results.active_bounds:

@@ -64,7 +64,12 @@ class Results:
     ``model`` is the specification when the producer recorded it (``None`` otherwise).
     ``missing_answers``: indicator -> number of people whose answer was declared
     missing (integrated out); ``active_bounds``: parameter -> ``"lower"``/``"upper"``
-    for estimates at a bound (their SEs are not meaningful).
+    for estimates at a bound (their SEs are not meaningful); ``sign_anchors``: LV ->
+    the parameter that is positive by convention (the LV's mirror image, all of its
+    parameters negated, has the same likelihood); ``simulation_noise_ratio``: the
+    largest simulation variance of the estimate along a direction relative to its
+    sampling variance (above ``iclv_jax.inference.NOISE_RATIO`` the curvature there is
+    simulation noise; NaN for quadrature).
 
     ``==`` compares every field exactly (data frames with their dtypes and index
     names, NaN equal to NaN), so a :meth:`save` / :func:`iclv_jax.load_results` round
@@ -95,6 +100,8 @@ class Results:
     stage_iterations: dict[str, int] = field(default_factory=dict)
     missing_answers: dict[str, int] = field(default_factory=dict)
     active_bounds: dict[str, str] = field(default_factory=dict)
+    sign_anchors: dict[str, str] = field(default_factory=dict)
+    simulation_noise_ratio: float = math.nan
     model: ICLVModel | None = None
 
     def __eq__(self, other) -> bool:
@@ -135,6 +142,7 @@ class Results:
             f"  final gradient norm / relative   {self.gradient_norm:.3g} / "
             f"{self.relative_gradient:.3g}",
             f"  smallest Hessian curvature       {self.smallest_curvature:.4g}",
+            f"  simulation noise / curvature     {self.simulation_noise_ratio:.3g}",
             f"  estimation time                  {self.seconds:.1f} s",
             "",
             self.table.to_string(float_format=lambda x: f"{x:.5g}"),
@@ -144,6 +152,9 @@ class Results:
         if self.missing_answers:
             lines += ["", "missing indicator answers (integrated out): " + ", ".join(
                 f"{k} {v}" for k, v in self.missing_answers.items())]
+        if self.sign_anchors:
+            lines += ["", "sign anchors (each LV's mirror image has the same likelihood): "
+                      + ", ".join(f"{lv}: {name} > 0" for lv, name in self.sign_anchors.items())]
         if self.active_bounds:
             lines += ["", "at a bound: " + ", ".join(
                 f"{k} ({v})" for k, v in self.active_bounds.items())]
