@@ -25,8 +25,8 @@ import pandas as pd
 from . import checkpoint as checkpoints
 from . import identification
 from .data import Panel, prepare_data
-from .draws import Draws, as_draws
-from .inference import NOISE_RATIO, covariances, noise_dominated
+from .draws import Draws, Halton, as_draws
+from .inference import INFORMATION_SHARE, covariances, noise_dominated
 from .layout import build_layout
 from .likelihood import SimulatedLikelihood, build_likelihood
 from .optimize import (
@@ -277,19 +277,19 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
     final = verify(evaluator, u, tolerance, tracker)
     converged = bool(final.relative_gradient < tolerance and final.negative_definite)
     message = f"{message}; {final.newton_steps} Newton verification steps"
-    noise_ratio, noisy = simulation_noise(problem, evaluator, final)
+    share, noisy = information_share(problem, evaluator, final)
     if not converged:
         message += (f"; NOT converged: relative gradient {final.relative_gradient:.2e}, "
                     f"Hessian negative definite: {final.negative_definite}")
     elif noisy.any():
         converged = False
         message += (f"; NOT converged: the curvature along some directions is simulation "
-                    f"noise (noise / curvature {noise_ratio:.3g} > {NOISE_RATIO})")
+                    f"noise (information share {share:.3g} < {INFORMATION_SHARE})")
     if not converged:
         warnings.warn(f"estimation did not converge ({message})", stacklevel=2)
     return _results(problem, evaluator, final, tracker, converged, message, optimizer,
                     ll_start, stage_iterations, time.perf_counter() - began, verbose,
-                    noise_ratio, noisy)
+                    share, noisy)
 
 
 def mirrored_lvs(model: ICLVModel, reported: Mapping[str, float]) -> list[str]:
@@ -308,15 +308,20 @@ def mirror(model: ICLVModel, reported: Mapping[str, float], lvs) -> dict[str, fl
     return values
 
 
-def simulation_noise(problem: Problem, evaluator: Evaluator, final) -> tuple[float, np.ndarray]:
-    """``(largest v'Vv / -v'Hv, internal parameters on noise-dominated directions)`` at
-    the final point (see :func:`iclv_jax.inference.noise_dominated`); ``(nan, none)``
-    for quadrature (no simulation noise) or where ``-H`` is not positive definite."""
+def information_share(problem: Problem, evaluator: Evaluator, final) -> tuple[float, np.ndarray]:
+    """``(smallest share of the curvature that is information, internal parameters on
+    directions whose curvature is simulation noise)`` at the final point, from the
+    scores on the estimation draws and on an independent set (scrambled Halton, seed
+    + 1) (see :func:`iclv_jax.inference.noise_dominated`); ``(nan, none)`` for
+    quadrature (no simulation noise) or where ``-H`` is not positive definite."""
     none = np.zeros(problem.space.n_free, dtype=bool)
     if isinstance(problem.draws, Quadrature | AdaptiveQuadrature) or not final.negative_definite:
         return float("nan"), none
-    noise = np.asarray(evaluator.likelihood.score_noise(jnp.asarray(final.internal)))
-    return noise_dominated(final.hessian, noise)
+    other = Halton(problem.draws.n_draws, seed=problem.draws.seed + 1).normals(
+        problem.panel.n_people, problem.model.n_draw_dims)
+    scores = evaluator.scores(final.internal)[2]
+    other_scores = evaluator.likelihood.with_draws(other).scores(jnp.asarray(final.internal))
+    return noise_dominated(final.hessian, scores, np.asarray(other_scores))
 
 
 @eqx.filter_jit
@@ -329,7 +334,7 @@ def reported_and_jacobian(to_reported: ToReported, free_internal):
 
 def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, converged: bool,
              message: str, optimizer: str, ll_start: float, stage_iterations: dict,
-             seconds: float, verbose: bool, noise_ratio: float, noisy: np.ndarray) -> Results:
+             seconds: float, verbose: bool, share: float, noisy: np.ndarray) -> Results:
     reported, jacobian = (np.asarray(x) for x in reported_and_jacobian(
         problem.likelihood.to_reported, jnp.asarray(final.internal)))
     names = problem.space.free_names
@@ -364,7 +369,7 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         missing_answers=dict(problem.panel.missing_answers),
         active_bounds=problem.space.active_bounds(reported),
         sign_anchors=sign_anchors(problem.model),
-        simulation_noise_ratio=noise_ratio,
+        information_share=share,
         model=problem.model,
     )
     if results.active_bounds:

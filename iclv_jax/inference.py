@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-#: ``v'Vv / -v'Hv`` above which a direction's curvature is taken for simulation noise:
-#: measured 2.3-4.8 along an unidentified loading (Halton and pseudo-random draws),
-#: at most 0.08 along identified directions (see tests/test_identification.py).
-NOISE_RATIO = 0.5
+#: The share of the curvature that is information (:func:`noise_dominated`) below
+#: which a direction is taken for unidentified.
+INFORMATION_SHARE = 0.25
 
 
 class NotAMaximumWarning(UserWarning):
@@ -51,23 +50,26 @@ def flat_internal(hessian: np.ndarray, threshold: float) -> np.ndarray:
     return np.any(np.abs(flat) > 0.1, axis=1)
 
 
-def noise_dominated(hessian: np.ndarray, noise: np.ndarray,
-                    threshold: float = NOISE_RATIO) -> tuple[float, np.ndarray]:
-    """The largest ratio ``v'Vv / v'(-H)v`` over directions ``v`` (a generalised
-    eigenvalue; ``V`` the simulation variance of the gradient, ``-H`` positive definite)
-    and the internal parameters that carry (weight > 0.1 of the unit vector) a
-    direction whose ratio exceeds ``threshold``.
+def noise_dominated(hessian: np.ndarray, scores: np.ndarray, other_scores: np.ndarray,
+                    threshold: float = INFORMATION_SHARE) -> tuple[float, np.ndarray]:
+    """The smallest share of the curvature that is information rather than simulation
+    noise, over directions ``v``, and the internal parameters that carry (weight > 0.1
+    of the unit vector) a direction whose share is below ``threshold``.
 
-    Along a direction the data do not identify every exact per-person score is 0, so
-    the curvature ``-v'Hv`` is simulation noise, about ``v'Vv`` (more with quasi-random
-    draws, whose noise ``V`` overstates); along an identified direction it is the
-    information, and the ratio is the simulation variance of the estimate along ``v``
-    relative to its sampling variance, small when the draws suffice.
+    ``scores`` ``S_A`` (the draws of ``H``) and ``other_scores`` ``S_B`` are per-person
+    scores at the estimate on two independent draw sets.  Their simulation errors are
+    independent, so ``C = (S_A'S_B + S_B'S_A) / 2`` estimates the outer product of the
+    exact scores without the noise's own square: the information ``-v'Hv`` along an
+    identified direction (information equality), 0 along one the data do not identify
+    (every person's exact score is 0 there, and the simulated curvature ``-v'Hv > 0``
+    is noise alone).  The shares are the generalised eigenvalues ``v'Cv / -v'Hv``
+    (``-H`` positive definite).
     """
-    ratios, vectors = scipy.linalg.eigh(noise, -hessian)
+    cross = scores.T @ other_scores
+    shares, vectors = scipy.linalg.eigh(0.5 * (cross + cross.T), -hessian)
     unit = vectors / np.linalg.norm(vectors, axis=0)
-    noisy = unit[:, ratios > threshold]
-    return float(ratios[-1]), np.any(np.abs(noisy) > 0.1, axis=1)
+    noisy = unit[:, shares < threshold]
+    return float(shares[0]), np.any(np.abs(noisy) > 0.1, axis=1)
 
 
 def _named(names, mask: np.ndarray) -> list[str]:

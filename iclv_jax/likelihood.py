@@ -251,6 +251,14 @@ class SimulatedLikelihood(eqx.Module):
     dtype: str = eqx.field(static=True, default="float64")
     mesh: Mesh | None = eqx.field(static=True, default=None)
 
+    def with_draws(self, zeta: np.ndarray) -> SimulatedLikelihood:
+        """The same likelihood on other standard normal draws ``zeta`` ``(N, R, L)`` of
+        the same shape (padded and placed like these; the compiled functions apply)."""
+        padded = _pad_people(np.asarray(zeta, dtype=np.float64), self.zeta.shape[0], 0.0)
+        sharding = None if self.mesh is None else self.zeta.sharding
+        return eqx.tree_at(lambda lik: lik.zeta, self,
+                           place(padded.astype(self.dtype), sharding))
+
     def components(self, free_internal):
         """The component modules at ``free_internal``, in the evaluation dtype."""
         return self.layout.components(self.to_reported(free_internal).astype(self.dtype))
@@ -348,35 +356,6 @@ class SimulatedLikelihood(eqx.Module):
         """Per-person scores ``d log L_n / du`` (rows: real people)."""
         return self.per_person_and_scores(free_internal)[1]
 
-    def _draw_gradients(self, free_internal, panel, zeta):
-        """``(a_nr, d a_nr / du)`` for every person and draw of a chunk (one batched
-        reverse pass), ``[n, R]`` and ``[n, R, F]``."""
-        def one_draw(u, person, z):
-            return draw_loglikes(self.components(u), person, z[None])[0]
-
-        return jax.vmap(jax.vmap(jax.value_and_grad(one_draw), in_axes=(None, None, 0)),
-                        in_axes=(None, 0, 0))(free_internal, panel, zeta)
-
-    def _chunk_score_noise(self, free_internal, panel, zeta, log_weights):
-        """``sum_n sum_r p_nr^2 (da_nr - g_n)(da_nr - g_n)'`` over a chunk: the simulation
-        variance of the scores ``g_n = sum_r p_nr da_nr`` (a ratio of draw averages,
-        delta method, independent draws)."""
-        draws, draw_grads = self._draw_gradients(free_internal, panel, zeta)
-        p = jax.nn.softmax(draws + log_weights, axis=1)
-        centred = draw_grads - jnp.einsum("nr,nrf->nf", p, draw_grads)[:, None, :]
-        return jnp.einsum("nr,nri,nrj->ij", p**2 * panel.weight[:, None], centred, centred)
-
-    @eqx.filter_jit
-    def score_noise(self, free_internal) -> Float[Array, "F F"]:
-        """The simulation variance of the gradient, ``V = sum_n Var_draws(g_n)`` (see
-        :meth:`_chunk_score_noise`).  Along a direction ``v`` the data do not identify,
-        every person's exact score is 0 and ``-v'Hv`` is simulation noise of size
-        ``v'Vv``; along an identified one ``-v'Hv`` is the information, ``>> v'Vv``
-        when the draws suffice.  ``v'Vv / -v'Hv`` is also the simulation variance of
-        the estimate along ``v`` relative to its sampling variance."""
-        return self._sum_over_chunks(self._chunk_score_noise, free_internal,
-                                     self.hessian_chunk_size)
-
     def _chunk_hessian(self, free_internal, panel, zeta, log_weights):
         """``sum_n d^2 log L_n / du du'`` over a chunk, from ``log L_n = logsumexp_r(a_nr
         + log w_nr)`` with softmax weights ``p_nr`` and ``g_n = sum_r p_nr da_nr/du``:
@@ -392,7 +371,12 @@ class SimulatedLikelihood(eqx.Module):
                 self.components(u), panel, zeta)
             return measurement, choices
 
-        draws, draw_grads = self._draw_gradients(free_internal, panel, zeta)
+        def one_draw(u, person, z):
+            return draw_loglikes(self.components(u), person, z[None])[0]
+
+        draws, draw_grads = jax.vmap(jax.vmap(jax.value_and_grad(one_draw),
+                                              in_axes=(None, None, 0)),
+                                     in_axes=(None, 0, 0))(free_internal, panel, zeta)
         p = jax.nn.softmax(draws + log_weights, axis=1)
         weighted_p = p * panel.weight[:, None]
         person_grads = jnp.einsum("nr,nrf->nf", p, draw_grads)

@@ -66,10 +66,11 @@ class Results:
     missing (integrated out); ``active_bounds``: parameter -> ``"lower"``/``"upper"``
     for estimates at a bound (their SEs are not meaningful); ``sign_anchors``: LV ->
     the parameter that is positive by convention (the LV's mirror image, all of its
-    parameters negated, has the same likelihood); ``simulation_noise_ratio``: the
-    largest simulation variance of the estimate along a direction relative to its
-    sampling variance (above ``iclv_jax.inference.NOISE_RATIO`` the curvature there is
-    simulation noise; NaN for quadrature).
+    parameters negated, has the same likelihood); ``information_share``: over
+    directions, the smallest share of the log-likelihood's curvature that is
+    information rather than simulation noise (about 1 where the data identify every
+    direction, about 0 along one they do not; NaN for quadrature; see
+    :func:`iclv_jax.inference.noise_dominated`).
 
     ``==`` compares every field exactly (data frames with their dtypes and index
     names, NaN equal to NaN), so a :meth:`save` / :func:`iclv_jax.load_results` round
@@ -101,7 +102,7 @@ class Results:
     missing_answers: dict[str, int] = field(default_factory=dict)
     active_bounds: dict[str, str] = field(default_factory=dict)
     sign_anchors: dict[str, str] = field(default_factory=dict)
-    simulation_noise_ratio: float = math.nan
+    information_share: float = math.nan
     model: ICLVModel | None = None
 
     def __eq__(self, other) -> bool:
@@ -142,7 +143,7 @@ class Results:
             f"  final gradient norm / relative   {self.gradient_norm:.3g} / "
             f"{self.relative_gradient:.3g}",
             f"  smallest Hessian curvature       {self.smallest_curvature:.4g}",
-            f"  simulation noise / curvature     {self.simulation_noise_ratio:.3g}",
+            f"  information share of curvature   {self.information_share:.3g}",
             f"  estimation time                  {self.seconds:.1f} s",
             "",
             self.table.to_string(float_format=lambda x: f"{x:.5g}"),
