@@ -26,7 +26,7 @@ from . import checkpoint as checkpoints
 from . import identification
 from .data import Panel, prepare_data
 from .draws import Draws, Halton, as_draws
-from .inference import INFORMATION_SHARE, covariances, noise_dominated
+from .inference import covariances, noise_dominated
 from .layout import build_layout
 from .likelihood import SimulatedLikelihood, build_likelihood
 from .optimize import (
@@ -284,7 +284,7 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
     elif noisy.any():
         converged = False
         message += (f"; NOT converged: the curvature along some directions is simulation "
-                    f"noise (information share {share:.3g} < {INFORMATION_SHARE})")
+                    f"noise (information share {share:.3g})")
     if not converged:
         warnings.warn(f"estimation did not converge ({message})", stacklevel=2)
     return _results(problem, evaluator, final, tracker, converged, message, optimizer,

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-#: The share of the curvature that is information (:func:`noise_dominated`) below
-#: which a direction is taken for unidentified.
-INFORMATION_SHARE = 0.25
+#: A direction is taken for unidentified where the share of its curvature that is
+#: information (:func:`noise_dominated`) is below this fraction of what sampling noise
+#: alone can leave, ``(1 - sqrt(F / N))^2``.
+INFORMATION_SHARE = 0.5
 
 
 class NotAMaximumWarning(UserWarning):
@@ -50,11 +51,20 @@ def flat_internal(hessian: np.ndarray, threshold: float) -> np.ndarray:
     return np.any(np.abs(flat) > 0.1, axis=1)
 
 
+def sampling_floor(n_people: int, n_free: int) -> float:
+    """``(1 - sqrt(F / N))^2`` (0 when ``F >= N``): about the smallest generalised
+    eigenvalue of an outer product of ``N`` scores in ``F`` dimensions against the
+    information it estimates (the lower edge of the Marchenko-Pastur law), so what an
+    identified direction can show from sampling noise alone."""
+    return max(0.0, 1.0 - np.sqrt(n_free / n_people)) ** 2
+
+
 def noise_dominated(hessian: np.ndarray, scores: np.ndarray, other_scores: np.ndarray,
-                    threshold: float = INFORMATION_SHARE) -> tuple[float, np.ndarray]:
+                    share: float = INFORMATION_SHARE) -> tuple[float, np.ndarray]:
     """The smallest share of the curvature that is information rather than simulation
     noise, over directions ``v``, and the internal parameters that carry (weight > 0.1
-    of the unit vector) a direction whose share is below ``threshold``.
+    of the unit vector) a direction whose share is below ``share`` times
+    :func:`sampling_floor`.
 
     ``scores`` ``S_A`` (the draws of ``H``) and ``other_scores`` ``S_B`` are per-person
     scores at the estimate on two independent draw sets.  Their simulation errors are
@@ -68,7 +78,7 @@ def noise_dominated(hessian: np.ndarray, scores: np.ndarray, other_scores: np.nd
     cross = scores.T @ other_scores
     shares, vectors = scipy.linalg.eigh(0.5 * (cross + cross.T), -hessian)
     unit = vectors / np.linalg.norm(vectors, axis=0)
-    noisy = unit[:, shares < threshold]
+    noisy = unit[:, shares < share * sampling_floor(*scores.shape)]
     return float(shares[0]), np.any(np.abs(noisy) > 0.1, axis=1)
 
 
