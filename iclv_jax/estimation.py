@@ -26,7 +26,7 @@ from . import checkpoint as checkpoints
 from . import identification
 from .data import Panel, prepare_data
 from .draws import Draws, Halton, as_draws
-from .inference import covariances, noise_dominated
+from .inference import PEOPLE_PER_PARAMETER, covariances, noise_dominated
 from .layout import build_layout
 from .likelihood import SimulatedLikelihood, build_likelihood
 from .optimize import (
@@ -313,9 +313,12 @@ def information_share(problem: Problem, evaluator: Evaluator, final) -> tuple[fl
     directions whose curvature is simulation noise)`` at the final point, from the
     scores on the estimation draws and on an independent set (scrambled Halton, seed
     + 1) (see :func:`iclv_jax.inference.noise_dominated`); ``(nan, none)`` for
-    quadrature (no simulation noise) or where ``-H`` is not positive definite."""
+    quadrature (no simulation noise), where ``-H`` is not positive definite, or with
+    fewer than :data:`~iclv_jax.inference.PEOPLE_PER_PARAMETER` people per free
+    parameter."""
     none = np.zeros(problem.space.n_free, dtype=bool)
-    if isinstance(problem.draws, Quadrature | AdaptiveQuadrature) or not final.negative_definite:
+    if (isinstance(problem.draws, Quadrature | AdaptiveQuadrature) or not final.negative_definite
+            or problem.panel.n_people < PEOPLE_PER_PARAMETER * problem.space.n_free):
         return float("nan"), none
     other = Halton(problem.draws.n_draws, seed=problem.draws.seed + 1).normals(
         problem.panel.n_people, problem.model.n_draw_dims)

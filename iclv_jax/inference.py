@@ -18,6 +18,10 @@ import scipy.linalg
 #: information (:func:`noise_dominated`) is below this fraction of what sampling noise
 #: alone can leave, ``(1 - sqrt(F / N))^2``.
 INFORMATION_SHARE = 0.5
+#: Fewer people per free parameter leave the shares dominated by sampling noise (the
+#: cross products of scores are indefinite, their smallest shares far below 0 on an
+#: identified 59-parameter model with 120 people): no check there.
+PEOPLE_PER_PARAMETER = 4
 
 
 class NotAMaximumWarning(UserWarning):
