@@ -17,7 +17,7 @@ import scipy.linalg
 #: A direction is taken for unidentified where the share of its curvature that is
 #: information (:func:`noise_dominated`) is below this fraction of what sampling noise
 #: alone can leave, ``(1 - sqrt(F / N))^2``.
-INFORMATION_SHARE = 0.5
+INFORMATION_SHARE = 0.25
 #: Fewer people per free parameter leave the shares dominated by sampling noise (the
 #: cross products of scores are indefinite, their smallest shares far below 0 on an
 #: identified 59-parameter model with 120 people): no check there.

@@ -381,19 +381,35 @@ def test_mirror_image_has_the_same_likelihood_by_quadrature_but_not_with_halton(
 
 
 def test_a_fit_that_reaches_the_mirror_image_reports_the_anchored_solution():
-    """From the mirror image of the truth the optimiser converges to the mirrored
-    optimum; the estimate negates it and re-optimises, so it reports the solution the
-    default starts find (anchors positive) and says so."""
+    """From the mirror image of the truth the optimiser converges to the mirror image of
+    the optimum next to the truth; the estimate negates it and re-optimises, so it
+    reports the optimum that the truth as start finds (anchors positive) and says so.
+    (The simulated likelihood is not exactly sign-symmetric: the flipped point itself
+    is not that optimum, only close to it.)"""
     df, model, truth = datasets.beverage(n_people=120, n_situations=4, seed=2)
     draws = ij.Halton(10)
-    default = ij.estimate(model, df, draws=draws, verbose=False)
+    anchored = ij.estimate(model, df, draws=draws, start=truth, verbose=False)
     mirrored_start = mirror(model, truth, ["health_concern", "purchase_intention"])
     fit = ij.estimate(model, df, draws=draws, start=mirrored_start, verbose=False)
-    assert fit.converged and default.converged
+    assert fit.converged and anchored.converged
     assert "re-optimised" in fit.message and "health_concern" in fit.message
-    assert fit.sign_anchors == default.sign_anchors
+    assert "re-optimised" not in anchored.message
     assert "lambda_hc1 > 0" in fit.summary()
     assert all(fit.estimates[name] > 0 for name in fit.sign_anchors.values())
-    assert fit.loglike == pytest.approx(default.loglike, abs=1e-6)
-    for name, value in default.estimates.items():
+    assert fit.loglike == pytest.approx(anchored.loglike, abs=1e-6)
+    for name, value in anchored.estimates.items():
         assert fit.estimates[name] == pytest.approx(value, abs=1e-4), name
+
+
+@pytest.mark.slow  # three minutes on two shared cores: three fits of the full study
+def test_beverage_study_from_start_0_1_reports_the_default_solution():
+    """With 20 Halton draws the all-0.1 start of the seed notes reaches an LV's mirror
+    image (before sign anchors: a different answer, LL equal to 1e-12, both
+    "converged"); now both starts report the same estimates."""
+    df, model, _ = datasets.beverage()
+    fits = [ij.estimate(model, df, draws=ij.Halton(20), start=start, verbose=False)
+            for start in (None, 0.1)]
+    assert "re-optimised" in fits[1].message
+    assert fits[1].loglike == pytest.approx(fits[0].loglike, abs=1e-6)
+    for name, value in fits[0].estimates.items():
+        assert fits[1].estimates[name] == pytest.approx(value, abs=1e-4), name
