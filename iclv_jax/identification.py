@@ -14,17 +14,16 @@ indicator variance to zero, where the likelihood is unbounded) and name the culp
 - a binary choice with the same outcome in every situation, a multinomial logit in
   which a single alternative is ever chosen, or an alternative available to nobody.
 
-Each raises :class:`~iclv_jax.data.DataError` naming the column or alternative.
-
-:func:`check_specification` refuses, with a
-:class:`~iclv_jax.spec.SpecificationError`, an LV whose scale the structure alone
-leaves unidentified: one measured by a single item and reaching nothing else (see
-:func:`single_item_scale`).  An
+Each raises :class:`~iclv_jax.data.DataError` naming the column or alternative.  An
 ordered level observed by nobody only warns (:class:`UnobservedLevelWarning`): the
 likelihood stays finite, the two thresholds around the level are not separately
 identified and their standard errors come out NaN (see :mod:`iclv_jax.inference`).
 Single-person panels are fine for evaluating a likelihood; they fail here because
 every person-level column is then constant.
+
+Before the data, :func:`check_specification` refuses (:class:`SpecificationError`) an
+LV whose scale the structure alone leaves unidentified: one measured by a single item
+and reaching nothing else (see :func:`single_item_scale`).
 """
 
 from __future__ import annotations
@@ -183,6 +182,6 @@ def check_specification(model: ICLVModel) -> None:
             f"latent variable {lv!r} is measured by the single item {item!r} and reaches "
             f"nothing else: {scale} is not identified (the item's thresholds or variance "
             f"absorb it, so the likelihood is the same for every value). Identify it with "
-            f"more items (three for an LV on its own), a choice effect (theta), a "
+            f"more items (three for an LV with no other link), a choice effect (theta), a "
             f"structural path to or from another LV, or fix it, e.g. fixed={{{scale!r}: 1.0}}"
         )
