@@ -190,6 +190,13 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
              resume: str | None = None, dtype: str = "float64", devices=None) -> Results:
     """Estimate an ICLV model by maximum simulated likelihood.
 
+    Each LV's sign is anchored (:func:`~iclv_jax.spec.sign_anchors`): a verified
+    optimum with an anchor negative is the mirror image of one with it positive (the
+    same exact likelihood); its parameters are negated and the fit re-optimised from
+    there (simulated draws are not sign-symmetric, so the negated point is only close
+    to that optimum).  With simulated draws, directions whose curvature is simulation
+    noise (:func:`iclv_jax.inference.noise_dominated`) make the fit not converged.
+
     Args:
         model: the specification.
         data: one row per choice situation (see :func:`iclv_jax.prepare_data`).
@@ -256,6 +263,7 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
     if verbose:
         print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
               f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}", file=sys.stderr)
+
     def optimise(evaluator: Evaluator, u0) -> tuple[np.ndarray, Evaluator, str]:
         if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
             return readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
@@ -266,15 +274,18 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         return u, evaluator, message
 
     u, evaluator, message = optimise(evaluator, u0)
-    flipped = mirrored_lvs(model, problem.reported(u))
-    if flipped:  # the mirror image: negate its parameters, re-optimise from there
-        u0 = np.asarray(problem.free_internal(mirror(model, problem.reported(u), flipped)))
+    final = verify(evaluator, u, tolerance, tracker)
+    flipped = mirrored_lvs(model, problem.reported(final.internal))
+    if flipped and final.relative_gradient < tolerance:
+        # an optimum at the mirror image: negate its parameters, re-optimise from there
+        u0 = np.asarray(problem.free_internal(
+            mirror(model, problem.reported(final.internal), flipped)))
         if isinstance(problem.draws, AdaptiveQuadrature):
             evaluator = Evaluator(problem.adapt(u0), gradient)
         u, evaluator, message = optimise(evaluator, u0)
         message += (f"; {flipped} reached their mirror image, re-optimised from it with "
                     "their sign anchors positive")
-    final = verify(evaluator, u, tolerance, tracker)
+        final = verify(evaluator, u, tolerance, tracker)
     converged = bool(final.relative_gradient < tolerance and final.negative_definite)
     message = f"{message}; {final.newton_steps} Newton verification steps"
     share, noisy = information_share(problem, evaluator, final)
