@@ -25,8 +25,8 @@ import pandas as pd
 from . import checkpoint as checkpoints
 from . import identification
 from .data import Panel, prepare_data
-from .draws import Draws, as_draws, check_draws_memory
-from .inference import covariances_held_at_bounds
+from .draws import Draws, Halton, as_draws, check_draws_memory
+from .inference import PEOPLE_PER_PARAMETER, covariances_held_at_bounds, noise_dominated
 from .layout import build_layout
 from .likelihood import SimulatedLikelihood, available_memory_bytes, build_likelihood
 from .optimize import (
@@ -41,9 +41,15 @@ from .optimize import (
     verify,
 )
 from .params import ParameterSpace, ToReported
-from .quadrature import AdaptiveQuadrature, adapt, readapt
+from .quadrature import AdaptiveQuadrature, Quadrature, adapt, readapt
 from .results import Results, parameter_table
-from .spec import ICLVModel, NoChoice, SpecificationError
+from .spec import (
+    ICLVModel,
+    NoChoice,
+    SpecificationError,
+    mirror_parameters,
+    sign_anchors,
+)
 
 __all__ = ["OPTIMIZERS", "Problem", "estimate", "relative_gradient", "start_scales"]
 
@@ -233,6 +239,7 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
     with checkpoints.locked(checkpoint):
         verbose = sys.stderr.isatty() if verbose is None else verbose
         began = time.perf_counter()
+        identification.check_specification(model)
         problem = Problem(model, data, draws, chunk_size=chunk_size, dtype=dtype, devices=devices)
         _check_bounds_kept(problem.space, optimizer)
         identification.check_data(model, problem.panel)
@@ -270,22 +277,87 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
             print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
                   f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}", file=sys.stderr)
         bounds = problem.space.internal_bounds()
-        if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
-            u, evaluator, message = readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
-                ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10, bounds),
-                tolerance, max_iterations, tracker.scales)
-        else:
+
+        def optimise(evaluator: Evaluator, u0) -> tuple[np.ndarray, Evaluator, str]:
+            if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted as it goes
+                return readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
+                    ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10, bounds),
+                    tolerance, max_iterations, tracker.scales)
             u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations,
                                      tracker, tolerance / 10, bounds)
+            return u, evaluator, message
+
+        u, evaluator, message = optimise(evaluator, u0)
         final = verify(evaluator, u, tolerance, tracker, bounds=bounds)
+        flipped = mirrored_lvs(model, problem.reported(final.internal))
+        if flipped and final.relative_gradient < tolerance:
+            # an optimum at the mirror image: negate its parameters, re-optimise from there
+            u0 = np.asarray(problem.free_internal(
+                mirror(model, problem.reported(final.internal), flipped)))
+            if isinstance(problem.draws, AdaptiveQuadrature):
+                evaluator = Evaluator(problem.adapt(u0), gradient)
+            u, evaluator, message = optimise(evaluator, u0)
+            message += (f"; {flipped} reached their mirror image, re-optimised from it with "
+                        "their sign anchors positive")
+            final = verify(evaluator, u, tolerance, tracker, bounds=bounds)
         converged = bool(final.relative_gradient < tolerance and final.negative_definite)
         message = f"{message}; {final.newton_steps} Newton verification steps"
+        held = on_active_bound(final.internal, final.gradient, *bounds)
+        share, noisy = information_share(problem, evaluator, final, held)
         if not converged:
             message += (f"; NOT converged: relative gradient {final.relative_gradient:.2e}, "
                         f"Hessian negative definite: {final.negative_definite}")
+        elif noisy.any():
+            converged = False
+            message += (f"; NOT converged: the curvature along some directions is "
+                        f"simulation noise (information share {share:.3g})")
+        if not converged:
             warnings.warn(f"estimation did not converge ({message})", stacklevel=2)
         return _results(problem, evaluator, final, tracker, converged, message, optimizer,
-                        ll_start, stage_iterations, time.perf_counter() - began, verbose)
+                        ll_start, stage_iterations, time.perf_counter() - began, verbose,
+                        held, share, noisy)
+
+
+def mirrored_lvs(model: ICLVModel, reported: Mapping[str, float]) -> list[str]:
+    """The LVs whose sign anchor (:func:`~iclv_jax.spec.sign_anchors`) is negative."""
+    return [lv for lv, anchor in sign_anchors(model).items() if reported[anchor] < 0]
+
+
+def mirror(model: ICLVModel, reported: Mapping[str, float], lvs) -> dict[str, float]:
+    """``reported`` at the mirror image of ``lvs``: every parameter of
+    :func:`~iclv_jax.spec.mirror_parameters` negated (a path between two of them twice,
+    so it keeps its sign).  The exact likelihood is the same there."""
+    values = dict(reported)
+    for lv in lvs:
+        for name in mirror_parameters(model, lv):
+            values[name] = -values[name]
+    return values
+
+
+def information_share(problem: Problem, evaluator: Evaluator, final,
+                      held: np.ndarray) -> tuple[float, np.ndarray]:
+    """``(smallest share of the curvature that is information, internal parameters on
+    directions whose curvature is simulation noise)`` at the final point, over the
+    parameters not ``held`` at a bound, from the scores on the estimation draws and on
+    an independent set (scrambled Halton, seed + 1) (see
+    :func:`iclv_jax.inference.noise_dominated`); ``(nan, none)`` for quadrature (no
+    simulation noise), where ``-H`` is not positive definite, or with fewer than
+    :data:`~iclv_jax.inference.PEOPLE_PER_PARAMETER` people per free parameter."""
+    none = np.zeros(problem.space.n_free, dtype=bool)
+    free = ~np.asarray(held, dtype=bool)
+    if (isinstance(problem.draws, Quadrature | AdaptiveQuadrature) or not final.negative_definite
+            or problem.panel.n_people < PEOPLE_PER_PARAMETER * free.sum() or not free.any()):
+        return float("nan"), none
+    other = Halton(problem.draws.n_draws, seed=problem.draws.seed + 1).normals(
+        problem.panel.n_people, problem.model.n_draw_dims)
+    scores = evaluator.scores(final.internal)[2][:, free]
+    other_scores = np.asarray(evaluator.likelihood.with_draws(other).scores(
+        jnp.asarray(final.internal)))[:, free]
+    share, noisy_free = noise_dominated(final.hessian[np.ix_(free, free)], scores,
+                                        other_scores)
+    noisy = none.copy()
+    noisy[free] = noisy_free
+    return share, noisy
 
 
 def _resume(tracker: Tracker, saved: dict, evaluator: Evaluator, path) -> np.ndarray:
@@ -314,15 +386,15 @@ def reported_and_jacobian(to_reported: ToReported, free_internal):
 
 def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, converged: bool,
              message: str, optimizer: str, ll_start: float, stage_iterations: dict,
-             seconds: float, verbose: bool) -> Results:
+             seconds: float, verbose: bool, held: np.ndarray, share: float,
+             noisy: np.ndarray) -> Results:
     reported, jacobian = (np.asarray(x) for x in reported_and_jacobian(
         problem.likelihood.to_reported, jnp.asarray(final.internal)))
     names = problem.space.free_names
-    held = on_active_bound(final.internal, final.gradient, *problem.space.internal_bounds())
     at_bound = problem.space.active_bounds(reported)
     active_bounds = {name: at_bound[name] for name, h in zip(names, held, strict=True) if h}
     cov = covariances_held_at_bounds(final.hessian, evaluator.scores(final.internal)[2],
-                                     jacobian, names, held)
+                                     jacobian, names, held, noisy)
     estimates = dict(zip(problem.space.names, reported.tolist(), strict=True))
     values = np.array([estimates[name] for name in names])
     frame = lambda m: pd.DataFrame(m, index=list(names), columns=list(names))  # noqa: E731
@@ -352,6 +424,8 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         stage_iterations=stage_iterations,
         missing_answers=dict(problem.panel.missing_answers),
         active_bounds=active_bounds,
+        sign_anchors=sign_anchors(problem.model),
+        information_share=share,
         model=problem.model,
     )
     if active_bounds:

@@ -251,6 +251,14 @@ class SimulatedLikelihood(eqx.Module):
     dtype: str = eqx.field(static=True, default="float64")
     mesh: Mesh | None = eqx.field(static=True, default=None)
 
+    def with_draws(self, zeta: np.ndarray) -> SimulatedLikelihood:
+        """The same likelihood on other standard normal draws ``zeta`` ``(N, R, L)`` of
+        the same shape (padded and placed like these; the compiled functions apply)."""
+        padded = _pad_people(np.asarray(zeta, dtype=np.float64), self.zeta.shape[0], 0.0)
+        sharding = None if self.mesh is None else self.zeta.sharding
+        return eqx.tree_at(lambda lik: lik.zeta, self,
+                           place(padded.astype(self.dtype), sharding))
+
     def components(self, free_internal):
         """The component modules at ``free_internal``, in the evaluation dtype."""
         return self.layout.components(self.to_reported(free_internal).astype(self.dtype))

@@ -196,7 +196,8 @@ def _choice(value, where):
 _MODEL = _record({
     "latent_variables": _list_of(_record({
         "name": _STR, "covariates": _list_of(_STR, "entry"),
-        "predictors": _list_of(_STR, "entry"), "reference": _OPTIONAL_STR},
+        "predictors": _list_of(_STR, "entry"), "reference": _OPTIONAL_STR,
+        "sign_anchor": _OPTIONAL_STR},
         frozenset({"name"})), "latent variable"),
     "indicators": _list_of(_record({
         "name": _STR, "lv": _STR, "kind": _STR, "levels": _OPTIONAL_INT,
@@ -296,13 +297,14 @@ def model_to_dict(model: ICLVModel) -> dict:
     "ordered_probit" | "multinomial_logit" | "none", "scale", ...}, "person_id", "fixed",
     "missing_indicators", "bounds", "panel", "random_coefficients"}`` (indicators also
     carry "missing_codes", NaN as ``"NaN"``, "thresholds", "threshold_set" and
-    "location_scale"; latent variables "reference");
+    "location_scale"; latent variables "reference" and "sign_anchor");
     a utility is ``{"attributes", "constants", "specific", "lvs"}`` (and "random").
     :func:`model_from_dict` inverts it: ``model_from_dict(model_to_dict(m)) == m``.
     """
     return {
         "latent_variables": [{"name": lv.name, "covariates": list(lv.covariates),
-                              "predictors": list(lv.predictors), "reference": lv.reference}
+                              "predictors": list(lv.predictors), "reference": lv.reference,
+                              "sign_anchor": lv.sign_anchor}
                              for lv in model.latent_variables],
         "indicators": [{"name": ind.name, "lv": ind.lv, "kind": ind.kind,
                         "levels": ind.levels,
@@ -328,7 +330,8 @@ def model_from_dict(data: Mapping) -> ICLVModel:
     (:func:`check_model_dict`); so does an inconsistent model (the spec's checks)."""
     check_model_dict(data)
     lvs = [LatentVariable(lv["name"], covariates=lv.get("covariates", ()),
-                          predictors=lv.get("predictors", ()), reference=lv.get("reference"))
+                          predictors=lv.get("predictors", ()), reference=lv.get("reference"),
+                          sign_anchor=lv.get("sign_anchor"))
            for lv in data["latent_variables"]]
     indicators = [Indicator(
         ind["name"], ind["lv"], kind=ind.get("kind", "ordered_probit"),

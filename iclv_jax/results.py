@@ -70,7 +70,12 @@ class Results:
     and p are NaN, the others' are those of the model with them fixed at the bound).
     ``smallest_curvature`` is the smallest eigenvalue of ``-D H D`` (``D`` the
     parameter scales at the estimate, about ``N`` on the diagonal), so it does not
-    depend on the data's units.
+    depend on the data's units.  ``sign_anchors``: LV -> the parameter that is
+    positive by convention (the LV's mirror image, all of its parameters negated, has
+    the same likelihood); ``information_share``: over directions, the smallest share
+    of the log-likelihood's curvature that is information rather than simulation noise
+    (about 1 where the data identify every direction, about 0 along one they do not;
+    NaN for quadrature; see :func:`iclv_jax.inference.noise_dominated`).
 
     ``==`` compares every field exactly (data frames with their dtypes and index
     names, NaN equal to NaN), so a :meth:`save` / :func:`iclv_jax.load_results` round
@@ -101,6 +106,8 @@ class Results:
     stage_iterations: dict[str, int] = field(default_factory=dict)
     missing_answers: dict[str, int] = field(default_factory=dict)
     active_bounds: dict[str, str] = field(default_factory=dict)
+    sign_anchors: dict[str, str] = field(default_factory=dict)
+    information_share: float = math.nan
     model: ICLVModel | None = None
 
     def __eq__(self, other) -> bool:
@@ -141,6 +148,7 @@ class Results:
             f"  final gradient norm / relative   {self.gradient_norm:.3g} / "
             f"{self.relative_gradient:.3g}",
             f"  smallest scaled curvature        {self.smallest_curvature:.4g}",
+            f"  information share of curvature   {self.information_share:.3g}",
             f"  estimation time                  {self.seconds:.1f} s",
             "",
             self.table.to_string(float_format=lambda x: f"{x:.5g}"),
@@ -150,6 +158,9 @@ class Results:
         if self.missing_answers:
             lines += ["", "missing indicator answers (integrated out): " + ", ".join(
                 f"{k} {v}" for k, v in self.missing_answers.items())]
+        if self.sign_anchors:
+            lines += ["", "sign anchors (each LV's mirror image has the same likelihood): "
+                      + ", ".join(f"{lv}: {name} > 0" for lv, name in self.sign_anchors.items())]
         if self.active_bounds:
             lines += ["", "at a bound: " + ", ".join(
                 f"{k} ({v})" for k, v in self.active_bounds.items())]

@@ -8,6 +8,7 @@ column or alternative) and NaN standard errors for parameters the Hessian does n
 identify.
 """
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -15,9 +16,18 @@ import pandas as pd
 import pytest
 
 import iclv_jax as ij
-from iclv_jax.identification import UnobservedLevelWarning, check_data
-from iclv_jax.inference import NotAMaximumWarning, covariances
+from iclv_jax import datasets
+from iclv_jax.estimation import mirror
+from iclv_jax.identification import UnobservedLevelWarning, check_data, single_item_scale
+from iclv_jax.inference import (
+    INFORMATION_SHARE,
+    NotAMaximumWarning,
+    covariances,
+    noise_dominated,
+    sampling_floor,
+)
 from iclv_jax.results import UndefinedStandardErrorWarning, parameter_table
+from iclv_jax.spec import mirror_parameters, sign_anchors
 
 
 def frame(n_people=12, n_situations=2, seed=0):
@@ -205,3 +215,201 @@ def test_estimate_with_a_duplicated_constant_reports_nan_for_both():
     assert np.isfinite(table.loc["beta_x", ["se", "t"]]).all()
     assert not np.isinf(table[["t", "robust_t"]].to_numpy()).any()
     assert not results.converged
+
+
+# --- an LV measured by one item and nothing else: refused up front ---------------------
+
+ONE_ITEM_DATA = pd.DataFrame({"id": np.arange(40), "q": np.resize([1, 2, 2, 3, 3, 3, 4, 5], 40),
+                              "x": np.linspace(-1, 1, 40)})
+
+
+def single_item(lv=None, item=None, **kwargs):
+    return ij.ICLVModel([lv or ij.LatentVariable("a")],
+                        [item or ij.Indicator("q", "a", levels=5)], **kwargs)
+
+
+def test_single_item_lv_is_refused_by_estimate_naming_lv_item_and_parameter():
+    with pytest.raises(ij.SpecificationError) as excinfo:
+        ij.estimate(single_item(), ONE_ITEM_DATA, draws=ij.Halton(5), verbose=False)
+    message = str(excinfo.value)
+    for culprit in ("'a'", "'q'", "lambda_q", "choice effect", "fixed={'lambda_q': 1.0}"):
+        assert culprit in message, message
+
+
+@pytest.mark.parametrize("lv, item, refused", [
+    (None, None, "lambda_q"),
+    (None, ij.Indicator("q", "a", kind="ordered_logit", levels=5), "lambda_q"),
+    (None, ij.Indicator("q", "a", levels=5, thresholds="symmetric"), "lambda_q"),
+    (None, ij.Indicator("q", "a", kind="continuous"), "lambda_q"),
+    (ij.LatentVariable("a", reference="q"), None, "sigma_a"),
+    (ij.LatentVariable("a", covariates=["x"]), None, "lambda_q"),             # probit
+    (ij.LatentVariable("a", covariates=["x"]),
+     ij.Indicator("q", "a", kind="ordered_logit", levels=5), None),  # logit: not normal
+])
+def test_single_item_rule(lv, item, refused):
+    assert single_item_scale(single_item(lv, item), "a") == refused
+
+
+def test_routes_that_can_identify_a_single_item_lv_are_not_refused():
+    q = ij.Indicator("q", "a", levels=5)
+    probit = ij.BinaryProbit("y", ij.Utility(attributes={"x": "x"}, lvs=["a"]))
+    b_items = [ij.Indicator(f"r{k}", "b", levels=3) for k in (1, 2, 3)]
+    models = [
+        ij.ICLVModel([ij.LatentVariable("a")], [q, ij.Indicator("q2", "a", levels=5)]),
+        ij.ICLVModel([ij.LatentVariable("a")], [q], choice=probit),
+        ij.ICLVModel([ij.LatentVariable("a"), ij.LatentVariable("b", predictors=["a"])],
+                     [q, *b_items]),
+        ij.ICLVModel([ij.LatentVariable("a")], [q], fixed={"lambda_q": 1.0}),
+        ij.ICLVModel([ij.LatentVariable("a")], [q, ij.Indicator("r", "a", levels=5,
+                                                                threshold_set="q")],
+                     fixed={"lambda_r": 0.0}),  # shares q's thresholds
+    ]
+    for model in models:
+        assert single_item_scale(model, "a") is None, model
+    # a loading fixed to 0 is no second item
+    lone = ij.ICLVModel([ij.LatentVariable("a")], [q, ij.Indicator("q2", "a", levels=5)],
+                        fixed={"lambda_q2": 0.0})
+    assert single_item_scale(lone, "a") == "lambda_q"
+
+
+@pytest.mark.parametrize("covariate", [False, True])
+def test_refused_single_item_likelihood_is_the_same_along_its_ridge(covariate):
+    """What the refusal rests on, by (near-exact) quadrature: with ``s = sqrt(1 +
+    lambda^2)`` only ``tau / s`` and ``lambda b / s`` enter the ordered-probit
+    likelihood, so moving ``lambda`` and rescaling the thresholds (and ``b``) leaves it
+    unchanged."""
+    lv = ij.LatentVariable("a", covariates=["x"] if covariate else [])
+    problem = ij.Problem(single_item(lv), ONE_ITEM_DATA, draws=ij.Quadrature(60))
+    base = {"lambda_q": 1.0, "b_x_to_a": 0.7, **{f"tau_q_{j}": t for j, t
+                                                  in enumerate((-1.2, -0.3, 0.4, 1.5), 1)}}
+    base = {k: v for k, v in base.items() if covariate or not k.startswith("b_")}
+
+    def ridge(lam):
+        ratio = np.sqrt(1 + lam**2) / np.sqrt(2.0)
+        return {**{k: v * ratio for k, v in base.items() if k.startswith("tau")},
+                "lambda_q": lam, **({"b_x_to_a": 0.7 * ratio / lam} if covariate else {})}
+
+    values = [problem.loglike(ridge(lam)) for lam in (0.5, 1.0, 2.0)]
+    np.testing.assert_allclose(values, values[1], rtol=0, atol=1e-9)
+    assert problem.loglike({**base, "lambda_q": 2.0}) < values[1] - 1e-3  # not flat off it
+
+
+# --- curvature that is simulation noise is not a verified maximum -----------------------
+
+def test_noise_dominated_flags_the_direction_whose_scores_disagree_across_draw_sets():
+    """Scores on two draw sets: parameter 0 carries the same exact score plus small
+    independent noise, parameter 1 independent noise alone (an unidentified direction
+    whose simulated curvature equals the noise's square)."""
+    rng = np.random.default_rng(0)
+    exact = rng.normal(size=500)
+    a = np.column_stack([exact + 0.1 * rng.normal(size=500), rng.normal(size=500)])
+    b = np.column_stack([exact + 0.1 * rng.normal(size=500), rng.normal(size=500)])
+    hessian = -np.diag([np.sum(a[:, 0] ** 2), np.sum(a[:, 1] ** 2)])
+    share, noisy = noise_dominated(hessian, a, b)
+    assert noisy.tolist() == [False, True]
+    assert abs(share) < 0.15
+    share, noisy = noise_dominated(hessian[:1, :1], a[:, :1], b[:, :1])
+    assert share == pytest.approx(1.0, abs=0.05) and not noisy.any()
+
+
+def test_estimate_does_not_report_an_unidentified_loading_converged():
+    """Two ordered-probit items and nothing else: only the correlation of their latent
+    responses, ``lambda_1 lambda_2 / sqrt((1 + lambda_1^2)(1 + lambda_2^2))``, is
+    identified; simulation noise curves the flat direction.  Not refused up front
+    (two items can be identified by covariates), caught at the optimum."""
+    rng = np.random.default_rng(1)
+    eta = rng.normal(size=150)
+    cuts = np.array([-0.8, 0.0, 0.8])
+    df = pd.DataFrame({"id": np.arange(150), **{
+        f"q{k}": 1 + (eta[:, None] + rng.normal(size=(150, 1)) > cuts).sum(1)
+        for k in (1, 2)}})
+    model = ij.ICLVModel([ij.LatentVariable("a")],
+                         [ij.Indicator(f"q{k}", "a", levels=4) for k in (1, 2)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = ij.estimate(model, df, draws=ij.Halton(10), verbose=False)
+    messages = [str(w.message) for w in caught if issubclass(w.category, NotAMaximumWarning)]
+    assert messages and "lambda_q1" in messages[0] and "lambda_q2" in messages[0], messages
+    assert not results.converged
+    assert results.information_share < INFORMATION_SHARE * sampling_floor(150, 8)
+    assert results.table.loc[["lambda_q1", "lambda_q2"], "se"].isna().all()
+
+
+# --- mirror images: each LV's sign anchored ---------------------------------------------
+
+def test_sign_anchors_default_to_the_first_free_loading_and_can_be_chosen():
+    _, model, _ = datasets.beverage(n_people=2, n_situations=1)
+    assert sign_anchors(model) == {"health_concern": "lambda_hc1",
+                                   "perceived_benefit": "lambda_pb1",
+                                   "purchase_intention": "lambda_pi1"}
+    chosen = dataclasses.replace(model, latent_variables=[
+        dataclasses.replace(model.latent_variables[0], sign_anchor="hc3"),
+        model.latent_variables[1],
+        dataclasses.replace(model.latent_variables[2], sign_anchor="theta_purchase_intention")])
+    assert sign_anchors(chosen)["health_concern"] == "lambda_hc3"
+    assert sign_anchors(chosen)["purchase_intention"] == "theta_purchase_intention"
+    # the first loading fixed: the next free one anchors; a fixed non-zero one: none needed
+    assert sign_anchors(dataclasses.replace(model, fixed={"lambda_hc1": 0.0}))[
+        "health_concern"] == "lambda_hc2"
+    assert "health_concern" not in sign_anchors(dataclasses.replace(
+        model, fixed={"lambda_hc2": 0.8}))
+
+
+def test_a_bad_sign_anchor_is_refused_naming_it():
+    items = [ij.Indicator(f"q{k}", "a", levels=3) for k in (1, 2, 3)]
+    with pytest.raises(ij.SpecificationError, match="'a'.*'ghost'.*'q1'"):
+        ij.ICLVModel([ij.LatentVariable("a", sign_anchor="ghost")], items)
+    with pytest.raises(ij.SpecificationError, match="'a'.*'q2'.*not needed"):
+        ij.ICLVModel([ij.LatentVariable("a", reference="q1", sign_anchor="q2")], items)
+
+
+def test_mirror_image_has_the_same_likelihood_by_quadrature_but_not_with_halton():
+    """Negating an LV and every parameter of ``mirror_parameters`` is an exact symmetry
+    (Gauss-Hermite nodes are symmetric); simulated draws are not symmetric."""
+    df, model, truth = datasets.beverage(n_people=30, n_situations=3, seed=3)
+    assert set(mirror_parameters(model, "perceived_benefit")) == {
+        "lambda_pb1", "lambda_pb2", "lambda_pb3", "gamma_health_concern_to_perceived_benefit",
+        "gamma_perceived_benefit_to_purchase_intention"}
+    flipped = mirror(model, truth, ["perceived_benefit", "purchase_intention"])
+    assert flipped["gamma_perceived_benefit_to_purchase_intention"] == truth[
+        "gamma_perceived_benefit_to_purchase_intention"]  # negated twice
+    assert flipped["theta_purchase_intention"] == -truth["theta_purchase_intention"]
+    exact = ij.Problem(model, df, draws=ij.Quadrature(6))
+    assert exact.loglike(flipped) == pytest.approx(exact.loglike(truth), rel=1e-13)
+    simulated = ij.Problem(model, df, draws=ij.Halton(10))
+    assert abs(simulated.loglike(flipped) - simulated.loglike(truth)) > 1e-6
+
+
+def test_a_fit_that_reaches_the_mirror_image_reports_the_anchored_solution():
+    """From the mirror image of the truth the optimiser converges to the mirror image of
+    the optimum next to the truth; the estimate negates it and re-optimises, so it
+    reports the optimum that the truth as start finds (anchors positive) and says so.
+    (The simulated likelihood is not exactly sign-symmetric: the flipped point itself
+    is not that optimum, only close to it.)"""
+    df, model, truth = datasets.beverage_one_lv(n_people=200, seed=2)
+    draws = ij.Halton(10)
+    anchored = ij.estimate(model, df, draws=draws, start=truth, verbose=False)
+    fit = ij.estimate(model, df, draws=draws, start=mirror(model, truth, ["purchase_intention"]),
+                      verbose=False)
+    assert fit.converged and anchored.converged
+    assert "re-optimised" in fit.message and "purchase_intention" in fit.message
+    assert "re-optimised" not in anchored.message
+    assert "lambda_pi1 > 0" in fit.summary()
+    assert all(fit.estimates[name] > 0 for name in fit.sign_anchors.values())
+    assert fit.loglike == pytest.approx(anchored.loglike, abs=1e-6)
+    for name, value in anchored.estimates.items():
+        assert fit.estimates[name] == pytest.approx(value, abs=1e-4), name
+
+
+@pytest.mark.slow  # three minutes on two shared cores: three fits of the full study
+def test_beverage_study_from_start_0_1_reports_the_default_solution():
+    """With 20 Halton draws the all-0.1 start of the seed notes reaches an LV's mirror
+    image (before sign anchors: a different answer, LL equal to 1e-12, both
+    "converged"); now both starts report the same estimates."""
+    df, model, _ = datasets.beverage()
+    fits = [ij.estimate(model, df, draws=ij.Halton(20), start=start, verbose=False)
+            for start in (None, 0.1)]
+    assert "re-optimised" in fits[1].message
+    assert fits[1].loglike == pytest.approx(fits[0].loglike, abs=1e-6)
+    for name, value in fits[0].estimates.items():
+        assert fits[1].estimates[name] == pytest.approx(value, abs=1e-4), name

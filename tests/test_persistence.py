@@ -39,6 +39,8 @@ def _models():
         ]))
     yield ij.ICLVModel([ij.LatentVariable("a")], [ij.Indicator("i", "a", levels=3)],
                        choice=ij.OrderedProbitChoice("r", ij.Utility({"p": "p"}, lvs=["a"]), 4))
+    yield ij.ICLVModel([ij.LatentVariable("a", sign_anchor="i2")],
+                       [ij.Indicator(f"i{k}", "a", levels=3) for k in (1, 2, 3)])
 
 
 @pytest.mark.parametrize("model", list(_models()))
