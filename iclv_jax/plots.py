@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .data import person_index, situation_slots
-from .postestimation import _map_people, _model_of, _setup, market_shares, outcome_labels
+from .posthoc import map_people, model_of, setup_problem
+from .prediction import market_shares, outcome_labels
 from .spec import MultinomialLogit
 
 __all__ = ["choice_shares", "convergence", "gradient_scales", "indicator_shares",
@@ -192,7 +193,7 @@ def _level_probabilities(likelihood, u):
         probabilities = jnp.exp(log_p) @ jax.nn.softmax(log_weights)
         return probabilities.T  # (K, Jmax)
 
-    return _map_people(person, likelihood, u)
+    return map_people(person, likelihood, u)
 
 
 def predicted_indicator_shares(results, model, data, draws=None) -> pd.DataFrame:
@@ -200,8 +201,8 @@ def predicted_indicator_shares(results, model, data, draws=None) -> pd.DataFrame
     over the structural model (not conditioned on any answer):
     ``S_kj = (1 / N) sum_n sum_r w_r P(I_nk = j | eta_nr)``.  Arguments as
     :func:`iclv_jax.predict`; rows ``(indicator, level)``, column ``predicted``."""
-    model = _model_of(results, model)
-    problem, u = _setup(results, model, data, draws)
+    model = model_of(results, model)
+    problem, u = setup_problem(results, model, data, draws)
     shares = np.asarray(_level_probabilities(problem.likelihood, u)).mean(axis=0)
     rows = {(ind.name, level): float(shares[k, level - 1])
             for k, ind in enumerate(_ordered_indicators(model))
@@ -222,7 +223,7 @@ def indicator_shares(results, model, data, draws=None):
     indicator (:func:`observed_indicator_shares` beside
     :func:`predicted_indicator_shares`: blue observed, orange predicted).  Continuous
     indicators are not drawn.  Returns the figure."""
-    model = _model_of(results, model)
+    model = model_of(results, model)
     shares = observed_indicator_shares(model, data).join(
         predicted_indicator_shares(results, model, data, draws))
     names = [ind.name for ind in _ordered_indicators(model)]
@@ -258,7 +259,7 @@ def choice_shares(results, model, data, draws=None, ax=None):
     one pair of bars per outcome.  Returns the figure."""
     import matplotlib.pyplot as plt
 
-    model = _model_of(results, model)
+    model = model_of(results, model)
     observed = observed_choice_shares(model, data)
     predicted = market_shares(results, model, data, draws)
     if ax is None:

@@ -37,7 +37,7 @@ if n_processes > 1:
 
 import numpy as np
 import iclv_jax as ij
-from iclv_jax import datasets, postestimation
+from iclv_jax import datasets, posterior
 
 # 48 people fill whole chunks of 8 on both devices: no padded rows to trim, so the
 # per-person rows come straight out of the mesh (they must be gathered to be readable)
@@ -48,7 +48,7 @@ lik = problem.likelihood
 u = problem.free_internal(params)
 ll, grad = lik.loglike_and_grad(u)
 values, scores = lik.per_person_and_scores(u)
-means = postestimation._posterior_moments(lik, u, "all")[0]
+means = posterior.posterior_moments(lik, u, "all")[0]
 fit = ij.estimate(model, df, draws=draws, start=params, chunk_size=8, verbose=False)
 out = {
     "process": jax.process_index(), "processes": jax.process_count(),

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import iclv_jax as ij
-from iclv_jax import analytic, datasets, postestimation
+from iclv_jax import analytic, datasets, elasticity
 
 assert jax.device_count() == 2, jax.devices()
 df, model, params = datasets.beverage_one_lv(n_people=61, seed=3)
@@ -44,7 +44,7 @@ for name, draws in (("halton", ij.Halton(16, seed=1)), ("adaptive", ij.AdaptiveQ
             values, scores = lik.per_person_and_scores(u)
             analytic_values, analytic_scores = analytic.per_person_and_scores(lik, u)
             scale = jnp.ones((1,) + lik.panel.design.shape[2:])  # every attribute
-            probabilities, derivatives = postestimation._probabilities_and_tangents(
+            probabilities, derivatives = elasticity.probabilities_and_tangents(
                 lik, u, "all", scale, jnp.eye(1))
             out[name][label].update(
                 ll_alone=float(lik.loglike(u)), per_person=np.asarray(values).tolist(),

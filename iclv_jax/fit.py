@@ -1,0 +1,188 @@
+"""Tests and goodness of fit: likelihood-ratio test, constants-only LL, rho-squared.
+
+``LR = 2 (LL_u - LL_r)`` against ``chi2(K_u - K_r)``; the fit of the choice part,
+``rho^2 = 1 - LL_choice / LL_0``, against equal shares or constants only.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import equinox as eqx
+import numpy as np
+import pandas as pd
+from jax.nn import logsumexp
+from scipy.special import logsumexp as logsumexp_np
+from scipy.stats import chi2
+
+from .data import prepare_data
+from .likelihood import draw_terms
+from .posthoc import map_people, model_of, setup_problem
+from .results import Results
+from .spec import ICLVModel, MultinomialLogit, NoChoice
+
+__all__ = ["LikelihoodRatioTest", "loglike_constants_only", "lr_test", "rho_squared"]
+
+
+@eqx.filter_jit
+def _log_likelihood_parts(likelihood, u):
+    """Per person ``logsumexp_r(log w_r + m_nr + c_nr)``, the same without ``c``
+    (measurement only) and without ``m`` (choices only, the LV from the structural
+    model)."""
+    def person(components, p, zeta, lw):
+        _, m, c = draw_terms(components, p, zeta)
+        return logsumexp(lw + m + c), logsumexp(lw + m), logsumexp(lw + c)
+
+    return map_people(person, likelihood, u)
+
+
+@dataclass(frozen=True)
+class LikelihoodRatioTest:
+    """``statistic = 2 (LL_u - LL_r)``, ``df = K_u - K_r``, ``p = P(chi2_df > statistic)``."""
+
+    statistic: float
+    df: int
+    p_value: float
+    loglike_restricted: float
+    loglike_unrestricted: float
+
+    def __str__(self) -> str:
+        return (f"LR = {self.statistic:.4f}, df = {self.df}, p = {self.p_value:.4g} "
+                f"(LL {self.loglike_restricted:.4f} -> {self.loglike_unrestricted:.4f})")
+
+
+def lr_test(restricted: Results, unrestricted: Results) -> LikelihoodRatioTest:
+    """Likelihood-ratio test of a restricted model nested in an unrestricted one.
+
+    ``LR = 2 (LL_u - LL_r)`` is asymptotically ``chi2`` with
+    ``df = K_u - K_r`` (free parameters) under the restriction.  Raises ``ValueError``
+    if ``df <= 0`` (not nested by parameter count) or the two were estimated on
+    different numbers of people or observations; warns if the restricted LL is above
+    the unrestricted one (not nested, or one estimate is not the maximum) or the
+    restricted free parameters are not among the unrestricted ones.
+
+    With simulated likelihoods both must use the same data and draws.
+    """
+    df = unrestricted.n_params - restricted.n_params
+    if df <= 0:
+        raise ValueError(f"the restricted model must have fewer free parameters: "
+                         f"{restricted.n_params} vs {unrestricted.n_params}")
+    if (restricted.n_people, restricted.n_observations) != (unrestricted.n_people,
+                                                            unrestricted.n_observations):
+        raise ValueError("the two results were estimated on different data "
+                         f"({restricted.n_people}/{restricted.n_observations} vs "
+                         f"{unrestricted.n_people}/{unrestricted.n_observations} "
+                         "people/observations)")
+    outside = sorted(set(restricted.table.index) - set(unrestricted.table.index))
+    if outside:
+        warnings.warn(f"restricted parameters not in the unrestricted model: {outside}; "
+                      "are the models nested?", stacklevel=2)
+    statistic = 2.0 * (unrestricted.loglike - restricted.loglike)
+    if statistic < -1e-6 * max(1.0, abs(unrestricted.loglike)):
+        warnings.warn(f"the restricted LL ({restricted.loglike:.4f}) is above the "
+                      f"unrestricted one ({unrestricted.loglike:.4f}): not nested, or an "
+                      "estimate is not at the maximum", stacklevel=2)
+    return LikelihoodRatioTest(statistic=float(statistic), df=int(df),
+                               p_value=float(chi2.sf(max(statistic, 0.0), df)),
+                               loglike_restricted=float(restricted.loglike),
+                               loglike_unrestricted=float(unrestricted.loglike))
+
+
+def _constants_loglike_mnl(chosen: np.ndarray, available: np.ndarray) -> float:
+    """Maximised LL of an MNL with alternative-specific constants only.
+
+    The constants solve ``n_j = sum_t P_tj(a)``, found by the fixed point
+    ``a_j <- a_j + log(n_j / sum_t P_tj)``; never-chosen alternatives get
+    ``a_j = -inf`` (probability 0).
+    """
+    counts = np.bincount(chosen, minlength=available.shape[1]).astype(float)
+    chosen_any = counts > 0
+    avail = available & chosen_any[None, :]
+    a = np.zeros(available.shape[1])
+    for _ in range(10000):
+        v = np.where(avail, a[None, :], -np.inf)
+        p = np.exp(v - logsumexp_np(v, axis=1, keepdims=True))
+        expected = p.sum(axis=0)
+        gap = np.abs(expected - counts)[chosen_any].max()
+        if gap < 1e-10 * len(chosen):
+            break
+        a[chosen_any] += np.log(counts[chosen_any] / expected[chosen_any])
+        a -= a[chosen_any][0]
+    v = np.where(avail, a[None, :], -np.inf)
+    log_p = v - logsumexp_np(v, axis=1, keepdims=True)
+    return float(log_p[np.arange(len(chosen)), chosen].sum())
+
+
+def loglike_constants_only(model: ICLVModel, data: pd.DataFrame) -> float:
+    """LL of the choice model with constants only (no attributes, no LVs), maximised.
+
+    Every situation is treated as independent (as in Biogeme/Apollo ``LL(C)``):
+
+    - binary probit and ordered choice: the observed shares,
+      ``sum_k n_k log(n_k / n)``;
+    - MNL: alternative-specific constants, maximised under each row's availability
+      (equal to ``sum_k n_k log(n_k / n)`` when all are always available).
+    """
+    if isinstance(model.choice, NoChoice):
+        raise ValueError("the model has no choice part")
+    panel = prepare_data(model, data)
+    mask = panel.situation_mask
+    chosen, available = panel.chosen[mask], panel.available[mask]
+    if isinstance(model.choice, MultinomialLogit):
+        return _constants_loglike_mnl(chosen, available)
+    counts = np.bincount(chosen).astype(float)
+    counts = counts[counts > 0]
+    return float((counts * np.log(counts / counts.sum())).sum())
+
+
+def rho_squared(results: Results, model: ICLVModel | None, data: pd.DataFrame,
+                draws=None) -> pd.Series:
+    """Goodness of fit of the choice part of an ICLV model.
+
+    The ICLV log-likelihood includes the measurement equations, so it cannot be set
+    against a choice-only baseline.  Here the fit is that of the *choice part alone*,
+    at the estimates, with the LVs integrated over their structural distribution
+    (the indicators are not used):
+
+        LL_choice = sum_n log sum_r w_r prod_t P(y_nt | eta_nr),
+
+    the likelihood of the choices the model predicts for a person of whom only the
+    covariates and attributes are known.  Against it:
+
+    - ``loglike_null``: equal shares, :meth:`iclv_jax.Problem.null_choice_loglike`
+      (``-sum_t log #available_t`` for MNL, ``n log 1/2`` binary, ``n log 1/J``
+      ordered — for ordered choice this is not the "all parameters zero" LL, which
+      is undefined with thresholds);
+    - ``loglike_constants``: :func:`loglike_constants_only`.
+
+    ``rho_squared_null = 1 - LL_choice / LL_null``,
+    ``adjusted_rho_squared_null = 1 - (LL_choice - K) / LL_null`` with ``K`` the free
+    parameters of the choice part (blocks ``choice`` and ``choice_lv``: betas, ascs,
+    choice thresholds and LV coefficients; the structural parameters also shape
+    ``LL_choice`` but are not counted), and
+    ``rho_squared_constants = 1 - LL_choice / LL_constants``.  Also returned:
+    ``loglike_measurement`` (the indicators alone, LVs integrated) and ``loglike``
+    (everything, equal to ``results.loglike`` on the estimation data and draws).
+    """
+    model = model_of(results, model)
+    if isinstance(model.choice, NoChoice):
+        raise ValueError("the model has no choice part: rho-squared is not defined")
+    problem, u = setup_problem(results, model, data, draws)
+    total, measurement, choice = (float(np.asarray(x).sum())
+                                  for x in _log_likelihood_parts(problem.likelihood, u))
+    null = problem.null_choice_loglike()
+    constants = loglike_constants_only(model, data)
+    k = sum(block in ("choice", "choice_lv") for block in problem.space.blocks())
+    return pd.Series({
+        "loglike": total,
+        "loglike_measurement": measurement,
+        "loglike_choice": choice,
+        "loglike_null": null,
+        "loglike_constants": constants,
+        "n_choice_params": k,
+        "rho_squared_null": 1.0 - choice / null,
+        "adjusted_rho_squared_null": 1.0 - (choice - k) / null,
+        "rho_squared_constants": 1.0 - choice / constants if constants != 0 else math.nan,
+    }, name="fit")
