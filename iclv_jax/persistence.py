@@ -1,9 +1,10 @@
 """Saving and loading results: :func:`save_results`, :func:`load_results`.
 
 The file format is described in :mod:`iclv_jax.resultsfile`; model specifications
-as data are in :mod:`iclv_jax.modeldict`, draws as data in :mod:`iclv_jax.drawsdict`
-and tables as Markdown/LaTeX text in :mod:`iclv_jax.tables`.  Their public names are
-re-exported here, where they used to live.
+as data are in :mod:`iclv_jax.modeldict` (their schema in :mod:`iclv_jax.modelschema`),
+draws as data in :mod:`iclv_jax.drawsdict` and tables as Markdown/LaTeX text in
+:mod:`iclv_jax.tables`.  Their public names are re-exported here, where they used to
+live.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import dataclasses
 import os
 
 from .drawsdict import draws_from_dict, draws_from_repr, draws_to_dict
-from .modeldict import check_model_dict, model_from_dict, model_to_dict
+from .modeldict import model_from_dict, model_to_dict
+from .modelschema import check_model_dict
 from .results import Results
 from .resultsfile import FORMAT, read_results_file, results_fields, save_results
 from .tables import table_to_latex, table_to_markdown
