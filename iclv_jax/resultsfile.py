@@ -38,7 +38,7 @@ from .version import versions
 if TYPE_CHECKING:
     from .results import Results
 
-__all__ = ["FORMAT", "read_results_file", "results_fields", "results_to_json",
+__all__ = ["FORMAT", "draws_record", "read_results_file", "results_fields", "results_to_json",
            "save_results"]
 
 FORMAT = "iclv_jax-results-1"
