@@ -61,8 +61,7 @@ from .spec import (  # noqa: E402
     SpecificationError,
     Utility,
 )
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__  # noqa: E402
 
 __all__ = [
     "MLHS",

@@ -1,6 +1,6 @@
 """Model files: an :class:`~iclv_jax.spec.ICLVModel` written to and read from YAML or TOML.
 
-The file holds :func:`iclv_jax.persistence.model_to_dict` of the model, e.g. in YAML::
+The file holds :func:`iclv_jax.modeldict.model_to_dict` of the model, e.g. in YAML::
 
     person_id: id
     latent_variables:
@@ -34,7 +34,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from .persistence import model_from_dict, model_to_dict
+from .modeldict import model_from_dict, model_to_dict
 from .spec import ICLVModel, SpecificationError
 
 __all__ = ["ModelFileError", "load_model", "save_model"]

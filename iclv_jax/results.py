@@ -6,12 +6,16 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from .draws import Draws
+from .resultsfile import save_results
 from .spec import ICLVModel
+from .tables import table_to_latex, table_to_markdown
 
 
 class UndefinedStandardErrorWarning(UserWarning):
@@ -169,13 +173,12 @@ class Results:
     def __str__(self) -> str:
         return self.summary()
 
-    def save(self, path: str | os.PathLike, model: ICLVModel | None = None, draws=None):
+    def save(self, path: str | os.PathLike, model: ICLVModel | None = None,
+             draws: Draws | None = None) -> Path:
         """Write these results to a JSON file: spec (``model``, default ``self.model``),
         estimates, table, covariance matrices, history, draws settings and library
         versions.  Read back with :func:`iclv_jax.load_results`.  See
-        :func:`iclv_jax.persistence.save_results`."""
-        from .persistence import save_results
-
+        :func:`iclv_jax.resultsfile.save_results`."""
         return save_results(self, path, model=model, draws=draws)
 
     def to_csv(self, path: str | os.PathLike | None = None, **kwargs) -> str | None:
@@ -186,15 +189,11 @@ class Results:
     def to_markdown(self, path: str | os.PathLike | None = None,
                     float_format: str = ".5g") -> str:
         """The parameter table as a Markdown pipe table (written to ``path`` if given)."""
-        from .persistence import table_to_markdown
-
         return _write(table_to_markdown(self.table, float_format), path)
 
     def to_latex(self, path: str | os.PathLike | None = None, float_format: str = ".5g",
                  caption: str | None = None, label: str | None = None) -> str:
         """The parameter table as a booktabs LaTeX tabular (written to ``path`` if given)."""
-        from .persistence import table_to_latex
-
         return _write(table_to_latex(self.table, float_format, caption, label), path)
 
 

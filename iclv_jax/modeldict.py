@@ -1,0 +1,156 @@
+"""Model specifications as plain data: :func:`model_to_dict`, :func:`model_from_dict`.
+
+The dict holds only lists, dicts, strings, numbers, booleans and null (NaN as
+``"NaN"``), so it can be written as JSON, YAML or TOML; its keys and value types are
+checked by :func:`iclv_jax.modelschema.check_model_dict` before a model is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .jsonvalues import decode_float, encode_value, plain
+from .modelschema import check_model_dict
+from .spec import (
+    Alternative,
+    BinaryProbit,
+    ICLVModel,
+    Indicator,
+    LatentVariable,
+    MultinomialLogit,
+    NoChoice,
+    OrderedProbitChoice,
+    RandomCoefficient,
+    Utility,
+)
+
+__all__ = ["model_from_dict", "model_to_dict"]
+
+_CHOICE_KINDS = {BinaryProbit: "binary_probit", OrderedProbitChoice: "ordered_probit",
+                 MultinomialLogit: "multinomial_logit", NoChoice: "none"}
+
+
+def _utility_to_dict(utility: Utility) -> dict:
+    if utility.extra is not None:
+        raise TypeError("a model with a custom utility term (ij.Custom, a Python function) "
+                        "cannot be written as data; save the results with model=None")
+    out = {"attributes": dict(utility.attributes),
+           "constants": dict(utility.constants),
+           "specific": list(utility.specific)}
+    if utility.random:
+        out["random"] = dict(utility.random)
+    if isinstance(utility.lvs, Mapping):
+        out["lvs"] = dict(utility.lvs)
+    elif len(utility.lvs) or not isinstance(utility.lvs, tuple):
+        out["lvs"] = list(utility.lvs)
+        if isinstance(utility.lvs, tuple):
+            out["lvs_tuple"] = True  # keeps ``==`` with the original exact
+    return out
+
+
+def _utility_from_dict(data: Mapping) -> Utility:
+    lvs = data.get("lvs", ())
+    if not isinstance(lvs, Mapping):
+        lvs = tuple(lvs) if data.get("lvs_tuple") or "lvs" not in data else list(lvs)
+    return Utility(attributes=dict(data.get("attributes", {})),
+                   constants=dict(data.get("constants", {})),
+                   lvs=lvs, specific=tuple(data.get("specific", ())),
+                   random=dict(data.get("random", {})))
+
+
+def _choice_to_dict(choice) -> dict:
+    kind = _CHOICE_KINDS.get(type(choice))
+    if kind is None:
+        raise TypeError(f"cannot serialise choice model {type(choice).__name__}")
+    if kind == "none":
+        return {"kind": kind}
+    if kind == "multinomial_logit":
+        return {"kind": kind, "choice": choice.choice, "scale": choice.scale, "alternatives": [
+            {"name": alt.name, "code": plain(alt.code), "asc": alt.asc,
+             "available": alt.available, "utility": _utility_to_dict(alt.utility)}
+            for alt in choice.alternatives]}
+    out = {"kind": kind, "choice": choice.choice, "scale": choice.scale,
+           "utility": _utility_to_dict(choice.utility)}
+    if kind == "ordered_probit":
+        out["levels"] = choice.levels
+    return out
+
+
+def _choice_from_dict(data: Mapping):
+    kind, scale = data["kind"], data.get("scale", False)
+    if kind == "none":
+        return NoChoice()
+    if kind == "multinomial_logit":
+        return MultinomialLogit(choice=data["choice"], scale=scale, alternatives=[
+            Alternative(name=alt["name"], code=plain(alt["code"]),
+                        asc=bool(alt.get("asc", False)), available=alt.get("available"),
+                        utility=_utility_from_dict(alt.get("utility", {})))
+            for alt in data["alternatives"]])
+    utility = _utility_from_dict(data["utility"])
+    if kind == "binary_probit":
+        return BinaryProbit(choice=data["choice"], utility=utility, scale=scale)
+    return OrderedProbitChoice(choice=data["choice"], levels=plain(data["levels"]),
+                               utility=utility, scale=scale)
+
+
+def model_to_dict(model: ICLVModel) -> dict:
+    """The specification as plain JSON-able data (lists, dicts, strings, numbers).
+
+    ``{"latent_variables": [{"name", "covariates", "predictors"}], "indicators":
+    [{"name", "lv", "kind", "levels"}], "choice": {"kind": "binary_probit" |
+    "ordered_probit" | "multinomial_logit" | "none", "scale", ...}, "person_id", "fixed",
+    "missing_indicators", "bounds", "panel", "random_coefficients"}`` (indicators also
+    carry "missing_codes", NaN as ``"NaN"``, "thresholds", "threshold_set" and
+    "location_scale"; latent variables "reference" and "sign_anchor");
+    a utility is ``{"attributes", "constants", "specific", "lvs"}`` (and "random").
+    :func:`model_from_dict` inverts it: ``model_from_dict(model_to_dict(m)) == m``.
+    """
+    return {
+        "latent_variables": [{"name": lv.name, "covariates": list(lv.covariates),
+                              "predictors": list(lv.predictors), "reference": lv.reference,
+                              "sign_anchor": lv.sign_anchor}
+                             for lv in model.latent_variables],
+        "indicators": [{"name": ind.name, "lv": ind.lv, "kind": ind.kind,
+                        "levels": ind.levels,
+                        "missing_codes": [encode_value(c) for c in ind.missing_codes],
+                        "thresholds": ind.thresholds, "threshold_set": ind.threshold_set,
+                        "location_scale": ind.location_scale}
+                       for ind in model.indicators],
+        "choice": _choice_to_dict(model.choice),
+        "person_id": model.person_id,
+        "fixed": {name: float(value) for name, value in model.fixed.items()},
+        "missing_indicators": model.missing_indicators,
+        "bounds": {name: list(pair) for name, pair in model.bounds.items()},
+        "panel": model.panel,
+        "random_coefficients": [{"name": rc.name, "distribution": rc.distribution}
+                                for rc in model.random_coefficients],
+    }
+
+
+def model_from_dict(data: Mapping) -> ICLVModel:
+    """Rebuild an :class:`ICLVModel` from :func:`model_to_dict` output (missing optional
+    keys take the dataclass defaults).  Unknown or missing keys and values of the wrong
+    type raise :class:`SpecificationError` naming where they are
+    (:func:`~iclv_jax.modelschema.check_model_dict`); so does an inconsistent model
+    (the spec's checks)."""
+    check_model_dict(data)
+    lvs = [LatentVariable(lv["name"], covariates=lv.get("covariates", ()),
+                          predictors=lv.get("predictors", ()), reference=lv.get("reference"),
+                          sign_anchor=lv.get("sign_anchor"))
+           for lv in data["latent_variables"]]
+    indicators = [Indicator(
+        ind["name"], ind["lv"], kind=ind.get("kind", "ordered_probit"),
+        levels=plain(ind.get("levels")),
+        missing_codes=[decode_float(c) for c in ind.get("missing_codes", ())],
+        thresholds=ind.get("thresholds", "free"), threshold_set=ind.get("threshold_set"),
+        location_scale=bool(ind.get("location_scale", False)))
+        for ind in data["indicators"]]
+    choice = _choice_from_dict(data["choice"]) if "choice" in data else NoChoice()
+    return ICLVModel(latent_variables=lvs, indicators=indicators, choice=choice,
+                     person_id=data.get("person_id", "id"),
+                     fixed={k: float(v) for k, v in data.get("fixed", {}).items()},
+                     missing_indicators=data.get("missing_indicators", "error"),
+                     bounds={k: tuple(v) for k, v in data.get("bounds", {}).items()},
+                     panel=bool(data.get("panel", True)),
+                     random_coefficients=[RandomCoefficient(**rc) for rc
+                                          in data.get("random_coefficients", ())])

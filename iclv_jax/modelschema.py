@@ -1,0 +1,162 @@
+"""The schema of a model dict: keys and value types, checked before a model is built.
+
+Each checker takes ``(value, where)`` and raises :class:`SpecificationError` naming
+``where``, a path such as ``model, choice (multinomial_logit), alternatives,
+alternative 0, code``; :func:`check_model_dict` applies the whole schema.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from collections.abc import Mapping
+
+import numpy as np
+
+from .spec import SpecificationError
+
+__all__ = ["check_model_dict"]
+
+_SHORT = reprlib.Repr()  # reprs in errors: at most 6 items of a list, 100 characters
+_SHORT.maxstring = _SHORT.maxother = 100
+
+
+def _fail(where: str, expected: str, value) -> SpecificationError:
+    """The error naming ``where``; long values are shortened (:data:`_SHORT`)."""
+    return SpecificationError(f"{where}: expected {expected}, got {type(value).__name__} "
+                              f"{_SHORT.repr(value)}")
+
+
+def _scalar(expected: str, test):
+    def check(value, where):
+        if not test(value):
+            raise _fail(where, expected, value)
+    return check
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+_STR = _scalar("a string", lambda v: isinstance(v, str))
+_OPTIONAL_STR = _scalar("a string or null", lambda v: v is None or isinstance(v, str))
+_INT = _scalar("an integer", _is_int)
+_OPTIONAL_INT = _scalar("an integer or null", lambda v: v is None or _is_int(v))
+_BOOL = _scalar("true or false", lambda v: isinstance(v, bool | np.bool_))
+_NUMBER = _scalar("a number", lambda v: (_is_int(v) or isinstance(v, float | np.floating)))
+
+
+def _list_of(item, label: str):
+    def check(value, where):
+        if not isinstance(value, list | tuple):
+            raise _fail(where, "a list", value)
+        for i, entry in enumerate(value):
+            item(entry, f"{where}, {label} {i}")
+    return check
+
+
+def _map_of(item):
+    def check(value, where):
+        if not isinstance(value, Mapping):
+            raise _fail(where, "a mapping", value)
+        for key, entry in value.items():
+            if not isinstance(key, str):
+                raise _fail(f"{where}, key {key!r}", "a string key", key)
+            item(entry, f"{where}, {key}")
+    return check
+
+
+def _either(first, second, expected: str):
+    def check(value, where):
+        try:
+            first(value, where)
+        except SpecificationError:
+            try:
+                second(value, where)
+            except SpecificationError:
+                raise _fail(where, expected, value) from None
+    return check
+
+
+def _record(fields: dict, required: frozenset = frozenset()):
+    """A mapping with the keys of ``fields`` (checked by their checkers), ``required``
+    among them; another key is refused."""
+    def check(value, where):
+        if not isinstance(value, Mapping):
+            raise _fail(where, "a mapping", value)
+        unknown = sorted(str(k) for k in set(value) - set(fields))
+        if unknown:
+            raise SpecificationError(f"{where}: unknown keys {unknown}; allowed "
+                                     f"{sorted(fields)}")
+        missing = sorted(required - set(value))
+        if missing:
+            raise SpecificationError(f"{where}: missing keys {missing}")
+        for key, entry in value.items():
+            fields[key](entry, f"{where}, {key}")
+    return check
+
+
+_BOOL_OR_STR = _either(_BOOL, _STR, "true, false or a parameter name")
+_NUMBER_OR_NULL = _scalar("a number or null", lambda v: v is None or _is_int(v)
+                          or isinstance(v, float | np.floating))
+_UTILITY = _record({
+    "attributes": _map_of(_STR), "constants": _map_of(_OPTIONAL_STR),
+    "specific": _list_of(_STR, "entry"), "lvs_tuple": _BOOL, "random": _map_of(_STR),
+    "lvs": _either(_list_of(_STR, "entry"), _map_of(_STR),
+                   "a list of LV names or a mapping LV -> parameter name")})
+_ALTERNATIVE = _record({"name": _STR, "code": _INT, "asc": _BOOL,
+                        "available": _OPTIONAL_STR, "utility": _UTILITY},
+                       frozenset({"name", "code"}))
+_CHOICES = {
+    "none": _record({"kind": _STR}),
+    "binary_probit": _record({"kind": _STR, "choice": _STR, "utility": _UTILITY,
+                              "scale": _BOOL_OR_STR}, frozenset({"choice", "utility"})),
+    "ordered_probit": _record({"kind": _STR, "choice": _STR, "utility": _UTILITY,
+                               "levels": _INT, "scale": _BOOL_OR_STR},
+                              frozenset({"choice", "utility", "levels"})),
+    "multinomial_logit": _record({"kind": _STR, "choice": _STR, "scale": _BOOL_OR_STR,
+                                  "alternatives": _list_of(_ALTERNATIVE, "alternative")},
+                                 frozenset({"choice", "alternatives"})),
+}
+
+
+def _choice(value, where):
+    if not isinstance(value, Mapping):
+        raise _fail(where, "a mapping", value)
+    kind = value.get("kind")
+    if not isinstance(kind, str) or kind not in _CHOICES:
+        raise SpecificationError(f"{where}: unknown kind {kind!r}; use one of "
+                                 f"{sorted(_CHOICES)}")
+    _CHOICES[kind](value, f"{where} ({kind})")
+
+
+_MODEL = _record({
+    "latent_variables": _list_of(_record({
+        "name": _STR, "covariates": _list_of(_STR, "entry"),
+        "predictors": _list_of(_STR, "entry"), "reference": _OPTIONAL_STR,
+        "sign_anchor": _OPTIONAL_STR},
+        frozenset({"name"})), "latent variable"),
+    "indicators": _list_of(_record({
+        "name": _STR, "lv": _STR, "kind": _STR, "levels": _OPTIONAL_INT,
+        "missing_codes": _list_of(_either(_NUMBER, _scalar('"NaN"', lambda v: v == "NaN"),
+                                           'a number or "NaN"'), "code"),
+        "thresholds": _STR, "threshold_set": _OPTIONAL_STR, "location_scale": _BOOL},
+        frozenset({"name", "lv"})), "indicator"),
+    "choice": _choice, "person_id": _STR, "fixed": _map_of(_NUMBER),
+    "missing_indicators": _STR, "bounds": _map_of(_list_of(_NUMBER_OR_NULL, "bound")),
+    "panel": _BOOL,
+    "random_coefficients": _list_of(_record({"name": _STR, "distribution": _STR},
+                                            frozenset({"name", "distribution"})),
+                                    "random coefficient")},
+    frozenset({"latent_variables", "indicators"}))
+
+
+def check_model_dict(data) -> None:
+    """Check the keys and value types of a model dict (see
+    :func:`iclv_jax.modeldict.model_to_dict`).
+
+    Raises :class:`SpecificationError` naming where the problem is, as a path such as
+    ``model, choice (multinomial_logit), alternatives, alternative 0, code: expected an
+    integer, got str 'car'``.  What the dict means (unknown LVs, cycles, levels) is
+    checked when the model is built.
+    """
+    _MODEL(data, "model")
