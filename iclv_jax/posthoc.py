@@ -19,7 +19,7 @@ import pandas as pd
 from .data import DataError, person_index, situation_slots
 from .draws import Draws, as_draws
 from .estimation import Problem
-from .persistence import draws_from_repr
+from .drawsdict import draws_from_repr
 from .results import Results
 from .spec import ICLVModel, MultinomialLogit, OrderedProbitChoice
 
@@ -44,7 +44,7 @@ def model_of(results, model) -> ICLVModel:
 
 def draws_of(results, draws) -> Draws:
     """``draws`` as a draws object, or where it is ``None`` the estimation's draws
-    recreated from ``results.draws`` (:func:`~iclv_jax.persistence.draws_from_repr`)."""
+    recreated from ``results.draws`` (:func:`~iclv_jax.drawsdict.draws_from_repr`)."""
     if draws is not None:
         return as_draws(draws)
     if not isinstance(results, Results):
