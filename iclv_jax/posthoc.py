@@ -18,8 +18,8 @@ import pandas as pd
 
 from .data import DataError, person_index, situation_slots
 from .draws import Draws, as_draws
-from .estimation import Problem
 from .drawsdict import draws_from_repr
+from .estimation import Problem
 from .results import Results
 from .spec import ICLVModel, MultinomialLogit, OrderedProbitChoice
 
