@@ -71,10 +71,8 @@ def timed(likelihood, loglikes, u) -> dict:
                                                           zeta)
         return (logsumexp(person + log_weights, axis=1) * panel.weight).sum()
 
-    loglike = jax.jit(lambda v: likelihood._sum_over_chunks(chunk_sum, v,
-                                                            likelihood.chunk_size))
-    with_grad = jax.jit(lambda v: likelihood._sum_over_chunks(
-        jax.value_and_grad(chunk_sum), v, likelihood.chunk_size))
+    loglike = jax.jit(lambda v: likelihood.sum_people(chunk_sum, v))
+    with_grad = jax.jit(lambda v: likelihood.sum_people(jax.value_and_grad(chunk_sum), v))
     return {"loglike_s": best_time(loglike, u), "loglike_and_grad_s": best_time(with_grad, u)}
 
 

@@ -109,8 +109,9 @@ from .components import (
     log_interval_probability,
 )
 from .layout import EXTRAS, Layout
-from .likelihood import PanelArrays, SimulatedLikelihood
+from .likelihood import SimulatedLikelihood
 from .params import ToReported
+from .placement import PanelArrays
 
 __all__ = [
     "CUSTOM_NOT_COVERED",
@@ -449,7 +450,7 @@ def per_person_and_scores(likelihood: SimulatedLikelihood, free_internal,
         values, fields = _chunk(likelihood, scores, u, panel, zeta, log_weights)
         return values, jax.vmap(lambda f: _to_free(likelihood, scores, u, f))(fields)
 
-    return likelihood._rows_over_chunks(chunk_scores, free_internal)
+    return likelihood.map_people(chunk_scores, free_internal)
 
 
 @eqx.filter_jit
@@ -465,6 +466,5 @@ def loglike_and_grad(likelihood: SimulatedLikelihood, free_internal,
         values, fields = _chunk(likelihood, scores, u, panel, zeta, log_weights)
         return values.sum(), jax.tree.map(lambda g: g.sum(axis=0), fields)
 
-    value, fields = likelihood._sum_over_chunks(chunk_sum, free_internal,
-                                                likelihood.chunk_size)
+    value, fields = likelihood.sum_people(chunk_sum, free_internal)
     return value, _to_free(likelihood, scores, free_internal, fields)

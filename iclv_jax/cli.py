@@ -203,7 +203,7 @@ def check_draws_fit(model, panel, draws) -> None:
     """Refuse draws whose arrays cannot fit in the memory available (see
     :func:`iclv_jax.draws.check_draws_memory`), before anything is allocated."""
     from .draws import DrawsMemoryError, check_draws_memory
-    from .likelihood import available_memory_bytes
+    from .placement import available_memory_bytes
 
     n_draws = draws.for_dims(model.n_draw_dims).n_draws
     try:

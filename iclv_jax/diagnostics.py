@@ -955,8 +955,7 @@ def _seed_gamma_fields(likelihood: SimulatedLikelihood, free_internal, importanc
         terms = (etas[:, :, None] - structural.gamma * etas[:, None, :]) * etas[:, None, :]
         return jnp.tensordot(weights, terms, axes=1) * p.weight
 
-    fields = likelihood._map_chunks(
-        lambda p, z: jax.vmap(person)(p, z).sum(axis=0), likelihood.chunk_size)
+    fields = likelihood.map_chunks(lambda p, z: jax.vmap(person)(p, z).sum(axis=0))
     return fields.sum(axis=0)
 
 

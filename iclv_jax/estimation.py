@@ -28,7 +28,7 @@ from .data import Panel, prepare_data
 from .draws import Draws, Halton, as_draws, check_draws_memory
 from .inference import PEOPLE_PER_PARAMETER, covariances_held_at_bounds, noise_dominated
 from .layout import build_layout
-from .likelihood import SimulatedLikelihood, available_memory_bytes, build_likelihood
+from .likelihood import SimulatedLikelihood, build_likelihood
 from .optimize import (
     BOUNDED_OPTIMIZERS,
     OPTIMIZERS,
@@ -41,6 +41,7 @@ from .optimize import (
     verify,
 )
 from .params import ParameterSpace, ToReported
+from .placement import available_memory_bytes
 from .quadrature import AdaptiveQuadrature, Quadrature, adapt, readapt
 from .results import Results, parameter_table
 from .spec import (

@@ -143,11 +143,11 @@ def map_people(fn, likelihood, u):
     """``fn(components, person, zeta, log_weights)`` for every real person, the
     components at ``u``: in the likelihood's chunks (``lax.map`` over chunks, ``vmap``
     within) on every device's block of people (see
-    :meth:`~iclv_jax.likelihood.SimulatedLikelihood._rows_over_chunks`).  The log
+    :meth:`~iclv_jax.likelihood.SimulatedLikelihood.map_people`).  The log
     weights are the person's ``(R,)`` row: shared by everyone (simulation, quadrature)
     or per person (adaptive quadrature)."""
     def chunk(v, panel, zeta, log_weights):
         components = likelihood.components(v)
         return jax.vmap(lambda p, z, w: fn(components, p, z, w))(panel, zeta, log_weights)
 
-    return likelihood._rows_over_chunks(chunk, u)
+    return likelihood.map_people(chunk, u)

@@ -272,7 +272,7 @@ def _adaptation(likelihood: SimulatedLikelihood, free_internal, newton_steps: in
     def chunk(panel, _zeta):
         return jax.vmap(lambda p: _person_adaptation(components, p, n_lvs, newton_steps))(panel)
 
-    mode, root, gradient = likelihood._map_chunks(chunk, likelihood.chunk_size)
+    mode, root, gradient = likelihood.map_chunks(chunk)
     flat = lambda a: a.reshape((-1,) + a.shape[2:])  # noqa: E731
     return Adaptation(mode=flat(mode), root=flat(root), gradient=flat(gradient))
 

@@ -196,7 +196,7 @@ def _relative_variances(likelihood, free_internal):
         scaled = jnp.exp(log_l - log_l.max())
         return scaled.var() / scaled.mean() ** 2 / zeta.shape[0]
 
-    values = likelihood._map_chunks(lambda p, z: jax.vmap(person)(p, z), likelihood.chunk_size)
+    values = likelihood.map_chunks(lambda p, z: jax.vmap(person)(p, z))
     return values.reshape(-1)[: likelihood.n_people]
 
 

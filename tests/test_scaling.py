@@ -7,8 +7,8 @@ import pytest
 
 import iclv_jax as ij
 from iclv_jax import datasets
-from iclv_jax.likelihood import (
-    SimulatedLikelihood,
+from iclv_jax.likelihood import SimulatedLikelihood
+from iclv_jax.placement import (
     available_memory_bytes,
     choose_chunk_size,
     default_memory_bytes,

@@ -1,0 +1,174 @@
+"""The exact Hessian of the simulated log-likelihood, one chunk of people at a time.
+
+For person ``n`` with draw log-likelihoods ``a_nr`` and log-weights ``log w_nr``,
+``log L_n = logsumexp_r(a_nr + log w_nr)``.  With softmax weights
+``p_nr = softmax_r(a_nr + log w_nr)`` and ``g_n = sum_r p_nr da_nr/du``:
+
+    H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
+
+``a = m + c`` is a sum of additive terms (one per measurement row in ``m``, the
+choice model ``c``) that share only the LVs; :func:`hessian_plan` compresses
+``sum p d^2 a`` into ``K`` Hessian-vector products from that structure
+(Curtis-Powell-Reid), and :func:`chunk_hessian` evaluates it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int
+
+from .layout import Layout
+from .params import ToReported
+from .placement import PanelArrays
+
+
+class HessianPlan(eqx.Module):
+    """Compressed second derivatives of the draw log-likelihood ``a`` (see
+    :func:`hessian_plan`): ``seeds`` ``[K, F]``; ``d^2 a / du_i du_j`` is entry
+    ``[source_seed[i, j], source_index[i, j]]`` of the ``K`` Hessian-vector products,
+    where ``nonzero[i, j]``, and 0 elsewhere.  ``measurement_seeds`` and
+    ``choice_seeds``: the seeds whose products involve the measurement rows and the
+    choice model (the others are 0 for that part, which is then not evaluated)."""
+
+    seeds: Float[Array, "K F"]
+    source_seed: Int[Array, "F F"]
+    source_index: Int[Array, "F F"]
+    nonzero: Bool[Array, "F F"]
+    measurement_seeds: Int[Array, " Km"]
+    choice_seeds: Int[Array, " Kc"]
+
+
+# layout fields that hold LV positions, not parameter positions
+_LV_POSITION_FIELDS = ("ordered_lv", "continuous_lv")
+
+
+def _parameter_groups(layout: Layout, n_reported: int) -> list[set]:
+    """For every reported parameter, the additive terms of ``a`` that use it: measurement
+    row ``("ordered", k)`` or ``("continuous", k)``, ``"choice"``, or ``"shared"`` (the
+    structural equations and any other field, which reach every term)."""
+    rows = {"ordered_loadings": "ordered", "ordered_cuts": "ordered",
+            "ordered_intercepts": "ordered", "ordered_scales": "ordered",
+            "continuous_intercepts": "continuous", "continuous_loadings": "continuous",
+            "continuous_sigmas": "continuous"}
+    choice = ("beta", "theta", "choice_cuts", "choice_scale", "custom_params")
+    groups = [set() for _ in range(n_reported)]
+    for field in dataclasses.fields(layout):
+        index = getattr(layout, field.name)
+        if (field.name in _LV_POSITION_FIELDS or not isinstance(index, np.ndarray | jax.Array)
+                or not jnp.issubdtype(index.dtype, jnp.integer)):
+            continue  # LV positions, static fields, the cut-point signs
+        index = np.asarray(index)
+        for position, reported in np.ndenumerate(index):
+            if reported < n_reported:  # beyond: the constant extra slots
+                group = ((rows[field.name], position[0]) if field.name in rows
+                         else "choice" if field.name in choice else "shared")
+                groups[reported].add(group)
+    return groups
+
+
+def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
+    """Seeds for the Hessian of the draw log-likelihood ``a`` from its additive structure.
+
+    ``a`` is a sum of terms (one per measurement row, one for the choice model) that
+    share only the LVs.  A free parameter used by one term alone ("private") has zero
+    cross-derivatives with the private parameters of every other term, so the ``i``-th
+    private parameters of all terms share one seed (Curtis-Powell-Reid compression);
+    the other ("shared") parameters get a seed each.  Entries between a private and a
+    shared parameter are read from the shared one's column (symmetry).  ``K`` = shared
+    parameters + the largest number of private parameters in a term, instead of ``F``.
+    """
+    free_index = np.asarray(to_reported.free_index)
+    cumulate = np.asarray(to_reported.cumulate) != 0
+    is_threshold = np.asarray(to_reported.is_threshold)
+    n_reported, n_free = cumulate.shape[0], free_index.shape[0]
+    depends = np.where(is_threshold[:, None], cumulate, np.eye(n_reported, dtype=bool))
+    reported_groups = _parameter_groups(layout, n_reported)
+    group_of = []
+    for f in range(n_free):
+        groups = set().union(*(reported_groups[i] for i in np.flatnonzero(
+            depends[:, free_index[f]])))
+        group_of.append(next(iter(groups)) if len(groups) == 1 and "shared" not in groups
+                        else None)
+    shared = [f for f in range(n_free) if group_of[f] is None]
+    rank = {}
+    for f in range(n_free):
+        if group_of[f] is not None:
+            rank[f] = sum(1 for e in range(f) if group_of[e] == group_of[f])
+    n_private_seeds = max(rank.values(), default=-1) + 1
+    seed = {f: i for i, f in enumerate(shared)}
+    seed.update({f: len(shared) + r for f, r in rank.items()})
+    seeds = np.zeros((len(shared) + n_private_seeds, n_free))
+    for f in range(n_free):
+        seeds[seed[f], f] = 1.0
+    source_seed = np.zeros((n_free, n_free), dtype=np.int64)
+    source_index = np.zeros((n_free, n_free), dtype=np.int64)
+    nonzero = np.ones((n_free, n_free), dtype=bool)
+    for i in range(n_free):
+        for j in range(n_free):
+            if group_of[j] is None or group_of[i] is not None:  # column j holds it
+                source_seed[i, j], source_index[i, j] = seed[j], i
+                nonzero[i, j] = None in (group_of[i], group_of[j]) or group_of[i] == group_of[j]
+            else:  # i shared, j private: from column i
+                source_seed[i, j], source_index[i, j] = seed[i], j
+
+    def seeds_touching(part):  # seeds with a shared parameter or one of ``part``'s
+        return jnp.asarray([k for k in range(seeds.shape[0])
+                            if any(group_of[f] is None or part(group_of[f])
+                                   for f in np.flatnonzero(seeds[k]))], dtype=jnp.int32)
+
+    return HessianPlan(jnp.asarray(seeds), jnp.asarray(source_seed),
+                       jnp.asarray(source_index), jnp.asarray(nonzero),
+                       measurement_seeds=seeds_touching(lambda group: group != "choice"),
+                       choice_seeds=seeds_touching(lambda group: group == "choice"))
+
+
+DrawTerms = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]
+
+
+def chunk_hessian(plan: HessianPlan, terms: DrawTerms, free_internal, panel: PanelArrays,
+                  zeta, log_weights) -> Float[Array, "F F"]:
+    """``sum_n d^2 log L_n / du du'`` over a chunk of people, from
+    ``log L_n = logsumexp_r(a_nr + log w_nr)`` with softmax weights ``p_nr`` and
+    ``g_n = sum_r p_nr da_nr/du``:
+
+        H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
+
+    ``terms(u, person, zeta)`` gives one person's ``(m_r, c_r)`` ``(R,)`` each (the
+    measurement and choice parts of ``a = m + c``) at ``u``.  The per-draw values and
+    gradients come from one batched reverse pass; ``sum p d^2 a`` (``p`` held fixed)
+    from forward-over-reverse products with the plan's ``K`` seeds, the measurement and
+    choice parts each with only the seeds that involve it."""
+    def terms_at(u):  # (m, c), each [n, R]
+        return jax.vmap(lambda p, z: terms(u, p, z))(panel, zeta)
+
+    def one_draw(u, person, z):
+        measurement, choices = terms(u, person, z[None])
+        return (measurement + choices)[0]
+
+    draws, draw_grads = jax.vmap(jax.vmap(jax.value_and_grad(one_draw),
+                                          in_axes=(None, None, 0)),
+                                 in_axes=(None, 0, 0))(free_internal, panel, zeta)
+    p = jax.nn.softmax(draws + log_weights, axis=1)
+    weighted_p = p * panel.weight[:, None]
+    person_grads = jnp.einsum("nr,nrf->nf", p, draw_grads)
+    outer = (jnp.einsum("nr,nri,nrj->ij", weighted_p, draw_grads, draw_grads)
+             - jnp.einsum("n,ni,nj->ij", panel.weight, person_grads, person_grads))
+
+    def part_products(part: int, seed_rows):
+        """``d^2 (sum p a_part) / du du' . seed`` for the plan's seeds ``seed_rows``."""
+        weighted_grad = jax.grad(lambda u: jnp.sum(weighted_p * terms_at(u)[part]))
+        return jax.vmap(lambda seed: jax.jvp(weighted_grad, (free_internal,),
+                                             (seed.astype(free_internal.dtype),))[1])(
+            plan.seeds[seed_rows])
+
+    products = (jnp.zeros(plan.seeds.shape, free_internal.dtype)
+                .at[plan.measurement_seeds].add(part_products(0, plan.measurement_seeds))
+                .at[plan.choice_seeds].add(part_products(1, plan.choice_seeds)))
+    second = jnp.where(plan.nonzero, products[plan.source_seed, plan.source_index], 0.0)
+    return second + outer
