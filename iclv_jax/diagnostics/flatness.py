@@ -18,8 +18,8 @@ def typical_curvature(diagonal: np.ndarray) -> float:
 
 
 def flat_directions(scaled_hessian: np.ndarray, scaled_bhhh: np.ndarray, names,
-                     typical: float, tolerance: float,
-                     weight: float = 0.1) -> list[dict[str, float]]:
+                    typical: float, tolerance: float,
+                    weight: float = 0.1) -> list[dict[str, float]]:
     """Unit directions ``d`` (scaled coordinates) along which the likelihood is flat:
     in the span of the eigenvectors of the symmetrised scaled Hessian with
     ``|eigenvalue| <= tolerance * typical``, and with ``d' B d <= tolerance`` for the

@@ -60,8 +60,8 @@ class PathReport:
             return self.message
         return (self.message + "\nparameters with a repeated gradient while moving:\n"
                 + table_text(self.table, ["longest_run", "first_iteration",
-                                           "last_iteration", "gradient", "value_change",
-                                           "frozen"], rows=repeated))
+                                          "last_iteration", "gradient", "value_change",
+                                          "frozen"], rows=repeated))
 
     __repr__ = __str__
 
