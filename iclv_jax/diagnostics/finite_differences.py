@@ -17,9 +17,10 @@ from jax import lax
 
 from ..likelihood import SimulatedLikelihood
 from ..optimize import scales_from_curvature
+from .gradients import GradientFn
 
 __all__ = ["EPS", "exact_steps", "finite_difference_gradient", "finite_steps",
-           "hessian_vector_products", "natural_scales"]
+           "gradient_response", "hessian_vector_products", "natural_scales"]
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -61,8 +62,24 @@ def finite_difference_gradient(likelihood: SimulatedLikelihood, free_internal,
     return grad
 
 
+def gradient_response(gradient_fn: GradientFn, likelihood: SimulatedLikelihood, free_internal,
+                      steps) -> np.ndarray:
+    """``[F, F]`` central differences of a gradient implementation: column ``i`` is
+    ``(g(u + h_i e_i) - g(u - h_i e_i)) / 2 h_i``, so entry ``(k, i)`` approximates
+    ``d g_k / d u_i`` (``2 F`` gradient evaluations)."""
+    u = np.asarray(free_internal, dtype=float)
+    up, down, width = exact_steps(u, np.asarray(steps, dtype=float))
+    response = np.empty((len(u), len(u)))
+    for i in range(len(u)):
+        plus = np.asarray(gradient_fn(likelihood, jnp.asarray(u).at[i].set(up[i]))[1])
+        minus = np.asarray(gradient_fn(likelihood, jnp.asarray(u).at[i].set(down[i]))[1])
+        response[:, i] = (plus - minus) / width[i]
+    return response
+
+
 @eqx.filter_jit
 def _hvp_map(likelihood: SimulatedLikelihood, free_internal, directions, batch_size: int):
+    """``H v`` for every row ``v`` of ``directions``, ``batch_size`` rows per step."""
     def hvp(direction):
         return jax.jvp(lambda x: likelihood.loglike_and_grad(x)[1],
                        (free_internal,), (direction,))[1]

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from ..draws import Draws
 from ..optimize import scales_from_curvature
 from .evaluation import as_problem, autodiff_at, free_internal_at, relative_difference
-from .finite_differences import exact_steps, hessian_vector_products
+from .finite_differences import gradient_response, hessian_vector_products
 from .flatness import flat_directions, typical_curvature
 from .gradients import GradientFn, resolve_gradient
 from .tables import coarse_block, format_names, table_text
@@ -161,12 +160,7 @@ def detect_frozen(model, data=None, params=None, draws: int | Draws = 100,
     steps = relative_step * np.minimum(np.maximum(np.abs(np.asarray(u)), 1.0),
                                        curvature_scales)
     u_np = np.asarray(u, dtype=float)
-    up, down, width = exact_steps(u_np, steps)
-    response = np.empty((n, n))
-    for i in range(n):
-        plus = np.asarray(gradient_fn(likelihood, jnp.asarray(u_np).at[i].set(up[i]))[1])
-        minus = np.asarray(gradient_fn(likelihood, jnp.asarray(u_np).at[i].set(down[i]))[1])
-        response[:, i] = (plus - minus) / width[i]
+    response = gradient_response(gradient_fn, likelihood, u_np, steps)
 
     # BHHH-scaled units (flatness, displayed curvature): c = median_j s_j^2 |H_jj|
     outer = np.outer(scales, scales)
