@@ -109,7 +109,8 @@ def test_check_gradients_passes_and_a_planted_bug_fails(files, capsys, monkeypat
     assert "  OK" in capsys.readouterr().out
     # a sign error in the derivative of tau_pi1_2 (item 0, cut-point 2)
     buggy = diagnostics.analytic_gradient_with(diagnostics.FlippedThresholdScores(0, 2))
-    monkeypatch.setattr(diagnostics, "analytic_gradient", buggy)
+    # resolve_gradient("analytic") looks the name up in diagnostics.gradients
+    monkeypatch.setattr(diagnostics.gradients, "analytic_gradient", buggy)
     assert main(args) == 1
     out = capsys.readouterr().out
     assert "FAILED for" in out and "tau_pi1_2" in out.split("FAILED for")[1].splitlines()[0]
