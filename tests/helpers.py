@@ -1,5 +1,8 @@
-"""Helpers shared by several test modules (studies, example models, a fake Results), so
-that no test module imports another."""
+"""Helpers shared by several test modules (studies, example models, a fake Results, the
+warnings a stopped run gives), so that no test module imports another."""
+
+import contextlib
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -7,9 +10,24 @@ from scipy.stats import multivariate_normal
 
 import iclv_jax as ij
 from iclv_jax import analytic, datasets
-from iclv_jax.results import parameter_table
+from iclv_jax.inference import NotAMaximumWarning
+from iclv_jax.results import UndefinedStandardErrorWarning, parameter_table
 
 RTOL, ATOL = 1e-6, 1e-8
+
+
+# --- what a run stopped short of a maximum says ---------------------------------------
+
+@contextlib.contextmanager
+def stopped_short():
+    """A run stopped by its iteration limit is expected to say that its Hessian is not
+    negative definite and that some standard errors are undefined: those two warnings are
+    silenced here (the tests assert on ``converged`` and the message); any other warning,
+    "did not converge" included, still reaches the caller."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotAMaximumWarning)
+        warnings.simplefilter("ignore", UndefinedStandardErrorWarning)
+        yield
 
 
 # --- a Results without an estimation --------------------------------------------------
