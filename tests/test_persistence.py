@@ -13,7 +13,7 @@ from helpers import example_models, fake_results
 
 import iclv_jax as ij
 from iclv_jax import datasets
-from iclv_jax.persistence import table_to_latex, table_to_markdown
+from iclv_jax.persistence import draws_from_dict, draws_to_dict, table_to_latex, table_to_markdown
 
 
 @pytest.mark.parametrize("model", list(example_models()))
@@ -42,7 +42,6 @@ def test_model_from_dict_names_bad_keys():
     ij.Quadrature(5).for_dims(2), ij.AdaptiveQuadrature(4, newton_steps=7).for_dims(1)])
 def test_draws_are_recreated_from_their_repr(draws):
     assert ij.draws_from_repr(repr(draws)) == draws
-    from iclv_jax.persistence import draws_from_dict, draws_to_dict
     assert draws_from_dict(json.loads(json.dumps(draws_to_dict(draws)))) == draws
 
 
