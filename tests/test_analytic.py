@@ -10,76 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ITEMS, analytic_study, assert_close, assert_scores_match, choice_model
 
 import iclv_jax as ij
 from iclv_jax import analytic
 from iclv_jax.datasets import beverage
 
-RTOL, ATOL = 1e-6, 1e-8
-
 MEASUREMENTS = ("ordered_probit", "ordered_logit", "continuous", "mixed")
 CHOICES = ("binary_probit", "ordered_probit", "mnl", "none")
-
-# indicator name -> (LV, levels); levels None: continuous.  Ragged level counts, so
-# some items have padding cut-points.
-_ITEMS = {
-    "ordered_probit": {"q1": ("a", 4), "q2": ("a", 3), "q3": ("b", 5), "q4": ("b", 2)},
-    "ordered_logit": {"q1": ("a", 4), "q2": ("a", 3), "q3": ("b", 5), "q4": ("b", 2)},
-    "continuous": {"c1": ("a", None), "c2": ("a", None), "c3": ("b", None)},
-    "mixed": {"q1": ("a", 4), "c2": ("a", None), "q3": ("b", 5), "c3": ("b", None)},
-}
-
-
-def _choice_model(kind):
-    if kind == "binary_probit":
-        return ij.BinaryProbit("buy", ij.Utility(attributes={"z": "z"}, constants={"c": None},
-                                                 lvs=["a", "b"]))
-    if kind == "ordered_probit":
-        return ij.OrderedProbitChoice("rating", ij.Utility(attributes={"z": "z"}, lvs=["b"]),
-                                      levels=4)
-    if kind == "mnl":
-        return ij.MultinomialLogit("pick", [
-            ij.Alternative("A", 1, ij.Utility(attributes={"p": "p1"}, lvs={"a": "lambda"}),
-                           asc=True),
-            ij.Alternative("B", 2, ij.Utility(attributes={"p": "p2", "z": "z"},
-                                              lvs={"a": "lambda", "b": "theta_b_B"},
-                                              specific=["p"]),
-                           asc=True, available="av2"),
-            ij.Alternative("C", 3, ij.Utility(attributes={"p": "p3"}), available="av3"),
-        ])
-    return ij.NoChoice()
-
-
-def _study(measurement, choice, n_people=26, seed=0, fixed_loading=0.8):
-    """Two LVs ``a -> b`` with covariates, ragged panels (1 to 4 situations), random
-    answers, the first item's loading fixed."""
-    rng = np.random.default_rng(seed)
-    items = _ITEMS[measurement]
-    rows = []
-    for n in range(n_people):
-        person = {"id": n, "x": rng.normal(), "w": float(rng.integers(0, 2))}
-        for name, (_, levels) in items.items():
-            person[name] = (int(rng.integers(1, levels + 1)) if levels
-                            else float(rng.normal(0.3, 1.5)))
-        for _ in range(1 + n % 4):
-            av2, av3 = int(rng.random() < 0.7), int(rng.random() < 0.6)
-            options = [1] + [2] * av2 + [3] * av3
-            rows.append({**person, "z": rng.normal(), "buy": int(rng.integers(0, 2)),
-                         "rating": int(rng.integers(1, 5)), "p1": rng.normal(),
-                         "p2": rng.normal(), "p3": rng.normal(), "av2": av2, "av3": av3,
-                         "pick": int(rng.choice(options))})
-    first = next(iter(items))
-    model = ij.ICLVModel(
-        [ij.LatentVariable("a", covariates=["x", "w"]),
-         ij.LatentVariable("b", covariates=["w"], predictors=["a"])],
-        [ij.Indicator(name, lv, kind="continuous" if levels is None
-                      else ("ordered_logit" if measurement == "ordered_logit"
-                            else "ordered_probit"), levels=levels)
-         for name, (lv, levels) in items.items()],
-        _choice_model(choice),
-        fixed={f"lambda_{first}": fixed_loading},
-    )
-    return pd.DataFrame(rows), model
 
 
 def _perturbed(problem, seed, scale=0.4):
@@ -87,29 +25,12 @@ def _perturbed(problem, seed, scale=0.4):
     return jnp.asarray(u + scale * np.random.default_rng(seed).normal(size=u.shape))
 
 
-def _assert_close(analytic_values, autodiff_values, names):
-    for i, name in enumerate(names):
-        np.testing.assert_allclose(analytic_values[..., i], autodiff_values[..., i],
-                                   rtol=RTOL, atol=ATOL, err_msg=name)
-
-
-def _assert_scores_match(problem, u):
-    """Per-person LL and scores, analytic vs autodiff; returns autodiff's."""
-    ll_a, scores_a = analytic.per_person_and_scores(problem.likelihood, u)
-    ll_d, scores_d = problem.likelihood.per_person_and_scores(u)
-    assert scores_a.shape == (problem.panel.n_people, problem.space.n_free)
-    assert np.all(np.isfinite(scores_a)) and np.all(np.isfinite(ll_a))
-    np.testing.assert_allclose(ll_a, ll_d, rtol=1e-12, atol=1e-9)
-    _assert_close(np.asarray(scores_a), np.asarray(scores_d), problem.space.free_names)
-    return np.asarray(ll_d), np.asarray(scores_d)
-
-
 def _assert_total_matches(problem, u, reference):
     """Analytic ``loglike_and_grad`` vs ``reference = (LL, gradient)`` from autodiff."""
     ll_a, grad_a = analytic.loglike_and_grad(problem.likelihood, u)
     assert np.all(np.isfinite(grad_a))
     np.testing.assert_allclose(float(ll_a), float(reference[0]), rtol=1e-12)
-    _assert_close(np.asarray(grad_a), np.asarray(reference[1]), problem.space.free_names)
+    assert_close(np.asarray(grad_a), np.asarray(reference[1]), problem.space.free_names)
     return np.asarray(grad_a)
 
 
@@ -127,7 +48,7 @@ def _problem(df, model):
 
 @functools.cache
 def _hand_built_problem(measurement, choice):
-    problem = _problem(*_study(measurement, choice))
+    problem = _problem(*analytic_study(measurement, choice))
     u = _perturbed(problem, seed=10 * MEASUREMENTS.index(measurement) + CHOICES.index(choice))
     return problem, u
 
@@ -136,12 +57,12 @@ def _hand_built_problem(measurement, choice):
 def test_analytic_equals_autodiff_on_every_combination(measurement, choice):
     problem, u = _hand_built_problem(measurement, choice)
     assert problem.likelihood.chunk_size < problem.panel.n_people  # chunks and padding
-    _, scores = _assert_scores_match(problem, u)
+    _, scores = assert_scores_match(problem, u)
     # every structural parameter gets a non-trivial gradient
     names = problem.space.free_names
     structural = [i for i, n in enumerate(names) if n.startswith(("gamma_", "b_"))]
     assert len(structural) == 4 and np.all(np.abs(scores[:, structural].sum(0)) > 1e-6)
-    assert f"lambda_{next(iter(_ITEMS[measurement]))}" not in names  # fixed
+    assert f"lambda_{next(iter(ITEMS[measurement]))}" not in names  # fixed
     if choice == "mnl":
         assert "lambda" in names and "theta_b_B" in names
         assert not problem.panel.available.all()
@@ -163,7 +84,7 @@ def test_analytic_equals_autodiff_on_the_beverage_chain(choice):
     if choice == "probit":  # the totals (the planted-bug test reuses these compilations)
         grad = _assert_total_matches(problem, u, problem.likelihood.loglike_and_grad(u))
     else:
-        grad = _assert_scores_match(problem, u)[1].sum(0)
+        grad = assert_scores_match(problem, u)[1].sum(0)
     gammas = [i for i, n in enumerate(problem.space.free_names) if n.startswith("gamma_")]
     assert len(gammas) == 2 and np.all(np.abs(grad[gammas]) > 1e-3)
 
@@ -194,11 +115,11 @@ def test_analytic_and_autodiff_match_central_finite_differences():
 ])
 def test_extreme_values_stay_finite_and_match_autodiff(measurement, choice, params):
     # and an ordered item with loading 50 answered in its lowest or highest category
-    df, model = _study(measurement, choice, fixed_loading=50.0)
+    df, model = analytic_study(measurement, choice, fixed_loading=50.0)
     df["q1"] = np.where(df["id"] % 2 == 0, 1, 4)
     problem = _problem(df, model)  # the shapes of the hand-built problems: no new compile
     u = problem.free_internal({**params, "lambda_q3": 30.0})
-    _assert_scores_match(problem, u)
+    assert_scores_match(problem, u)
 
 
 class _SeedStructural(analytic.AnalyticScores):
@@ -265,7 +186,7 @@ def test_the_module_uses_no_automatic_differentiation(monkeypatch):
         monkeypatch.setattr(jax, name, refuse)
     ll, grad = analytic.loglike_and_grad(problem.likelihood, u, scores=Fresh())
     np.testing.assert_allclose(float(ll), float(reference[0].sum()), rtol=1e-12)
-    _assert_close(np.asarray(grad), np.asarray(reference[1]).sum(0), problem.space.free_names)
+    assert_close(np.asarray(grad), np.asarray(reference[1]).sum(0), problem.space.free_names)
 
 
 def _declarative_study(choice, seed=5):
@@ -274,7 +195,7 @@ def _declarative_study(choice, seed=5):
     symmetric), a reference indicator (free LV scale) and an item with its own
     intercept and scale, a free choice scale with a fixed coefficient, and bounded
     coefficients (lower, upper, interval)."""
-    df, _ = _study("mixed", choice, seed=seed)
+    df, _ = analytic_study("mixed", choice, seed=seed)
     rng = np.random.default_rng(seed)
     people = df["id"].unique()
     extra = pd.DataFrame({"id": people, "q5": rng.integers(1, 6, len(people)),
@@ -283,8 +204,7 @@ def _declarative_study(choice, seed=5):
     df.loc[df["id"] % 5 == 1, "q1"] = 6  # "no opinion"
     df.loc[df["id"] % 7 == 2, "c2"] = np.nan
     df.loc[df["id"] % 6 == 3, "q5"] = -1
-    choice_model = _choice_model(choice)
-    choice_model = dataclasses.replace(choice_model, scale=True)
+    scaled_choice = dataclasses.replace(choice_model(choice), scale=True)
     indicators = [
         ij.Indicator("q1", "a", levels=4, missing_codes=(6,), threshold_set="four",
                      location_scale=True),
@@ -299,7 +219,7 @@ def _declarative_study(choice, seed=5):
     model = ij.ICLVModel(
         [ij.LatentVariable("a", covariates=["x", "w"]),
          ij.LatentVariable("b", covariates=["w"], predictors=["a"], reference="q6")],
-        indicators, choice_model, fixed={"lambda_q1": 0.8, **fixed},
+        indicators, scaled_choice, fixed={"lambda_q1": 0.8, **fixed},
         missing_indicators="integrate",
         bounds={"b_x_to_a": (0.0, None), "b_w_to_b": (None, 1.0),
                 "gamma_a_to_b": (-2.0, 2.0)},
@@ -320,7 +240,7 @@ def test_analytic_equals_autodiff_with_every_declarative_option(choice):
         "c2": int(df.groupby("id")["c2"].first().isna().sum()), "c3": 0, "q3": 0, "q6": 0,
         "q5": int((df.groupby("id")["q5"].first() == -1).sum())}
     u = _perturbed(problem, seed=7, scale=0.3)
-    _, scores = _assert_scores_match(problem, u)
+    _, scores = assert_scores_match(problem, u)
     # the scale, the shared and the symmetric thresholds, and the bounded
     # coefficients all get non-trivial gradients
     assert "lambda_q6" not in names

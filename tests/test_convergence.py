@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import stopped_short
 
 import iclv_jax as ij
 from iclv_jax import datasets
@@ -160,7 +161,8 @@ def _check_optimizer(beverage, reference, name, cap):
     if name == "hybrid":
         results = reference
     else:
-        results = _estimate(model, df, optimizer=name, max_iterations=cap)
+        with stopped_short():
+            results = _estimate(model, df, optimizer=name, max_iterations=cap)
     assert results.optimizer == name
     assert np.isfinite(results.relative_gradient)
     if results.converged:
@@ -220,7 +222,7 @@ def test_a_run_resumed_from_its_checkpoint_reaches_the_same_optimum(
         beverage, reference, tmp_path):
     df, model = beverage
     path = tmp_path / "ck.json"
-    with pytest.warns(UserWarning, match="did not converge"):
+    with pytest.warns(UserWarning, match="did not converge"), stopped_short():
         stopped = ij.estimate(model, df, draws=DRAWS, start=START, max_iterations=3,
                               checkpoint=str(path), verbose=False)
     assert not stopped.converged
@@ -239,7 +241,7 @@ def test_a_run_resumed_from_its_checkpoint_reaches_the_same_optimum(
 def test_a_corrupt_or_foreign_checkpoint_is_refused(beverage, tmp_path):
     df, model = beverage
     path = tmp_path / "ck.json"
-    with pytest.warns(UserWarning, match="did not converge"):
+    with pytest.warns(UserWarning, match="did not converge"), stopped_short():
         ij.estimate(model, df, draws=DRAWS, start=START, max_iterations=1,
                     checkpoint=str(path), verbose=False)
     text = path.read_text()

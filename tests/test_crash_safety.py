@@ -1,4 +1,8 @@
-"""Crash safety and determinism: a SIGKILLed estimation resumes to the same optimum."""
+"""Crash safety and determinism: a SIGKILLed estimation resumes to the same optimum.
+
+The SIGKILL test (a subprocess, a 150-person study) is slow; its resume-to-the-same-
+optimum check runs by default in process, on a run stopped by its iteration limit
+(``test_convergence.py::test_a_run_resumed_from_its_checkpoint_reaches_the_same_optimum``)."""
 
 import json
 import os
@@ -42,6 +46,7 @@ def _wait_for_iteration(path, process, iteration: int, timeout: float = 240.0):
     pytest.fail("no checkpoint appeared in time")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_reaches_the_same_optimum(tmp_path):
     checkpoint = str(tmp_path / "run.json")
     process = subprocess.Popen([sys.executable, "-c", _run_script(checkpoint)],

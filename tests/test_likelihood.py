@@ -4,42 +4,14 @@ import jax
 import jax.numpy as jnp
 import mpmath
 import numpy as np
-import pandas as pd
 import pytest
-from scipy.stats import logistic, multivariate_normal, norm
+from helpers import continuous_study, gaussian_marginal_loglike, ordered_probit_study
+from scipy.stats import logistic, norm
 
 import iclv_jax as ij
 from iclv_jax import datasets
 from iclv_jax.components import log_interval_probability, log_normal_cdf
-
-
-def _continuous_study(n_people=60, seed=1):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=n_people)
-    eta = 0.5 * x + rng.normal(size=n_people)
-    truth = {"b_x_to_a": 0.5, "alpha_c1": 0.2, "alpha_c2": -0.3, "alpha_c3": 1.0,
-             "lambda_c1": 1.0, "lambda_c2": 0.7, "lambda_c3": -0.4,
-             "sigma_c1": 0.8, "sigma_c2": 1.1, "sigma_c3": 0.6}
-    data = {"id": np.arange(n_people), "x": x}
-    for k in (1, 2, 3):
-        data[f"c{k}"] = (truth[f"alpha_c{k}"] + truth[f"lambda_c{k}"] * eta
-                         + truth[f"sigma_c{k}"] * rng.normal(size=n_people))
-    model = ij.ICLVModel(
-        [ij.LatentVariable("a", covariates=["x"])],
-        [ij.Indicator(f"c{k}", "a", kind="continuous") for k in (1, 2, 3)],
-    )
-    return pd.DataFrame(data), model, truth
-
-
-def _gaussian_marginal_loglike(df, p):
-    """``I_n ~ N(alpha + lambda b x_n, lambda lambda' + diag(sigma^2))``, exactly."""
-    alpha = np.array([p[f"alpha_c{k}"] for k in (1, 2, 3)])
-    lam = np.array([p[f"lambda_c{k}"] for k in (1, 2, 3)])
-    sigma = np.array([p[f"sigma_c{k}"] for k in (1, 2, 3)])
-    cov = np.outer(lam, lam) + np.diag(sigma**2)
-    values = df[["c1", "c2", "c3"]].to_numpy()
-    means = alpha + np.outer(p["b_x_to_a"] * df["x"].to_numpy(), lam)
-    return sum(multivariate_normal(m, cov).logpdf(v) for m, v in zip(means, values, strict=True))
+from iclv_jax.likelihood import person_loglike
 
 
 def _monte_carlo_bound(problem, params):
@@ -47,7 +19,6 @@ def _monte_carlo_bound(problem, params):
     Jensen bias ``sum_n var_r(L_nr) / (2 R mean^2)``."""
     lik = problem.likelihood
     components = lik.components(problem.free_internal(params))
-    from iclv_jax.likelihood import person_loglike
 
     def per_draw(person, zeta):
         return jax.vmap(lambda z: person_loglike(components, person, z[None], jnp.zeros(1)))(zeta)
@@ -59,8 +30,8 @@ def _monte_carlo_bound(problem, params):
 
 
 def test_continuous_indicators_converge_to_the_gaussian_marginal():
-    df, model, truth = _continuous_study()
-    exact = _gaussian_marginal_loglike(df, truth)
+    df, model, truth = continuous_study()
+    exact = gaussian_marginal_loglike(df, truth)
     problem = ij.Problem(model, df, draws=ij.PseudoRandom(4000, seed=3))
     simulated = problem.loglike(truth)
     bound = _monte_carlo_bound(problem, truth)
@@ -69,33 +40,6 @@ def test_continuous_indicators_converge_to_the_gaussian_marginal():
     # a coarse simulation is measurably off (the comparison can fail)
     coarse = ij.Problem(model, df, draws=ij.PseudoRandom(3, seed=3)).loglike(truth)
     assert abs(coarse - exact) > bound
-
-
-def _ordered_probit_study(n_people=80, seed=2):
-    """One LV, three ordered probit items, a ragged binary probit panel."""
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 2, n_people)
-    eta = 0.6 * x + rng.normal(size=n_people)
-    cuts = np.array([-1.2, -0.2, 0.7, 1.6])
-    loadings = np.array([1.2, 0.8, 1.5])
-    rows = []
-    for n in range(n_people):
-        items = [1 + np.sum(cuts < loadings[k] * eta[n] + rng.normal()) for k in range(3)]
-        for _ in range(1 + n % 4):
-            z = rng.normal()
-            buy = int(0.3 - 0.8 * z + 0.9 * eta[n] + rng.normal() > 0)
-            rows.append(dict(id=n, x=x[n], z=z, buy=buy, q1=items[0], q2=items[1], q3=items[2]))
-    model = ij.ICLVModel(
-        [ij.LatentVariable("a", covariates=["x"])],
-        [ij.Indicator(f"q{k}", "a", levels=5) for k in (1, 2, 3)],
-        ij.BinaryProbit("buy", ij.Utility(attributes={"z": "z"}, constants={"c": None},
-                                          lvs=["a"])),
-    )
-    params = {"b_x_to_a": 0.6, "asc_c": 0.3, "beta_z": -0.8, "theta_a": 0.9}
-    for k in (1, 2, 3):
-        params[f"lambda_q{k}"] = loadings[k - 1]
-        params.update({f"tau_q{k}_{j + 1}": c for j, c in enumerate(cuts)})
-    return pd.DataFrame(rows), model, params
 
 
 def _gauss_hermite_loglike(df, params, n_nodes=80):
@@ -121,7 +65,7 @@ def _gauss_hermite_loglike(df, params, n_nodes=80):
 
 
 def test_ordered_probit_converges_to_gauss_hermite_quadrature():
-    df, model, params = _ordered_probit_study()
+    df, model, params = ordered_probit_study()
     exact = _gauss_hermite_loglike(df, params)
     assert abs(exact - _gauss_hermite_loglike(df, params, n_nodes=60)) < 1e-6
     problem = ij.Problem(model, df, draws=ij.PseudoRandom(4000, seed=4))
@@ -211,7 +155,7 @@ def test_log_normal_cdf_and_its_slope_match_high_precision():
 
 @pytest.fixture(scope="module")
 def small_problem():
-    df, model, params = _ordered_probit_study(n_people=30)
+    df, model, params = ordered_probit_study(n_people=30)
     return ij.Problem(model, df, draws=ij.Halton(16, seed=0), chunk_size=8), params
 
 
@@ -229,7 +173,7 @@ def test_scores_sum_to_the_gradient_and_chunks_do_not_matter(small_problem):
     ll, grad = problem.likelihood.loglike_and_grad(u)
     np.testing.assert_allclose(np.asarray(problem.likelihood.scores(u)).sum(0), grad, rtol=1e-10)
     np.testing.assert_allclose(float(problem.likelihood.per_person(u).sum()), ll, rtol=1e-12)
-    df, model, _ = _ordered_probit_study(n_people=30)
+    df, model, _ = ordered_probit_study(n_people=30)
     whole = ij.Problem(model, df, draws=ij.Halton(16, seed=0), chunk_size=32)
     ll_whole, grad_whole = whole.likelihood.loglike_and_grad(u)
     assert abs(float(ll_whole) - float(ll)) < 1e-10
@@ -254,7 +198,7 @@ def test_compressed_hessian_equals_dense_jax_hessian(study):
     """Private parameters of different measurement rows and the choice model share
     Hessian seeds (K < F); the result is still the exact Hessian."""
     if study == "continuous":
-        df, model, params = _continuous_study(n_people=20)
+        df, model, params = continuous_study(n_people=20)
     else:
         df, model, params = datasets.beverage(n_people=20, seed=1, choice="logit")
     problem = ij.Problem(model, df, draws=ij.Halton(8, seed=0), chunk_size=8)

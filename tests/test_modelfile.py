@@ -6,9 +6,9 @@ import copy
 import pytest
 import tomli_w
 import yaml
+from helpers import example_models
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_persistence import _models
 
 import iclv_jax as ij
 from iclv_jax import datasets, modelfile
@@ -18,7 +18,7 @@ SUFFIXES = [".yaml", ".yml", ".toml"]
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-@pytest.mark.parametrize("model", list(_models()))
+@pytest.mark.parametrize("model", list(example_models()))
 def test_round_trip_gives_an_equal_model(model, suffix, tmp_path):
     path = ij.save_model(model, tmp_path / f"model{suffix}")
     assert ij.load_model(path) == model

@@ -9,41 +9,14 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
-from test_postestimation import fake_results, fitted_small
+from helpers import example_models, fake_results
 
 import iclv_jax as ij
 from iclv_jax import datasets
-from iclv_jax.persistence import table_to_latex, table_to_markdown
+from iclv_jax.persistence import draws_from_dict, draws_to_dict, table_to_latex, table_to_markdown
 
 
-def _models():
-    yield from (datasets.beverage(n_people=2, n_situations=1, choice=c)[1]
-                for c in datasets.CHOICE_KINDS)
-    yield datasets.drug_choice_model()
-    yield ij.ICLVModel(
-        [ij.LatentVariable("a", covariates=("x", "z")), ij.LatentVariable("b", predictors=["a"])],
-        [ij.Indicator("c1", "a", kind="continuous"), ij.Indicator("c2", "b", kind="continuous")],
-        person_id="person", fixed={"lambda_c1": 1.0, "alpha_c1": 0.0})
-    yield ij.ICLVModel(
-        [ij.LatentVariable("a"), ij.LatentVariable("b")],
-        [ij.Indicator("i1", "a", kind="ordered_logit", levels=4),
-         ij.Indicator("i2", "b", kind="ordered_logit", levels=7)],
-        choice=ij.MultinomialLogit("y", [
-            ij.Alternative("car", 1, ij.Utility({"time": "t_car", "cost": "c_car"},
-                                                lvs=("a", "b"), specific=("time",))),
-            ij.Alternative("bus", 2, ij.Utility({"time": "t_bus", "cost": "c_bus"},
-                                                constants={"peak": "peak"},
-                                                lvs={"a": "theta_shared"}),
-                           asc=True, available="bus_av"),
-            ij.Alternative("walk", 3, ij.Utility(lvs={"a": "theta_shared"}), asc=True),
-        ]))
-    yield ij.ICLVModel([ij.LatentVariable("a")], [ij.Indicator("i", "a", levels=3)],
-                       choice=ij.OrderedProbitChoice("r", ij.Utility({"p": "p"}, lvs=["a"]), 4))
-    yield ij.ICLVModel([ij.LatentVariable("a", sign_anchor="i2")],
-                       [ij.Indicator(f"i{k}", "a", levels=3) for k in (1, 2, 3)])
-
-
-@pytest.mark.parametrize("model", list(_models()))
+@pytest.mark.parametrize("model", list(example_models()))
 def test_model_round_trip_is_equal(model):
     data = ij.model_to_dict(model)
     text = json.dumps(data)  # plain JSON
@@ -69,7 +42,6 @@ def test_model_from_dict_names_bad_keys():
     ij.Quadrature(5).for_dims(2), ij.AdaptiveQuadrature(4, newton_steps=7).for_dims(1)])
 def test_draws_are_recreated_from_their_repr(draws):
     assert ij.draws_from_repr(repr(draws)) == draws
-    from iclv_jax.persistence import draws_from_dict, draws_to_dict
     assert draws_from_dict(json.loads(json.dumps(draws_to_dict(draws)))) == draws
 
 
@@ -117,10 +89,10 @@ def test_save_load_round_trip_is_exact(tmp_path):
         ij.load_results(tmp_path / "other.json")
 
 
-def test_estimated_results_round_trip_and_reproduce(tmp_path):
+def test_estimated_results_round_trip_and_reproduce(tmp_path, fitted_small):
     """Real results: save with the model, load, and the loaded spec, estimates and draws
     (recreated from the file alone) give the same LL and the same predictions."""
-    results, model, df = fitted_small()
+    results, model, df = fitted_small
     path = results.save(tmp_path / "fit.json", model=model)
     loaded = ij.load_results(path)
     assert loaded == dataclasses.replace(results, model=model)

@@ -1,39 +1,17 @@
 """Delta method, WTP, posterior LVs, prediction, elasticities, LR test, rho-squared."""
 
 import dataclasses
-import functools
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import fake_results
 from scipy.stats import chi2
 
 import iclv_jax as ij
 from iclv_jax import datasets
 from iclv_jax.postestimation import parse_expression
-from iclv_jax.results import parameter_table
 
-
-def fake_results(estimates: dict, covariance, loglike=-100.0, n_people=50,
-                 n_observations=200, robust_covariance=None, fixed=None) -> ij.Results:
-    """A Results with the given free estimates and covariance (everything else dummy)."""
-    names = list(estimates)
-    cov = np.asarray(covariance, dtype=float)
-    robust = cov if robust_covariance is None else np.asarray(robust_covariance, dtype=float)
-    frame = lambda m: pd.DataFrame(m, index=names, columns=names)  # noqa: E731
-    values = np.array(list(estimates.values()), dtype=float)
-    return ij.Results(
-        table=parameter_table(names, values, cov, robust),
-        estimates={**estimates, **(fixed or {})}, fixed=dict(fixed or {}),
-        covariance=frame(cov), robust_covariance=frame(robust), loglike=loglike,
-        loglike_start=loglike - 10, loglike_null_choice=None, n_people=n_people,
-        n_observations=n_observations, converged=True, message="fake", iterations=1,
-        gradient_norm=0.0, relative_gradient=0.0, smallest_curvature=1.0,
-        optimizer="none", draws="Halton(n_draws=10, seed=0, scramble=True, burn_in=None)",
-        seconds=0.0)
-
-
-# --- the delta method -----------------------------------------------------------------
 
 def test_delta_method_ratio_equals_the_hand_linearisation():
     a, b = 2.0, -4.0
@@ -300,26 +278,9 @@ def test_constants_only_loglike():
 
 # --- on estimated results -------------------------------------------------------------------
 
-@functools.cache
-def fitted_small():
-    """A small ICLV estimated on the beverage logit data (one LV, three items); cached so
-    that test_persistence.py, run in the same process, reuses it."""
-    df, model, _ = datasets.beverage(n_people=150, n_situations=3, seed=3, choice="logit")
-    small = ij.ICLVModel([ij.LatentVariable("purchase_intention")],
-                         [i for i in model.indicators if i.name.startswith("pi")],
-                         choice=model.choice)
-    results = ij.estimate(small, df, draws=ij.Halton(10, seed=1), verbose=False)
-    assert results.converged
-    return results, small, df
 
-
-@pytest.fixture(scope="module")
-def fitted():
-    return fitted_small()
-
-
-def test_wtp_delta_method_agrees_with_finite_differences_and_bootstrap(fitted):
-    results, _, _ = fitted
+def test_wtp_delta_method_agrees_with_finite_differences_and_bootstrap(fitted_small):
+    results, _, _ = fitted_small
     names = list(results.table.index)
     theta = results.table["estimate"].to_numpy()
     cov = results.robust_covariance.to_numpy()
@@ -344,8 +305,8 @@ def test_wtp_delta_method_agrees_with_finite_differences_and_bootstrap(fitted):
     assert (upper - lower) / 2 == pytest.approx(se, rel=0.05)
 
 
-def test_rho_squared_on_estimated_results(fitted):
-    results, model, df = fitted
+def test_rho_squared_on_estimated_results(fitted_small):
+    results, model, df = fitted_small
     fit = ij.rho_squared(results, None if results.model else model, df)
     assert fit["loglike"] == pytest.approx(results.loglike, rel=1e-10)
     assert fit["loglike_null"] == pytest.approx(results.loglike_null_choice)

@@ -10,9 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import (
+    analytic_study,
+    assert_scores_match,
+    continuous_study,
+    gaussian_marginal_loglike,
+    ordered_probit_study,
+)
 from scipy.stats import norm
-from test_analytic import _assert_scores_match, _study
-from test_likelihood import _continuous_study, _gaussian_marginal_loglike, _ordered_probit_study
 
 import iclv_jax as ij
 from iclv_jax import datasets
@@ -88,8 +93,8 @@ def test_problem_loglike_adapts_the_nodes_at_the_point_it_evaluates():
     """``Problem.loglike(params)`` with adaptive quadrature is the adaptive rule
     centred at ``params`` (exact for a Gaussian posterior with one node), not at the
     defaults the problem was built at, and not at the last point adapted."""
-    df, model, truth = _continuous_study()
-    exact = _gaussian_marginal_loglike(df, truth)
+    df, model, truth = continuous_study()
+    exact = gaussian_marginal_loglike(df, truth)
     problem = ij.Problem(model, df, draws=ij.AdaptiveQuadrature(1))
     assert abs(problem.loglike(truth) - exact) < 1e-8
     elsewhere = {name: 1.3 * value for name, value in truth.items()}
@@ -100,8 +105,8 @@ def test_problem_loglike_adapts_the_nodes_at_the_point_it_evaluates():
 
 
 def test_continuous_indicators_equal_the_gaussian_marginal():
-    df, model, truth = _continuous_study()
-    exact = _gaussian_marginal_loglike(df, truth)
+    df, model, truth = continuous_study()
+    exact = gaussian_marginal_loglike(df, truth)
     assert abs(ij.Problem(model, df, draws=ij.Quadrature(60)).loglike(truth) - exact) < 1e-8
     # the posterior is Gaussian: one adaptive node (the Laplace approximation) is exact
     problem = ij.Problem(model, df, draws=ij.AdaptiveQuadrature(1))
@@ -272,10 +277,10 @@ def test_adaptive_10_nodes_match_plain_100_nodes_on_the_one_lv_beverage_study(be
 def test_analytic_scores_equal_autodiff_with_plain_quadrature():
     """Two correlated LVs, mixed indicators, MNL with availabilities, 26 people in
     chunks of 8 (padding), 12 x 12 nodes: per-person scores, analytic vs autodiff."""
-    df, model = _study("mixed", "mnl")
+    df, model = analytic_study("mixed", "mnl")
     problem = ij.Problem(model, df, draws=ij.Quadrature(12), chunk_size=8)
     u0 = np.asarray(problem.free_internal(None))
-    _assert_scores_match(problem, jnp.asarray(u0 + 0.3 * np.random.default_rng(5).normal(
+    assert_scores_match(problem, jnp.asarray(u0 + 0.3 * np.random.default_rng(5).normal(
         size=u0.shape)))
 
 
@@ -283,7 +288,7 @@ def test_analytic_scores_equal_autodiff_with_plain_quadrature():
 def adaptive_study():
     """The same study on adaptive quadrature, adapted elsewhere than where it is
     evaluated (per-person weights, padded people included)."""
-    df, model = _study("mixed", "mnl")
+    df, model = analytic_study("mixed", "mnl")
     problem = ij.Problem(model, df, draws=ij.AdaptiveQuadrature(5), chunk_size=8)
     u0 = np.asarray(problem.free_internal(None))
     problem.adapt(u0 + 0.1)
@@ -329,7 +334,7 @@ def test_estimation_with_adaptive_quadrature_reaches_the_exact_optimum():
     are re-adapted between iterations: fixed at the start values instead, the optimiser
     drives ``lambda_q3`` beyond 700 and the approximate LL above the true maximum.  (Plain
     quadrature estimates through the same code as simulation draws.)"""
-    df, model, params = _ordered_probit_study(n_people=60)
+    df, model, params = ordered_probit_study(n_people=60)
     results = ij.estimate(model, df, draws=ij.AdaptiveQuadrature(8), start=params,
                           verbose=False)
     assert results.converged, results.message

@@ -1,4 +1,7 @@
-"""Estimation end to end: parameter recovery against a known truth, and the real data."""
+"""Estimation end to end: parameter recovery against a known truth, and the real data.
+
+The binary probit study is the representative recovery check of the default run; the
+MNL and ordered-choice variants (the same checks, ~30 s each) are slow."""
 
 import numpy as np
 import pytest
@@ -36,10 +39,12 @@ def _familywise_z(n_params: int, level: float = 0.01) -> float:
     return float(norm.isf(level / (2 * n_params)))
 
 
+@pytest.mark.slow
 def test_multinomial_logit_variant_recovers_the_truth():
     _assert_recovers("logit", n_people=800, n_draws=150, seed=2, z_limit=_familywise_z(61))
 
 
+@pytest.mark.slow
 def test_ordered_probit_choice_variant_recovers_the_truth():
     results = _assert_recovers("ordered", n_people=800, n_draws=150, seed=3,
                                z_limit=_familywise_z(62))
