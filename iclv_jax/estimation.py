@@ -62,10 +62,11 @@ class Problem:
     values (a dict by name; missing names take their defaults).  With
     :class:`~iclv_jax.AdaptiveQuadrature` the nodes are adapted at the default start
     values on construction and at ``params`` by ``loglike(params)``; :meth:`adapt`
-    moves them for the lower-level ``likelihood``.  ``chunk_size``, ``memory_bytes``, ``dtype`` and
-    ``devices`` are passed to :func:`~iclv_jax.likelihood.build_likelihood` (people per
-    chunk, memory budget of a chunk, ``"float64"``/``"float32"``, devices to split the
-    people over; defaults: from the free memory, float64, every visible device).
+    moves them for the lower-level ``likelihood``.  ``chunk_size``, ``memory_bytes``,
+    ``dtype`` and ``devices`` are passed to
+    :func:`~iclv_jax.likelihood.build_likelihood` (people per chunk, memory budget of a
+    chunk, ``"float64"``/``"float32"``, devices to split the people over; defaults: from
+    the free memory, float64, every visible device).
     """
 
     def __init__(self, model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500,
@@ -142,7 +143,7 @@ def _warn_fixed_start(problem: Problem, start) -> None:
                           stacklevel=4)
 
 
-def _check_bounds_kept(space: ParameterSpace, optimizer: str) -> None:
+def check_bounds_kept(space: ParameterSpace, optimizer: str) -> None:
     """Refuse an optimiser that cannot keep the bounds of free parameters."""
     bounded = [name for name in space.bounds if name in space.free_names]
     if bounded and optimizer not in BOUNDED_OPTIMIZERS:
@@ -156,6 +157,7 @@ def _stage_fit(model: ICLVModel, data, draws, start, optimizer, gradient, max_it
     """Estimate a sub-model without verification; returns reported estimates, iterations
     and the stage's history rows."""
     problem = Problem(model, data, draws, chunk_size=chunk_size)
+    check_bounds_kept(problem.space, optimizer)
     evaluator = Evaluator(problem.likelihood, gradient)
     u0 = np.asarray(problem.free_internal(start))
     scales = scales_from_curvature(evaluator.hessian(u0), evaluator.scores(u0)[2])
@@ -242,7 +244,7 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         began = time.perf_counter()
         identification.check_specification(model)
         problem = Problem(model, data, draws, chunk_size=chunk_size, dtype=dtype, devices=devices)
-        _check_bounds_kept(problem.space, optimizer)
+        check_bounds_kept(problem.space, optimizer)
         identification.check_data(model, problem.panel)
         evaluator = Evaluator(problem.likelihood, gradient)
         fingerprint = checkpoints.fingerprint(
@@ -290,11 +292,11 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
 
         u, evaluator, message = optimise(evaluator, u0)
         final = verify(evaluator, u, tolerance, tracker, bounds=bounds)
-        flipped = mirrored_lvs(model, problem.reported(final.internal))
+        reported = problem.reported(final.internal)
+        flipped = mirrored_lvs(model, reported)
         if flipped and final.relative_gradient < tolerance:
             # an optimum at the mirror image: negate its parameters, re-optimise from there
-            u0 = np.asarray(problem.free_internal(
-                mirror(model, problem.reported(final.internal), flipped)))
+            u0 = np.asarray(problem.free_internal(mirror(model, reported, flipped)))
             if isinstance(problem.draws, AdaptiveQuadrature):
                 evaluator = Evaluator(problem.adapt(u0), gradient)
             u, evaluator, message = optimise(evaluator, u0)

@@ -475,8 +475,8 @@ def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
     """Run one of :data:`OPTIMIZERS` in ``v = u / s``; returns ``(u, iterations, message)``.
 
     ``bounds``: ``(lower, upper)``, the box of ``u`` (``-inf`` / ``inf`` for open
-    sides; default none), kept by the :data:`BOUNDED_OPTIMIZERS`; the others refuse a
-    finite bound.
+    sides; default none), kept by the :data:`BOUNDED_OPTIMIZERS` (callers refuse the
+    others for bounded problems: :func:`iclv_jax.estimation.check_bounds_kept`).
 
     ``hybrid`` (default), ``newton``, ``bhhh``: line-search Newton steps on the BHHH
     matrix ``sum_n s_n s_n' / N`` where it models the likelihood well and the exact
@@ -487,10 +487,6 @@ def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
     """
     if method not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {method!r}")
-    if (bounds is not None and method not in BOUNDED_OPTIMIZERS
-            and np.isfinite(np.concatenate(bounds)).any()):
-        raise ValueError(f"optimizer {method!r} cannot keep bounds; use one of "
-                         f"{BOUNDED_OPTIMIZERS}")
     v0 = _scaled_start(u0, scales, tracker)
     objective = ScaledObjective(evaluator, scales, tracker, v0, u0, bounds)
     tracker.start(tracker.stage, max_iterations)
