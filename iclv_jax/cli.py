@@ -165,12 +165,8 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def _ordered_parts(model) -> list[tuple[str, str, int]]:
     """``(what, column, levels)`` of every ordered indicator and an ordered choice."""
-    from .spec import OrderedProbitChoice
-
-    parts = [("indicator", ind.name, ind.levels) for ind in model.indicators if ind.ordered]
-    if isinstance(model.choice, OrderedProbitChoice):
-        parts.append(("ordered choice", model.choice.choice, model.choice.levels))
-    return parts
+    return ([("indicator", ind.name, ind.levels) for ind in model.indicators if ind.ordered]
+            + model.choice.ordered_columns())
 
 
 def check_against_data(model, df: pd.DataFrame, source: Path):

@@ -14,12 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .spec import BinaryProbit, ICLVModel, MultinomialLogit, NoChoice, OrderedProbitChoice
-
-
-class DataError(ValueError):
-    """The data do not fit the model; the message names the column and person."""
-
+from .columns import plain, read_levels
+from .errors import DataError
+from .spec import ICLVModel
 
 # The largest |value| a used column may hold, per evaluation precision: sqrt(largest
 # float) / 1e4.  Scores, the BHHH matrix and the Hessian multiply two data values
@@ -98,21 +95,13 @@ def used_columns(model: ICLVModel) -> dict[str, str]:
                 uses.setdefault(column, "attribute")
     for column in custom_columns(model):
         uses.setdefault(column, "attribute")
-    if isinstance(model.choice, MultinomialLogit):
-        for alt in model.choice.alternatives:
-            if alt.available is not None:
-                uses.setdefault(alt.available, "availability")
+    for column in model.choice.availability_columns():
+        uses.setdefault(column, "availability")
     return uses
 
 
-def _plain(value):
-    """A numpy scalar as the Python value it holds (so messages read ``7``, not
-    ``np.int64(7)``)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _first_person(df: pd.DataFrame, id_column: str, bad: np.ndarray):
-    return _plain(df[id_column].to_numpy()[np.flatnonzero(bad)[0]])
+    return plain(df[id_column].to_numpy()[np.flatnonzero(bad)[0]])
 
 
 def person_index(df: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +195,7 @@ def _check_values(df: pd.DataFrame, model: ICLVModel, dtype: str) -> None:
         if huge.any():
             raise DataError(
                 f"column {column!r} ({use}) has the value "
-                f"{_plain(values[np.flatnonzero(huge)[0]])!r} for person "
+                f"{plain(values[np.flatnonzero(huge)[0]])!r} for person "
                 f"{_first_person(df, model.person_id, huge)!r}, beyond "
                 f"{LARGEST_VALUE[dtype]:.3g} in magnitude: products of two such values "
                 f"overflow {dtype} in the likelihood's derivatives; rescale the column"
@@ -222,33 +211,8 @@ def _check_person_level(df: pd.DataFrame, model: ICLVModel, person_ids: np.ndarr
         if varies.any():
             raise DataError(
                 f"column {column!r} is person-level but differs across the rows of "
-                f"person {_plain(person_ids[np.flatnonzero(varies)[0]])!r}"
+                f"person {plain(person_ids[np.flatnonzero(varies)[0]])!r}"
             )
-
-
-def _check_levels(df, column: str, person_id: str, levels: int, what: str) -> np.ndarray:
-    values = df[column].to_numpy(dtype=float)
-    bad = (values != np.round(values)) | (values < 1) | (values > levels)
-    if bad.any():
-        i = np.flatnonzero(bad)[0]
-        raise DataError(
-            f"{what} {column!r} must be an integer in 1..{levels}; person "
-            f"{_plain(df[person_id].iloc[i])!r} has {_plain(values[i])!r}"
-        )
-    return values.astype(np.int64) - 1
-
-
-def _check_binary(df, column: str, person_id: str, what: str) -> np.ndarray:
-    """The 0/1 column as booleans; raises naming the first person with another value."""
-    values = df[column].to_numpy(dtype=float)
-    bad = ~np.isin(values, (0.0, 1.0))
-    if bad.any():
-        i = np.flatnonzero(bad)[0]
-        raise DataError(
-            f"{what} {column!r} must be 0 or 1; person "
-            f"{_plain(df[person_id].iloc[i])!r} has {_plain(values[i])!r}"
-        )
-    return values == 1.0
 
 
 def _missing(values: np.ndarray, ind, nan_allowed: set[str]) -> np.ndarray:
@@ -271,60 +235,13 @@ def _indicator_arrays(person_df: pd.DataFrame, model: ICLVModel):
             raise DataError(f"indicator {ind.name!r}: every answer is missing")
         if ind.ordered:
             levels = np.full(n, -1, dtype=np.int64)
-            levels[~missing] = _check_levels(person_df[~missing], ind.name, model.person_id,
+            levels[~missing] = read_levels(person_df[~missing], ind.name, model.person_id,
                                              ind.levels, "indicator")
             ordered.append(levels)
         else:
             continuous.append(np.where(missing, np.nan, values))
     return (np.stack(ordered, axis=1) if ordered else np.zeros((n, 0), dtype=np.int64),
             np.stack(continuous, axis=1) if continuous else np.zeros((n, 0)), counts)
-
-
-def _choice_arrays(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the chosen index and the availability of each utility."""
-    choice = model.choice
-    person_id = model.person_id
-    if isinstance(choice, NoChoice):
-        return np.zeros(len(df), dtype=np.int64), np.ones((len(df), 0), dtype=bool)
-    values = df[choice.choice].to_numpy(dtype=float)
-    if isinstance(choice, BinaryProbit):
-        return _check_binary(df, choice.choice, person_id, "choice").astype(np.int64), \
-            np.ones((len(df), 1), dtype=bool)
-    if isinstance(choice, OrderedProbitChoice):
-        chosen = _check_levels(df, choice.choice, person_id, choice.levels, "choice")
-        return chosen, np.ones((len(df), 1), dtype=bool)
-    codes = np.array([alt.code for alt in choice.alternatives], dtype=float)
-    matches = values[:, None] == codes[None, :]
-    bad = ~matches.any(axis=1)
-    if bad.any():
-        i = np.flatnonzero(bad)[0]
-        raise DataError(
-            f"choice {choice.choice!r}: person {_plain(df[person_id].iloc[i])!r} chose "
-            f"{_plain(values[i])!r}, which is not an alternative code {codes.tolist()}"
-        )
-    chosen = matches.argmax(axis=1)
-    available = np.ones((len(df), len(codes)), dtype=bool)
-    for j, alt in enumerate(choice.alternatives):
-        if alt.available is not None:
-            available[:, j] = _check_binary(df, alt.available, person_id, "availability")
-    nothing_available = ~available.any(axis=1)
-    if nothing_available.any():
-        i = np.flatnonzero(nothing_available)[0]
-        columns = [alt.available for alt in choice.alternatives]
-        raise DataError(
-            f"person {_plain(df[person_id].iloc[i])!r} has a situation with no available "
-            f"alternative (availability columns {columns} all 0)"
-        )
-    chosen_unavailable = ~available[np.arange(len(df)), chosen]
-    if chosen_unavailable.any():
-        i = np.flatnonzero(chosen_unavailable)[0]
-        alt = choice.alternatives[chosen[i]]
-        raise DataError(
-            f"person {_plain(df[person_id].iloc[i])!r} chose alternative {alt.name!r} "
-            f"(code {alt.code!r}) in a situation where {alt.available!r} says it is "
-            "unavailable"
-        )
-    return chosen, available
 
 
 def _design_rows(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -382,7 +299,7 @@ def prepare_data(model: ICLVModel, df: pd.DataFrame, panel: bool | None = None,
     df, person_row = df.iloc[order].reset_index(drop=True), person[order]
     _check_values(df, model, dtype)
     _check_person_level(df, model, person_ids, person_row)
-    chosen_rows, available_rows = _choice_arrays(df, model)
+    chosen_rows, available_rows = model.choice.encode(df, model.person_id)
     design_rows, linear_names = _design_rows(df, model)
 
     slot = situation_slots(person_row)

@@ -16,7 +16,7 @@ import pandas as pd
 from .estimation import Problem
 from .posthoc import frame_rows
 from .prediction import prediction_setup, probabilities
-from .spec import ICLVModel, MultinomialLogit
+from .spec import ICLVModel
 
 __all__ = ["elasticities", "probabilities_and_tangents"]
 
@@ -91,7 +91,7 @@ def elasticities(results, model: ICLVModel | None, data: pd.DataFrame, attribute
     for i, row in enumerate(rows):
         d = frame_rows(model, frame, derivatives[i])
         positive = p > 0
-        if isinstance(model.choice, MultinomialLogit):  # rows where the changed one exists
+        if row in labels:  # an alternative: only rows where it is available
             positive &= p[:, labels.index(row)][:, None] > 0
         if aggregate:
             table[i] = np.where(positive, d, 0.0).sum(axis=0) / np.where(positive, p, 0.0).sum(0)

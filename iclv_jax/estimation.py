@@ -186,7 +186,7 @@ def sequential_start(model: ICLVModel, data, draws, start=None, optimizer="hybri
        same draws);
     3. the caller then estimates everything simultaneously from the result.
     """
-    if isinstance(model.choice, NoChoice):
+    if model.choice.empty:
         raise SpecificationError("sequential starts need a choice model")
     unfixed = dataclasses.replace(model, choice=NoChoice(), fixed={}, bounds={},
                                   random_coefficients=())

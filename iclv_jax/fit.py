@@ -14,14 +14,13 @@ import equinox as eqx
 import numpy as np
 import pandas as pd
 from jax.nn import logsumexp
-from scipy.special import logsumexp as logsumexp_np
 from scipy.stats import chi2
 
 from .data import prepare_data
 from .likelihood import draw_terms
 from .posthoc import map_people, model_of, setup_problem
 from .results import Results
-from .spec import ICLVModel, MultinomialLogit, NoChoice
+from .spec import ICLVModel
 
 __all__ = ["LikelihoodRatioTest", "loglike_constants_only", "lr_test", "rho_squared"]
 
@@ -90,31 +89,6 @@ def lr_test(restricted: Results, unrestricted: Results) -> LikelihoodRatioTest:
                                loglike_unrestricted=float(unrestricted.loglike))
 
 
-def _constants_loglike_mnl(chosen: np.ndarray, available: np.ndarray) -> float:
-    """Maximised LL of an MNL with alternative-specific constants only.
-
-    The constants solve ``n_j = sum_t P_tj(a)``, found by the fixed point
-    ``a_j <- a_j + log(n_j / sum_t P_tj)``; never-chosen alternatives get
-    ``a_j = -inf`` (probability 0).
-    """
-    counts = np.bincount(chosen, minlength=available.shape[1]).astype(float)
-    chosen_any = counts > 0
-    avail = available & chosen_any[None, :]
-    a = np.zeros(available.shape[1])
-    for _ in range(10000):
-        v = np.where(avail, a[None, :], -np.inf)
-        p = np.exp(v - logsumexp_np(v, axis=1, keepdims=True))
-        expected = p.sum(axis=0)
-        gap = np.abs(expected - counts)[chosen_any].max()
-        if gap < 1e-10 * len(chosen):
-            break
-        a[chosen_any] += np.log(counts[chosen_any] / expected[chosen_any])
-        a -= a[chosen_any][0]
-    v = np.where(avail, a[None, :], -np.inf)
-    log_p = v - logsumexp_np(v, axis=1, keepdims=True)
-    return float(log_p[np.arange(len(chosen)), chosen].sum())
-
-
 def loglike_constants_only(model: ICLVModel, data: pd.DataFrame) -> float:
     """LL of the choice model with constants only (no attributes, no LVs), maximised.
 
@@ -125,16 +99,11 @@ def loglike_constants_only(model: ICLVModel, data: pd.DataFrame) -> float:
     - MNL: alternative-specific constants, maximised under each row's availability
       (equal to ``sum_k n_k log(n_k / n)`` when all are always available).
     """
-    if isinstance(model.choice, NoChoice):
+    if model.choice.empty:
         raise ValueError("the model has no choice part")
     panel = prepare_data(model, data)
     mask = panel.situation_mask
-    chosen, available = panel.chosen[mask], panel.available[mask]
-    if isinstance(model.choice, MultinomialLogit):
-        return _constants_loglike_mnl(chosen, available)
-    counts = np.bincount(chosen).astype(float)
-    counts = counts[counts > 0]
-    return float((counts * np.log(counts / counts.sum())).sum())
+    return model.choice.constants_loglike(panel.chosen[mask], panel.available[mask])
 
 
 def rho_squared(results: Results, model: ICLVModel | None, data: pd.DataFrame,
@@ -167,7 +136,7 @@ def rho_squared(results: Results, model: ICLVModel | None, data: pd.DataFrame,
     (everything, equal to ``results.loglike`` on the estimation data and draws).
     """
     model = model_of(results, model)
-    if isinstance(model.choice, NoChoice):
+    if model.choice.empty:
         raise ValueError("the model has no choice part: rho-squared is not defined")
     problem, u = setup_problem(results, model, data, draws)
     total, measurement, choice = (float(np.asarray(x).sum())

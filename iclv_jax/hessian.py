@@ -14,7 +14,6 @@ choice model ``c``) that share only the LVs; :func:`hessian_plan` compresses
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import equinox as eqx
@@ -44,31 +43,21 @@ class HessianPlan(eqx.Module):
     choice_seeds: Int[Array, " Kc"]
 
 
-# layout fields that hold LV positions, not parameter positions
-_LV_POSITION_FIELDS = ("ordered_lv", "continuous_lv")
-
-
 def _parameter_groups(layout: Layout, n_reported: int) -> list[set]:
-    """For every reported parameter, the additive terms of ``a`` that use it: measurement
-    row ``("ordered", k)`` or ``("continuous", k)``, ``"choice"``, or ``"shared"`` (the
-    structural equations and any other field, which reach every term)."""
-    rows = {"ordered_loadings": "ordered", "ordered_cuts": "ordered",
-            "ordered_intercepts": "ordered", "ordered_scales": "ordered",
-            "continuous_intercepts": "continuous", "continuous_loadings": "continuous",
-            "continuous_sigmas": "continuous"}
-    choice = ("beta", "theta", "choice_cuts", "choice_scale", "custom_params")
-    groups = [set() for _ in range(n_reported)]
-    for field in dataclasses.fields(layout):
-        index = getattr(layout, field.name)
-        if (field.name in _LV_POSITION_FIELDS or not isinstance(index, np.ndarray | jax.Array)
-                or not jnp.issubdtype(index.dtype, jnp.integer)):
-            continue  # LV positions, static fields, the cut-point signs
-        index = np.asarray(index)
-        for position, reported in np.ndenumerate(index):
-            if reported < n_reported:  # beyond: the constant extra slots
-                group = ((rows[field.name], position[0]) if field.name in rows
-                         else "choice" if field.name in choice else "shared")
-                groups[reported].add(group)
+    """For every reported parameter, the additive terms of ``a`` that use it, as each
+    component declares (:class:`~iclv_jax.components.declarations.Declared`): row ``k``
+    of a component whose rows add up (``(part, k)``: one measurement item), a component
+    that is one term (``part``: the choice model), or ``"shared"`` (the structural
+    equations, which reach every term through the LVs)."""
+    groups: list[set] = [set() for _ in range(n_reported)]
+    for part_number, part in enumerate(layout.parts):
+        additive = part.component.additive
+        for index in part.gathers.values():
+            for position, reported in np.ndenumerate(np.asarray(index)):
+                if reported < n_reported:  # beyond: the constant extra slots
+                    groups[reported].add(
+                        (part_number, position[0]) if additive == "rows"
+                        else part_number if additive == "whole" else "shared")
     return groups
 
 
@@ -89,6 +78,7 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
     n_reported, n_free = cumulate.shape[0], free_index.shape[0]
     depends = np.where(is_threshold[:, None], cumulate, np.eye(n_reported, dtype=bool))
     reported_groups = _parameter_groups(layout, n_reported)
+    choice = len(layout.parts) - 1  # the group of the choice model, the last part
     group_of = []
     for f in range(n_free):
         groups = set().union(*(reported_groups[i] for i in np.flatnonzero(
@@ -124,8 +114,8 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
 
     return HessianPlan(jnp.asarray(seeds), jnp.asarray(source_seed),
                        jnp.asarray(source_index), jnp.asarray(nonzero),
-                       measurement_seeds=seeds_touching(lambda group: group != "choice"),
-                       choice_seeds=seeds_touching(lambda group: group == "choice"))
+                       measurement_seeds=seeds_touching(lambda group: group != choice),
+                       choice_seeds=seeds_touching(lambda group: group == choice))
 
 
 DrawTerms = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]

@@ -28,74 +28,13 @@ and reaching nothing else (see :func:`single_item_scale`).
 
 from __future__ import annotations
 
-import warnings
+from .columns import refuse_constant, refuse_single_level
+from .data import Panel
+from .errors import DataError, SpecificationError, UnobservedLevelWarning
+from .spec import ICLVModel, Indicator
 
-import numpy as np
-
-from .data import DataError, Panel
-from .spec import (
-    BinaryProbit,
-    ICLVModel,
-    Indicator,
-    MultinomialLogit,
-    OrderedProbitChoice,
-    SpecificationError,
-)
-
-
-class UnobservedLevelWarning(UserWarning):
-    """An ordered level that nobody chose: its neighbouring thresholds are not identified."""
-
-
-def _check_ordered_levels(column: str, what: str, levels: np.ndarray, n_levels: int):
-    """``levels`` are 0-based observed levels of an ordered ``what`` with ``n_levels``."""
-    observed = np.unique(levels)
-    if len(observed) == 1:
-        raise DataError(
-            f"{what} {column!r} has the single level {int(observed[0]) + 1} in the data: "
-            "its thresholds and loading are not identified; drop it or collect more answers"
-        )
-    unobserved = sorted(set(range(1, n_levels + 1)) - {int(v) + 1 for v in observed})
-    if unobserved:
-        warnings.warn(
-            f"{what} {column!r}: level(s) {unobserved} of 1..{n_levels} observed by nobody; "
-            "the thresholds around them are not identified (their standard errors will be "
-            "NaN); consider merging levels",
-            UnobservedLevelWarning,
-            stacklevel=4,
-        )
-
-
-def _check_constant(column: str, what: str, values: np.ndarray, why: str):
-    if values.size and np.all(values == values.flat[0]):
-        raise DataError(
-            f"{what} {column!r} takes the same value {values.flat[0]:g} for everyone: {why}"
-        )
-
-
-def _check_choice(model: ICLVModel, panel: Panel):
-    choice = model.choice
-    chosen = panel.chosen[panel.situation_mask]
-    if isinstance(choice, OrderedProbitChoice):
-        _check_ordered_levels(choice.choice, "ordered choice", chosen, choice.levels)
-    elif isinstance(choice, BinaryProbit):
-        _check_constant(choice.choice, "binary choice", chosen,
-                        "the choice coefficients are not identified")
-    elif isinstance(choice, MultinomialLogit):
-        available = panel.available[panel.situation_mask]
-        for j, alt in enumerate(choice.alternatives):
-            if not available[:, j].any():
-                raise DataError(
-                    f"multinomial logit {choice.choice!r}: alternative {alt.name!r} is "
-                    f"available to nobody ({alt.available!r} is 0 everywhere): its "
-                    "parameters are not identified; remove it"
-                )
-        if len(np.unique(chosen)) == 1:
-            raise DataError(
-                f"multinomial logit {choice.choice!r}: every situation chose alternative "
-                f"{choice.alternatives[int(chosen[0])].name!r}: the choice parameters are "
-                "not identified"
-            )
+__all__ = ["DataError", "UnobservedLevelWarning", "check_data", "check_specification",
+           "single_item_scale"]
 
 
 def check_data(model: ICLVModel, panel: Panel) -> None:
@@ -103,14 +42,15 @@ def check_data(model: ICLVModel, panel: Panel) -> None:
     ordered = [ind for ind in model.indicators if ind.ordered]
     continuous = [ind for ind in model.indicators if not ind.ordered]
     for k, ind in enumerate(ordered):
-        _check_ordered_levels(ind.name, "indicator", panel.ordered_levels[:, k], ind.levels)
+        refuse_single_level(ind.name, "indicator", panel.ordered_levels[:, k], ind.levels)
     for k, ind in enumerate(continuous):
-        _check_constant(ind.name, "continuous indicator", panel.continuous_values[:, k],
+        refuse_constant(ind.name, "continuous indicator", panel.continuous_values[:, k],
                         f"sigma_{ind.name} -> 0 makes the likelihood unbounded")
     for c, column in enumerate(model.covariates):
-        _check_constant(column, "covariate", panel.covariates[:, c],
+        refuse_constant(column, "covariate", panel.covariates[:, c],
                         "its coefficients are confounded with the thresholds and intercepts")
-    _check_choice(model, panel)
+    mask = panel.situation_mask
+    model.choice.check_identified(panel.chosen[mask], panel.available[mask])
 
 
 def _absorbs_scale(model: ICLVModel, item: Indicator) -> bool:
@@ -123,8 +63,7 @@ def _absorbs_scale(model: ICLVModel, item: Indicator) -> bool:
     group = item.threshold_group
     shared = [other.name for other in model.indicators
               if other.ordered and other is not item and other.threshold_group == group]
-    choice = model.choice.choice if isinstance(model.choice, OrderedProbitChoice) else None
-    return not shared and group != choice and not any(
+    return not shared and group not in model.choice.threshold_sets() and not any(
         name.startswith(f"tau_{group}_") for name in model.fixed)
 
 

@@ -7,27 +7,23 @@ checked by :func:`iclv_jax.modelschema.check_model_dict` before a model is built
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import typing
+from collections.abc import Mapping, Sequence
 
+from .components import CHOICE_KINDS
 from .jsonvalues import decode_float, encode_value, plain
 from .modelschema import check_model_dict
 from .spec import (
-    Alternative,
-    BinaryProbit,
     ICLVModel,
     Indicator,
     LatentVariable,
-    MultinomialLogit,
     NoChoice,
-    OrderedProbitChoice,
     RandomCoefficient,
     Utility,
 )
 
 __all__ = ["model_from_dict", "model_to_dict"]
-
-_CHOICE_KINDS = {BinaryProbit: "binary_probit", OrderedProbitChoice: "ordered_probit",
-                 MultinomialLogit: "multinomial_logit", NoChoice: "none"}
 
 
 def _utility_to_dict(utility: Utility) -> dict:
@@ -58,39 +54,44 @@ def _utility_from_dict(data: Mapping) -> Utility:
                    random=dict(data.get("random", {})))
 
 
+def _value_to_dict(value):
+    """A declared field's value as plain data: a utility, a record of fields (e.g. an
+    MNL alternative), a list of them, or a plain scalar."""
+    if isinstance(value, Utility):
+        return _utility_to_dict(value)
+    if dataclasses.is_dataclass(value):
+        return {f.name: _value_to_dict(getattr(value, f.name))
+                for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_value_to_dict(v) for v in value]
+    return plain(value)
+
+
 def _choice_to_dict(choice) -> dict:
-    kind = _CHOICE_KINDS.get(type(choice))
-    if kind is None:
-        raise TypeError(f"cannot serialise choice model {type(choice).__name__}")
-    if kind == "none":
-        return {"kind": kind}
-    if kind == "multinomial_logit":
-        return {"kind": kind, "choice": choice.choice, "scale": choice.scale, "alternatives": [
-            {"name": alt.name, "code": plain(alt.code), "asc": alt.asc,
-             "available": alt.available, "utility": _utility_to_dict(alt.utility)}
-            for alt in choice.alternatives]}
-    out = {"kind": kind, "choice": choice.choice, "scale": choice.scale,
-           "utility": _utility_to_dict(choice.utility)}
-    if kind == "ordered_probit":
-        out["levels"] = choice.levels
-    return out
+    """``{"kind": ..., field: value, ...}`` over the fields the choice kind declares
+    (a field that is ``None`` by declaration, as ``NoChoice.choice``, is left out)."""
+    hints = typing.get_type_hints(type(choice))
+    return {"kind": choice.kind,
+            **{f.name: _value_to_dict(getattr(choice, f.name))
+               for f in dataclasses.fields(choice) if hints[f.name] is not type(None)}}
 
 
-def _choice_from_dict(data: Mapping):
-    kind, scale = data["kind"], data.get("scale", False)
-    if kind == "none":
-        return NoChoice()
-    if kind == "multinomial_logit":
-        return MultinomialLogit(choice=data["choice"], scale=scale, alternatives=[
-            Alternative(name=alt["name"], code=plain(alt["code"]),
-                        asc=bool(alt.get("asc", False)), available=alt.get("available"),
-                        utility=_utility_from_dict(alt.get("utility", {})))
-            for alt in data["alternatives"]])
-    utility = _utility_from_dict(data["utility"])
-    if kind == "binary_probit":
-        return BinaryProbit(choice=data["choice"], utility=utility, scale=scale)
-    return OrderedProbitChoice(choice=data["choice"], levels=plain(data["levels"]),
-                               utility=utility, scale=scale)
+def _value_from_dict(hint, value):
+    """The inverse of :func:`_value_to_dict` for a field declared as ``hint``."""
+    if hint is Utility:
+        return _utility_from_dict(value)
+    if typing.get_origin(hint) is Sequence:
+        (item,) = typing.get_args(hint)
+        return [_record_from_dict(item, entry) for entry in value]
+    return plain(value)
+
+
+def _record_from_dict(cls, data: Mapping):
+    """An instance of the dataclass ``cls`` from the fields given (the others take
+    their defaults)."""
+    hints = typing.get_type_hints(cls)
+    return cls(**{f.name: _value_from_dict(hints[f.name], data[f.name])
+                  for f in dataclasses.fields(cls) if f.name in data})
 
 
 def model_to_dict(model: ICLVModel) -> dict:
@@ -145,7 +146,8 @@ def model_from_dict(data: Mapping) -> ICLVModel:
         thresholds=ind.get("thresholds", "free"), threshold_set=ind.get("threshold_set"),
         location_scale=bool(ind.get("location_scale", False)))
         for ind in data["indicators"]]
-    choice = _choice_from_dict(data["choice"]) if "choice" in data else NoChoice()
+    choice = (_record_from_dict(CHOICE_KINDS[data["choice"]["kind"]], data["choice"])
+              if "choice" in data else NoChoice())
     return ICLVModel(latent_variables=lvs, indicators=indicators, choice=choice,
                      person_id=data.get("person_id", "id"),
                      fixed={k: float(v) for k, v in data.get("fixed", {}).items()},

@@ -7,12 +7,16 @@ alternative 0, code``; :func:`check_model_dict` applies the whole schema.
 
 from __future__ import annotations
 
+import dataclasses
 import reprlib
-from collections.abc import Mapping
+import typing
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .spec import SpecificationError
+from .components import CHOICE_KINDS
+from .errors import SpecificationError
+from .utility import Utility
 
 __all__ = ["check_model_dict"]
 
@@ -103,30 +107,42 @@ _UTILITY = _record({
     "specific": _list_of(_STR, "entry"), "lvs_tuple": _BOOL, "random": _map_of(_STR),
     "lvs": _either(_list_of(_STR, "entry"), _map_of(_STR),
                    "a list of LV names or a mapping LV -> parameter name")})
-_ALTERNATIVE = _record({"name": _STR, "code": _INT, "asc": _BOOL,
-                        "available": _OPTIONAL_STR, "utility": _UTILITY},
-                       frozenset({"name", "code"}))
-_CHOICES = {
-    "none": _record({"kind": _STR}),
-    "binary_probit": _record({"kind": _STR, "choice": _STR, "utility": _UTILITY,
-                              "scale": _BOOL_OR_STR}, frozenset({"choice", "utility"})),
-    "ordered_probit": _record({"kind": _STR, "choice": _STR, "utility": _UTILITY,
-                               "levels": _INT, "scale": _BOOL_OR_STR},
-                              frozenset({"choice", "utility", "levels"})),
-    "multinomial_logit": _record({"kind": _STR, "choice": _STR, "scale": _BOOL_OR_STR,
-                                  "alternatives": _list_of(_ALTERNATIVE, "alternative")},
-                                 frozenset({"choice", "alternatives"})),
-}
+
+
+def _checker_of(hint):
+    """The checker of a declared field type: a utility, a sequence of records, or one
+    of the scalar types a choice model declares."""
+    if hint is Utility:
+        return _UTILITY
+    if typing.get_origin(hint) is Sequence:
+        (item,) = typing.get_args(hint)
+        return _list_of(_record_of(item), item.__name__.lower())
+    scalars = {str: _STR, int: _INT, bool: _BOOL, str | None: _OPTIONAL_STR,
+               bool | str: _BOOL_OR_STR}
+    return scalars[hint]
+
+
+def _record_of(cls, extra: dict | None = None):
+    """The record of a dataclass's declared fields (those without a default are
+    required; fields typed ``None`` hold nothing to write)."""
+    hints = typing.get_type_hints(cls)
+    fields = [f for f in dataclasses.fields(cls) if hints[f.name] is not type(None)]
+    required = frozenset(f.name for f in fields if f.default is dataclasses.MISSING
+                         and f.default_factory is dataclasses.MISSING)
+    return _record({**(extra or {}), **{f.name: _checker_of(hints[f.name]) for f in fields}},
+                   required)
 
 
 def _choice(value, where):
+    """A choice model: ``kind`` (a key of :data:`~iclv_jax.components.CHOICE_KINDS`)
+    and the fields that kind declares."""
     if not isinstance(value, Mapping):
         raise _fail(where, "a mapping", value)
     kind = value.get("kind")
-    if not isinstance(kind, str) or kind not in _CHOICES:
+    if not isinstance(kind, str) or kind not in CHOICE_KINDS:
         raise SpecificationError(f"{where}: unknown kind {kind!r}; use one of "
-                                 f"{sorted(_CHOICES)}")
-    _CHOICES[kind](value, f"{where} ({kind})")
+                                 f"{sorted(CHOICE_KINDS)}")
+    _record_of(CHOICE_KINDS[kind], {"kind": _STR})(value, f"{where} ({kind})")
 
 
 _MODEL = _record({

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from .spec import SpecificationError
+from .errors import SpecificationError
 
 Transform = Literal["identity", "log", "threshold", "positive_threshold"]
 THRESHOLD_TRANSFORMS = ("threshold", "positive_threshold")

@@ -19,7 +19,6 @@ import pandas as pd
 from .data import person_index, situation_slots
 from .posthoc import map_people, model_of, setup_problem
 from .prediction import market_shares, outcome_labels
-from .spec import MultinomialLogit
 
 __all__ = ["choice_shares", "convergence", "gradient_scales", "indicator_shares",
            "lv_posteriors", "observed_choice_shares", "observed_indicator_shares",
@@ -246,8 +245,7 @@ def observed_choice_shares(model, data) -> pd.Series:
     """Share of the rows (choice situations) with each outcome, labelled as
     :func:`iclv_jax.predict`'s columns (MNL alternative names, ``0, 1``, levels)."""
     labels = outcome_labels(model)
-    codes = ([alt.code for alt in model.choice.alternatives]
-             if isinstance(model.choice, MultinomialLogit) else labels)
+    codes = model.choice.outcome_codes()
     counts = data[model.choice.choice].value_counts(normalize=True)
     return pd.Series([float(counts.get(code, 0.0)) for code in codes],
                      index=pd.Index(labels, name="outcome"), name="observed")

@@ -21,7 +21,7 @@ from .draws import Draws, as_draws
 from .drawsdict import draws_from_repr
 from .estimation import Problem
 from .results import Results
-from .spec import ICLVModel, MultinomialLogit, OrderedProbitChoice
+from .spec import ICLVModel
 
 __all__ = [
     "draws_of",
@@ -112,17 +112,7 @@ def prediction_frame(model: ICLVModel, data: pd.DataFrame, need_indicators: bool
         if need_choice:
             raise DataError(f"column {choice.choice!r} (choice) is not in the data; "
                             "conditioning on choices needs it")
-        if isinstance(choice, MultinomialLogit):
-            available = np.ones((len(data), len(choice.alternatives)), dtype=bool)
-            for j, alt in enumerate(choice.alternatives):
-                if alt.available is not None and alt.available in data.columns:
-                    available[:, j] = data[alt.available].to_numpy(dtype=float) == 1.0
-            codes = np.array([alt.code for alt in choice.alternatives])
-            filled[choice.choice] = codes[available.argmax(axis=1)]
-        elif isinstance(choice, OrderedProbitChoice):
-            filled[choice.choice] = 1 + np.arange(len(data)) % choice.levels
-        else:
-            filled[choice.choice] = np.zeros(len(data), dtype=np.int64)
+        filled[choice.choice] = choice.placeholder(data)
     for ind in model.indicators:
         if ind.name not in data.columns:
             if need_indicators:

@@ -14,17 +14,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import pandas as pd
-from jax.scipy.special import ndtr
 
-from .components import (
-    BinaryProbitChoice,
-    MultinomialLogitChoice,
-    OrderedProbitChoiceModule,
-    log_interval_probability,
-)
 from .posterior import log_posterior_weights, weighting_mode
 from .posthoc import frame_rows, map_people, model_of, prediction_frame, setup_problem
-from .spec import BinaryProbit, ICLVModel, MultinomialLogit, OrderedProbitChoice
+from .spec import ICLVModel
 
 __all__ = [
     "market_shares",
@@ -43,29 +36,13 @@ def outcome_probabilities(choice, base, eta, available):
     binary probit: ``(Phi(-V_t), Phi(V_t))`` for ``y = 0, 1``; ordered probit:
     ``Phi(tau_k - V_t) - Phi(tau_{k-1} - V_t)`` for levels ``k = 1..J``.
     """
-    v = choice.utilities(base, eta)
-    if isinstance(choice, MultinomialLogitChoice):
-        return jax.nn.softmax(v, axis=1, where=available)
-    if isinstance(choice, BinaryProbitChoice):
-        return jnp.stack([ndtr(-v[:, 0]), ndtr(v[:, 0])], axis=1)
-    if isinstance(choice, OrderedProbitChoiceModule):
-        lower = choice.cuts[None, :-1] - v[:, :1]
-        upper = choice.cuts[None, 1:] - v[:, :1]
-        return jnp.exp(log_interval_probability(lower, upper, "probit"))
-    raise ValueError("the model has no choice part: nothing to predict")
+    return choice.probabilities(base, eta, available)
 
 
 def outcome_labels(model: ICLVModel) -> list:
     """Column labels of :func:`predict`: MNL alternative names, ``0, 1`` for binary
     probit, levels ``1..J`` for ordered choice."""
-    choice = model.choice
-    if isinstance(choice, MultinomialLogit):
-        return [alt.name for alt in choice.alternatives]
-    if isinstance(choice, BinaryProbit):
-        return [0, 1]
-    if isinstance(choice, OrderedProbitChoice):
-        return list(range(1, choice.levels + 1))
-    raise ValueError("the model has no choice part (NoChoice): nothing to predict")
+    return model.choice.outcome_labels()
 
 
 def probabilities(likelihood, u, mode: str, multiplier=None):

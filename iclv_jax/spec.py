@@ -18,11 +18,43 @@ used twice is one parameter.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
+from .components import (
+    Alternative,
+    BinaryProbit,
+    ChoiceModel,
+    MultinomialLogit,
+    NoChoice,
+    OrderedProbitChoice,
+)
+from .errors import SpecificationError
+from .symmetry import lv_coefficients, mirror_parameters, sign_anchors
+from .utility import Custom, Utility, frozen_mapping, scale_parameter
+
+__all__ = [
+    "Alternative",
+    "BinaryProbit",
+    "ChoiceModel",
+    "Custom",
+    "ICLVModel",
+    "Indicator",
+    "LatentVariable",
+    "MultinomialLogit",
+    "NoChoice",
+    "OrderedProbitChoice",
+    "RandomCoefficient",
+    "SpecificationError",
+    "Utility",
+    "lv_coefficients",
+    "mirror_parameters",
+    "scale_parameter",
+    "sign_anchors",
+    "topological_order",
+    "validate_structure",
+]
 
 MeasurementKind = Literal["ordered_probit", "ordered_logit", "continuous"]
 ORDERED_KINDS = ("ordered_probit", "ordered_logit")
@@ -30,14 +62,6 @@ ThresholdForm = Literal["free", "symmetric"]
 THRESHOLD_FORMS = ("free", "symmetric")
 MISSING_POLICIES = ("error", "integrate")
 RANDOM_DISTRIBUTIONS = ("normal", "lognormal", "negative_lognormal", "triangular")
-
-
-class SpecificationError(ValueError):
-    """The model specification is inconsistent or not identified."""
-
-
-def _frozen_mapping(value) -> dict:
-    return dict(value) if value is not None else {}
 
 
 @dataclass(frozen=True)
@@ -177,270 +201,6 @@ class RandomCoefficient:
 
 
 @dataclass(frozen=True)
-class Custom:
-    """A utility term written as a JAX function, differentiated by autodiff.
-
-    ``fn(p, x, lv)`` gets dicts by name: ``p[name]`` the parameters (scalars),
-    ``x[column]`` the attributes (one value per choice situation, shape ``(T,)``) and
-    ``lv[name]`` the latent variables at one draw (scalars); it returns the term's value
-    per situation (``(T,)`` or a scalar), added to the alternative's utility (before the
-    choice scale).  E.g. ``Custom(lambda p, x, lv: -jnp.exp(p["b"] * lv["a"]) *
-    x["price"], parameters=["b"], attributes=["price"], lvs=["a"])``.  A parameter
-    named like another is the same parameter.  The hand-written analytic scores do not
-    cover custom terms (``check_gradients`` then compares autodiff with finite
-    differences), and a model holding one cannot be written by ``model_to_dict``.
-    """
-
-    fn: Callable
-    parameters: Sequence[str]
-    attributes: Sequence[str] = ()
-    lvs: Sequence[str] = ()
-
-    def __post_init__(self):
-        for what in ("parameters", "attributes", "lvs"):
-            object.__setattr__(self, what, tuple(getattr(self, what)))
-        if not callable(self.fn):
-            raise SpecificationError(f"Custom: fn must be callable, not {self.fn!r}")
-        if not self.parameters:
-            raise SpecificationError("Custom: name at least one parameter")
-
-
-@dataclass(frozen=True)
-class Utility:
-    """A utility linear in parameters.
-
-    ``V = sum_a beta_<a> x_a + sum_c asc_<c> d_c + sum_l theta_<l> eta_l``
-
-    Attributes:
-        attributes: label -> column; coefficient ``beta_<label>``.
-        constants: label -> dummy column (``None``: the constant 1); coefficient
-            ``asc_<label>``.
-        lvs: LVs entering the utility.  A sequence uses default names
-            (``theta_<lv>``, or ``theta_<lv>_<alt>`` in an MNL); a mapping
-            ``lv -> parameter name`` names them (the same name twice is shared).
-        specific: attribute labels whose coefficient is alternative-specific
-            (``beta_<label>_<alt>``; MNL only).
-        extra: a :class:`Custom` term added to the utility.
-        random: random-coefficient name -> column: ``c_n x`` with ``c_n`` the
-            :class:`RandomCoefficient` of that name declared on the model.
-    """
-
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    constants: Mapping[str, str | None] = field(default_factory=dict)
-    lvs: Sequence[str] | Mapping[str, str] = ()
-    specific: Sequence[str] = ()
-    extra: Custom | None = None
-    random: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self):
-        object.__setattr__(self, "attributes", _frozen_mapping(self.attributes))
-        object.__setattr__(self, "random", _frozen_mapping(self.random))
-        object.__setattr__(self, "constants", _frozen_mapping(self.constants))
-        object.__setattr__(self, "specific", tuple(self.specific))
-        unknown = set(self.specific) - set(self.attributes)
-        if unknown:
-            raise SpecificationError(
-                f"specific names attributes not in the utility: {sorted(unknown)}"
-            )
-
-    def lv_parameters(self, suffix: str | None) -> dict[str, str]:
-        """``lv -> parameter name`` with the default naming applied."""
-        if isinstance(self.lvs, Mapping):
-            return dict(self.lvs)
-        tail = "" if suffix is None else f"_{suffix}"
-        return {lv: f"theta_{lv}{tail}" for lv in self.lvs}
-
-    def linear_terms(self, suffix: str | None) -> dict[str, str | None]:
-        """``parameter name -> column`` (``None`` for the constant 1)."""
-        terms: dict[str, str | None] = {}
-        for label, column in self.constants.items():
-            terms[f"asc_{label}"] = column
-        for label, column in self.attributes.items():
-            specific = label in self.specific and suffix is not None
-            terms[f"beta_{label}_{suffix}" if specific else f"beta_{label}"] = column
-        return terms
-
-
-def scale_parameter(choice) -> str | None:
-    """The name of the choice model's scale ``mu`` (``V = mu * (linear utility)``):
-    ``scale=True`` gives ``scale_<choice>``, a string names it, ``False``: none."""
-    scale = getattr(choice, "scale", False)
-    if scale is True:
-        return f"scale_{choice.choice}"
-    if scale is False:
-        return None
-    if isinstance(scale, str) and scale:
-        return scale
-    raise SpecificationError(
-        f"choice {choice.choice!r}: scale must be True, False or a parameter name, "
-        f"not {scale!r}"
-    )
-
-
-@dataclass(frozen=True)
-class BinaryProbit:
-    """Binary probit: ``P(y = 1) = Phi(V)``, ``y`` in ``{0, 1}`` in column ``choice``.
-
-    ``scale=True`` multiplies the utility by a free positive ``scale_<choice>`` (only
-    identified when a coefficient is fixed, e.g. ``fixed={"beta_cost": -1}``).
-    """
-
-    choice: str
-    utility: Utility
-    scale: bool | str = False
-
-    def __post_init__(self):
-        scale_parameter(self)
-
-    def utilities(self) -> dict[str, Utility]:
-        return {"": self.utility}
-
-    def lv_suffix(self, alternative: str) -> str | None:
-        return None
-
-    def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> float:
-        """Equal shares: ``n log 1/2`` over the ``n`` observed situations."""
-        return float(len(chosen) * np.log(0.5))
-
-
-@dataclass(frozen=True)
-class OrderedProbitChoice:
-    """Ordered probit choice on ``V`` with thresholds ``tau_<choice>_<j>``.
-
-    ``P(y = j) = Phi(tau_j - V) - Phi(tau_{j-1} - V)``, ``y`` coded ``1..levels``.
-    The utility carries no constant (the thresholds absorb it).
-    """
-
-    choice: str
-    utility: Utility
-    levels: int
-    scale: bool | str = False
-
-    def __post_init__(self):
-        scale_parameter(self)
-        if not isinstance(self.levels, int) or self.levels < 2:
-            raise SpecificationError(
-                f"ordered choice {self.choice!r}: levels must be an int >= 2"
-            )
-        if any(column is None for column in self.utility.constants.values()):
-            raise SpecificationError(
-                f"ordered choice {self.choice!r}: a constant asc is not identified "
-                "beside the thresholds; remove it"
-            )
-
-    def utilities(self) -> dict[str, Utility]:
-        return {"": self.utility}
-
-    def lv_suffix(self, alternative: str) -> str | None:
-        return None
-
-    def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> float:
-        """Equal shares of the ``J`` levels: ``n log 1/J`` (not the LL at zero
-        parameters, which the thresholds leave undefined)."""
-        return float(len(chosen) * -np.log(self.levels))
-
-
-@dataclass(frozen=True)
-class Alternative:
-    """One MNL alternative.
-
-    Attributes:
-        name: used in parameter names (``asc_<name>``, ``theta_<lv>_<name>``).
-        code: the value in the choice column meaning "this one was chosen".
-        utility: its utility; ``asc=True`` adds ``asc_<name>`` (the constant 1).
-        available: a 0/1 availability column (``None``: always available).
-    """
-
-    name: str
-    code: int
-    utility: Utility = field(default_factory=Utility)
-    asc: bool = False
-    available: str | None = None
-
-
-@dataclass(frozen=True)
-class MultinomialLogit:
-    """MNL: ``P(y = j) = exp(V_j) / sum_{k available} exp(V_k)``.
-
-    ``scale=True``: every utility is multiplied by a free positive ``scale_<choice>``
-    (identified when a coefficient is fixed, e.g. a cost coefficient fixed to -1 for
-    willingness-to-pay space).
-    """
-
-    choice: str
-    alternatives: Sequence[Alternative]
-    scale: bool | str = False
-
-    def __post_init__(self):
-        scale_parameter(self)
-        object.__setattr__(self, "alternatives", tuple(self.alternatives))
-        if len(self.alternatives) < 2:
-            raise SpecificationError(
-                f"multinomial logit {self.choice!r} needs at least two alternatives"
-            )
-        for what in ("name", "code"):
-            values = [getattr(alt, what) for alt in self.alternatives]
-            duplicated = sorted({str(v) for v in values if values.count(v) > 1})
-            if duplicated:
-                raise SpecificationError(
-                    f"multinomial logit {self.choice!r}: duplicated alternative "
-                    f"{what}s {duplicated}"
-                )
-        if all(any(column is None for column in utility.constants.values())
-               for utility in self.utilities().values()):
-            raise SpecificationError(
-                f"multinomial logit {self.choice!r}: an asc for every alternative is "
-                "not identified; fix one (leave asc=False on a reference alternative)"
-            )
-
-    def utilities(self) -> dict[str, Utility]:
-        return {alt.name: _with_asc(alt) for alt in self.alternatives}
-
-    def lv_suffix(self, alternative: str) -> str | None:
-        return alternative
-
-    def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> float:
-        """Equal shares of the available alternatives: ``-sum_t log #available_t``
-        (the LL with every parameter zero)."""
-        return float(-np.log(available.sum(axis=1)).sum())
-
-
-def _with_asc(alt: Alternative) -> Utility:
-    if not alt.asc:
-        return alt.utility
-    constants = {alt.name: None, **alt.utility.constants}
-    return Utility(
-        attributes=alt.utility.attributes,
-        constants=constants,
-        lvs=alt.utility.lvs,
-        specific=alt.utility.specific,
-        extra=alt.utility.extra,
-        random=alt.utility.random,
-    )
-
-
-@dataclass(frozen=True)
-class NoChoice:
-    """No choice model: the measurement and structural parts alone (e.g. for the first
-    stage of sequential estimation, or a pure latent variable model)."""
-
-    choice: None = None
-
-    def utilities(self) -> dict[str, Utility]:
-        return {}
-
-    def lv_suffix(self, alternative: str) -> str | None:
-        return None
-
-    def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> None:
-        """Not defined without a choice part."""
-        return None
-
-
-ChoiceModel = BinaryProbit | OrderedProbitChoice | MultinomialLogit | NoChoice
-
-
-@dataclass(frozen=True)
 class ICLVModel:
     """An integrated choice and latent variable model.
 
@@ -478,9 +238,9 @@ class ICLVModel:
         object.__setattr__(self, "random_coefficients", tuple(self.random_coefficients))
         object.__setattr__(self, "latent_variables", tuple(self.latent_variables))
         object.__setattr__(self, "indicators", tuple(self.indicators))
-        object.__setattr__(self, "fixed", _frozen_mapping(self.fixed))
+        object.__setattr__(self, "fixed", frozen_mapping(self.fixed))
         object.__setattr__(self, "bounds", {name: _bound_pair(name, pair) for name, pair
-                                            in _frozen_mapping(self.bounds).items()})
+                                            in frozen_mapping(self.bounds).items()})
         if self.missing_indicators not in MISSING_POLICIES:
             raise SpecificationError(
                 f"missing_indicators must be one of {MISSING_POLICIES}, "
@@ -651,6 +411,7 @@ def validate_structure(model: ICLVModel) -> None:
     sign_anchors(model)
 
 
+
 def _lv_links(model: ICLVModel) -> dict[str, list[str]]:
     """``lv -> names of what carries it into the data``: the loadings
     ``lambda_<indicator>`` of its indicators, its ``theta`` in each utility, and
@@ -681,87 +442,3 @@ def _check_lv_information(model: ICLVModel) -> None:
                 "to 0: it is not identified"
             )
 
-
-def _lv_coefficients(model: ICLVModel) -> dict[str, list[str]]:
-    """``lv -> names of its coefficients in the utilities`` (``theta``)."""
-    names: dict[str, list[str]] = {lv.name: [] for lv in model.latent_variables}
-    for alt, utility in model.choice.utilities().items():
-        for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
-            names[lv].append(name)
-    return names
-
-
-def mirror_parameters(model: ICLVModel, lv: str) -> tuple[str, ...] | None:
-    """The parameters that change sign when ``lv`` does, or ``None`` where that mirror
-    image is not a symmetry of the likelihood.
-
-    With ``zeta ~ N(0, 1)`` symmetric, ``eta_lv -> -eta_lv`` leaves the likelihood
-    unchanged when the loadings ``lambda_<item>`` of its items, its coefficients in the
-    utilities, ``b_<x>_to_<lv>`` and the paths ``gamma_<m>_to_<lv>`` and
-    ``gamma_<lv>_to_<k>`` all change sign.  It is not a symmetry (``None``) when the LV
-    has a reference indicator (loading fixed to 1), a custom utility term uses it, one
-    of those parameters is fixed to a value other than 0 or bounded, or one of them
-    also plays another role (the same name used for another LV's coefficient or in a
-    custom term).
-    """
-    spec = model.lv(lv)
-    if spec.reference is not None:
-        return None
-    utilities = model.choice.utilities().values()
-    if any(utility.extra is not None and lv in utility.extra.lvs for utility in utilities):
-        return None
-    coefficients = _lv_coefficients(model)
-    names = ([f"lambda_{ind.name}" for ind in model.indicators if ind.lv == lv]
-             + coefficients[lv]
-             + [f"b_{c}_to_{lv}" for c in spec.covariates]
-             + [f"gamma_{m}_to_{lv}" for m in spec.predictors]
-             + [f"gamma_{lv}_to_{k.name}" for k in model.latent_variables
-                if lv in k.predictors])
-    names = list(dict.fromkeys(names))
-    elsewhere = {name for other, own in coefficients.items() if other != lv for name in own}
-    elsewhere.update(name for utility in utilities if utility.extra is not None
-                     for name in utility.extra.parameters)
-    if (any(model.fixed.get(name, 0.0) != 0.0 or name in model.bounds for name in names)
-            or elsewhere & set(names)):
-        return None
-    return tuple(names)
-
-
-def _anchor_of(model: ICLVModel, lv: LatentVariable, names: tuple[str, ...]) -> str | None:
-    """The parameter anchoring ``lv``'s sign (see :func:`sign_anchors`)."""
-    free = [name for name in names if name not in model.fixed]
-    items = [ind.name for ind in model.indicators if ind.lv == lv.name]
-    if lv.sign_anchor is None:
-        preferred = [f"lambda_{item}" for item in items] + _lv_coefficients(model)[lv.name]
-        return next((name for name in preferred if name in free), None)
-    anchor = f"lambda_{lv.sign_anchor}" if lv.sign_anchor in items else lv.sign_anchor
-    if anchor not in free:
-        raise SpecificationError(
-            f"latent variable {lv.name!r}: sign_anchor {lv.sign_anchor!r} must be one of "
-            f"its indicators {items} or a free parameter that changes sign with it {free}"
-        )
-    return anchor
-
-
-def sign_anchors(model: ICLVModel) -> dict[str, str]:
-    """``lv -> parameter kept positive`` for every LV whose mirror image is a symmetry
-    (:func:`mirror_parameters`): ``LatentVariable.sign_anchor`` or by default the
-    loading of its first item with a free loading, else its first free utility
-    coefficient.  LVs whose sign something else fixes (a reference indicator, a fixed
-    or bounded parameter, a custom term) have none; a ``sign_anchor`` given for one of
-    them is refused, naming why."""
-    anchors = {}
-    for lv in model.latent_variables:
-        names = mirror_parameters(model, lv.name)
-        if names is None:
-            if lv.sign_anchor is not None:
-                raise SpecificationError(
-                    f"latent variable {lv.name!r}: sign_anchor {lv.sign_anchor!r} is not "
-                    "needed: its sign is already fixed (a reference indicator, a custom "
-                    "term, or a fixed or bounded parameter that changes sign with it)"
-                )
-            continue
-        anchor = _anchor_of(model, lv, names)
-        if anchor is not None:
-            anchors[lv.name] = anchor
-    return anchors

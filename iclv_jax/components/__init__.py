@@ -1,27 +1,44 @@
-"""Pure Equinox modules for the three parts of an ICLV model."""
+"""The components of an ICLV model: pure Equinox modules that declare their own
+parameters.
 
-from .choice import (
-    BinaryProbitChoice,
-    CustomTerm,
-    MultinomialLogitChoice,
-    NoChoiceModule,
-    OrderedProbitChoiceModule,
-)
-from .measurement import (
-    ContinuousIndicators,
-    OrderedIndicators,
-    log_interval_probability,
-    log_normal_cdf,
-)
+- :mod:`.structural`: the structural equations (and random coefficients);
+- :mod:`.measurement`: ordered and continuous indicators;
+- :mod:`.choice`: the abstract choice model and kernel; one file per final kind
+  (:mod:`.binary_probit`, :mod:`.ordered_probit`, :mod:`.multinomial_logit`,
+  :mod:`.no_choice`), registered in :data:`CHOICE_KINDS` by its ``kind``;
+- :mod:`.declarations`: how a component declares parameters and gathers them;
+  :mod:`.thresholds`: ordered cut-points; :mod:`.links`: tail-accurate log-probabilities.
+"""
+
+from .binary_probit import BinaryProbit, BinaryProbitChoice
+from .choice import CHOICE_KINDS, AbstractChoice, ChoiceModel, CustomTerm
+from .declarations import EXTRAS, ComponentLayout, ComponentPlan, Declarations
+from .links import log_interval_probability, log_normal_cdf
+from .measurement import ContinuousIndicators, OrderedIndicators
+from .multinomial_logit import Alternative, MultinomialLogit, MultinomialLogitChoice
+from .no_choice import NoChoice, NoChoiceModule
+from .ordered_probit import OrderedProbitChoice, OrderedProbitChoiceModule
 from .structural import Structural
 
 __all__ = [
+    "CHOICE_KINDS",
+    "EXTRAS",
+    "AbstractChoice",
+    "Alternative",
+    "BinaryProbit",
     "BinaryProbitChoice",
+    "ChoiceModel",
+    "ComponentLayout",
+    "ComponentPlan",
     "ContinuousIndicators",
     "CustomTerm",
+    "Declarations",
+    "MultinomialLogit",
     "MultinomialLogitChoice",
+    "NoChoice",
     "NoChoiceModule",
     "OrderedIndicators",
+    "OrderedProbitChoice",
     "OrderedProbitChoiceModule",
     "Structural",
     "log_interval_probability",

@@ -1,19 +1,35 @@
-"""Choice models on utilities ``V_tj = mu (x_tj . beta + theta_j . eta + custom terms)``.
+"""Choice models: the abstract kernel on utilities ``V_tj = mu (x_tj . beta + theta_j . eta
++ custom terms + random terms)`` and the abstract choice model a user declares.
+
+A choice kind is one file in this package holding a final :class:`ChoiceModel` (the
+user's declaration: columns, utilities, levels; its parameters, data coding, outcomes,
+null log-likelihood and identification checks) and a final :class:`AbstractChoice`
+kernel (its probabilities, pure JAX).  Nothing outside the file branches on the kind.
 
 ``log_prob`` returns ``(T,)`` for ``eta`` ``(LK,)`` (one draw) and ``(T, R)`` for
 ``eta`` ``(LK, R)`` (all draws, draws last; see
-:func:`~iclv_jax.components.measurement.along_draws`)."""
+:func:`~iclv_jax.components.links.along_draws`).
+"""
 
+from __future__ import annotations
+
+import abc
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.nn import logsumexp
+import numpy as np
+import pandas as pd
 from jaxtyping import Array, Bool, Float, Int
 
-from .measurement import along_draws, log_interval_probability, log_normal_cdf
+from ..utility import Utility, scale_parameter
+from .declarations import ComponentPlan, Declarations, Declared
+from .links import along_draws
+from .structural import random_coefficient_names
+
+__all__ = ["CHOICE_KINDS", "AbstractChoice", "ChoiceModel", "CustomTerm"]
 
 
 class CustomTerm(NamedTuple):
@@ -28,11 +44,16 @@ class CustomTerm(NamedTuple):
     lvs: tuple[tuple[str, int], ...]
 
 
-class _LinearUtility(eqx.Module):
+class AbstractChoice(Declared):
     """``V_tj = mu (x_tj . beta + theta_j . eta + custom_j(x_t, eta) + sum_k c_k x_tjk)``;
     ``x . beta`` is draw-free and computed once; ``mu`` is the choice scale (1 unless the
     model frees it); ``c_k`` are random coefficients (``eta`` then holds the LVs followed
-    by them).  With custom or random terms the draw-free part is ``(x . beta, x)``."""
+    by them).  With custom or random terms the draw-free part is ``(x . beta, x)``.
+
+    A final kernel adds its own fields and defines :meth:`log_prob` and
+    :meth:`probabilities`."""
+
+    additive: ClassVar = "whole"
 
     beta: Float[Array, " P"]
     theta: Float[Array, "J L"]
@@ -41,6 +62,14 @@ class _LinearUtility(eqx.Module):
     custom_terms: tuple[CustomTerm, ...] = eqx.field(static=True)
     # (utility j, design column, position in eta) of every random-coefficient term
     random_terms: tuple[tuple[int, int, int], ...] = eqx.field(static=True)
+
+    @abc.abstractmethod
+    def log_prob(self, base, eta, chosen: Int[Array, " T"], available: Bool[Array, "T J"]):
+        """``log P(y_t | eta)`` of the observed outcome of every situation ``t``."""
+
+    @abc.abstractmethod
+    def probabilities(self, base, eta: Float[Array, " LK"], available: Bool[Array, "T J"]):
+        """``P(y_t = k | eta)`` ``(T, K)`` for every outcome ``k`` (for prediction)."""
 
     def base_utility(self, design: Float[Array, "T J PA"]):
         linear = design[..., : self.beta.shape[0]] @ self.beta
@@ -78,36 +107,155 @@ class _LinearUtility(eqx.Module):
         return self.scale * (along_draws(base, eta) + self.theta @ eta)
 
 
-class BinaryProbitChoice(_LinearUtility):
-    """``log P(y_t) = log Phi((2 y_t - 1) V_t)``."""
-
-    def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
-        v = self.utilities(base, eta)[:, 0]
-        return log_normal_cdf(jnp.where(along_draws(chosen == 1, eta), v, -v))
+# kind name (as in model files) -> final ChoiceModel class, filled as kinds are defined
+CHOICE_KINDS: dict[str, type[ChoiceModel]] = {}
 
 
-class OrderedProbitChoiceModule(_LinearUtility):
-    """``log P(y_t = j) = log(Phi(c[j+1] - V_t) - Phi(c[j] - V_t))`` (0-based j)."""
+class ChoiceModel(abc.ABC):
+    """The choice part of a model as the user declares it (a frozen dataclass in each
+    final kind).  Every final kind names its ``kind`` (as written in model files) and
+    its ``kernel``, and says how its outcomes are coded, counted and checked; the
+    utility parameters are declared here, once for all kinds."""
 
-    cuts: Float[Array, " Jp1"]
+    kind: ClassVar[str]
+    kernel: ClassVar[type[AbstractChoice]]
+    choice: Any  # the column holding the outcomes (``None``: no choice part)
 
-    def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
-        v = self.utilities(base, eta)[:, 0]
-        return log_interval_probability(along_draws(self.cuts[chosen], eta) - v,
-                                        along_draws(self.cuts[chosen + 1], eta) - v, "probit")
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            CHOICE_KINDS[cls.kind] = cls
+
+    # -- the utilities ------------------------------------------------------------------
+    @abc.abstractmethod
+    def utilities(self) -> dict[str, Utility]:
+        """``label -> utility`` in kernel order (``""`` for the one utility of a binary
+        or ordered model)."""
+
+    def lv_suffix(self, alternative: str) -> str | None:
+        """The suffix of default LV-coefficient names in utility ``alternative``."""
+        return None
+
+    @property
+    def empty(self) -> bool:
+        """Whether there is no choice part (measurement and structure alone)."""
+        return False
+
+    # -- outcomes and data --------------------------------------------------------------
+    @abc.abstractmethod
+    def outcome_labels(self) -> list:
+        """The outcomes, labelled as prediction columns."""
+
+    def outcome_codes(self) -> list:
+        """The value in the choice column meaning each outcome."""
+        return self.outcome_labels()
+
+    def availability_columns(self) -> tuple[str, ...]:
+        """Data columns saying which utilities are available."""
+        return ()
+
+    @abc.abstractmethod
+    def encode(self, df: pd.DataFrame, person_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(chosen (n,) int, available (n, J) bool)`` per row; raises
+        :class:`~iclv_jax.errors.DataError` naming the column and person."""
+
+    def placeholder(self, data: pd.DataFrame) -> np.ndarray:
+        """Outcomes to fill a choice column missing from ``data`` (for predictions that
+        do not condition on choices): some valid outcome per row."""
+        return np.full(len(data), self.outcome_codes()[0])
+
+    @abc.abstractmethod
+    def check_identified(self, chosen: np.ndarray, available: np.ndarray) -> None:
+        """Raise :class:`~iclv_jax.errors.DataError` where the observed outcomes (of the
+        real situations) cannot identify the choice parameters."""
+
+    def threshold_sets(self) -> tuple[str, ...]:
+        """The names of threshold sets this choice model declares."""
+        return ()
+
+    def ordered_columns(self) -> list[tuple[str, str, int]]:
+        """``(what, column, levels)`` of the ordered outcomes it reads."""
+        return []
+
+    # -- fit statistics -----------------------------------------------------------------
+    @abc.abstractmethod
+    def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> float | None:
+        """The log-likelihood of equal shares."""
+
+    def constants_loglike(self, chosen: np.ndarray, available: np.ndarray) -> float:
+        """The log-likelihood of the observed shares, ``sum_k n_k log(n_k / n)``."""
+        counts = np.bincount(chosen).astype(float)
+        counts = counts[counts > 0]
+        return float((counts * np.log(counts / counts.sum())).sum())
+
+    # -- parameters ---------------------------------------------------------------------
+    def declare_own(self, model, panel, declarations: Declarations) -> dict:
+        """The kind's own parameter fields beyond the utilities' (e.g. thresholds):
+        ``field -> (names, shape)``."""
+        return {}
+
+    def declare(self, model, panel, declarations: Declarations) -> ComponentPlan:
+        """Declare the choice parameters, in this order: ``beta`` (the linear
+        coefficients named by the data, ``panel.linear_names``), ``theta`` (LV
+        coefficients, ``theta_<lv>[_<alt>]`` or as named), the kind's own
+        (:meth:`declare_own`), the parameters of custom terms, the random
+        coefficients' means ``mu`` then spreads ``sigma`` (log), and the scale (log)."""
+        utilities = self.utilities()
+        lvs = model.lv_names
+        n_draws = len(lvs) + len(model.random_coefficients)
+        beta = [declarations.add(name, "choice", 0.0) for name in panel.linear_names]
+        theta = [[None] * n_draws for _ in utilities]
+        for j, (alt, utility) in enumerate(utilities.items()):
+            for lv, name in utility.lv_parameters(self.lv_suffix(alt)).items():
+                theta[j][lvs.index(lv)] = declarations.add(name, "choice_lv", 0.0)
+        names = {"beta": (beta, (len(beta),)), "theta": (theta, (len(utilities), n_draws))}
+        names.update(self.declare_own(model, panel, declarations))
+        custom_params, custom_terms = _custom_terms(model, panel, utilities, declarations)
+        pairs = [random_coefficient_names(rc.name) for rc in model.random_coefficients]
+        for mean, _ in pairs:
+            declarations.add(mean, "choice", 0.0)
+        for _, sd in pairs:
+            declarations.add(sd, "choice", 0.5, "log")
+        scale = scale_parameter(self)
+        names["scale"] = ("1" if scale is None
+                          else declarations.add(scale, "choice", 1.0, "log"), ())
+        names["custom_params"] = (custom_params, (len(custom_params),))
+        return ComponentPlan(component=self.kernel, names=names, signs={}, data={},
+                             static=(("custom_terms", custom_terms),
+                                     ("random_terms", _random_terms(model, panel, utilities))))
 
 
-class MultinomialLogitChoice(_LinearUtility):
-    """``log P(y_t = i) = V_ti - log sum_{j available} exp(V_tj)``."""
+def _custom_terms(model, panel, utilities: dict[str, Utility],
+                  declarations: Declarations) -> tuple[list[str], tuple[CustomTerm, ...]]:
+    """The parameter names gathered into ``custom_params`` and the placed custom terms
+    (attribute columns after the ``P`` linear ones in the design)."""
+    lvs = model.lv_names
+    names: list[str] = []
+    terms = []
+    first_column = len(panel.linear_names)
+    for j, utility in enumerate(utilities.values()):
+        custom = utility.extra
+        if custom is None:
+            continue
+        parameters = []
+        for name in custom.parameters:
+            declarations.add(name, "choice", 0.0)
+            if name not in names:
+                names.append(name)
+            parameters.append((name, names.index(name)))
+        terms.append(CustomTerm(
+            fn=custom.fn, utility=j, parameters=tuple(parameters),
+            attributes=tuple((c, first_column + panel.custom_columns.index(c))
+                             for c in custom.attributes),
+            lvs=tuple((lv, lvs.index(lv)) for lv in custom.lvs)))
+    return names, tuple(terms)
 
-    def log_prob(self, base, eta, chosen: Int[Array, " T"], available: Bool[Array, "T J"]):
-        v = self.utilities(base, eta)
-        chosen_v = jnp.take_along_axis(v, along_draws(chosen[:, None], eta), axis=1)[:, 0]
-        return chosen_v - logsumexp(v, axis=1, where=along_draws(available, eta))
 
-
-class NoChoiceModule(_LinearUtility):
-    """No choice model: contributes ``log 1 = 0`` per situation."""
-
-    def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
-        return jnp.zeros(chosen.shape + eta.shape[1:], eta.dtype)
+def _random_terms(model, panel, utilities: dict[str, Utility]) -> tuple[tuple[int, int, int], ...]:
+    """``(utility j, design column, position in eta)`` of every random-coefficient term."""
+    position = {rc.name: len(model.lv_names) + k
+                for k, rc in enumerate(model.random_coefficients)}
+    first_column = len(panel.linear_names)
+    return tuple((j, first_column + panel.custom_columns.index(column), position[name])
+                 for j, utility in enumerate(utilities.values())
+                 for name, column in utility.random.items())

@@ -1,156 +1,43 @@
-"""Measurement equations: ordered probit/logit and continuous indicators."""
+"""Measurement equations: ordered probit/logit and continuous indicators, each
+declaring its own parameters (:meth:`OrderedIndicators.declare`,
+:meth:`ContinuousIndicators.declare`)."""
 
-import functools
+from __future__ import annotations
+
+from typing import ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.stats import norm
 from jaxtyping import Array, Float, Int
 
-# Cut-points beyond the outermost thresholds: finite, so that gradients and Hessians
-# of the outer categories stay finite (F(+-1e6) is 1 or 0 to machine precision).
-OUTER_CUT = 1e6
+from ..errors import SpecificationError
+from .declarations import ComponentPlan, Declarations, Declared
+from .links import along_draws, log_interval_probability
+from .thresholds import declare_thresholds
+
+__all__ = ["ContinuousIndicators", "OrderedIndicators"]
 
 
-# Below this upper end (float64; float32: ``-10``) the normal interval probability is
-# evaluated by the asymptotic series of log Phi instead of erfc (which underflows near
-# -37, or -13 in float32); the series' first omitted term is below 2e-12 (1e-7) there.
-NORMAL_TAIL = {"float64": -30.0, "float32": -10.0}
+def _lv_index(model, items) -> Array:
+    """The position (topological order) of the LV each item measures."""
+    position = {name: i for i, name in enumerate(model.lv_names)}
+    return jnp.asarray([position[item.lv] for item in items], dtype=jnp.int64)
 
 
-def _log_sigmoid(x):
-    """``log F(x) = min(x, 0) - log(1 + exp(-|x|))`` for the logistic ``F``."""
-    return jnp.minimum(x, 0.0) - jnp.log1p(jnp.exp(-jnp.abs(x)))
+def ordered_link(model) -> str:
+    """``"probit"`` or ``"logit"``: the one link of the model's ordered items."""
+    links = {ind.kind for ind in model.indicators if ind.ordered}
+    if len(links) > 1:
+        raise SpecificationError(
+            "mixing ordered probit and ordered logit indicators in one model is not "
+            "supported yet; use one link for all ordered indicators"
+        )
+    return "logit" if links == {"ordered_logit"} else "probit"
 
 
-def _log1mexp(x):
-    """``log(1 - exp(x))`` for ``x < 0``, accurate on both sides of ``-log 2``.
-
-    Each branch only sees arguments where it is finite (the double-``where`` rule), so
-    the gradient of the branch not taken cannot turn into a NaN.
-    """
-    x = jnp.minimum(x, -1e-300)
-    near_zero = x > -jnp.log(2.0)
-    x_near = jnp.where(near_zero, x, -1.0)
-    x_far = jnp.where(near_zero, -1.0, x)
-    return jnp.where(near_zero, jnp.log(-jnp.expm1(x_near)), jnp.log1p(-jnp.exp(x_far)))
-
-
-def _log_normal_pdf(x):
-    """``log phi(x)``, the standard normal density."""
-    return -0.5 * x**2 - 0.5 * jnp.log(2.0 * jnp.pi)
-
-
-def _mills_series(x):
-    """``S(x) = 1 - 1/x^2 + 3/x^4 - 15/x^6 + 105/x^8``: ``Phi(x) ~ phi(x) S(x) / (-x)`` for
-    ``x << 0`` (the asymptotic series of the Mills ratio)."""
-    w = 1.0 / x**2
-    return 1.0 + w * (-1.0 + w * (3.0 + w * (-15.0 + 105.0 * w)))
-
-
-def _log_normal_cdf_tail(x):
-    """``log Phi(x) = log phi(x) - log(-x) + log S(x)`` for ``x << 0``."""
-    return _log_normal_pdf(x) - jnp.log(-x) + jnp.log(_mills_series(x))
-
-
-@jax.custom_jvp
-def log_normal_cdf(x):
-    """``log Phi(x)``: ``log(erfc(-x / sqrt 2) / 2)`` down to :data:`NORMAL_TAIL`, the
-    asymptotic series below; derivative ``phi(x) / Phi(x) = exp(log phi - log Phi)``.
-    A cheaper equal of :func:`jax.scipy.special.log_ndtr` (one ``erfc``, no branches
-    evaluated twice)."""
-    tail = NORMAL_TAIL[jnp.result_type(x).name]
-    in_tail = x < tail
-    body = jnp.log(0.5 * jax.scipy.special.erfc(-jnp.where(in_tail, tail, x) * jnp.sqrt(0.5)))
-    return jnp.where(in_tail, _log_normal_cdf_tail(jnp.where(in_tail, x, tail)), body)
-
-
-@log_normal_cdf.defjvp
-def _log_normal_cdf_jvp(primals, tangents):
-    """``d log Phi / dx = phi(x) / Phi(x)``: ``exp(log phi - log Phi)``, and in the tail
-    ``-x / S(x)`` (no cancellation between two large logs)."""
-    (x,), (dx,) = primals, tangents
-    log_cdf = log_normal_cdf(x)
-    tail = NORMAL_TAIL[jnp.result_type(x).name]
-    in_tail = x < tail
-    x_tail = jnp.where(in_tail, x, tail)
-    slope = jnp.where(in_tail, -x_tail / _mills_series(x_tail),
-                      jnp.exp(_log_normal_pdf(x) - log_cdf))
-    return log_cdf, slope * dx
-
-
-def _log_normal_interval(a, b):
-    """``log(Phi(b) - Phi(a))`` for ``a < b``, ``a + b <= 0``: ``erfc`` differences
-    ``(erfc(-b/sqrt 2) - erfc(-a/sqrt 2)) / 2`` (each ``Phi`` relatively accurate on the
-    left), and in the far left tail (``b`` below :data:`NORMAL_TAIL`) the asymptotic
-    ``log Phi`` with ``log Phi(b) + log(1 - exp(log Phi(a) - log Phi(b)))``."""
-    tail = NORMAL_TAIL[jnp.result_type(b).name]
-    in_tail = b < tail
-    a_body, b_body = jnp.where(in_tail, tail - 1.0, a), jnp.where(in_tail, tail, b)
-    a_tail, b_tail = jnp.where(in_tail, a, tail - 1.0), jnp.where(in_tail, b, tail)
-    root_half = jnp.sqrt(0.5)
-    body = jnp.log(0.5 * (jax.scipy.special.erfc(-b_body * root_half)
-                          - jax.scipy.special.erfc(-a_body * root_half)))
-    log_b = _log_normal_cdf_tail(b_tail)
-    far = log_b + _log1mexp(_log_normal_cdf_tail(a_tail) - log_b)
-    return jnp.where(in_tail, far, body)
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def log_interval_probability(lower, upper, link: str):
-    """``log P = log(F(upper) - F(lower))`` for ``lower < upper`` without cancellation.
-
-    Logit: ``F(u) - F(l) = F(u) F(-l) (1 - exp(l - u))``, so
-    ``log P = log F(u) + log F(-l) + log(-expm1(l - u))``, exact everywhere.
-    Probit: by the symmetry ``Phi(u) - Phi(l) = Phi(-l) - Phi(-u)`` the interval is first
-    reflected to the left of the median (``a + b <= 0``), where both ``Phi`` values are
-    relatively accurate (see :func:`_log_normal_interval`).
-
-    Derivatives come from a custom JVP (:func:`_interval_slopes`), so autodiff does not
-    run back through the branches: ``d log P / d upper = f(upper) / P`` and
-    ``d log P / d lower = -f(lower) / P``, finite wherever ``log P`` is.
-    """
-    if link == "logit":
-        return _log_sigmoid(upper) + _log_sigmoid(-lower) + jnp.log(-jnp.expm1(lower - upper))
-    reflect = lower + upper > 0
-    return _log_normal_interval(jnp.where(reflect, -upper, lower),
-                                jnp.where(reflect, -lower, upper))
-
-
-def _interval_slopes(lower, upper, link: str, log_p):
-    """``(d log P / d lower, d log P / d upper)``.
-
-    Probit: ``(-phi(l) / P, phi(u) / P)``, each as ``exp(log phi - log P)`` (a Mills
-    ratio in the tails).  Logit, from ``log P = log F(u) + log F(-l) + log(1 - e^(l-u))``:
-    ``(-F(l) - r, F(-u) + r)`` with ``r = e^(l-u) / (1 - e^(l-u))``.
-    """
-    if link == "logit":
-        ratio = jnp.exp(lower - upper) / -jnp.expm1(lower - upper)
-        return -jax.nn.sigmoid(lower) - ratio, jax.nn.sigmoid(-upper) + ratio
-    return -jnp.exp(_log_normal_pdf(lower) - log_p), jnp.exp(_log_normal_pdf(upper) - log_p)
-
-
-@log_interval_probability.defjvp
-def _log_interval_probability_jvp(link: str, primals, tangents):
-    lower, upper = primals
-    d_lower, d_upper = tangents
-    log_p = log_interval_probability(lower, upper, link)
-    slope_lower, slope_upper = _interval_slopes(lower, upper, link, log_p)
-    return log_p, slope_lower * d_lower + slope_upper * d_upper
-
-
-def along_draws(values, eta):
-    """``values`` (leading axis per item, situation, ...) with a unit axis for each of
-    ``eta``'s trailing draw axes, so it broadcasts against per-draw arrays.
-
-    Component methods take ``eta`` as ``(L,)`` (one draw) or ``(L, R)`` (all draws,
-    draws last: on CPU the innermost, vectorised axis is then the long draw axis
-    rather than the handful of items)."""
-    return jnp.reshape(values, jnp.shape(values) + (1,) * (eta.ndim - 1))
-
-
-class OrderedIndicators(eqx.Module):
+class OrderedIndicators(Declared):
     """``P(I_k = j) = F((c_k[j+1] - m_k) / s_k) - F((c_k[j] - m_k) / s_k)`` (0-based j),
     ``m_k = alpha_k + lambda_k eta`` (``alpha_k = 0``, ``s_k = 1`` unless the item has
     ``location_scale``).
@@ -160,6 +47,8 @@ class OrderedIndicators(eqx.Module):
     missing answer: that item contributes ``log 1 = 0``.  ``log_prob`` returns ``(K,)``
     for ``eta`` ``(L,)``, ``(K, R)`` for ``eta`` ``(L, R)``.
     """
+
+    additive: ClassVar = "rows"
 
     loadings: Float[Array, " K"]
     cuts: Float[Array, "K Jp1"]
@@ -180,10 +69,47 @@ class OrderedIndicators(eqx.Module):
                                          self.link)
         return jnp.where(along_draws(levels >= 0, eta), log_p, 0.0)
 
+    @classmethod
+    def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
+        """Per ordered item ``k``: ``lambda_<k>`` (1 for a reference indicator),
+        ``alpha_<k>`` and ``sigma_<k>`` (log) with ``location_scale``, and its threshold
+        set (see :func:`~iclv_jax.components.thresholds.declare_thresholds`), starting
+        at the observed shares."""
+        items = [ind for ind in model.indicators if ind.ordered]
+        references = {lv.reference for lv in model.latent_variables} - {None}
+        link = ordered_link(model)
+        width = max((ind.levels for ind in items), default=2) + 1
+        loadings, cuts, signs, intercepts, scales = [], [], [], [], []
+        for k, ind in enumerate(items):
+            loadings.append("1" if ind.name in references
+                            else declarations.add(f"lambda_{ind.name}", "measurement", 1.0))
+            intercepts.append(declarations.add(f"alpha_{ind.name}", "measurement", 0.0)
+                              if ind.location_scale else None)
+            scales.append(declarations.add(f"sigma_{ind.name}", "measurement", 1.0, "log")
+                          if ind.location_scale else "1")
+            answered = panel.ordered_levels[:, k]
+            names, item_signs = declare_thresholds(
+                declarations, ind.threshold_group, "measurement", answered[answered >= 0],
+                ind.levels, link, ind.thresholds, width)
+            cuts.append(names)
+            signs.append(item_signs)
+        n = len(items)
+        return ComponentPlan(
+            component=cls,
+            names={"loadings": (loadings, (n,)),
+                     "cuts": (cuts, (n, width)),
+                     "intercepts": (intercepts, (n,)),
+                     "scales": (scales, (n,))},
+            signs={"cuts": np.asarray(signs, dtype=float).reshape(n, width)},
+            data={"lv_index": _lv_index(model, items)},
+            static=(("link", link),))
 
-class ContinuousIndicators(eqx.Module):
+
+class ContinuousIndicators(Declared):
     """``I_k = alpha_k + lambda_k eta + sigma_k eps``, ``eps ~ N(0, 1)``; a NaN value is a
     missing answer contributing ``log 1 = 0``.  Shapes as :class:`OrderedIndicators`."""
+
+    additive: ClassVar = "rows"
 
     intercepts: Float[Array, " K"]
     loadings: Float[Array, " K"]
@@ -197,3 +123,28 @@ class ContinuousIndicators(eqx.Module):
         log_p = norm.logpdf(jnp.where(observed, along_draws(values, eta), mean), mean,
                             along_draws(self.sigmas, eta))
         return jnp.where(observed, log_p, 0.0)
+
+    @classmethod
+    def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
+        """Per continuous item ``k``: ``alpha_<k>``, ``lambda_<k>`` and ``sigma_<k>``
+        (log), starting at the mean, half and 0.8 of the standard deviation of the
+        observed answers."""
+        items = [ind for ind in model.indicators if not ind.ordered]
+        intercepts, loadings, sigmas = [], [], []
+        for k, ind in enumerate(items):
+            values = panel.continuous_values[:, k]
+            values = values[~np.isnan(values)]  # missing answers
+            spread = float(np.std(values)) or 1.0
+            intercepts.append(declarations.add(f"alpha_{ind.name}", "measurement",
+                                               float(np.mean(values))))
+            loadings.append(declarations.add(f"lambda_{ind.name}", "measurement",
+                                             0.5 * spread))
+            sigmas.append(declarations.add(f"sigma_{ind.name}", "measurement",
+                                           0.8 * spread, "log"))
+        n = len(items)
+        return ComponentPlan(
+            component=cls,
+            names={"intercepts": (intercepts, (n,)),
+                     "loadings": (loadings, (n,)),
+                     "sigmas": (sigmas, (n,))},
+            signs={}, data={"lv_index": _lv_index(model, items)}, static=())

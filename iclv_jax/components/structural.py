@@ -1,20 +1,36 @@
-"""The structural equations: a DAG of latent variables."""
+"""The structural equations: a DAG of latent variables, and the random coefficients
+drawn beside them."""
+
+from __future__ import annotations
+
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 from jaxtyping import Array, Float
 
-from .measurement import along_draws
+from .declarations import ComponentPlan, Declarations, Declared
+from .links import along_draws
+
+__all__ = ["Structural", "random_coefficient_names"]
 
 
-class Structural(eqx.Module):
+def random_coefficient_names(name: str) -> tuple[str, str]:
+    """``(mu_<name>, sigma_<name>)``: the mean and spread of a random coefficient (declared
+    with the utilities they enter, see :meth:`AbstractChoice.declare_utilities`)."""
+    return f"mu_{name}", f"sigma_{name}"
+
+
+class Structural(Declared):
     """``eta_l = sum_{m < l} gamma[l, m] eta_m + b[l] . x + sigma_l zeta_l`` in topological
     order (``sigma_l = 1`` unless the LV has a reference indicator).
 
     ``gamma`` is strictly lower triangular (LVs are stored in topological order), so
     ``eta = (I - gamma)^{-1} (b x + sigma zeta)``, evaluated by forward substitution.
     """
+
+    additive: ClassVar = "shared"
 
     gamma: Float[Array, "L L"]
     b: Float[Array, "L C"]
@@ -58,3 +74,35 @@ class Structural(eqx.Module):
         for l in range(shifted.shape[0]):
             eta = eta.at[l].set(self.gamma[l] @ eta + shifted[l])
         return eta
+
+    @classmethod
+    def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
+        """``gamma_<m>_to_<l>`` for every path, ``b_<c>_to_<l>`` for every covariate,
+        ``sigma_<l>`` (log) for an LV with a reference indicator (else 1), all starting
+        at 0 (1 for ``sigma``); the random coefficients' ``mu`` and ``sigma`` are
+        gathered here and declared by the choice model."""
+        lvs, covariates = model.lv_names, model.covariates
+        gamma = [[None] * len(lvs) for _ in lvs]
+        b = [[None] * len(covariates) for _ in lvs]
+        for l, name in enumerate(lvs):
+            lv = model.lv(name)
+            for upstream in lv.predictors:
+                gamma[l][lvs.index(upstream)] = declarations.add(
+                    f"gamma_{upstream}_to_{name}", "structural", 0.0)
+            for cov in lv.covariates:
+                b[l][covariates.index(cov)] = declarations.add(
+                    f"b_{cov}_to_{name}", "structural", 0.0)
+        sigma = ["1" if model.lv(name).reference is None
+                 else declarations.add(f"sigma_{name}", "structural", 1.0, "log")
+                 for name in lvs]
+        pairs = [random_coefficient_names(rc.name) for rc in model.random_coefficients]
+        n, k = len(lvs), len(pairs)
+        return ComponentPlan(
+            component=cls,
+            names={"gamma": (gamma, (n, n)), "b": (b, (n, len(covariates))),
+                   "sigma": (sigma, (n,)),
+                   "random_mean": ([mean for mean, _ in pairs], (k,)),
+                   "random_sd": ([sd for _, sd in pairs], (k,))},
+            signs={}, data={},
+            static=(("random_kinds",
+                     tuple(rc.distribution for rc in model.random_coefficients)),))

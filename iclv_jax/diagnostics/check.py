@@ -123,8 +123,8 @@ def check_gradients(model, data=None, params=None, draws: int | Draws = 100,
     u = free_internal_at(problem, params)
     name, gradient_fn = resolve_gradient(gradient)
     ll, auto = autodiff_at(likelihood, u)
-    uncovered = gradient == "analytic" and bool(problem.layout.custom_terms
-                                                or problem.layout.random_terms)
+    choice = dict(problem.layout.choice.static)
+    uncovered = gradient == "analytic" and bool(choice["custom_terms"] or choice["random_terms"])
     if uncovered:  # autodiff is checked against finite differences alone
         if not finite_differences:
             raise ValueError(f"{CUSTOM_NOT_COVERED}: check_gradients needs "

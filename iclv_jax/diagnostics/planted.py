@@ -12,7 +12,6 @@ from jax.nn import softmax
 
 from ..analytic import AnalyticScores
 from ..estimation import Problem
-from ..layout import EXTRAS
 from ..likelihood import SimulatedLikelihood, person_loglike
 from .gradients import GradientFn, analytic_gradient_with
 
@@ -54,7 +53,7 @@ class FlippedThresholdScores(AnalyticScores):
     @classmethod
     def named(cls, problem: Problem, name: str) -> FlippedThresholdScores:
         index = problem.space.index.get(name)
-        cuts = np.asarray(problem.likelihood.layout.ordered_cuts)
+        cuts = np.asarray(problem.likelihood.layout.ordered.gathers["cuts"])
         where = np.argwhere(cuts == index) if index is not None else np.empty((0, 2))
         if len(where) != 1:
             raise ValueError(f"{name!r} is not the threshold of one ordered indicator")
@@ -93,9 +92,8 @@ def _gamma_positions(likelihood: SimulatedLikelihood):
     """Free positions of the structural path parameters (the reported indices the
     ``gamma`` gathers of the layout hold, as positions among the free parameters)."""
     n_params = likelihood.to_reported.fixed_internal.shape[0]
-    gather = np.asarray(likelihood.layout.gamma)
     free_index = np.asarray(likelihood.to_reported.free_index)
-    reported = sorted({int(k) for k in gather.ravel() if k < n_params})
+    reported = likelihood.layout.structural.field_positions("gamma", n_params)
     return [int(np.flatnonzero(free_index == k)[0]) for k in reported if k in free_index]
 
 
@@ -122,8 +120,7 @@ def seed_gradient(weights: str = "importance") -> GradientFn:
         ll, grad = likelihood.loglike_and_grad(free_internal)
         fields = _seed_gamma_fields(likelihood, free_internal, False)
         n_params = likelihood.to_reported.fixed_internal.shape[0]
-        reported = jnp.zeros(n_params + len(EXTRAS)).at[likelihood.layout.gamma].add(
-            fields)[:n_params]
+        reported = likelihood.layout.structural.scatter_field("gamma", fields, n_params)
         seeded = reported[likelihood.to_reported.free_index]
         positions = jnp.asarray(_gamma_positions(likelihood), dtype=int)
         return ll, grad.at[positions].set(seeded[positions])

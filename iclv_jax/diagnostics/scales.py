@@ -98,8 +98,7 @@ def parameter_groups(problem: Problem) -> list[str]:
     LV coefficients in the choice model are found from the layout (the ``theta``
     gathers), whatever they are named."""
     n_params = len(problem.space.names)
-    lv_coefficients = {int(k) for k in np.asarray(problem.likelihood.layout.theta).ravel()
-                       if k < n_params}
+    lv_coefficients = set(problem.likelihood.layout.choice.field_positions("theta", n_params))
     groups = []
     for index in problem.space.free_index:
         block = problem.space.parameters[index].block

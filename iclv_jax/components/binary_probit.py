@@ -1,0 +1,68 @@
+"""Binary probit: ``P(y = 1) = Phi(V)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from jax.scipy.special import ndtr
+from jaxtyping import Array, Int
+
+from ..columns import read_binary, refuse_constant
+from ..utility import Utility, scale_parameter
+from .choice import AbstractChoice, ChoiceModel
+from .links import along_draws, log_normal_cdf
+
+__all__ = ["BinaryProbit", "BinaryProbitChoice"]
+
+
+class BinaryProbitChoice(AbstractChoice):
+    """``log P(y_t) = log Phi((2 y_t - 1) V_t)``."""
+
+    def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
+        v = self.utilities(base, eta)[:, 0]
+        return log_normal_cdf(jnp.where(along_draws(chosen == 1, eta), v, -v))
+
+    def probabilities(self, base, eta, available):
+        """``(Phi(-V_t), Phi(V_t))`` for ``y = 0, 1``."""
+        v = self.utilities(base, eta)[:, 0]
+        return jnp.stack([ndtr(-v), ndtr(v)], axis=1)
+
+
+@dataclass(frozen=True)
+class BinaryProbit(ChoiceModel):
+    """Binary probit: ``P(y = 1) = Phi(V)``, ``y`` in ``{0, 1}`` in column ``choice``.
+
+    ``scale=True`` multiplies the utility by a free positive ``scale_<choice>`` (only
+    identified when a coefficient is fixed, e.g. ``fixed={"beta_cost": -1}``).
+    """
+
+    kind = "binary_probit"
+    kernel = BinaryProbitChoice
+
+    choice: str
+    utility: Utility
+    scale: bool | str = False
+
+    def __post_init__(self):
+        scale_parameter(self)
+
+    def utilities(self) -> dict[str, Utility]:
+        return {"": self.utility}
+
+    def outcome_labels(self) -> list:
+        return [0, 1]
+
+    def encode(self, df: pd.DataFrame, person_id: str) -> tuple[np.ndarray, np.ndarray]:
+        chosen = read_binary(df, self.choice, person_id, "choice").astype(np.int64)
+        return chosen, np.ones((len(df), 1), dtype=bool)
+
+    def check_identified(self, chosen: np.ndarray, available: np.ndarray) -> None:
+        refuse_constant(self.choice, "binary choice", chosen,
+                        "the choice coefficients are not identified")
+
+    def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> float:
+        """Equal shares: ``n log 1/2`` over the ``n`` observed situations."""
+        return float(len(chosen) * np.log(0.5))

@@ -1,0 +1,104 @@
+"""The mirror-image symmetry of a latent variable and the parameter that anchors its sign.
+
+With ``zeta ~ N(0, 1)`` symmetric, ``eta_lv -> -eta_lv`` together with a sign change of
+every parameter that multiplies ``eta_lv`` leaves the likelihood unchanged: each LV has
+two equally good optima.  :func:`sign_anchors` names, per LV, the parameter kept
+positive to tell them apart.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import SpecificationError
+
+if TYPE_CHECKING:
+    from .spec import ICLVModel, LatentVariable
+
+__all__ = ["lv_coefficients", "mirror_parameters", "sign_anchors"]
+
+
+def lv_coefficients(model: ICLVModel) -> dict[str, list[str]]:
+    """``lv -> names of its coefficients in the utilities`` (``theta``)."""
+    names: dict[str, list[str]] = {lv.name: [] for lv in model.latent_variables}
+    for alt, utility in model.choice.utilities().items():
+        for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
+            names[lv].append(name)
+    return names
+
+
+def mirror_parameters(model: ICLVModel, lv: str) -> tuple[str, ...] | None:
+    """The parameters that change sign when ``lv`` does, or ``None`` where that mirror
+    image is not a symmetry of the likelihood.
+
+    With ``zeta ~ N(0, 1)`` symmetric, ``eta_lv -> -eta_lv`` leaves the likelihood
+    unchanged when the loadings ``lambda_<item>`` of its items, its coefficients in the
+    utilities, ``b_<x>_to_<lv>`` and the paths ``gamma_<m>_to_<lv>`` and
+    ``gamma_<lv>_to_<k>`` all change sign.  It is not a symmetry (``None``) when the LV
+    has a reference indicator (loading fixed to 1), a custom utility term uses it, one
+    of those parameters is fixed to a value other than 0 or bounded, or one of them
+    also plays another role (the same name used for another LV's coefficient or in a
+    custom term).
+    """
+    spec = model.lv(lv)
+    if spec.reference is not None:
+        return None
+    utilities = model.choice.utilities().values()
+    if any(utility.extra is not None and lv in utility.extra.lvs for utility in utilities):
+        return None
+    coefficients = lv_coefficients(model)
+    names = ([f"lambda_{ind.name}" for ind in model.indicators if ind.lv == lv]
+             + coefficients[lv]
+             + [f"b_{c}_to_{lv}" for c in spec.covariates]
+             + [f"gamma_{m}_to_{lv}" for m in spec.predictors]
+             + [f"gamma_{lv}_to_{k.name}" for k in model.latent_variables
+                if lv in k.predictors])
+    names = list(dict.fromkeys(names))
+    elsewhere = {name for other, own in coefficients.items() if other != lv for name in own}
+    elsewhere.update(name for utility in utilities if utility.extra is not None
+                     for name in utility.extra.parameters)
+    if (any(model.fixed.get(name, 0.0) != 0.0 or name in model.bounds for name in names)
+            or elsewhere & set(names)):
+        return None
+    return tuple(names)
+
+
+def _anchor_of(model: ICLVModel, lv: LatentVariable, names: tuple[str, ...]) -> str | None:
+    """The parameter anchoring ``lv``'s sign (see :func:`sign_anchors`)."""
+    free = [name for name in names if name not in model.fixed]
+    items = [ind.name for ind in model.indicators if ind.lv == lv.name]
+    if lv.sign_anchor is None:
+        preferred = [f"lambda_{item}" for item in items] + lv_coefficients(model)[lv.name]
+        return next((name for name in preferred if name in free), None)
+    anchor = f"lambda_{lv.sign_anchor}" if lv.sign_anchor in items else lv.sign_anchor
+    if anchor not in free:
+        raise SpecificationError(
+            f"latent variable {lv.name!r}: sign_anchor {lv.sign_anchor!r} must be one of "
+            f"its indicators {items} or a free parameter that changes sign with it {free}"
+        )
+    return anchor
+
+
+def sign_anchors(model: ICLVModel) -> dict[str, str]:
+    """``lv -> parameter kept positive`` for every LV whose mirror image is a symmetry
+    (:func:`mirror_parameters`): ``LatentVariable.sign_anchor`` or by default the
+    loading of its first item with a free loading, else its first free utility
+    coefficient.  LVs whose sign something else fixes (a reference indicator, a fixed
+    or bounded parameter, a custom term) have none; a ``sign_anchor`` given for one of
+    them is refused, naming why."""
+    anchors = {}
+    for lv in model.latent_variables:
+        names = mirror_parameters(model, lv.name)
+        if names is None:
+            if lv.sign_anchor is not None:
+                raise SpecificationError(
+                    f"latent variable {lv.name!r}: sign_anchor {lv.sign_anchor!r} is not "
+                    "needed: its sign is already fixed (a reference indicator, a custom "
+                    "term, or a fixed or bounded parameter that changes sign with it)"
+                )
+            continue
+        anchor = _anchor_of(model, lv, names)
+        if anchor is not None:
+            anchors[lv.name] = anchor
+    return anchors
+
