@@ -43,10 +43,8 @@ def _attribute_entries(model: ICLVModel, problem: Problem, label: str):
     for j, (alt, utility) in enumerate(utilities.items()):
         if label not in utility.attributes:
             continue
-        suffix = model.choice.lv_suffix(alt)
-        specific = label in utility.specific and suffix is not None
         mask = np.zeros(problem.panel.design.shape[2:])
-        mask[j, names.index(f"beta_{label}_{suffix}" if specific else f"beta_{label}")] = 1.0
+        mask[j, names.index(utility.coefficient_name(label, model.choice.lv_suffix(alt)))] = 1.0
         rows.append(alt if alt else label)
         masks.append(mask)
     if not rows:

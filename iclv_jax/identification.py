@@ -29,6 +29,9 @@ and reaching nothing else (see :func:`single_item_scale`).
 from __future__ import annotations
 
 from .columns import refuse_constant, refuse_single_level
+from .components.measurement import loading_name, scale_name
+from .components.structural import lv_scale_name
+from .components.thresholds import threshold_name
 from .data import Panel
 from .errors import DataError, SpecificationError, UnobservedLevelWarning
 from .spec import ICLVModel, Indicator
@@ -45,7 +48,7 @@ def check_data(model: ICLVModel, panel: Panel) -> None:
         refuse_single_level(ind.name, "indicator", panel.ordered_levels[:, k], ind.levels)
     for k, ind in enumerate(continuous):
         refuse_constant(ind.name, "continuous indicator", panel.continuous_values[:, k],
-                        f"sigma_{ind.name} -> 0 makes the likelihood unbounded")
+                        f"{scale_name(ind.name)} -> 0 makes the likelihood unbounded")
     for c, column in enumerate(model.covariates):
         refuse_constant(column, "covariate", panel.covariates[:, c],
                         "its coefficients are confounded with the thresholds and intercepts")
@@ -59,12 +62,12 @@ def _absorbs_scale(model: ICLVModel, item: Indicator) -> bool:
     item or the ordered choice, not fixed), or for a continuous item a free
     ``sigma``."""
     if not item.ordered:
-        return f"sigma_{item.name}" not in model.fixed
+        return scale_name(item.name) not in model.fixed
     group = item.threshold_group
     shared = [other.name for other in model.indicators
               if other.ordered and other is not item and other.threshold_group == group]
     return not shared and group not in model.choice.threshold_sets() and not any(
-        name.startswith(f"tau_{group}_") for name in model.fixed)
+        name.startswith(threshold_name(group, "")) for name in model.fixed)
 
 
 def single_item_scale(model: ICLVModel, lv: str) -> str | None:
@@ -89,7 +92,7 @@ def single_item_scale(model: ICLVModel, lv: str) -> str | None:
     """
     spec = model.lv(lv)
     items = [ind for ind in model.indicators
-             if ind.lv == lv and model.fixed.get(f"lambda_{ind.name}") != 0.0]
+             if ind.lv == lv and model.fixed.get(loading_name(ind.name)) != 0.0]
     coefficients = [name for alt, utility in model.choice.utilities().items()
                     for other, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items()
                     if other == lv and model.fixed.get(name) != 0.0]
@@ -100,7 +103,7 @@ def single_item_scale(model: ICLVModel, lv: str) -> str | None:
         return None
     item = items[0]
     gaussian = not item.ordered or item.kind == "ordered_probit"
-    scale = f"sigma_{lv}" if spec.reference == item.name else f"lambda_{item.name}"
+    scale = lv_scale_name(lv) if spec.reference == item.name else loading_name(item.name)
     if (spec.covariates and not gaussian) or scale in model.fixed \
             or not _absorbs_scale(model, item):
         return None
@@ -116,7 +119,7 @@ def check_specification(model: ICLVModel) -> None:
         if scale is None:
             continue
         item = next(ind.name for ind in model.indicators if ind.lv == lv
-                    and model.fixed.get(f"lambda_{ind.name}") != 0.0)
+                    and model.fixed.get(loading_name(ind.name)) != 0.0)
         raise SpecificationError(
             f"latent variable {lv!r} is measured by the single item {item!r} and reaches "
             f"nothing else: {scale} is not identified (the item's thresholds or variance "

@@ -30,6 +30,7 @@ from .components import (
     NoChoice,
     OrderedProbitChoice,
 )
+from .components.measurement import loading_name
 from .errors import SpecificationError
 from .symmetry import lv_coefficients, mirror_parameters, sign_anchors
 from .utility import Custom, Utility, frozen_mapping, scale_parameter
@@ -418,7 +419,7 @@ def _lv_links(model: ICLVModel) -> dict[str, list[str]]:
     ``"custom term"`` where a custom utility term uses it."""
     links: dict[str, list[str]] = {lv.name: [] for lv in model.latent_variables}
     for ind in model.indicators:
-        links[ind.lv].append(f"lambda_{ind.name}")
+        links[ind.lv].append(loading_name(ind.name))
     for alt, utility in model.choice.utilities().items():
         for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
             links[lv].append(name)

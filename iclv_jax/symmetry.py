@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .components.measurement import loading_name
+from .components.structural import covariate_name, path_name
 from .errors import SpecificationError
 
 if TYPE_CHECKING:
@@ -47,11 +49,11 @@ def mirror_parameters(model: ICLVModel, lv: str) -> tuple[str, ...] | None:
     if any(utility.extra is not None and lv in utility.extra.lvs for utility in utilities):
         return None
     coefficients = lv_coefficients(model)
-    names = ([f"lambda_{ind.name}" for ind in model.indicators if ind.lv == lv]
+    names = ([loading_name(ind.name) for ind in model.indicators if ind.lv == lv]
              + coefficients[lv]
-             + [f"b_{c}_to_{lv}" for c in spec.covariates]
-             + [f"gamma_{m}_to_{lv}" for m in spec.predictors]
-             + [f"gamma_{lv}_to_{k.name}" for k in model.latent_variables
+             + [covariate_name(c, lv) for c in spec.covariates]
+             + [path_name(m, lv) for m in spec.predictors]
+             + [path_name(lv, k.name) for k in model.latent_variables
                 if lv in k.predictors])
     names = list(dict.fromkeys(names))
     elsewhere = {name for other, own in coefficients.items() if other != lv for name in own}
@@ -68,9 +70,9 @@ def _anchor_of(model: ICLVModel, lv: LatentVariable, names: tuple[str, ...]) -> 
     free = [name for name in names if name not in model.fixed]
     items = [ind.name for ind in model.indicators if ind.lv == lv.name]
     if lv.sign_anchor is None:
-        preferred = [f"lambda_{item}" for item in items] + lv_coefficients(model)[lv.name]
+        preferred = [loading_name(item) for item in items] + lv_coefficients(model)[lv.name]
         return next((name for name in preferred if name in free), None)
-    anchor = f"lambda_{lv.sign_anchor}" if lv.sign_anchor in items else lv.sign_anchor
+    anchor = loading_name(lv.sign_anchor) if lv.sign_anchor in items else lv.sign_anchor
     if anchor not in free:
         raise SpecificationError(
             f"latent variable {lv.name!r}: sign_anchor {lv.sign_anchor!r} must be one of "

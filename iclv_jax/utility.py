@@ -90,14 +90,19 @@ class Utility:
         tail = "" if suffix is None else f"_{suffix}"
         return {lv: f"theta_{lv}{tail}" for lv in self.lvs}
 
+    def coefficient_name(self, label: str, suffix: str | None) -> str:
+        """``beta_<label>``, or ``beta_<label>_<suffix>`` for an alternative-specific
+        attribute."""
+        specific = label in self.specific and suffix is not None
+        return f"beta_{label}_{suffix}" if specific else f"beta_{label}"
+
     def linear_terms(self, suffix: str | None) -> dict[str, str | None]:
         """``parameter name -> column`` (``None`` for the constant 1)."""
         terms: dict[str, str | None] = {}
         for label, column in self.constants.items():
             terms[f"asc_{label}"] = column
         for label, column in self.attributes.items():
-            specific = label in self.specific and suffix is not None
-            terms[f"beta_{label}_{suffix}" if specific else f"beta_{label}"] = column
+            terms[self.coefficient_name(label, suffix)] = column
         return terms
 
 

@@ -17,7 +17,23 @@ from .declarations import ComponentPlan, Declarations, Declared
 from .links import along_draws, log_interval_probability
 from .thresholds import declare_thresholds
 
-__all__ = ["ContinuousIndicators", "OrderedIndicators"]
+__all__ = ["ContinuousIndicators", "OrderedIndicators", "intercept_name", "loading_name",
+           "scale_name"]
+
+
+def loading_name(item: str) -> str:
+    """``lambda_<item>``: an item's loading on its LV."""
+    return f"lambda_{item}"
+
+
+def intercept_name(item: str) -> str:
+    """``alpha_<item>``: an item's intercept."""
+    return f"alpha_{item}"
+
+
+def scale_name(item: str) -> str:
+    """``sigma_<item>``: an item's scale (a continuous item's error standard deviation)."""
+    return f"sigma_{item}"
 
 
 def _lv_index(model, items) -> Array:
@@ -82,10 +98,10 @@ class OrderedIndicators(Declared):
         loadings, cuts, signs, intercepts, scales = [], [], [], [], []
         for k, ind in enumerate(items):
             loadings.append("1" if ind.name in references
-                            else declarations.add(f"lambda_{ind.name}", "measurement", 1.0))
-            intercepts.append(declarations.add(f"alpha_{ind.name}", "measurement", 0.0)
+                            else declarations.add(loading_name(ind.name), "measurement", 1.0))
+            intercepts.append(declarations.add(intercept_name(ind.name), "measurement", 0.0)
                               if ind.location_scale else None)
-            scales.append(declarations.add(f"sigma_{ind.name}", "measurement", 1.0, "log")
+            scales.append(declarations.add(scale_name(ind.name), "measurement", 1.0, "log")
                           if ind.location_scale else "1")
             answered = panel.ordered_levels[:, k]
             names, item_signs = declare_thresholds(
@@ -135,11 +151,11 @@ class ContinuousIndicators(Declared):
             values = panel.continuous_values[:, k]
             values = values[~np.isnan(values)]  # missing answers
             spread = float(np.std(values)) or 1.0
-            intercepts.append(declarations.add(f"alpha_{ind.name}", "measurement",
+            intercepts.append(declarations.add(intercept_name(ind.name), "measurement",
                                                float(np.mean(values))))
-            loadings.append(declarations.add(f"lambda_{ind.name}", "measurement",
+            loadings.append(declarations.add(loading_name(ind.name), "measurement",
                                              0.5 * spread))
-            sigmas.append(declarations.add(f"sigma_{ind.name}", "measurement",
+            sigmas.append(declarations.add(scale_name(ind.name), "measurement",
                                            0.8 * spread, "log"))
         n = len(items)
         return ComponentPlan(

@@ -13,7 +13,23 @@ from jaxtyping import Array, Float
 from .declarations import ComponentPlan, Declarations, Declared
 from .links import along_draws
 
-__all__ = ["Structural", "random_coefficient_names"]
+__all__ = ["Structural", "covariate_name", "lv_scale_name", "path_name",
+           "random_coefficient_names"]
+
+
+def path_name(upstream: str, lv: str) -> str:
+    """``gamma_<upstream>_to_<lv>``: the structural path from one LV to another."""
+    return f"gamma_{upstream}_to_{lv}"
+
+
+def covariate_name(covariate: str, lv: str) -> str:
+    """``b_<covariate>_to_<lv>``: a covariate's effect on an LV."""
+    return f"b_{covariate}_to_{lv}"
+
+
+def lv_scale_name(lv: str) -> str:
+    """``sigma_<lv>``: the free scale of an LV with a reference indicator."""
+    return f"sigma_{lv}"
 
 
 def random_coefficient_names(name: str) -> tuple[str, str]:
@@ -88,12 +104,12 @@ class Structural(Declared):
             lv = model.lv(name)
             for upstream in lv.predictors:
                 gamma[l][lvs.index(upstream)] = declarations.add(
-                    f"gamma_{upstream}_to_{name}", "structural", 0.0)
+                    path_name(upstream, name), "structural", 0.0)
             for cov in lv.covariates:
                 b[l][covariates.index(cov)] = declarations.add(
-                    f"b_{cov}_to_{name}", "structural", 0.0)
+                    covariate_name(cov, name), "structural", 0.0)
         sigma = ["1" if model.lv(name).reference is None
-                 else declarations.add(f"sigma_{name}", "structural", 1.0, "log")
+                 else declarations.add(lv_scale_name(name), "structural", 1.0, "log")
                  for name in lvs]
         pairs = [random_coefficient_names(rc.name) for rc in model.random_coefficients]
         n, k = len(lvs), len(pairs)

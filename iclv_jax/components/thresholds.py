@@ -8,7 +8,12 @@ from scipy.special import logit, ndtri
 
 from .declarations import Declarations
 
-__all__ = ["declare_thresholds", "padded_cuts", "threshold_starts"]
+__all__ = ["declare_thresholds", "padded_cuts", "threshold_name", "threshold_starts"]
+
+
+def threshold_name(group: str, j: int | str) -> str:
+    """``tau_<group>_<j>``: threshold ``j`` of a threshold set."""
+    return f"tau_{group}_{j}"
 
 
 def padded_cuts(thresholds: list, width: int) -> list:
@@ -58,10 +63,10 @@ def declare_thresholds(declarations: Declarations, group: str, block: str, level
     starts = threshold_starts(levels, n_levels, link)
     if form == "symmetric":
         first = n_levels - len(starts) // 2
-        upper = [declarations.add(f"tau_{group}_{first + j}", block, float(value),
+        upper = [declarations.add(threshold_name(group, first + j), block, float(value),
                                   "positive_threshold", group=group)
                  for j, value in enumerate(_symmetric_starts(starts))]
         return _symmetric_cuts(upper, n_levels - 1, width)
-    names = [declarations.add(f"tau_{group}_{j + 1}", block, float(value), "threshold",
+    names = [declarations.add(threshold_name(group, j + 1), block, float(value), "threshold",
                               group=group) for j, value in enumerate(starts)]
     return padded_cuts(names, width), [1.0] * width
