@@ -236,7 +236,7 @@ def _indicator_arrays(person_df: pd.DataFrame, model: ICLVModel):
         if ind.ordered:
             levels = np.full(n, -1, dtype=np.int64)
             levels[~missing] = read_levels(person_df[~missing], ind.name, model.person_id,
-                                             ind.levels, "indicator")
+                                             ind.n_levels, "indicator")
             ordered.append(levels)
         else:
             continuous.append(np.where(missing, np.nan, values))

@@ -136,12 +136,12 @@ def rho_squared(results: Results, model: ICLVModel | None, data: pd.DataFrame,
     (everything, equal to ``results.loglike`` on the estimation data and draws).
     """
     model = model_of(results, model)
-    if model.choice.empty:
-        raise ValueError("the model has no choice part: rho-squared is not defined")
     problem, u = setup_problem(results, model, data, draws)
     total, measurement, choice = (float(np.asarray(x).sum())
                                   for x in _log_likelihood_parts(problem.likelihood, u))
     null = problem.null_choice_loglike()
+    if null is None:
+        raise ValueError("the model has no choice part: rho-squared is not defined")
     constants = loglike_constants_only(model, data)
     k = sum(block in ("choice", "choice_lv") for block in problem.space.blocks())
     return pd.Series({

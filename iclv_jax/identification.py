@@ -45,7 +45,7 @@ def check_data(model: ICLVModel, panel: Panel) -> None:
     ordered = [ind for ind in model.indicators if ind.ordered]
     continuous = [ind for ind in model.indicators if not ind.ordered]
     for k, ind in enumerate(ordered):
-        refuse_single_level(ind.name, "indicator", panel.ordered_levels[:, k], ind.levels)
+        refuse_single_level(ind.name, "indicator", panel.ordered_levels[:, k], ind.n_levels)
     for k, ind in enumerate(continuous):
         refuse_constant(ind.name, "continuous indicator", panel.continuous_values[:, k],
                         f"{scale_name(ind.name)} -> 0 makes the likelihood unbounded")

@@ -102,7 +102,7 @@ def prediction_frame(model: ICLVModel, data: pd.DataFrame, need_indicators: bool
     model, the covariates and the attributes do.  Raises :class:`DataError` where a
     column that is needed is missing.
     """
-    filled = {}
+    filled: dict[str, object] = {}
     if model.person_id in data.columns:
         person = person_index(data, model.person_id)[1]
     else:
@@ -118,7 +118,7 @@ def prediction_frame(model: ICLVModel, data: pd.DataFrame, need_indicators: bool
             if need_indicators:
                 raise DataError(f"column {ind.name!r} (indicator) is not in the data; "
                                 "conditioning on indicators needs it")
-            filled[ind.name] = 1 + person % ind.levels if ind.ordered else 0.0
+            filled[ind.name] = 1 + person % ind.n_levels if ind.ordered else 0.0
     return data.assign(**filled) if filled else data
 
 

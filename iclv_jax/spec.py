@@ -168,6 +168,13 @@ class Indicator:
         return self.kind in ORDERED_KINDS
 
     @property
+    def n_levels(self) -> int:
+        """The number of levels of an ordered item (a continuous one has none)."""
+        if self.levels is None:
+            raise SpecificationError(f"indicator {self.name!r} is continuous: it has no levels")
+        return self.levels
+
+    @property
     def threshold_group(self) -> str:
         """The name of this item's threshold set (``tau_<group>_<j>``)."""
         return self.name if self.threshold_set is None else self.threshold_set
@@ -394,10 +401,10 @@ def validate_structure(model: ICLVModel) -> None:
                 f"indicator {ind.name!r} measures unknown latent variable {ind.lv!r}"
             )
     for utility in model.choice.utilities().values():
-        for lv in utility.lv_parameters(None):
-            if lv not in known:
+        for lv_name in utility.lv_parameters(None):
+            if lv_name not in known:
                 raise SpecificationError(
-                    f"choice utility uses unknown latent variable {lv!r}"
+                    f"choice utility uses unknown latent variable {lv_name!r}"
                 )
         if utility.extra is not None:
             unknown = sorted(set(utility.extra.lvs) - known)

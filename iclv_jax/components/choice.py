@@ -204,7 +204,7 @@ class ChoiceModel(abc.ABC):
         lvs = model.lv_names
         n_draws = len(lvs) + len(model.random_coefficients)
         beta = [declarations.add(name, "choice", 0.0) for name in panel.linear_names]
-        theta = [[None] * n_draws for _ in utilities]
+        theta: list[list[str | None]] = [[None] * n_draws for _ in utilities]
         for j, (alt, utility) in enumerate(utilities.items()):
             for lv, name in utility.lv_parameters(self.lv_suffix(alt)).items():
                 theta[j][lvs.index(lv)] = declarations.add(name, "choice_lv", 0.0)

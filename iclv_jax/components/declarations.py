@@ -49,7 +49,7 @@ class Declarations:
     def index(self, names, shape) -> Array:
         """The position of each name (nested lists of ``shape``) in
         ``concat(theta, EXTRAS)``; the keys of :data:`SLOTS` select the constant slots."""
-        keys = {name: i for i, name in enumerate(self.parameters)}
+        keys: dict[str | None, int] = {name: i for i, name in enumerate(self.parameters)}
         keys.update({slot: len(self.parameters) + k for slot, k in SLOTS.items()})
         flat = np.asarray(names, dtype=object).reshape(-1)
         return jnp.asarray([keys[name] for name in flat], dtype=jnp.int64).reshape(shape)
@@ -97,7 +97,7 @@ class ComponentLayout(eqx.Module):
     its data fields (arrays that are not parameters, e.g. which LV an item measures)
     and its static fields.  :meth:`build` makes the component from a reported vector."""
 
-    component: type = eqx.field(static=True)
+    component: type[Declared] = eqx.field(static=True)
     gathers: dict[str, Array]
     signs: dict[str, Array]
     data: dict[str, Array]

@@ -98,8 +98,8 @@ class Structural(Declared):
         at 0 (1 for ``sigma``); the random coefficients' ``mu`` and ``sigma`` are
         gathered here and declared by the choice model."""
         lvs, covariates = model.lv_names, model.covariates
-        gamma = [[None] * len(lvs) for _ in lvs]
-        b = [[None] * len(covariates) for _ in lvs]
+        gamma: list[list[str | None]] = [[None] * len(lvs) for _ in lvs]
+        b: list[list[str | None]] = [[None] * len(covariates) for _ in lvs]
         for l, name in enumerate(lvs):
             lv = model.lv(name)
             for upstream in lv.predictors:
