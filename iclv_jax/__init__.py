@@ -25,7 +25,9 @@ from .draws import (  # noqa: E402
     PseudoRandom,
     Sobol,
 )
+from .errors import UnobservedLevelWarning  # noqa: E402
 from .estimation import Problem, estimate  # noqa: E402
+from .inference import NotAMaximumWarning  # noqa: E402
 from .modelfile import ModelFileError, load_model, save_model  # noqa: E402
 from .persistence import (  # noqa: E402
     draws_from_repr,
@@ -46,10 +48,11 @@ from .postestimation import (  # noqa: E402
     wtp,
 )
 from .quadrature import AdaptiveQuadrature, Quadrature  # noqa: E402
-from .results import Results  # noqa: E402
+from .results import Results, UndefinedStandardErrorWarning  # noqa: E402
 from .spec import (  # noqa: E402
     Alternative,
     BinaryProbit,
+    ChoiceModel,
     Custom,
     ICLVModel,
     Indicator,
@@ -83,6 +86,7 @@ __all__ = [
     "Alternative",
     "BinaryProbit",
     "CheckpointError",
+    "ChoiceModel",
     "Custom",
     "DataError",
     "ICLVModel",
@@ -110,6 +114,9 @@ __all__ = [
     "rho_squared",
     "save_results",
     "ModelFileError",
+    "NotAMaximumWarning",
+    "UndefinedStandardErrorWarning",
+    "UnobservedLevelWarning",
     "load_model",
     "save_model",
     "wtp",
