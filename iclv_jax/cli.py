@@ -27,6 +27,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import datasets, plots
+from .data import DataError, prepare_data
+from .diagnostics import check_gradients
+from .draws import (
+    MLHS,
+    ApolloHalton,
+    DrawsMemoryError,
+    Halton,
+    PseudoRandom,
+    Sobol,
+    check_draws_memory,
+)
+from .errors import SpecificationError
+from .estimation import estimate
+from .modelfile import load_model
+from .placement import available_memory_bytes
+
 DRAW_TYPES = ("halton", "mlhs", "sobol", "pseudo", "apollo-halton")
 USAGE_ERROR = 2
 #: what ``estimate`` writes into ``--out``
@@ -108,8 +125,6 @@ def _parser() -> argparse.ArgumentParser:
 # --- demo -----------------------------------------------------------------------------
 
 def run_demo(args) -> dict:
-    from . import Halton, datasets, estimate
-
     df, model, truth = datasets.beverage(n_people=args.people, seed=args.seed, choice=args.choice)
     print(f"beverage study ({args.choice}): {args.people} people, {len(df)} choice situations, "
           f"raw prices 1,000-5,000, {args.draws} Halton draws", flush=True)
@@ -141,8 +156,6 @@ def run_demo(args) -> dict:
 
 def make_draws(draw_type: str, n_draws: int, seed: int):
     """The draws object of ``--draw-type`` (see :data:`DRAW_TYPES`)."""
-    from . import MLHS, ApolloHalton, Halton, PseudoRandom, Sobol
-
     if draw_type == "apollo-halton":
         return ApolloHalton(n_draws)
     classes = {"halton": Halton, "mlhs": MLHS, "sobol": Sobol, "pseudo": PseudoRandom}
@@ -178,8 +191,6 @@ def check_against_data(model, df: pd.DataFrame, source: Path):
     data, since the threshold of a level nobody chose is not identified (it runs off
     to infinity).  Returns the prepared panel.
     """
-    from .data import DataError, prepare_data
-
     try:
         panel = prepare_data(model, df)
     except DataError as error:
@@ -198,9 +209,6 @@ def check_against_data(model, df: pd.DataFrame, source: Path):
 def check_draws_fit(model, panel, draws) -> None:
     """Refuse draws whose arrays cannot fit in the memory available (see
     :func:`iclv_jax.draws.check_draws_memory`), before anything is allocated."""
-    from .draws import DrawsMemoryError, check_draws_memory
-    from .placement import available_memory_bytes
-
     n_draws = draws.for_dims(model.n_draw_dims).n_draws
     try:
         check_draws_memory(panel.n_people, n_draws, model.n_draw_dims, available_memory_bytes())
@@ -210,9 +218,6 @@ def check_draws_fit(model, panel, draws) -> None:
 
 def load_inputs(args):
     """``(model, data, draws)`` from the command line, every problem as :class:`InputError`."""
-    from .modelfile import load_model
-    from .spec import SpecificationError
-
     try:
         model = load_model(args.model)
         if args.id_column is not None:
@@ -251,7 +256,7 @@ def prepare_out(out: Path) -> None:
 
 
 def save_figure(figure, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the optional plots extra
 
     figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
@@ -271,10 +276,9 @@ def write_outputs(results, out: Path) -> list[Path]:
     if importlib.util.find_spec("matplotlib") is None:
         print("plots skipped: matplotlib is not installed (pip install 'iclv_jax[plots]')")
     elif len(results.history):
-        import matplotlib
+        import matplotlib  # the optional plots extra
 
         matplotlib.use("Agg")
-        from . import plots
 
         written.append(save_figure(plots.convergence(results), out / "convergence.png"))
         written.append(save_figure(plots.gradient_scales(results), out / "gradient_scales.png"))
@@ -282,8 +286,6 @@ def write_outputs(results, out: Path) -> list[Path]:
 
 
 def run_estimate(args):
-    from . import estimate
-
     model, data, draws = load_inputs(args)
     prepare_out(args.out)
     print(f"{args.model}: {len(model.lv_names)} latent variables, {len(model.indicators)} "
@@ -301,8 +303,6 @@ def run_estimate(args):
 
 
 def run_check_gradients(args):
-    from .diagnostics import check_gradients
-
     model, data, draws = load_inputs(args)
     report = check_gradients(model, data, draws=draws)
     print(report)
