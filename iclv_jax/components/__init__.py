@@ -14,7 +14,7 @@ from .binary_probit import BinaryProbit, BinaryProbitChoice
 from .choice import CHOICE_KINDS, AbstractChoice, ChoiceModel, CustomTerm
 from .declarations import EXTRAS, ComponentLayout, ComponentPlan, Declarations
 from .links import log_interval_probability, log_normal_cdf
-from .measurement import ContinuousIndicators, OrderedIndicators
+from .measurement import AbstractMeasurement, ContinuousIndicators, OrderedIndicators
 from .multinomial_logit import Alternative, MultinomialLogit, MultinomialLogitChoice
 from .no_choice import NoChoice, NoChoiceModule
 from .ordered_probit import OrderedProbitChoice, OrderedProbitChoiceModule
@@ -24,6 +24,7 @@ __all__ = [
     "CHOICE_KINDS",
     "EXTRAS",
     "AbstractChoice",
+    "AbstractMeasurement",
     "Alternative",
     "BinaryProbit",
     "BinaryProbitChoice",

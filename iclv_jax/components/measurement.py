@@ -4,6 +4,7 @@ declaring its own parameters (:meth:`OrderedIndicators.declare`,
 
 from __future__ import annotations
 
+import abc
 from typing import ClassVar
 
 import equinox as eqx
@@ -17,8 +18,8 @@ from .declarations import ComponentPlan, Declarations, Declared
 from .links import along_draws, log_interval_probability
 from .thresholds import declare_thresholds
 
-__all__ = ["ContinuousIndicators", "OrderedIndicators", "intercept_name", "loading_name",
-           "scale_name"]
+__all__ = ["AbstractMeasurement", "ContinuousIndicators", "OrderedIndicators",
+           "intercept_name", "loading_name", "scale_name"]
 
 
 def loading_name(item: str) -> str:
@@ -53,7 +54,20 @@ def ordered_link(model) -> str:
     return "logit" if links == {"ordered_logit"} else "probit"
 
 
-class OrderedIndicators(Declared):
+class AbstractMeasurement(Declared):
+    """Indicators of the LVs, one row per item; each item is one additive term of the
+    draw log-likelihood.  A final kind defines :meth:`log_prob` and declares its
+    parameters (``declare``)."""
+
+    additive: ClassVar = "rows"
+
+    @abc.abstractmethod
+    def log_prob(self, eta, answers):
+        """``log P(I_k | eta)`` of every item ``k`` (``0`` for a missing answer):
+        ``(K,)`` for ``eta`` ``(L,)``, ``(K, R)`` for ``eta`` ``(L, R)``."""
+
+
+class OrderedIndicators(AbstractMeasurement):
     """``P(I_k = j) = F((c_k[j+1] - m_k) / s_k) - F((c_k[j] - m_k) / s_k)`` (0-based j),
     ``m_k = alpha_k + lambda_k eta`` (``alpha_k = 0``, ``s_k = 1`` unless the item has
     ``location_scale``).
@@ -63,8 +77,6 @@ class OrderedIndicators(Declared):
     missing answer: that item contributes ``log 1 = 0``.  ``log_prob`` returns ``(K,)``
     for ``eta`` ``(L,)``, ``(K, R)`` for ``eta`` ``(L, R)``.
     """
-
-    additive: ClassVar = "rows"
 
     loadings: Float[Array, " K"]
     cuts: Float[Array, "K Jp1"]
@@ -121,11 +133,9 @@ class OrderedIndicators(Declared):
             static=(("link", link),))
 
 
-class ContinuousIndicators(Declared):
+class ContinuousIndicators(AbstractMeasurement):
     """``I_k = alpha_k + lambda_k eta + sigma_k eps``, ``eps ~ N(0, 1)``; a NaN value is a
     missing answer contributing ``log 1 = 0``.  Shapes as :class:`OrderedIndicators`."""
-
-    additive: ClassVar = "rows"
 
     intercepts: Float[Array, " K"]
     loadings: Float[Array, " K"]
