@@ -45,7 +45,7 @@ class HessianPlan(eqx.Module):
 
 def _parameter_groups(layout: Layout, n_reported: int) -> list[set]:
     """For every reported parameter, the additive terms of ``a`` that use it, as each
-    component declares (:class:`~iclv_jax.components.declarations.Declared`): row ``k``
+    component declares (:class:`~iclv_jax.components.AbstractComponent`): row ``k``
     of a component whose rows add up (``(part, k)``: one measurement item), a component
     that is one term (``part``: the choice model), or ``"shared"`` (the structural
     equations, which reach every term through the LVs)."""

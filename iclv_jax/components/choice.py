@@ -25,7 +25,7 @@ import pandas as pd
 from jaxtyping import Array, Bool, Float, Int
 
 from ..utility import Utility, scale_parameter
-from .declarations import ComponentPlan, Declarations, Declared
+from .declarations import AbstractComponent, ComponentPlan, Declarations
 from .links import along_draws
 from .structural import random_coefficient_names
 
@@ -44,7 +44,7 @@ class CustomTerm(NamedTuple):
     lvs: tuple[tuple[str, int], ...]
 
 
-class AbstractChoice(Declared):
+class AbstractChoice(AbstractComponent):
     """``V_tj = mu (x_tj . beta + theta_j . eta + custom_j(x_t, eta) + sum_k c_k x_tjk)``;
     ``x . beta`` is draw-free and computed once; ``mu`` is the choice scale (1 unless the
     model frees it); ``c_k`` are random coefficients (``eta`` then holds the LVs followed

@@ -25,7 +25,8 @@ from jaxtyping import Array
 from ..params import Parameter
 from .links import OUTER_CUT
 
-__all__ = ["EXTRAS", "SLOTS", "ComponentLayout", "ComponentPlan", "Declarations", "Declared"]
+__all__ = ["EXTRAS", "SLOTS", "AbstractComponent", "ComponentLayout", "ComponentPlan",
+           "Declarations"]
 
 # Constant slots appended to the reported vector so that every field is a pure gather.
 SLOTS = {None: 0, "-": 1, "+": 2, "1": 3}
@@ -81,7 +82,7 @@ class ComponentPlan:
     static: tuple[tuple[str, Any], ...] = ()
 
 
-class Declared(eqx.Module):
+class AbstractComponent(eqx.Module):
     """A component class's contract with the layout: ``additive`` says how the terms of
     the draw log-likelihood use its parameters (for the Hessian's seed groups):
     ``"rows"``, each row of its fields (one item) is its own additive term;
@@ -97,7 +98,7 @@ class ComponentLayout(eqx.Module):
     its data fields (arrays that are not parameters, e.g. which LV an item measures)
     and its static fields.  :meth:`build` makes the component from a reported vector."""
 
-    component: type[Declared] = eqx.field(static=True)
+    component: type[AbstractComponent] = eqx.field(static=True)
     gathers: dict[str, Array]
     signs: dict[str, Array]
     data: dict[str, Array]

@@ -14,7 +14,7 @@ from jax.scipy.stats import norm
 from jaxtyping import Array, Float, Int
 
 from ..errors import SpecificationError
-from .declarations import ComponentPlan, Declarations, Declared
+from .declarations import AbstractComponent, ComponentPlan, Declarations
 from .links import along_draws, log_interval_probability
 from .thresholds import declare_thresholds
 
@@ -54,7 +54,7 @@ def ordered_link(model) -> str:
     return "logit" if links == {"ordered_logit"} else "probit"
 
 
-class AbstractMeasurement(Declared):
+class AbstractMeasurement(AbstractComponent):
     """Indicators of the LVs, one row per item; each item is one additive term of the
     draw log-likelihood.  A final kind defines :meth:`log_prob` and declares its
     parameters (``declare``)."""

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax.scipy.special import ndtr
 from jaxtyping import Array, Float
 
-from .declarations import ComponentPlan, Declarations, Declared
+from .declarations import AbstractComponent, ComponentPlan, Declarations
 from .links import along_draws
 
 __all__ = ["Structural", "covariate_name", "lv_scale_name", "path_name",
@@ -38,7 +38,7 @@ def random_coefficient_names(name: str) -> tuple[str, str]:
     return f"mu_{name}", f"sigma_{name}"
 
 
-class Structural(Declared):
+class Structural(AbstractComponent):
     """``eta_l = sum_{m < l} gamma[l, m] eta_m + b[l] . x + sigma_l zeta_l`` in topological
     order (``sigma_l = 1`` unless the LV has a reference indicator).
 
