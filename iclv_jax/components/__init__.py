@@ -12,7 +12,7 @@ parameters.
 
 from .binary_probit import BinaryProbit, BinaryProbitChoice
 from .choice import CHOICE_KINDS, AbstractChoice, ChoiceModel, CustomTerm
-from .declarations import EXTRAS, ComponentLayout, ComponentPlan, Declarations
+from .declarations import EXTRAS, AbstractComponent, ComponentLayout, ComponentPlan, Declarations
 from .links import log_interval_probability, log_normal_cdf
 from .measurement import AbstractMeasurement, ContinuousIndicators, OrderedIndicators
 from .multinomial_logit import Alternative, MultinomialLogit, MultinomialLogitChoice
@@ -24,6 +24,7 @@ __all__ = [
     "CHOICE_KINDS",
     "EXTRAS",
     "AbstractChoice",
+    "AbstractComponent",
     "AbstractMeasurement",
     "Alternative",
     "BinaryProbit",
