@@ -48,7 +48,7 @@ class HessianPlan(eqx.Module):
 _LV_POSITION_FIELDS = ("ordered_lv", "continuous_lv")
 
 
-def _parameter_groups(layout: Layout, n_reported: int) -> list[set]:
+def _parameter_groups(layout: Layout, n_reported: int) -> list[set[tuple[str, int] | str]]:
     """For every reported parameter, the additive terms of ``a`` that use it: measurement
     row ``("ordered", k)`` or ``("continuous", k)``, ``"choice"``, or ``"shared"`` (the
     structural equations and any other field, which reach every term)."""
@@ -57,7 +57,7 @@ def _parameter_groups(layout: Layout, n_reported: int) -> list[set]:
             "continuous_intercepts": "continuous", "continuous_loadings": "continuous",
             "continuous_sigmas": "continuous"}
     choice = ("beta", "theta", "choice_cuts", "choice_scale", "custom_params")
-    groups = [set() for _ in range(n_reported)]
+    groups: list[set[tuple[str, int] | str]] = [set() for _ in range(n_reported)]
     for field in dataclasses.fields(layout):
         index = getattr(layout, field.name)
         if (field.name in _LV_POSITION_FIELDS or not isinstance(index, np.ndarray | jax.Array)

@@ -187,7 +187,8 @@ class Quadrature(Draws):
     def nodes(self, n_dims: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(nodes [R, L], log_weights [R])`` of :func:`gauss_hermite`."""
         n_dims = n_dims if n_dims is not None else (self.n_dims or 1)
-        return gauss_hermite(self.n_nodes, self.for_dims(n_dims).n_dims)
+        self.for_dims(n_dims)  # refuses another dimension or too many nodes
+        return gauss_hermite(self.n_nodes, int(n_dims))
 
     def _raw_uniforms(self, n_people: int, n_dims: int) -> np.ndarray:
         return ndtr(self.normals(n_people, n_dims))
