@@ -83,7 +83,8 @@ from scipy.special import ndtr
 
 from .draws import Draws, _check_count
 from .likelihood import SimulatedLikelihood, person_loglike
-from .optimize import Evaluator, relative_gradient
+from .optimize.evaluator import Evaluator
+from .optimize.optimality import relative_gradient
 
 __all__ = [
     "MAX_DIMS",
