@@ -28,6 +28,7 @@ from .draws import (  # noqa: E402
 from .estimation import Problem, estimate  # noqa: E402
 from .modelfile import ModelFileError, load_model, save_model  # noqa: E402
 from .persistence import (  # noqa: E402
+    draws_from_dict,
     draws_from_repr,
     load_results,
     model_from_dict,
@@ -97,6 +98,7 @@ __all__ = [
     "Utility",
     "prepare_data",
     "delta_method",
+    "draws_from_dict",
     "draws_from_repr",
     "elasticities",
     "load_results",

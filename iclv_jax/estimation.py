@@ -26,6 +26,7 @@ from . import checkpoint as checkpoints
 from . import identification
 from .data import Panel, prepare_data
 from .draws import Draws, Halton, as_draws, check_draws_memory
+from .drawsdict import draws_to_dict
 from .inference import PEOPLE_PER_PARAMETER, covariances_held_at_bounds, noise_dominated
 from .layout import build_layout
 from .likelihood import SimulatedLikelihood, build_likelihood
@@ -426,7 +427,7 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         relative_gradient=final.relative_gradient,
         smallest_curvature=cov.smallest_curvature,
         optimizer=optimizer,
-        draws=repr(problem.draws),
+        draws=draws_to_dict(problem.draws),
         seconds=seconds,
         scales=dict(zip(names, np.asarray(tracker.scales).tolist(), strict=True)),
         history=pd.DataFrame(tracker.history),
