@@ -23,16 +23,15 @@ from .jsonvalues import plain
 __all__ = ["check_draws_record", "draws_from_dict", "draws_from_repr", "draws_to_dict"]
 
 
-def _draws_classes() -> dict[str, type]:
+def _draws_classes() -> dict[str, type[Draws]]:
     """Every concrete :class:`Draws` subclass imported so far, by class name."""
-    found: dict[str, type] = {}
-    stack: list[type] = [Draws]
+    found: dict[str, type[Draws]] = {}
+    stack = Draws.__subclasses__()
     while stack:
         cls = stack.pop()
-        for sub in cls.__subclasses__():
-            stack.append(sub)
-            if not getattr(sub, "__abstractmethods__", None):
-                found.setdefault(sub.__name__, sub)
+        stack.extend(cls.__subclasses__())
+        if not getattr(cls, "__abstractmethods__", None):
+            found.setdefault(cls.__name__, cls)
     return found
 
 
