@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint bench
+.PHONY: demo test check install lint bench
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/iclv-jax demo
 
-test: $(STAMP)
+# lint, format and type checks first: `make test` fails fast on any of them
+check: $(STAMP)
+	$(VENV)/bin/ruff check iclv_jax tests benchmarks
+	$(VENV)/bin/ruff format --check iclv_jax tests benchmarks
+	$(VENV)/bin/mypy iclv_jax
+
+test: check
 	$(VENV)/bin/python -m pytest -q -n 2
 
 lint: $(STAMP)

@@ -38,6 +38,7 @@ from _common import RESULTS, machine, save
 import iclv_jax as ij
 from iclv_jax import datasets
 from iclv_jax import optimize as opt
+from iclv_jax.optimize import external
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -60,7 +61,7 @@ def counting():
     """Wrap ``Evaluator._compute_scores``, ``._compute_hessian`` and optax's step."""
     counts = Counts()
     originals = {name: getattr(opt.Evaluator, f"_compute_{name}") for name in ("scores", "hessian")}
-    step = opt._lbfgs_step
+    step = external.lbfgs_step
 
     def wrap(name):
         def method(self, *args, **kwargs):
@@ -75,12 +76,12 @@ def counting():
     try:
         for name in originals:
             setattr(opt.Evaluator, f"_compute_{name}", wrap(name))
-        opt._lbfgs_step = counted_step
+        external.lbfgs_step = counted_step
         yield counts
     finally:
         for name, method in originals.items():
             setattr(opt.Evaluator, f"_compute_{name}", method)
-        opt._lbfgs_step = step
+        external.lbfgs_step = step
 
 
 def problems(quick: bool) -> dict:

@@ -30,6 +30,7 @@ from .estimation import Problem, estimate  # noqa: E402
 from .inference import NotAMaximumWarning  # noqa: E402
 from .modelfile import ModelFileError, load_model, save_model  # noqa: E402
 from .persistence import (  # noqa: E402
+    draws_from_dict,
     draws_from_repr,
     load_results,
     model_from_dict,
@@ -101,6 +102,7 @@ __all__ = [
     "Utility",
     "prepare_data",
     "delta_method",
+    "draws_from_dict",
     "draws_from_repr",
     "elasticities",
     "load_results",

@@ -11,6 +11,7 @@ import ast
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,9 +26,11 @@ __all__ = ["delta_method", "parse_expression", "wtp"]
 
 _FUNCTIONS: dict[str, Callable] = {"exp": jnp.exp, "log": jnp.log, "sqrt": jnp.sqrt,
                                    "abs": jnp.abs}
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv, ast.Pow: operator.pow}
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.Pow: operator.pow}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.UAdd: operator.pos, ast.USub: operator.neg}
 _IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _QUOTED = re.compile(r"`([^`]+)`")
 
@@ -80,8 +83,8 @@ def parse_expression(text: str, names: Sequence[str]) -> Callable[[Mapping], jnp
             op, left, right = _BINARY[type(node.op)], build(node.left), build(node.right)
             return lambda p: op(left(p), right(p))
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            op, operand = _UNARY[type(node.op)], build(node.operand)
-            return lambda p: op(operand(p))
+            sign, operand = _UNARY[type(node.op)], build(node.operand)
+            return lambda p: sign(operand(p))
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id in _FUNCTIONS and len(node.args) == 1 and not node.keywords):
             fn, argument = _FUNCTIONS[node.func.id], build(node.args[0])

@@ -28,6 +28,7 @@ import abc
 import numbers
 import warnings
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
 from scipy.special import ndtri
@@ -78,7 +79,7 @@ def check_draws_memory(n_people: int, n_draws: int, n_dims: int, available: int)
             f"more than the {available / 2**30:.3g} GiB available; use fewer draws")
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[numbers.Integral]:
     """True for Python/numpy integers, False for ``bool`` (an ``int`` subtype)."""
     return isinstance(value, numbers.Integral) and not isinstance(
         value, bool | np.bool_

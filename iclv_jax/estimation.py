@@ -14,7 +14,7 @@ import dataclasses
 import sys
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import equinox as eqx
 import jax
@@ -26,6 +26,7 @@ from . import checkpoint as checkpoints
 from . import identification
 from .data import Panel, prepare_data
 from .draws import Draws, Halton, as_draws, check_draws_memory
+from .drawsdict import draws_to_dict
 from .inference import PEOPLE_PER_PARAMETER, covariances_held_at_bounds, noise_dominated
 from .layout import build_layout
 from .likelihood import SimulatedLikelihood, build_likelihood
@@ -251,7 +252,8 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
             problem.space.free_names, model, problem.panel, problem.draws,
             {"optimizer": optimizer, "gradient": gradient, "dtype": dtype})
         saved = checkpoints.read(resume, fingerprint) if resume is not None else None
-        stage_iterations, stage_history = {}, []
+        stage_iterations: dict[str, int] = {}
+        stage_history: list[dict] = []
         if isinstance(start, str) and start == "sequential" and saved is None:
             start, stage_iterations, stage_history = sequential_start(
                 model, data, problem.draws, None, optimizer, gradient, max_iterations,
@@ -270,11 +272,11 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         ll_start, _, scores0 = evaluator.scores(u0)
         if not np.isfinite(ll_start):
             raise ValueError(f"the log-likelihood at the start values is {ll_start}")
-        tracker = Tracker(blocks=problem.space.blocks(), scales=None, fingerprint=fingerprint,
+        scales = (scales_from_curvature(evaluator.hessian(u0), scores0) if saved is None
+                  else np.asarray(saved["scales"], dtype=float))
+        tracker = Tracker(blocks=problem.space.blocks(), scales=scales, fingerprint=fingerprint,
                           checkpoint=checkpoint, verbose=verbose, history=stage_history)
-        if saved is None:
-            tracker.scales = scales_from_curvature(evaluator.hessian(u0), scores0)
-        else:
+        if saved is not None:
             u0 = _resume(tracker, saved, evaluator, resume)
         if verbose:
             print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
@@ -326,13 +328,18 @@ def mirrored_lvs(model: ICLVModel, reported: Mapping[str, float]) -> list[str]:
     return [lv for lv, anchor in sign_anchors(model).items() if reported[anchor] < 0]
 
 
-def mirror(model: ICLVModel, reported: Mapping[str, float], lvs) -> dict[str, float]:
+def mirror(model: ICLVModel, reported: Mapping[str, float],
+           lvs: Iterable[str]) -> dict[str, float]:
     """``reported`` at the mirror image of ``lvs``: every parameter of
     :func:`~iclv_jax.spec.mirror_parameters` negated (a path between two of them twice,
-    so it keeps its sign).  The exact likelihood is the same there."""
+    so it keeps its sign).  The exact likelihood is the same there.  Raises
+    ``ValueError`` for an LV whose mirror image is not a symmetry."""
     values = dict(reported)
     for lv in lvs:
-        for name in mirror_parameters(model, lv):
+        names = mirror_parameters(model, lv)
+        if names is None:
+            raise ValueError(f"latent variable {lv!r} has no mirror image to move to")
+        for name in names:
             values[name] = -values[name]
     return values
 
@@ -364,14 +371,14 @@ def information_share(problem: Problem, evaluator: Evaluator, final,
 
 
 def _resume(tracker: Tracker, saved: dict, evaluator: Evaluator, path) -> np.ndarray:
-    """Put a validated checkpoint's state into ``tracker``; returns its point ``u``,
-    refusing one where the log-likelihood is not finite."""
+    """Put a validated checkpoint's state (all but its scales, which built ``tracker``)
+    into ``tracker``; returns its point ``u``, refusing one where the log-likelihood is
+    not finite."""
     u = np.asarray(saved["internal"], dtype=float)
     loglike = evaluator.scores(u)[0]
     if not np.isfinite(loglike):
         raise checkpoints.CheckpointError(
             f"checkpoint {str(path)!r}: the log-likelihood at its parameters is {loglike}")
-    tracker.scales = np.asarray(saved["scales"], dtype=float)
     tracker.iteration, tracker.history = saved["iteration"], list(saved["history"])
     tracker.optimizer_state = dict(saved.get("optimizer_state", {}))
     if saved.get("scaled") is not None:
@@ -420,7 +427,7 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         relative_gradient=final.relative_gradient,
         smallest_curvature=cov.smallest_curvature,
         optimizer=optimizer,
-        draws=repr(problem.draws),
+        draws=draws_to_dict(problem.draws),
         seconds=seconds,
         scales=dict(zip(names, np.asarray(tracker.scales).tolist(), strict=True)),
         history=pd.DataFrame(tracker.history),

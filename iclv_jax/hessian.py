@@ -43,13 +43,13 @@ class HessianPlan(eqx.Module):
     choice_seeds: Int[Array, " Kc"]
 
 
-def _parameter_groups(layout: Layout, n_reported: int) -> list[set]:
+def _parameter_groups(layout: Layout, n_reported: int) -> list[set[tuple[int, int] | int | str]]:
     """For every reported parameter, the additive terms of ``a`` that use it, as each
     component declares (:class:`~iclv_jax.components.AbstractComponent`): row ``k``
     of a component whose rows add up (``(part, k)``: one measurement item), a component
     that is one term (``part``: the choice model), or ``"shared"`` (the structural
     equations, which reach every term through the LVs)."""
-    groups: list[set] = [set() for _ in range(n_reported)]
+    groups: list[set[tuple[int, int] | int | str]] = [set() for _ in range(n_reported)]
     for part_number, part in enumerate(layout.parts):
         additive = part.component.additive
         for index in part.gathers.values():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .optimize import flat_threshold, scaled_curvature, scales_from_curvature
+from .optimize.optimality import flat_threshold, scaled_curvature, scales_from_curvature
 
 #: A direction is taken for unidentified where the share of its curvature that is
 #: information (:func:`noise_dominated`) is below this fraction of what sampling noise

@@ -109,7 +109,9 @@ def _extent(data) -> tuple[int, int]:
     (keys and values) and lists, each shared object computed once (so a chain of
     aliases costs its distinct objects, not its expansion).  Raises ``RecursionError``
     for an object that contains itself (an alias inside its own anchor)."""
-    values, depth, open_ = {}, {}, set()
+    values: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_: set[int] = set()
     stack = [(data, False)]
     while stack:
         value, expanded = stack.pop()

@@ -40,8 +40,9 @@ def load_results(path: str | os.PathLike) -> Results:
     """Read a file written by :meth:`Results.save` / :func:`save_results`.
 
     Returns a :class:`Results` equal to the saved one (``model`` set from the file's
-    spec when it has one).  ``Results.draws`` is the repr of the draws; recreate the
-    object with :func:`draws_from_repr`.  Raises ``ValueError`` for another format.
+    spec when it has one).  ``Results.draws`` is the draws record; recreate the
+    object with :func:`draws_from_dict`.  Reads the previous format too (see
+    :mod:`iclv_jax.resultsfile`).  Raises ``ValueError`` for another format.
     """
     payload = read_results_file(path)
     return Results(**results_fields(payload, dataclasses.fields(Results), path))

@@ -21,7 +21,7 @@ import equinox as eqx
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import Mesh, NamedSharding, Sharding
 from jaxtyping import Array, Bool, Float, Int
 
 from .data import Panel
@@ -69,7 +69,7 @@ def panel_arrays(panel: Panel, n_padded: int, dtype: str = "float64",
                           for name, array in arrays.items()})
 
 
-def place(array: np.ndarray, sharding: NamedSharding | None) -> jax.Array:
+def place(array: np.ndarray, sharding: Sharding | None) -> jax.Array:
     """``array`` (the same full host array in every process) as one global array laid
     out by ``sharding`` (``None``: the default device).  Each process copies only the
     blocks its own devices hold (:func:`jax.make_array_from_callback`), so a mesh that

@@ -9,8 +9,8 @@ This module gathers the post-estimation functions, each in a module of its own:
 Everything here works from estimated parameter values and, where the likelihood is
 needed, the model, the data and the draws passed explicitly
 (``results, model, data, draws``): :class:`~iclv_jax.results.Results` may carry the
-model (``results.model``) and records its draws as a repr, which
-:func:`~iclv_jax.persistence.draws_from_repr` turns back into a draws object, so
+model (``results.model``) and records its draws as data, which
+:func:`~iclv_jax.persistence.draws_from_dict` turns back into a draws object, so
 ``model`` and ``draws`` may be left out when the results know them.
 
 Notation: person ``n``, draw ``r`` with log integration weight ``log w_r`` (``-log R``),

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .data import DataError, person_index, situation_slots
 from .draws import Draws, as_draws
-from .drawsdict import draws_from_repr
+from .drawsdict import draws_from_dict
 from .estimation import Problem
 from .results import Results
 from .spec import ICLVModel
@@ -44,12 +44,12 @@ def model_of(results, model) -> ICLVModel:
 
 def draws_of(results, draws) -> Draws:
     """``draws`` as a draws object, or where it is ``None`` the estimation's draws
-    recreated from ``results.draws`` (:func:`~iclv_jax.drawsdict.draws_from_repr`)."""
+    recreated from ``results.draws`` (:func:`~iclv_jax.drawsdict.draws_from_dict`)."""
     if draws is not None:
         return as_draws(draws)
     if not isinstance(results, Results):
         raise ValueError("pass draws= when giving parameter values instead of results")
-    return draws_from_repr(results.draws)
+    return draws_from_dict(results.draws)
 
 
 def parameters_of(results) -> dict[str, float]:

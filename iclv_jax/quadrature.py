@@ -83,7 +83,8 @@ from scipy.special import ndtr
 
 from .draws import Draws, _check_count
 from .likelihood import SimulatedLikelihood, person_loglike
-from .optimize import Evaluator, relative_gradient
+from .optimize.evaluator import Evaluator
+from .optimize.optimality import relative_gradient
 
 __all__ = [
     "MAX_DIMS",
@@ -187,7 +188,8 @@ class Quadrature(Draws):
     def nodes(self, n_dims: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(nodes [R, L], log_weights [R])`` of :func:`gauss_hermite`."""
         n_dims = n_dims if n_dims is not None else (self.n_dims or 1)
-        return gauss_hermite(self.n_nodes, self.for_dims(n_dims).n_dims)
+        self.for_dims(n_dims)  # refuses another dimension or too many nodes
+        return gauss_hermite(self.n_nodes, int(n_dims))
 
     def _raw_uniforms(self, n_people: int, n_dims: int) -> np.ndarray:
         return ndtr(self.normals(n_people, n_dims))

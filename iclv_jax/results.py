@@ -7,6 +7,7 @@ import os
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,10 @@ class Results:
     the same likelihood); ``information_share``: over directions, the smallest share
     of the log-likelihood's curvature that is information rather than simulation noise
     (about 1 where the data identify every direction, about 0 along one they do not;
-    NaN for quadrature; see :func:`iclv_jax.inference.noise_dominated`).
+    NaN for quadrature; see :func:`iclv_jax.inference.noise_dominated`).  ``draws``:
+    the estimation's draws as data, ``{"repr", "class", "fields"}``
+    (:func:`iclv_jax.drawsdict.draws_to_dict`; :func:`iclv_jax.draws_from_dict`
+    rebuilds the object).
 
     ``==`` compares every field exactly (data frames with their dtypes and index
     names, NaN equal to NaN), so a :meth:`save` / :func:`iclv_jax.load_results` round
@@ -103,7 +107,7 @@ class Results:
     relative_gradient: float
     smallest_curvature: float
     optimizer: str
-    draws: str
+    draws: dict[str, Any]
     seconds: float
     scales: dict[str, float] = field(default_factory=dict)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -136,7 +140,7 @@ class Results:
         lines = [
             "iclv_jax estimation results",
             f"  people / choice observations     {self.n_people} / {self.n_observations}",
-            f"  draws                            {self.draws}",
+            f"  draws                            {self.draws['repr']}",
             f"  free parameters                  {self.n_params}",
             f"  log-likelihood at start          {self.loglike_start:.4f}",
         ]

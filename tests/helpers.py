@@ -10,6 +10,7 @@ from scipy.stats import multivariate_normal
 
 import iclv_jax as ij
 from iclv_jax import analytic, datasets
+from iclv_jax.drawsdict import draws_to_dict
 from iclv_jax.inference import NotAMaximumWarning
 from iclv_jax.results import UndefinedStandardErrorWarning, parameter_table
 
@@ -47,7 +48,7 @@ def fake_results(estimates: dict, covariance, loglike=-100.0, n_people=50,
         loglike_start=loglike - 10, loglike_null_choice=None, n_people=n_people,
         n_observations=n_observations, converged=True, message="fake", iterations=1,
         gradient_norm=0.0, relative_gradient=0.0, smallest_curvature=1.0,
-        optimizer="none", draws="Halton(n_draws=10, seed=0, scramble=True, burn_in=None)",
+        optimizer="none", draws=draws_to_dict(ij.Halton(10, seed=0)),
         seconds=0.0)
 
 

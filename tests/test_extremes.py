@@ -17,7 +17,8 @@ import pytest
 
 import iclv_jax as ij
 from iclv_jax import analytic
-from iclv_jax.optimize import Evaluator, Tracker, _modified_newton_direction, minimise
+from iclv_jax.optimize import Evaluator, Tracker, minimise
+from iclv_jax.optimize.newton import modified_newton_direction
 
 # --- the likelihood at extreme parameter values ----------------------------------------
 
@@ -239,7 +240,7 @@ def test_saddle_escape_is_not_hidden_by_one_stiff_direction():
     in the quadratic model."""
     matrix = np.diag([1e8, 1.0, -0.5])
     gradient = np.array([1.0, 1.0, 0.0])
-    direction, predicted = _modified_newton_direction(gradient, matrix)
+    direction, predicted = modified_newton_direction(gradient, matrix)
     assert abs(direction[2]) == pytest.approx(1.0)
     model_change = gradient @ direction + 0.5 * direction @ matrix @ direction
     assert model_change < 0 and predicted > 0
@@ -248,14 +249,14 @@ def test_saddle_escape_is_not_hidden_by_one_stiff_direction():
 @pytest.mark.parametrize("scale", [1e-6, 1.0, 1e6])
 def test_saddle_escape_decision_does_not_depend_on_units(scale):
     matrix = scale * np.diag([1e8, 1.0, 2.0, -0.5])
-    direction, _ = _modified_newton_direction(np.array([1.0, 1.0, 1.0, 0.0]), matrix)
+    direction, _ = modified_newton_direction(np.array([1.0, 1.0, 1.0, 0.0]), matrix)
     assert abs(direction[3]) == pytest.approx(1.0)
 
 
 def test_rounding_level_negative_curvature_is_not_a_saddle():
     """``-1e-14`` beside eigenvalues of order 1 is eigh's rounding, not curvature."""
     matrix = np.diag([1.0, 2.0, -1e-14])
-    direction, _ = _modified_newton_direction(np.array([1.0, 1.0, 0.0]), matrix)
+    direction, _ = modified_newton_direction(np.array([1.0, 1.0, 0.0]), matrix)
     assert direction[2] == 0.0
 
 

@@ -340,7 +340,7 @@ def test_estimation_with_adaptive_quadrature_reaches_the_exact_optimum():
     assert results.converged, results.message
     robust = results.table["robust_se"].to_numpy()
     assert np.all(np.isfinite(robust)) and np.all(robust > 0)
-    assert "AdaptiveQuadrature(n_draws=8" in results.draws
+    assert "AdaptiveQuadrature(n_draws=8" in results.draws["repr"]
     fine = ij.Problem(model, df, draws=ij.Quadrature(100))
     per_person, scores = fine.likelihood.per_person_and_scores(
         fine.free_internal(results.estimates))

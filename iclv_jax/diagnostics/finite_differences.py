@@ -16,7 +16,7 @@ import numpy as np
 from jax import lax
 
 from ..likelihood import SimulatedLikelihood
-from ..optimize import scales_from_curvature
+from ..optimize.optimality import scales_from_curvature
 from .gradients import GradientFn
 
 __all__ = ["EPS", "exact_steps", "finite_difference_gradient", "finite_steps",

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..draws import Draws
-from ..optimize import scales_from_curvature
+from ..optimize.optimality import scales_from_curvature
 from .evaluation import as_problem, autodiff_at, free_internal_at, relative_difference
 from .finite_differences import gradient_response, hessian_vector_products
 from .flatness import flat_directions, typical_curvature
