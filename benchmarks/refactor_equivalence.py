@@ -54,14 +54,23 @@ DRAWS = 100
 ROUND_DIGITS = 4
 
 # quantity -> axes indexed by free parameters
-PARAMETER_AXES = {"params": (0,), "u": (0,), "grad": (0,), "analytic_grad": (0,),
-                  "scores": (1,), "hessian": (0, 1), "estimates": (0,), "se": (0,),
-                  "robust_se": (0,)}
+PARAMETER_AXES = {
+    "params": (0,),
+    "u": (0,),
+    "grad": (0,),
+    "analytic_grad": (0,),
+    "scores": (1,),
+    "hessian": (0, 1),
+    "estimates": (0,),
+    "se": (0,),
+    "robust_se": (0,),
+}
 FIT_QUANTITIES = ("estimates", "se", "robust_se")
 INFO_QUANTITIES = ("iterations", "converged")
 
 
 # --- measuring one source tree -------------------------------------------------------
+
 
 def studies():
     """``name -> (model, data, draws, start, extra points)``: the two studies of issue 14."""
@@ -98,8 +107,11 @@ def evaluate(problem, params) -> dict[str, np.ndarray]:
     reported = problem.reported(u)
     return {
         "params": np.array([reported[n] for n in free_names(problem)]),
-        "u": np.asarray(u), "loglike": np.asarray(loglike), "grad": np.asarray(grad),
-        "per_person": np.asarray(lik.per_person(u)), "scores": np.asarray(lik.scores(u)),
+        "u": np.asarray(u),
+        "loglike": np.asarray(loglike),
+        "grad": np.asarray(grad),
+        "per_person": np.asarray(lik.per_person(u)),
+        "scores": np.asarray(lik.scores(u)),
         "hessian": np.asarray(lik.hessian(u)),
         "analytic_loglike": np.asarray(analytic_loglike),
         "analytic_grad": np.asarray(analytic_grad),
@@ -112,10 +124,14 @@ def fit(model, df, draws, start, names) -> dict[str, np.ndarray]:
 
     results = ij.estimate(model, df, draws=draws, start=start, verbose=False)
     table = results.table.loc[names]
-    return {"estimates": table["estimate"].to_numpy(float), "se": table["se"].to_numpy(float),
-            "robust_se": table["robust_se"].to_numpy(float),
-            "loglike": np.asarray(results.loglike), "iterations": np.asarray(results.iterations),
-            "converged": np.asarray(results.converged)}
+    return {
+        "estimates": table["estimate"].to_numpy(float),
+        "se": table["se"].to_numpy(float),
+        "robust_se": table["robust_se"].to_numpy(float),
+        "loglike": np.asarray(results.loglike),
+        "iterations": np.asarray(results.iterations),
+        "converged": np.asarray(results.converged),
+    }
 
 
 def measure() -> dict[str, np.ndarray]:
@@ -134,13 +150,17 @@ def measure() -> dict[str, np.ndarray]:
         points = {"start": start, "estimate_rounded": rounded(estimates), **extra}
         for point, params in points.items():
             out.update({f"{study}.{point}.{k}": v for k, v in evaluate(problem, params).items()})
-        print(f"{study}: {len(names)} parameters, LL at the estimates "
-              f"{float(fitted['loglike']):.6f} in {int(fitted['iterations'])} iterations, "
-              f"{time.perf_counter() - began:.1f} s", flush=True)
+        print(
+            f"{study}: {len(names)} parameters, LL at the estimates "
+            f"{float(fitted['loglike']):.6f} in {int(fitted['iterations'])} iterations, "
+            f"{time.perf_counter() - began:.1f} s",
+            flush=True,
+        )
     return out
 
 
 # --- comparing two measurements ------------------------------------------------------
+
 
 def aligned(value: np.ndarray, quantity: str, order: np.ndarray) -> np.ndarray:
     """``value`` with its parameter axes permuted by ``order``."""
@@ -155,8 +175,9 @@ def scale(key: str, a: dict[str, np.ndarray]) -> np.ndarray:
     study, point, quantity = key.split(".")
     value = np.abs(a[key])
     if quantity in ("grad", "analytic_grad"):
-        return np.maximum.reduce([np.ones_like(value), value,
-                                  np.abs(a[f"{study}.{point}.scores"]).sum(axis=0)])
+        return np.maximum.reduce(
+            [np.ones_like(value), value, np.abs(a[f"{study}.{point}.scores"]).sum(axis=0)]
+        )
     if quantity == "hessian":
         diagonal = np.sqrt(np.abs(np.diag(a[key])))
         return np.maximum.reduce([np.ones_like(value), value, np.outer(diagonal, diagonal)])
@@ -174,9 +195,15 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[dict]:
     for study in sorted({k.split(".")[0] for k in a}):
         names_a, names_b = list(a[f"{study}.free_names"]), list(b[f"{study}.free_names"])
         same_set = sorted(names_a) == sorted(names_b)
-        rows.append({"key": f"{study}.free_names", "ok": same_set,
-                     "note": "same names" + ("" if names_a == names_b else ", reordered")
-                     if same_set else f"differ: {sorted(set(names_a) ^ set(names_b))}"})
+        rows.append(
+            {
+                "key": f"{study}.free_names",
+                "ok": same_set,
+                "note": "same names" + ("" if names_a == names_b else ", reordered")
+                if same_set
+                else f"differ: {sorted(set(names_a) ^ set(names_b))}",
+            }
+        )
         if same_set:
             orders[study] = np.array([names_b.index(n) for n in names_a])
     for key in sorted(a):
@@ -188,20 +215,32 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[dict]:
             continue
         value_b = aligned(b[key], quantity, orders[study])
         if quantity in INFO_QUANTITIES:
-            rows.append({"key": key, "ok": True,
-                         "note": f"{a[key].item()} vs {value_b.item()} (not tested)"})
+            rows.append(
+                {
+                    "key": key,
+                    "ok": True,
+                    "note": f"{a[key].item()} vs {value_b.item()} (not tested)",
+                }
+            )
             continue
         if a[key].shape != value_b.shape:
-            rows.append({"key": key, "ok": False,
-                         "note": f"shapes {a[key].shape} vs {value_b.shape}"})
+            rows.append(
+                {"key": key, "ok": False, "note": f"shapes {a[key].shape} vs {value_b.shape}"}
+            )
             continue
         tol = FIT_TOL if quantity in FIT_QUANTITIES else EVAL_TOL
         diff = np.abs(a[key] - value_b)
         scaled = diff / scale(key, a)
         finite = np.isfinite(a[key]) == np.isfinite(value_b)
-        rows.append({"key": key, "max_abs": float(np.nanmax(diff, initial=0.0)),
-                     "max_scaled": float(np.nanmax(scaled, initial=0.0)), "tol": tol,
-                     "ok": bool(finite.all() and np.nanmax(scaled, initial=0.0) <= tol)})
+        rows.append(
+            {
+                "key": key,
+                "max_abs": float(np.nanmax(diff, initial=0.0)),
+                "max_scaled": float(np.nanmax(scaled, initial=0.0)),
+                "tol": tol,
+                "ok": bool(finite.all() and np.nanmax(scaled, initial=0.0) <= tol),
+            }
+        )
     return rows
 
 
@@ -209,13 +248,17 @@ def report(rows: list[dict]) -> str:
     lines = [f"{'quantity':44s} {'max |a-b|':>10s} {'max scaled':>10s} {'tol':>7s}  ok"]
     for row in rows:
         if "max_abs" in row:
-            lines.append(f"{row['key']:44s} {row['max_abs']:10.2e} {row['max_scaled']:10.2e} "
-                         f"{row['tol']:7.0e}  {'yes' if row['ok'] else 'NO'}")
+            lines.append(
+                f"{row['key']:44s} {row['max_abs']:10.2e} {row['max_scaled']:10.2e} "
+                f"{row['tol']:7.0e}  {'yes' if row['ok'] else 'NO'}"
+            )
         else:
             lines.append(f"{row['key']:44s} {row['note']:>30s}  {'yes' if row['ok'] else 'NO'}")
     failed = [row["key"] for row in rows if not row["ok"]]
-    lines.append(f"{len(rows) - len(failed)} of {len(rows)} within tolerance"
-                 + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    lines.append(
+        f"{len(rows) - len(failed)} of {len(rows)} within tolerance"
+        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
     return "\n".join(lines)
 
 

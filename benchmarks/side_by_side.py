@@ -46,6 +46,7 @@ RATIO_KEYS = ("hessian_over_grad",)
 
 # --- running one script of one tree --------------------------------------------------
 
+
 def scratch_copy(tree: Path, folder: Path, biogeme_venv: Path | None) -> Path:
     """``folder`` holding ``tree/benchmarks/*.py`` (and a link to the Biogeme venv)."""
     folder.mkdir(parents=True)
@@ -56,8 +57,7 @@ def scratch_copy(tree: Path, folder: Path, biogeme_venv: Path | None) -> Path:
     return folder
 
 
-def run_script(tree: Path, scripts: Path, args: list[str], result_glob: str,
-               python: str) -> dict:
+def run_script(tree: Path, scripts: Path, args: list[str], result_glob: str, python: str) -> dict:
     """Run ``scripts/args[0]`` against ``tree``; its saved JSON plus the run's wall time."""
     results = scripts / "results"
     for stale in results.glob(result_glob):
@@ -65,8 +65,13 @@ def run_script(tree: Path, scripts: Path, args: list[str], result_glob: str,
     env = {**os.environ, "PYTHONPATH": str(tree)}
     load = os.getloadavg()[0]
     began = time.perf_counter()
-    done = subprocess.run([python, str(scripts / args[0]), *args[1:]], cwd=scripts, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [python, str(scripts / args[0]), *args[1:]],
+        cwd=scripts,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - began
     if done.returncode != 0:
         raise RuntimeError(f"{args} on {tree} failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -83,14 +88,21 @@ def timings(payload: dict, prefix: str = "") -> dict[str, float]:
         path = f"{prefix}{key}"
         if isinstance(value, dict):
             found.update(timings(value, f"{path}/"))
-        elif isinstance(value, int | float) and not isinstance(value, bool) and (
-                (key.endswith("_s") and key not in SKIPPED_LEAVES) or key in RATIO_KEYS
-                or "/ratios/" in f"/{path}"):
+        elif (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and (
+                (key.endswith("_s") and key not in SKIPPED_LEAVES)
+                or key in RATIO_KEYS
+                or "/ratios/" in f"/{path}"
+            )
+        ):
             found[path] = float(value)
     return found
 
 
 # --- the table ------------------------------------------------------------------------
+
 
 def spread(values: list[float]) -> float:
     """``(max - min) / median``: the relative range over rounds."""
@@ -106,35 +118,55 @@ def summarise(a: list[dict[str, float]], b: list[dict[str, float]]) -> list[dict
         va, vb = [r[key] for r in a], [r[key] for r in b]
         ma, mb = statistics.median(va), statistics.median(vb)
         paired = [y / x for x, y in zip(va, vb, strict=True)]
-        rows.append({"quantity": key, "a_median": ma, "b_median": mb, "ratio": mb / ma,
-                     "a_spread": spread(va), "b_spread": spread(vb),
-                     "paired_min": min(paired), "paired_max": max(paired),
-                     "within_noise": abs(mb / ma - 1) <= max(spread(va), spread(vb)),
-                     "a": va, "b": vb})
+        rows.append(
+            {
+                "quantity": key,
+                "a_median": ma,
+                "b_median": mb,
+                "ratio": mb / ma,
+                "a_spread": spread(va),
+                "b_spread": spread(vb),
+                "paired_min": min(paired),
+                "paired_max": max(paired),
+                "within_noise": abs(mb / ma - 1) <= max(spread(va), spread(vb)),
+                "a": va,
+                "b": vb,
+            }
+        )
     return rows
 
 
 def markdown(report: dict) -> str:
     a, b = report["trees"]["A"], report["trees"]["B"]
     info = report["machine"]
-    lines = [f"# Side by side: A = {a['path']} ({a['commit'][:10]}), "
-             f"B = {b['path']} ({b['commit'][:10]})", "",
-             f"{report['rounds']} rounds, alternating A, B in fresh processes; "
-             f"{info['cpu_count']} CPUs ({info['cpu_model']}), {info['platform']}, "
-             f"Python {info['python']}, jax {info['versions']['jax']}; "
-             f"load average before the runs {min(report['load_before'])}"
-             f"-{max(report['load_before'])} (shared machine).  Times in seconds; "
-             "spread = (max - min) / median over rounds; within noise: "
-             "|B/A - 1| <= the larger spread.", ""]
+    lines = [
+        f"# Side by side: A = {a['path']} ({a['commit'][:10]}), "
+        f"B = {b['path']} ({b['commit'][:10]})",
+        "",
+        f"{report['rounds']} rounds, alternating A, B in fresh processes; "
+        f"{info['cpu_count']} CPUs ({info['cpu_model']}), {info['platform']}, "
+        f"Python {info['python']}, jax {info['versions']['jax']}; "
+        f"load average before the runs {min(report['load_before'])}"
+        f"-{max(report['load_before'])} (shared machine).  Times in seconds; "
+        "spread = (max - min) / median over rounds; within noise: "
+        "|B/A - 1| <= the larger spread.",
+        "",
+    ]
     for script, rows in report["tables"].items():
-        lines += [f"## {script}", "",
-                  "| quantity | A median | B median | B/A | spread A | spread B "
-                  "| B_i/A_i range | within noise |",
-                  "|---|---:|---:|---:|---:|---:|---:|:---:|"]
-        lines += [f"| {r['quantity']} | {r['a_median']:.4g} | {r['b_median']:.4g} | "
-                  f"{r['ratio']:.3f} | {r['a_spread']:.0%} | {r['b_spread']:.0%} | "
-                  f"{r['paired_min']:.2f}-{r['paired_max']:.2f} | "
-                  f"{'yes' if r['within_noise'] else '**no**'} |" for r in rows]
+        lines += [
+            f"## {script}",
+            "",
+            "| quantity | A median | B median | B/A | spread A | spread B "
+            "| B_i/A_i range | within noise |",
+            "|---|---:|---:|---:|---:|---:|---:|:---:|",
+        ]
+        lines += [
+            f"| {r['quantity']} | {r['a_median']:.4g} | {r['b_median']:.4g} | "
+            f"{r['ratio']:.3f} | {r['a_spread']:.0%} | {r['b_spread']:.0%} | "
+            f"{r['paired_min']:.2f}-{r['paired_max']:.2f} | "
+            f"{'yes' if r['within_noise'] else '**no**'} |"
+            for r in rows
+        ]
         lines.append("")
     if report.get("skipped"):
         lines += [f"Skipped: {report['skipped']}", ""]
@@ -142,10 +174,14 @@ def markdown(report: dict) -> str:
 
 
 def commit(tree: Path) -> str:
-    done = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True,
-                          text=True)
-    dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--",
-                            "iclv_jax"], capture_output=True, text=True).stdout.strip()
+    done = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(tree), "status", "--porcelain", "--", "iclv_jax"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return done.stdout.strip() + (" (uncommitted changes in iclv_jax/)" if dirty else "")
 
 
@@ -168,8 +204,11 @@ def main():
     parser.add_argument("--name", default="side_by_side_issue14")
     args = parser.parse_args()
     trees = {"A": args.tree_a.resolve(), "B": args.tree_b.resolve()}
-    venv = args.biogeme_venv.resolve() if args.biogeme_venv else find_biogeme_venv(
-        list(trees.values()))
+    venv = (
+        args.biogeme_venv.resolve()
+        if args.biogeme_venv
+        else find_biogeme_venv(list(trees.values()))
+    )
     scripts = {"profile_loglike": (["profile_loglike.py"], "profile_loglike_*.json")}
     skipped = None
     if args.no_peer:
@@ -177,14 +216,17 @@ def main():
     elif venv is None:
         skipped = "peer_biogeme (no Biogeme venv: pass --biogeme-venv)"
     else:
-        scripts["peer_biogeme --quick"] = (["peer_biogeme.py", "--quick"],
-                                           "peer_biogeme-quick.json")
+        scripts["peer_biogeme --quick"] = (
+            ["peer_biogeme.py", "--quick"],
+            "peer_biogeme-quick.json",
+        )
     collected = {s: {"A": [], "B": []} for s in scripts}
     loads = []
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        copies = {label: scratch_copy(tree, Path(scratch) / label, venv)
-                  for label, tree in trees.items()}
+        copies = {
+            label: scratch_copy(tree, Path(scratch) / label, venv) for label, tree in trees.items()
+        }
         for round_ in range(args.rounds):
             for script, (argv, pattern) in scripts.items():
                 for label, tree in trees.items():
@@ -192,13 +234,20 @@ def main():
                     found = {**timings(run["payload"]), "script wall_s": run["wall_s"]}
                     collected[script][label].append(found)
                     loads.append(round(run["load_before"], 2))
-                    print(f"round {round_ + 1} {script} {label}: {run['wall_s']:.0f} s "
-                          f"(load {run['load_before']:.1f})", flush=True)
+                    print(
+                        f"round {round_ + 1} {script} {label}: {run['wall_s']:.0f} s "
+                        f"(load {run['load_before']:.1f})",
+                        flush=True,
+                    )
     report = {
-        "machine": machine(), "rounds": args.rounds, "load_before": loads,
-        "seconds": time.perf_counter() - began, "skipped": skipped,
-        "trees": {label: {"path": str(tree), "commit": commit(tree)}
-                  for label, tree in trees.items()},
+        "machine": machine(),
+        "rounds": args.rounds,
+        "load_before": loads,
+        "seconds": time.perf_counter() - began,
+        "skipped": skipped,
+        "trees": {
+            label: {"path": str(tree), "commit": commit(tree)} for label, tree in trees.items()
+        },
         "tables": {s: summarise(v["A"], v["B"]) for s, v in collected.items()},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
