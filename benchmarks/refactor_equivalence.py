@@ -38,11 +38,19 @@ at which rounding of that element lives (taken from ``a``):
 
 Parameter axes are matched by name (``free_names``), so a change of the parameter order
 is not a difference.  The iteration counts are printed, not tested.
+
+Also printed, not tested: whether the compiled programs of LL+gradient, scores and
+Hessian (StableHLO at the start values) hold the same operations in both trees, up to
+SSA numbering and order (:func:`program_fingerprint`).  The same operations mean the same
+speed, whatever a timing on a shared machine says; after a refactor they may differ
+and only ``side_by_side.py`` can tell.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import re
 import sys
 import time
 
@@ -67,6 +75,7 @@ PARAMETER_AXES = {
 }
 FIT_QUANTITIES = ("estimates", "se", "robust_se")
 INFO_QUANTITIES = ("iterations", "converged")
+PROGRAMS = ("loglike_and_grad", "scores", "hessian")
 
 
 # --- measuring one source tree -------------------------------------------------------
@@ -118,6 +127,31 @@ def evaluate(problem, params) -> dict[str, np.ndarray]:
     }
 
 
+def program_fingerprint(text: str) -> str:
+    """SHA-256 of a StableHLO module's lines, stripped, SSA names (``%12``) renamed to
+    ``%N`` and sorted: equal for programs that differ only in numbering and the order of
+    their operations (and, rarely, for others with the same multiset of lines)."""
+    lines = sorted(re.sub(r"%[0-9]+", "%N", line.strip()) for line in text.splitlines())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def programs(problem, params) -> dict[str, np.ndarray]:
+    """Fingerprints of the lowered LL+gradient, scores and Hessian programs at ``params``."""
+    import jax
+
+    lik, u = problem.likelihood, problem.free_internal(params)
+    return {
+        name: np.array(
+            program_fingerprint(
+                jax.jit(lambda v, name=name: getattr(lik, name)(v))
+                .lower(u)
+                .as_text(debug_info=False)
+            )
+        )
+        for name in PROGRAMS
+    }
+
+
 def fit(model, df, draws, start, names) -> dict[str, np.ndarray]:
     """Estimates, classical and robust SEs (free parameters, in ``names`` order), LL."""
     import iclv_jax as ij
@@ -150,6 +184,7 @@ def measure() -> dict[str, np.ndarray]:
         points = {"start": start, "estimate_rounded": rounded(estimates), **extra}
         for point, params in points.items():
             out.update({f"{study}.{point}.{k}": v for k, v in evaluate(problem, params).items()})
+        out.update({f"{study}.program.{k}": v for k, v in programs(problem, start).items()})
         print(
             f"{study}: {len(names)} parameters, LL at the estimates "
             f"{float(fitted['loglike']):.6f} in {int(fitted['iterations'])} iterations, "
@@ -212,6 +247,16 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[dict]:
             continue
         if key not in b:
             rows.append({"key": key, "ok": False, "note": "missing in B"})
+            continue
+        if point == "program":
+            same = a[key].item() == b[key].item()
+            rows.append(
+                {
+                    "key": key,
+                    "ok": True,
+                    "note": ("same operations" if same else "operations differ") + " (not tested)",
+                }
+            )
             continue
         value_b = aligned(b[key], quantity, orders[study])
         if quantity in INFO_QUANTITIES:

@@ -211,3 +211,38 @@ def test_summary_medians_ratio_spread_and_noise():
     }
     text = sbs.markdown(report)
     assert "| u | 2 | 3 | 1.500 |" in text and "**no**" in text
+
+
+def test_program_fingerprint_ignores_numbering_and_order_only():
+    program = "\n".join(
+        [
+            "func.func @main(%arg0: tensor<3xf64>) {",
+            "  %0 = stablehlo.exp %arg0 : tensor<3xf64>",
+            "  %1 = stablehlo.log %arg0 : tensor<3xf64>",
+            "  %2 = stablehlo.add %0, %1 : tensor<3xf64>",
+        ]
+    )
+    reordered = "\n".join(
+        [
+            "func.func @main(%arg0: tensor<3xf64>) {",
+            "    %7 = stablehlo.log %arg0 : tensor<3xf64>",
+            "    %8 = stablehlo.exp %arg0 : tensor<3xf64>",
+            "    %9 = stablehlo.add %8, %7 : tensor<3xf64>",
+        ]
+    )
+    changed = program.replace("stablehlo.log", "stablehlo.sqrt")
+    assert eq.program_fingerprint(program) == eq.program_fingerprint(reordered)
+    assert eq.program_fingerprint(program) != eq.program_fingerprint(changed)
+
+
+def test_programs_are_reported_not_tested():
+    a = measurement(np.random.default_rng(8))
+    a["s.program.hessian"] = np.array("abc")
+    b = {**a, "s.program.hessian": np.array("abd")}
+    rows = {row["key"]: row for row in eq.compare(a, b)}
+    assert rows["s.program.hessian"]["ok"]
+    assert "operations differ" in rows["s.program.hessian"]["note"]
+    assert (
+        "same operations"
+        in {row["key"]: row for row in eq.compare(a, a)}["s.program.hessian"]["note"]
+    )
