@@ -10,7 +10,9 @@ plugins' ``pytest_configure`` runs, so ``--jaxtyping-packages`` would come too l
 
 from jaxtyping import install_import_hook
 
-install_import_hook("iclv_jax", "beartype.beartype")
+# PEP 484's numeric tower, as mypy reads the annotations: an ``int`` is a ``float``
+install_import_hook(
+    "iclv_jax", "beartype.beartype(conf=beartype.BeartypeConf(is_pep484_tower=True))")
 
 import pytest  # noqa: E402
 
