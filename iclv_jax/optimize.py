@@ -180,7 +180,7 @@ class Tracker:
     """
 
     blocks: tuple[str, ...]
-    scales: np.ndarray
+    scales: np.ndarray | None  # None until set: from the start's curvature or a checkpoint
     fingerprint: dict = field(default_factory=dict)  # see iclv_jax.checkpoint.fingerprint
     checkpoint: str | None = None
     verbose: bool = False
