@@ -18,7 +18,7 @@ from iclv_jax.results import UndefinedStandardErrorWarning, parameter_table
 RTOL, ATOL = 1e-6, 1e-8
 
 
-def refused(error: type[Exception], match: str):
+def refused(error: type[Exception], match: str | None = None):
     """``pytest.raises`` for an argument of the wrong type (``2.5`` where an ``int`` is
     declared): the library's own validation raises ``error``, but in the test run the
     run-time type checks (tests/conftest.py) refuse it first with jaxtyping's
