@@ -282,7 +282,7 @@ class PseudoRandom(Draws):
         return rng.random((n_people, self.n_draws, n_dims))
 
 
-def as_draws(draws: int | Draws) -> Draws:
+def as_draws(draws: int | np.integer | Draws) -> Draws:
     """Normalise a draws specification.
 
     A positive integer ``R`` means ``Halton(R, seed=0)``; a :class:`Draws`

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -106,8 +107,8 @@ def loglike_constants_only(model: ICLVModel, data: pd.DataFrame) -> float:
     return model.choice.constants_loglike(panel.chosen[mask], panel.available[mask])
 
 
-def rho_squared(results: Results, model: ICLVModel | None, data: pd.DataFrame,
-                draws=None) -> pd.Series:
+def rho_squared(results: Results | Mapping[str, float], model: ICLVModel | None,
+                data: pd.DataFrame, draws=None) -> pd.Series:
     """Goodness of fit of the choice part of an ICLV model.
 
     The ICLV log-likelihood includes the measurement equations, so it cannot be set

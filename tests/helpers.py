@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
+from jaxtyping import TypeCheckError
 from scipy.stats import multivariate_normal
 
 import iclv_jax as ij
@@ -15,6 +17,14 @@ from iclv_jax.inference import NotAMaximumWarning
 from iclv_jax.results import UndefinedStandardErrorWarning, parameter_table
 
 RTOL, ATOL = 1e-6, 1e-8
+
+
+def refused(error: type[Exception], match: str | None = None):
+    """``pytest.raises`` for an argument of the wrong type (``2.5`` where an ``int`` is
+    declared): the library's own validation raises ``error``, but in the test run the
+    run-time type checks (tests/conftest.py) refuse it first with jaxtyping's
+    ``TypeCheckError``, which also names the parameter; either is accepted."""
+    return pytest.raises((error, TypeCheckError), match=match)
 
 
 # --- what a run stopped short of a maximum says ---------------------------------------

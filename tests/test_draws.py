@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import refused
 from scipy.special import ndtri
 
 from iclv_jax import draws as draws_mod
@@ -225,14 +226,14 @@ def test_as_draws_value_errors(bad):
 @pytest.mark.parametrize("cls", ALL_TYPES)
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "10"])
 def test_invalid_n_draws(cls, bad):
-    with pytest.raises(ValueError, match="n_draws"):
+    with refused(ValueError, match="n_draws"):
         cls(bad)
 
 
 def test_invalid_seed_and_burn_in():
     with pytest.raises(ValueError, match="seed"):
         MLHS(10, seed=-1)
-    with pytest.raises(ValueError, match="seed"):
+    with refused(ValueError, match="seed"):
         Sobol(10, seed=1.5)
     with pytest.raises(ValueError, match="burn_in"):
         Halton(10, burn_in=-1)
@@ -242,7 +243,7 @@ def test_invalid_seed_and_burn_in():
     "n_people,n_dims,name", [(0, 1, "n_people"), (1, 0, "n_dims"), (2.0, 1, "n_people")]
 )
 def test_invalid_sizes(n_people, n_dims, name):
-    with pytest.raises(ValueError, match=name):
+    with refused(ValueError, match=name):
         Halton(5).uniforms(n_people, n_dims)
-    with pytest.raises(ValueError, match=name):
+    with refused(ValueError, match=name):
         MLHS(5).normals(n_people, n_dims)

@@ -16,6 +16,7 @@ from helpers import (
     continuous_study,
     gaussian_marginal_loglike,
     ordered_probit_study,
+    refused,
 )
 from scipy.stats import norm
 
@@ -66,7 +67,7 @@ def test_quadrature_is_a_draws_rule():
     with pytest.raises(ValueError, match="built for 2 latent variables"):
         two.for_dims(1)
     for bad in (0, 2.0, True, 301):
-        with pytest.raises(ValueError, match="n_nodes"):
+        with refused(ValueError, match="n_nodes"):
             ij.Quadrature(bad)
     adaptive = ij.AdaptiveQuadrature(5).for_dims(3)
     assert isinstance(adaptive, ij.Quadrature) and adaptive.n_draws == 125
