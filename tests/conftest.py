@@ -1,9 +1,36 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures shared by several test modules, and the run's Hypothesis profile."""
 
 import pytest
+from hypothesis import settings
 
 import iclv_jax as ij
 from iclv_jax import datasets
+
+# Property tests are derandomised for the whole run (each test's examples come from a
+# seed derived from the test itself, so a failure reproduces on every run); a test's own
+# ``@settings`` may add to this profile but every ``@given`` test in this suite also says
+# ``derandomize=True`` itself.
+settings.register_profile("iclv_jax", derandomize=True, deadline=None)
+settings.load_profile("iclv_jax")
+
+#: modules that share a session fixture run on one xdist worker (the fixture is then
+#: computed once): module -> the group it joins
+SHARED_GROUPS = {"test_persistence": "test_postestimation"}  # fitted_small
+
+
+def xdist_group_of(module: str) -> str:
+    """The xdist group of a test module: its own name, or the group of the modules it
+    shares a session fixture with (:data:`SHARED_GROUPS`)."""
+    return SHARED_GROUPS.get(module, module)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test joins its module's xdist group, so that with ``--dist loadgroup`` (set in
+    pyproject.toml) a module runs on one worker: its module-scoped fixtures (fits, data)
+    and the programs jit compiles for them are built once, not once per worker."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.module.__name__)))
 
 
 @pytest.fixture(scope="session")

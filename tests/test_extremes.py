@@ -17,7 +17,13 @@ import pytest
 
 import iclv_jax as ij
 from iclv_jax import analytic
-from iclv_jax.optimize import Evaluator, Tracker, _modified_newton_direction, minimise
+from iclv_jax.optimize import (
+    Evaluator,
+    ScaledObjective,
+    Tracker,
+    _modified_newton_direction,
+    minimise,
+)
 
 # --- the likelihood at extreme parameter values ----------------------------------------
 
@@ -285,3 +291,21 @@ def test_optax_lbfgs_never_takes_a_non_finite_step():
     np.testing.assert_array_equal(u, start)
     accepted = [entry["loglike"] for entry in tracker.history]
     assert accepted and np.all(np.isfinite(accepted))
+
+
+def test_a_gradient_beyond_float64_is_inf_and_its_point_rejected_without_a_warning():
+    """Per-person scores that are finite but whose sum exceeds the largest float64 (a
+    line-search trial far in a probit tail, raw prices): the gradient is ``+-inf``, no
+    numpy overflow warning escapes (the suite turns warnings into errors), and the
+    scaled objective rejects the point (``+inf``)."""
+    big = np.finfo(float).max / 2
+    scores = np.array([[big, -big, 1.0], [big, -big, 2.0], [big, -big, 3.0]])
+    likelihood = types.SimpleNamespace(
+        n_people=3, per_person_and_scores=lambda u: (jnp.full(3, -1.0), jnp.asarray(scores)))
+    evaluator = Evaluator(likelihood)
+    ll, gradient, kept = evaluator.scores(np.zeros(3))
+    assert ll == -3.0 and np.array_equal(kept, scores)
+    assert gradient.tolist() == [np.inf, -np.inf, 6.0]
+    tracker = Tracker(blocks=("choice",) * 3, scales=np.ones(3), fingerprint="")
+    value, grad = ScaledObjective(evaluator, np.ones(3), tracker).value_and_grad(np.zeros(3))
+    assert value == np.inf and not grad.any()
