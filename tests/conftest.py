@@ -1,10 +1,24 @@
-"""Fixtures shared by several test modules, and the run's Hypothesis profile."""
+"""Fixtures shared by several test modules, the run's Hypothesis profile, one xdist
+worker per module, and unoptimised XLA machine code for the test run."""
 
-import pytest
-from hypothesis import settings
+import os
 
-import iclv_jax as ij
-from iclv_jax import datasets
+# XLA's CPU backend at LLVM optimisation level 0, set before JAX starts its backend:
+# the suite compiles hundreds of small programs, each run a few times, so compiling is
+# most of its time; level 0 halves the compile-bound tests and does not slow the
+# compute-bound ones (tests/test_quadrature.py's 10,000 draws; measured on this 2-core
+# machine).  XLA's own graph passes still run, and every assertion compares values
+# computed under the same flags or against tolerances far above rounding.
+# ICLV_TEST_OPTIMISED_XLA=1 runs the suite on the default, optimised code instead.
+if os.environ.get("ICLV_TEST_OPTIMISED_XLA") != "1":
+    os.environ["XLA_FLAGS"] = " ".join(
+        [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]).strip()
+
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+import iclv_jax as ij  # noqa: E402
+from iclv_jax import datasets  # noqa: E402
 
 # Property tests are derandomised for the whole run (each test's examples come from a
 # seed derived from the test itself, so a failure reproduces on every run); a test's own
