@@ -1,5 +1,5 @@
-"""Fixtures shared by several test modules, the run's Hypothesis profile, one xdist
-worker per module, and unoptimised XLA machine code for the test run."""
+"""Fixtures shared by several test modules, the run's Hypothesis profile, and
+unoptimised XLA machine code for the test run."""
 
 import os
 
@@ -26,25 +26,6 @@ from iclv_jax import datasets  # noqa: E402
 # ``derandomize=True`` itself.
 settings.register_profile("iclv_jax", derandomize=True, deadline=None)
 settings.load_profile("iclv_jax")
-
-#: modules that share a session fixture run on one xdist worker (the fixture is then
-#: computed once): module -> the group it joins
-SHARED_GROUPS = {"test_persistence": "test_postestimation"}  # fitted_small
-
-
-def xdist_group_of(module: str) -> str:
-    """The xdist group of a test module: its own name, or the group of the modules it
-    shares a session fixture with (:data:`SHARED_GROUPS`)."""
-    return SHARED_GROUPS.get(module, module)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Every test joins its module's xdist group, so that with ``--dist loadgroup`` (set in
-    pyproject.toml) a module runs on one worker: its module-scoped fixtures (fits, data)
-    and the programs jit compiles for them are built once, not once per worker."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.module.__name__)))
 
 
 @pytest.fixture(scope="session")
