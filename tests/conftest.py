@@ -5,10 +5,11 @@ import os
 
 # XLA's CPU backend at LLVM optimisation level 0, set before JAX starts its backend:
 # the suite compiles hundreds of small programs, each run a few times, so compiling is
-# most of its time; level 0 halves the compile-bound tests and does not slow the
-# compute-bound ones (tests/test_quadrature.py's 10,000 draws; measured on this 2-core
-# machine).  XLA's own graph passes still run, and every assertion compares values
-# computed under the same flags or against tolerances far above rounding.
+# most of the time of most tests.  Measured on this shared 2-core machine: level 0
+# halves compile-bound tests (two Hessian tests 87 s -> 44 s) but slows long
+# estimations (test_recovery's 326-person raw-price fit 76 s -> 127 s); the whole
+# default run went 2318 s -> 1585 s together with --dist loadfile.  XLA's own graph
+# passes still run; the whole suite passes under it.
 # ICLV_TEST_OPTIMISED_XLA=1 runs the suite on the default, optimised code instead.
 if os.environ.get("ICLV_TEST_OPTIMISED_XLA") != "1":
     os.environ["XLA_FLAGS"] = " ".join(
