@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import warnings
 
 import pytest
 
@@ -36,18 +35,14 @@ def written(tmp_path_factory):
     """``(model, data, checkpoint path)`` after one iteration."""
     model, df = _tiny()
     path = tmp_path_factory.mktemp("checkpoint") / "run.json"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ij.estimate(model, df, draws=DRAWS, max_iterations=1, checkpoint=str(path),
-                    verbose=False)
+    ij.estimate(model, df, draws=DRAWS, max_iterations=1, checkpoint=str(path),
+                verbose=False)
     return model, df, path
 
 
 def _resume(model, df, path, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return ij.estimate(model, df, draws=DRAWS, max_iterations=1, resume=str(path),
-                           verbose=False, **kwargs)
+    return ij.estimate(model, df, draws=DRAWS, max_iterations=1, resume=str(path),
+                       verbose=False, **kwargs)
 
 
 def test_checkpoint_error_is_exported():

@@ -7,7 +7,6 @@ are run on an objective that is NaN beyond a radius that their first steps overs
 """
 
 import types
-import warnings
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -17,7 +16,7 @@ import pytest
 
 import iclv_jax as ij
 from iclv_jax import analytic
-from iclv_jax.optimize import Evaluator, Tracker, minimise
+from iclv_jax.optimize import Evaluator, ScaledObjective, Tracker, minimise
 from iclv_jax.optimize.newton import modified_newton_direction
 
 # --- the likelihood at extreme parameter values ----------------------------------------
@@ -218,10 +217,8 @@ def test_optimiser_rejects_non_finite_trial_points_and_recovers(method):
     centres = np.array([[0.1, -0.2], [-0.1, 0.3], [0.05, 0.0], [0.2, -0.1]])
     evaluator = NaNBeyondTheOptimum(centres)
     tracker = Tracker(blocks=("choice", "choice"), scales=np.ones(2), fingerprint="")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SciPy's line searches warn on inf values
-        u, _, message = minimise(evaluator, np.array([2.5, 2.0]), np.ones(2), method, 200,
-                                 tracker, 1e-10)
+    u, _, message = minimise(evaluator, np.array([2.5, 2.0]), np.ones(2), method, 200,
+                             tracker, 1e-10)
     assert any(not np.isfinite(ll) for _, ll in evaluator.evaluated), \
         f"{method} never tried a non-finite point: the test does not test anything"
     assert np.all(np.isfinite(u)), message
@@ -286,3 +283,21 @@ def test_optax_lbfgs_never_takes_a_non_finite_step():
     np.testing.assert_array_equal(u, start)
     accepted = [entry["loglike"] for entry in tracker.history]
     assert accepted and np.all(np.isfinite(accepted))
+
+
+def test_a_gradient_beyond_float64_is_inf_and_its_point_rejected_without_a_warning():
+    """Per-person scores that are finite but whose sum exceeds the largest float64 (a
+    line-search trial far in a probit tail, raw prices): the gradient is ``+-inf``, no
+    numpy overflow warning escapes (the suite turns warnings into errors), and the
+    scaled objective rejects the point (``+inf``)."""
+    big = np.finfo(float).max / 2
+    scores = np.array([[big, -big, 1.0], [big, -big, 2.0], [big, -big, 3.0]])
+    likelihood = types.SimpleNamespace(
+        n_people=3, per_person_and_scores=lambda u: (jnp.full(3, -1.0), jnp.asarray(scores)))
+    evaluator = Evaluator(likelihood)
+    ll, gradient, kept = evaluator.scores(np.zeros(3))
+    assert ll == -3.0 and np.array_equal(kept, scores)
+    assert gradient.tolist() == [np.inf, -np.inf, 6.0]
+    tracker = Tracker(blocks=("choice",) * 3, scales=np.ones(3), fingerprint="")
+    value, grad = ScaledObjective(evaluator, np.ones(3), tracker).value_and_grad(np.zeros(3))
+    assert value == np.inf and not grad.any()

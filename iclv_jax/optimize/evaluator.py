@@ -62,9 +62,19 @@ class Evaluator:
         return array
 
     def _compute_scores(self, u) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(sum_n log L_n, g = sum_n s_n, scores s_n)`` at ``u``.
+
+        Far from the optimum (a line-search trial in a probit tail, prices in raw units)
+        every ``s_n`` can be finite while ``sum_n s_n`` exceeds the largest float64: that
+        gradient is ``+-inf`` by IEEE rounding, said here on purpose rather than by a
+        numpy overflow warning, and the point is then a rejected one
+        (:meth:`ScaledObjective.value_and_grad` gives ``+inf`` for a non-finite gradient).
+        """
         per_person, scores = self._scores(u)
         scores = self._read_only(scores)
-        return float(per_person.sum()), self._read_only(scores.sum(axis=0)), scores
+        with np.errstate(over="ignore"):  # out of range: +-inf, a rejected point
+            gradient = scores.sum(axis=0)
+        return float(per_person.sum()), self._read_only(gradient), scores
 
     def _compute_hessian(self, u) -> np.ndarray:
         return self._read_only(self.likelihood.hessian(u))
