@@ -219,5 +219,5 @@ def _same(a, b) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, float | np.floating) and isinstance(b, float | np.floating):
-        return a == b or (math.isnan(a) and math.isnan(b))
+        return bool(a == b) or (math.isnan(a) and math.isnan(b))
     return bool(a == b)

@@ -216,7 +216,7 @@ def _optimum(centres):
 def test_optimiser_rejects_non_finite_trial_points_and_recovers(method):
     centres = np.array([[0.1, -0.2], [-0.1, 0.3], [0.05, 0.0], [0.2, -0.1]])
     evaluator = NaNBeyondTheOptimum(centres)
-    tracker = Tracker(blocks=("choice", "choice"), scales=np.ones(2), fingerprint="")
+    tracker = Tracker(blocks=("choice", "choice"), scales=np.ones(2), fingerprint={})
     u, _, message = minimise(evaluator, np.array([2.5, 2.0]), np.ones(2), method, 200,
                              tracker, 1e-10)
     assert any(not np.isfinite(ll) for _, ll in evaluator.evaluated), \
@@ -278,7 +278,7 @@ def test_optax_lbfgs_never_takes_a_non_finite_step():
         float(evaluator.likelihood.loglike(jnp.asarray(u))), -2.0 * np.asarray(u),
         -2.0 * np.asarray(u)[None])
     evaluator.likelihood = FiniteOnlyAtTheStart(jnp.asarray(start))
-    tracker = Tracker(blocks=("choice", "choice"), scales=np.ones(2), fingerprint="")
+    tracker = Tracker(blocks=("choice", "choice"), scales=np.ones(2), fingerprint={})
     u, _, _ = minimise(evaluator, start, np.ones(2), "lbfgs", 5, tracker)
     np.testing.assert_array_equal(u, start)
     accepted = [entry["loglike"] for entry in tracker.history]
@@ -298,6 +298,6 @@ def test_a_gradient_beyond_float64_is_inf_and_its_point_rejected_without_a_warni
     ll, gradient, kept = evaluator.scores(np.zeros(3))
     assert ll == -3.0 and np.array_equal(kept, scores)
     assert gradient.tolist() == [np.inf, -np.inf, 6.0]
-    tracker = Tracker(blocks=("choice",) * 3, scales=np.ones(3), fingerprint="")
+    tracker = Tracker(blocks=("choice",) * 3, scales=np.ones(3), fingerprint={})
     value, grad = ScaledObjective(evaluator, np.ones(3), tracker).value_and_grad(np.zeros(3))
     assert value == np.inf and not grad.any()

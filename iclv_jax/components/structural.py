@@ -55,7 +55,7 @@ class Structural(AbstractComponent):
     random_sd: Float[Array, " K"]
     random_kinds: tuple[str, ...] = eqx.field(static=True)
 
-    def random_coefficients(self, z: Float[Array, " K"]):
+    def random_coefficients(self, z: Float[Array, " K *R"]):
         """``c_k`` from its standard normal draw (see
         :class:`~iclv_jax.spec.RandomCoefficient`)."""
         values = []
