@@ -65,8 +65,13 @@ from biogeme.results_processing import EstimateVarianceCovariance  # noqa: E402
 ORDERED = {"ordered_logit": OrderedLogit, "ordered_probit": OrderedProbit}
 
 # Switch off every file and every source of hidden state (saved iterations, random seeds)
-SETTINGS = {"save_iterations": False, "generate_html": False, "generate_yaml": False,
-            "generate_netcdf": False, "seed": 1}
+SETTINGS = {
+    "save_iterations": False,
+    "generate_html": False,
+    "generate_yaml": False,
+    "generate_netcdf": False,
+    "seed": 1,
+}
 
 
 def draw_type(index: int) -> str:
@@ -80,13 +85,18 @@ def generators(normals: np.ndarray) -> dict[str, RandomNumberGeneratorTuple]:
         def generate(sample_size: int, number_of_draws: int) -> np.ndarray:
             block = normals[:, :, index]
             if block.shape != (sample_size, number_of_draws):
-                raise ValueError(f"Biogeme asked for {(sample_size, number_of_draws)} draws, "
-                                 f"the exported draws are {block.shape}")
+                raise ValueError(
+                    f"Biogeme asked for {(sample_size, number_of_draws)} draws, "
+                    f"the exported draws are {block.shape}"
+                )
             return np.ascontiguousarray(block)
+
         return generate
 
-    return {draw_type(i): RandomNumberGeneratorTuple(make(i), "draws exported by iclv_jax")
-            for i in range(normals.shape[2])}
+    return {
+        draw_type(i): RandomNumberGeneratorTuple(make(i), "draws exported by iclv_jax")
+        for i in range(normals.shape[2])
+    }
 
 
 class Builder:
@@ -94,10 +104,10 @@ class Builder:
 
     def __init__(self, flat: dict, start: dict[str, float]):
         self.flat = flat
-        self.betas = {name: Beta(name, float(start[name]), None, None, 0)
-                      for name in flat["free"]}
-        self.betas.update({name: Beta(name, float(value), None, None, 1)
-                           for name, value in flat["fixed"].items()})
+        self.betas = {name: Beta(name, float(start[name]), None, None, 0) for name in flat["free"]}
+        self.betas.update(
+            {name: Beta(name, float(value), None, None, 1) for name, value in flat["fixed"].items()}
+        )
         self.lv_order = [lv["name"] for lv in flat["lvs"]]
         self._lvs: dict = {}
 
@@ -105,8 +115,9 @@ class Builder:
         """``sum_p beta_p x_p`` (``x_p = 1`` where the column is ``None``)."""
         total = 0.0
         for name, column in terms.items():
-            total = total + (self.betas[name] if column is None
-                             else self.betas[name] * Variable(column))
+            total = total + (
+                self.betas[name] if column is None else self.betas[name] * Variable(column)
+            )
         return total
 
     def lv(self, name: str):
@@ -114,7 +125,8 @@ class Builder:
         if name not in self._lvs:
             spec = next(lv for lv in self.flat["lvs"] if lv["name"] == name)
             value = self.linear(spec["covariates"]) + Draws(
-                f"xi_{name}", draw_type(self.lv_order.index(name)))
+                f"xi_{name}", draw_type(self.lv_order.index(name))
+            )
             for parameter, upstream in spec["predictors"].items():
                 value = value + self.betas[parameter] * self.lv(upstream)
             self._lvs[name] = value
@@ -127,18 +139,20 @@ class Builder:
         return total
 
     def ordered(self, kind: str, index, thresholds: list[str], column: str):
-        return ORDERED[kind](eta=index, cutpoints=[self.betas[t] for t in thresholds],
-                             y=Variable(column),
-                             categories=list(range(1, len(thresholds) + 2)),
-                             enforce_order=False)
+        return ORDERED[kind](
+            eta=index,
+            cutpoints=[self.betas[t] for t in thresholds],
+            y=Variable(column),
+            categories=list(range(1, len(thresholds) + 2)),
+            enforce_order=False,
+        )
 
     def indicators(self):
         """``prod_k P(I_k | eta)`` over the person-level indicators."""
         product = 1.0
         for ind in self.flat["indicators"]:
             index = self.betas[ind["loading"]] * self.lv(ind["lv"])
-            product = product * self.ordered(ind["kind"], index, ind["thresholds"],
-                                             ind["column"])
+            product = product * self.ordered(ind["kind"], index, ind["thresholds"], ind["column"])
         return product
 
     def choice(self):
@@ -149,15 +163,15 @@ class Builder:
             utilities, available = {}, {}
             for alt in choice["alternatives"]:
                 utilities[alt["code"]] = self.linear(alt["terms"]) + self.lv_terms(alt["lvs"])
-                available[alt["code"]] = (1.0 if alt["available"] is None
-                                          else Variable(alt["available"]))
+                available[alt["code"]] = (
+                    1.0 if alt["available"] is None else Variable(alt["available"])
+                )
             return exp(loglogit(utilities, available, Variable(choice["column"])))
         index = self.linear(choice["terms"]) + self.lv_terms(choice["lvs"])
         if kind == "binary_probit":
             return NormalCdf((2 * Variable(choice["column"]) - 1) * index)
         if kind == "ordered_probit":
-            return self.ordered("ordered_probit", index, choice["thresholds"],
-                                choice["column"])
+            return self.ordered("ordered_probit", index, choice["thresholds"], choice["column"])
         raise ValueError(f"choice kind {kind!r} is not translated to Biogeme")
 
     def loglike(self):
@@ -169,10 +183,14 @@ def biogeme_object(job: dict, arrays, start: dict[str, float], name: str) -> bio
     database = Database(f"peer_{name}", frame)
     database.panel(job["flat"]["person_id"])
     normals = arrays["normals"]
-    the_biogeme = bio.BIOGEME(database, Builder(job["flat"], start).loglike(),
-                              random_number_generators=generators(normals),
-                              number_of_draws=int(normals.shape[1]),
-                              **SETTINGS, **job.get("settings", {}))
+    the_biogeme = bio.BIOGEME(
+        database,
+        Builder(job["flat"], start).loglike(),
+        random_number_generators=generators(normals),
+        number_of_draws=int(normals.shape[1]),
+        **SETTINGS,
+        **job.get("settings", {}),
+    )
     the_biogeme.model_name = f"peer_{name}"
     return the_biogeme
 
@@ -189,30 +207,36 @@ def evaluate(job: dict, arrays) -> dict:
     evaluator = the_biogeme.function_evaluator
     names = evaluator.free_betas_names
     if sorted(names) != sorted(flat["free"]):
-        raise ValueError(f"Biogeme's free parameters {sorted(names)} differ from "
-                         f"iclv_jax's {sorted(flat['free'])}")
+        raise ValueError(
+            f"Biogeme's free parameters {sorted(names)} differ from "
+            f"iclv_jax's {sorted(flat['free'])}"
+        )
     out = {"points": {}, "names": list(names)}
     for label, point in job["points"].items():
         began = time.perf_counter()
         result = evaluator.evaluate(point, gradient=True, hessian=False, bhhh=False)
         out.setdefault("first_call_s", time.perf_counter() - began)  # compiles
-        out["points"][label] = {"loglike": result.function,
-                                "gradient": dict(zip(names, result.gradient.tolist(),
-                                                     strict=True))}
+        out["points"][label] = {
+            "loglike": result.function,
+            "gradient": dict(zip(names, result.gradient.tolist(), strict=True)),
+        }
     point = job["points"][job["timing_point"]]
     out["loglike_and_grad"] = median_time(
-        lambda: evaluator.evaluate(point, gradient=True, hessian=False, bhhh=False),
-        job["repeats"])
+        lambda: evaluator.evaluate(point, gradient=True, hessian=False, bhhh=False), job["repeats"]
+    )
     if job["hessian_repeats"]:
         out["hessian"] = median_time(
             lambda: evaluator.evaluate(point, gradient=True, hessian=True, bhhh=False),
-            job["hessian_repeats"])
+            job["hessian_repeats"],
+        )
     return out
 
 
 def standard_errors(results, kind) -> dict[str, float]:
-    return {name: float(results.get_parameter_std_err(name, estimate_var_covar=kind))
-            for name in results.get_beta_values()}
+    return {
+        name: float(results.get_parameter_std_err(name, estimate_var_covar=kind))
+        for name in results.get_beta_values()
+    }
 
 
 def estimate(job: dict, arrays) -> dict:
@@ -224,8 +248,7 @@ def estimate(job: dict, arrays) -> dict:
     messages = results.raw_estimation_results.optimization_messages
     check = biogeme_object(job, arrays, estimates, "check")
     check.use_flatten_database = True
-    final = check.function_evaluator.evaluate(estimates, gradient=True, hessian=True,
-                                              bhhh=False)
+    final = check.function_evaluator.evaluate(estimates, gradient=True, hessian=True, bhhh=False)
     names = check.function_evaluator.free_betas_names
     values = np.array([estimates[n] for n in names])
     return {
@@ -247,9 +270,15 @@ def main(job_path: str, out_path: str) -> None:
     job = json.loads(open(job_path).read())
     with np.load(job["arrays"], allow_pickle=False) as stored:
         arrays = {key: stored[key] for key in stored.files}
-    out = {"versions": {"biogeme": version("biogeme"), "jax": jax.__version__,
-                        "numpy": np.__version__, "python": sys.version.split()[0]},
-           "devices": str(jax.devices())}
+    out = {
+        "versions": {
+            "biogeme": version("biogeme"),
+            "jax": jax.__version__,
+            "numpy": np.__version__,
+            "python": sys.version.split()[0],
+        },
+        "devices": str(jax.devices()),
+    }
     out.update(evaluate(job, arrays))
     if job["estimate"]:
         out["estimation"] = estimate(job, arrays)

@@ -43,9 +43,13 @@ def machine() -> dict:
         "device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
         "n_devices": jax.device_count(),
         "python": platform.python_version(),
-        "versions": {"iclv_jax": iclv_jax.__version__, "jax": jax.__version__,
-                     "equinox": equinox.__version__, "numpy": numpy.__version__,
-                     "scipy": scipy.__version__},
+        "versions": {
+            "iclv_jax": iclv_jax.__version__,
+            "jax": jax.__version__,
+            "equinox": equinox.__version__,
+            "numpy": numpy.__version__,
+            "scipy": scipy.__version__,
+        },
     }
 
 
@@ -72,8 +76,12 @@ def median_time(fn, repeats: int = 5) -> dict:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return {"first_s": first, "median_s": statistics.median(times), "min_s": min(times),
-            "repeats": repeats}
+    return {
+        "first_s": first,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "repeats": repeats,
+    }
 
 
 def peak_rss_gib() -> float:

@@ -67,6 +67,7 @@ def counting():
         def method(self, *args, **kwargs):
             setattr(counts, name, getattr(counts, name) + 1)
             return originals[name](self, *args, **kwargs)
+
         return method
 
     def counted_step(*args, **kwargs):
@@ -86,14 +87,24 @@ def counting():
 
 def problems(quick: bool) -> dict:
     df, model, _ = datasets.beverage(n_people=326, seed=0)
-    cases = {"beverage": {"data": df, "model": model, "start": 0.1,
-                          "draws": ij.Halton(100, seed=0),
-                          "label": "beverage probit, raw prices, start 0.1, N=326, R=100"}}
+    cases = {
+        "beverage": {
+            "data": df,
+            "model": model,
+            "start": 0.1,
+            "draws": ij.Halton(100, seed=0),
+            "label": "beverage probit, raw prices, start 0.1, N=326, R=100",
+        }
+    }
     if not quick:
         df, model, start = datasets.drug_choice()
-        cases["drug_choice"] = {"data": df, "model": model, "start": start,
-                                "draws": ij.ApolloHalton(100),
-                                "label": "drug-choice ICLV (apollo), N=1000, R=100"}
+        cases["drug_choice"] = {
+            "data": df,
+            "model": model,
+            "start": start,
+            "draws": ij.ApolloHalton(100),
+            "label": "drug-choice ICLV (apollo), N=1000, R=100",
+        }
     return cases
 
 
@@ -103,14 +114,25 @@ def warm_up(case: dict, optimizers) -> float:
     problem = ij.Problem(case["model"], case["data"], draws=case["draws"])
     u = problem.free_internal(case["start"])
     likelihood = problem.likelihood
-    for fn in (likelihood.loglike, likelihood.loglike_and_grad,
-               likelihood.per_person_and_scores, likelihood.hessian):
+    for fn in (
+        likelihood.loglike,
+        likelihood.loglike_and_grad,
+        likelihood.per_person_and_scores,
+        likelihood.hessian,
+    ):
         jax.block_until_ready(fn(u))
     if "lbfgs" in optimizers:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ij.estimate(case["model"], case["data"], draws=case["draws"], start=case["start"],
-                        optimizer="lbfgs", max_iterations=1, verbose=False)
+            ij.estimate(
+                case["model"],
+                case["data"],
+                draws=case["draws"],
+                start=case["start"],
+                optimizer="lbfgs",
+                max_iterations=1,
+                verbose=False,
+            )
     return time.perf_counter() - start
 
 
@@ -118,9 +140,15 @@ def run(case: dict, optimizer: str, max_iterations: int) -> dict:
     with counting() as counts, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         began = time.perf_counter()
-        results = ij.estimate(case["model"], case["data"], draws=case["draws"],
-                              start=case["start"], optimizer=optimizer,
-                              max_iterations=max_iterations, verbose=False)
+        results = ij.estimate(
+            case["model"],
+            case["data"],
+            draws=case["draws"],
+            start=case["start"],
+            optimizer=optimizer,
+            max_iterations=max_iterations,
+            verbose=False,
+        )
         wall = time.perf_counter() - began
     history = results.history
     return {
@@ -128,7 +156,8 @@ def run(case: dict, optimizer: str, max_iterations: int) -> dict:
         "max_iterations": max_iterations,
         "iterations": results.iterations,
         "newton_verification_steps": int((history["stage"] == "newton").sum())
-        if len(history) else 0,
+        if len(history)
+        else 0,
         "evaluations": counts.as_dict(),
         "wall_s": wall,
         "loglike": results.loglike,
@@ -136,16 +165,22 @@ def run(case: dict, optimizer: str, max_iterations: int) -> dict:
         "converged": results.converged,
         "message": results.message,
         "warnings": sorted({f"{w.category.__name__}: {str(w.message)[:160]}" for w in caught}),
-        "history": {"iteration": history["iteration"].tolist(),
-                    "stage": history["stage"].tolist(),
-                    "loglike": history["loglike"].tolist(),
-                    "gradient_norm": history["gradient_norm"].tolist()} if len(history) else {},
+        "history": {
+            "iteration": history["iteration"].tolist(),
+            "stage": history["stage"].tolist(),
+            "loglike": history["loglike"].tolist(),
+            "gradient_norm": history["gradient_norm"].tolist(),
+        }
+        if len(history)
+        else {},
     }
 
 
 def table(name: str, runs: list[dict]) -> str:
-    header = (f"{'optimizer':12s} {'iter':>5s} {'scores':>9s} {'hess':>5s} "
-              f"{'wall s':>7s} {'final LL':>14s} {'gap':>9s} {'rel grad':>9s} converged")
+    header = (
+        f"{'optimizer':12s} {'iter':>5s} {'scores':>9s} {'hess':>5s} "
+        f"{'wall s':>7s} {'final LL':>14s} {'gap':>9s} {'rel grad':>9s} converged"
+    )
     lines = [f"== {name}", header]
     for r in runs:
         e = r["evaluations"]
@@ -154,7 +189,8 @@ def table(name: str, runs: list[dict]) -> str:
         lines.append(
             f"{r['optimizer']:12s} {r['iterations']:5d} {evals:>9s} "
             f"{e['hessian']:5d} {r['wall_s']:7.1f} {r['loglike']:14.4f} "
-            f"{gap:9.2e} {r['relative_gradient']:9.1e} {r['converged']}")
+            f"{gap:9.2e} {r['relative_gradient']:9.1e} {r['converged']}"
+        )
     return "\n".join(lines)
 
 
@@ -174,8 +210,7 @@ def plot(report: dict, path) -> None:
             # distance to the best converged LL, so that both ends of the path show
             gap = best - ll if best is not None else -ll
             top.plot(x, np.where(gap > 0, gap, np.nan), color=f"C{i}", label=label)
-            bottom.plot(x, np.asarray(h["gradient_norm"], dtype=float), color=f"C{i}",
-                        label=label)
+            bottom.plot(x, np.asarray(h["gradient_norm"], dtype=float), color=f"C{i}", label=label)
         top.set_yscale("log")
         top.set_ylabel("best converged LL - LL")
         top.set_title(report[name]["label"], fontsize=9)
@@ -195,11 +230,16 @@ def plot(report: dict, path) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the beverage study only")
-    parser.add_argument("--optimizers", nargs="+", default=list(opt.OPTIMIZERS),
-                        choices=opt.OPTIMIZERS)
+    parser.add_argument(
+        "--optimizers", nargs="+", default=list(opt.OPTIMIZERS), choices=opt.OPTIMIZERS
+    )
     parser.add_argument("--max-iterations", type=int, default=200)
-    parser.add_argument("--hessian-iterations", type=int, default=60,
-                        help=f"iteration cap for {HESSIAN_EVERY_ITERATION}")
+    parser.add_argument(
+        "--hessian-iterations",
+        type=int,
+        default=60,
+        help=f"iteration cap for {HESSIAN_EVERY_ITERATION}",
+    )
     parser.add_argument("--name", default=None, help="result stem (default convergence-<device>)")
     args = parser.parse_args()
     info = machine()
@@ -210,23 +250,40 @@ def main():
         print(f"{name}: warm-up (compile) {compile_s:.1f} s", flush=True)
         runs = []
         for optimizer in args.optimizers:
-            cap = (args.hessian_iterations if optimizer in HESSIAN_EVERY_ITERATION
-                   else args.max_iterations)
+            cap = (
+                args.hessian_iterations
+                if optimizer in HESSIAN_EVERY_ITERATION
+                else args.max_iterations
+            )
             r = run(case, optimizer, cap)
             runs.append(r)
-            print(f"  {optimizer:12s} {r['wall_s']:7.1f} s  LL {r['loglike']:.6f}  "
-                  f"rel grad {r['relative_gradient']:.1e}  converged {r['converged']}  "
-                  f"{r['iterations']} iterations", flush=True)
+            print(
+                f"  {optimizer:12s} {r['wall_s']:7.1f} s  LL {r['loglike']:.6f}  "
+                f"rel grad {r['relative_gradient']:.1e}  converged {r['converged']}  "
+                f"{r['iterations']} iterations",
+                flush=True,
+            )
         converged = [r["loglike"] for r in runs if r["converged"]]
         best = max(converged) if converged else None
         for r in runs:
             r["gap_to_best"] = (best - r["loglike"]) if best is not None else float("nan")
-        report[name] = {"label": case["label"], "warm_up_s": compile_s,
-                        "best_converged_loglike": best, "runs": runs}
+        report[name] = {
+            "label": case["label"],
+            "warm_up_s": compile_s,
+            "best_converged_loglike": best,
+            "runs": runs,
+        }
     device = jax.devices()[0].platform
     stem = args.name or f"convergence-{device}"
-    save(stem, {"quick": args.quick, "max_iterations": args.max_iterations,
-                "hessian_iterations": args.hessian_iterations, "problems": report})
+    save(
+        stem,
+        {
+            "quick": args.quick,
+            "max_iterations": args.max_iterations,
+            "hessian_iterations": args.hessian_iterations,
+            "problems": report,
+        },
+    )
     plot(report, RESULTS / f"{stem}.png")
     print()
     for name, entry in report.items():

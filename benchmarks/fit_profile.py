@@ -52,23 +52,33 @@ import iclv_jax as ij
 from iclv_jax import datasets, estimation
 from iclv_jax.likelihood import SimulatedLikelihood
 
-COMPILE_EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace",
-                  "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
-                  "/jax/core/compile/backend_compile_duration": "xla"}
+COMPILE_EVENTS = {
+    "/jax/core/compile/jaxpr_trace_duration": "trace",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
+    "/jax/core/compile/backend_compile_duration": "xla",
+}
 EVALUATOR_LABELS = ("loglike_and_grad", "scores", "hessian")
 LIKELIHOOD_METHODS = ("loglike_and_grad", "per_person_and_scores", "hessian")
-PHASES = {"Problem.__init__": "set-up (data, draws, device put)",
-          "check_data": "data checks", "fingerprint": "fingerprint",
-          "sequential_start": "sequential start stages", "start": "start evaluation (scales)",
-          "minimise": "optimiser", "verify": "verification", "_results": "results + SEs"}
+PHASES = {
+    "Problem.__init__": "set-up (data, draws, device put)",
+    "check_data": "data checks",
+    "fingerprint": "fingerprint",
+    "sequential_start": "sequential start stages",
+    "start": "start evaluation (scales)",
+    "minimise": "optimiser",
+    "verify": "verification",
+    "_results": "results + SEs",
+}
 
 
 def cases() -> dict:
     """The peer benchmark's two estimation calls (``peer_biogeme.cases``, R=100)."""
     df, model, start = datasets.drug_choice()
     bev_df, bev_model, _ = datasets.beverage(n_people=326, seed=0)
-    return {"drug_choice": (model, df, start, ij.ApolloHalton(100)),
-            "beverage": (bev_model, bev_df, None, ij.Halton(100, seed=0))}
+    return {
+        "drug_choice": (model, df, start, ij.ApolloHalton(100)),
+        "beverage": (bev_model, bev_df, None, ij.Halton(100, seed=0)),
+    }
 
 
 class Profile:
@@ -77,10 +87,10 @@ class Profile:
 
     def __init__(self):
         self.stack: list[str] = []
-        self.calls = defaultdict(lambda: {"count": 0, "seconds": 0.0, "first_s": None,
-                                          "compile_s": 0.0})
-        self.compiles = defaultdict(lambda: {"count": 0, "trace": 0.0, "lower": 0.0,
-                                             "xla": 0.0})
+        self.calls = defaultdict(
+            lambda: {"count": 0, "seconds": 0.0, "first_s": None, "compile_s": 0.0}
+        )
+        self.compiles = defaultdict(lambda: {"count": 0, "trace": 0.0, "lower": 0.0, "xla": 0.0})
         self._patched: list[tuple] = []
 
     def key(self, label: str) -> str:
@@ -176,82 +186,132 @@ def profile_once(name: str) -> dict:
     lik = problem.likelihood
     warm = {
         "loglike_and_grad_s": median_time(
-            lambda: jax.block_until_ready(lik.loglike_and_grad(u)), 5)["median_s"],
-        "scores_s": median_time(
-            lambda: jax.block_until_ready(lik.per_person_and_scores(u)), 5)["median_s"],
-        "hessian_s": median_time(lambda: jax.block_until_ready(lik.hessian(u)), 3)["median_s"]}
+            lambda: jax.block_until_ready(lik.loglike_and_grad(u)), 5
+        )["median_s"],
+        "scores_s": median_time(lambda: jax.block_until_ready(lik.per_person_and_scores(u)), 5)[
+            "median_s"
+        ],
+        "hessian_s": median_time(lambda: jax.block_until_ready(lik.hessian(u)), 3)["median_s"],
+    }
     began = time.perf_counter()
     again = ij.estimate(model, data, draws=draws, start=start, verbose=False)
     warm["estimate_compiled_s"] = time.perf_counter() - began
     calls = {k: dict(v) for k, v in profile.calls.items()}
-    return {"iclv_jax_path": str(Path(ij.__file__).parent), "total_s": total,
-            "loglike": results.loglike, "iterations": results.iterations,
-            "converged": results.converged, "relative_gradient": results.relative_gradient,
-            "message": results.message, "estimates": results.table["estimate"].tolist(),
-            "se": results.table["se"].tolist(), "robust_se": results.table["robust_se"].tolist(),
-            "second_run_loglike": again.loglike,
-            "phases": phase_table(calls, total), "calls": calls,
-            "compiles": {k: dict(v) for k, v in profile.compiles.items()}, "warm": warm}
+    return {
+        "iclv_jax_path": str(Path(ij.__file__).parent),
+        "total_s": total,
+        "loglike": results.loglike,
+        "iterations": results.iterations,
+        "converged": results.converged,
+        "relative_gradient": results.relative_gradient,
+        "message": results.message,
+        "estimates": results.table["estimate"].tolist(),
+        "se": results.table["se"].tolist(),
+        "robust_se": results.table["robust_se"].tolist(),
+        "second_run_loglike": again.loglike,
+        "phases": phase_table(calls, total),
+        "calls": calls,
+        "compiles": {k: dict(v) for k, v in profile.compiles.items()},
+        "warm": warm,
+    }
 
 
 def run_child(name: str, pythonpath: str | None = None) -> dict:
     """``profile_once`` in a fresh interpreter (nothing compiled yet); ``pythonpath``
     (a folder holding another ``iclv_jax``) replaces ``PYTHONPATH`` if given."""
     env = dict(os.environ) if pythonpath is None else {**os.environ, "PYTHONPATH": pythonpath}
-    out = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True,
-                         text=True, cwd=Path.cwd(), env=env)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", name],
+        capture_output=True,
+        text=True,
+        cwd=Path.cwd(),
+        env=env,
+    )
     if out.returncode:
-        raise RuntimeError(f"profiling {name} with PYTHONPATH={env.get('PYTHONPATH')} "
-                           f"failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(
+            f"profiling {name} with PYTHONPATH={env.get('PYTHONPATH')} "
+            f"failed:\n{out.stderr[-3000:]}"
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def compare(current: dict, baseline: dict) -> dict:
     """Speed-up (median total time, baseline / current) and the largest differences of
     the results: LL, estimates, both standard errors (relative)."""
+
     def relative(key):
         a, b = np.asarray(current[key]), np.asarray(baseline[key])
         return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
 
-    return {"speedup": baseline["total_s"] / current["total_s"],
-            "loglike_abs_difference": abs(current["loglike"] - baseline["loglike"]),
-            "estimates_max_abs_difference": float(np.max(np.abs(
-                np.asarray(current["estimates"]) - np.asarray(baseline["estimates"])))),
-            "se_max_relative_difference": relative("se"),
-            "robust_se_max_relative_difference": relative("robust_se")}
+    return {
+        "speedup": baseline["total_s"] / current["total_s"],
+        "loglike_abs_difference": abs(current["loglike"] - baseline["loglike"]),
+        "estimates_max_abs_difference": float(
+            np.max(np.abs(np.asarray(current["estimates"]) - np.asarray(baseline["estimates"])))
+        ),
+        "se_max_relative_difference": relative("se"),
+        "robust_se_max_relative_difference": relative("robust_se"),
+    }
 
 
 def summary(runs: list[dict]) -> dict:
     """Medians over repeats of the total, each phase, each call and each compile."""
     med = lambda values: statistics.median(values)  # noqa: E731
     first = runs[0]
-    calls = {key: {"count": first["calls"][key]["count"],
-                   "seconds": med([r["calls"].get(key, {"seconds": 0})["seconds"] for r in runs]),
-                   "compile_s": med([r["calls"].get(key, {"compile_s": 0})["compile_s"]
-                                     for r in runs])}
-             for key in first["calls"]}
-    compiles = {fun: {"count": first["compiles"][fun]["count"],
-                      "seconds": med([sum(r["compiles"].get(fun, {}).get(part, 0.0)
-                                          for part in ("trace", "lower", "xla"))
-                                      for r in runs])}
-                for fun in first["compiles"]}
-    return {"iclv_jax_path": first["iclv_jax_path"], "total_s": med([r["total_s"] for r in runs]),
-            "totals_s": [r["total_s"] for r in runs],
-            "phases": {p: med([r["phases"].get(p, 0.0) for r in runs]) for p in first["phases"]},
-            "calls": calls, "compiles": compiles,
-            "compile_total_s": med([sum(sum(v[p] for p in ("trace", "lower", "xla"))
-                                        for v in r["compiles"].values()) for r in runs]),
-            "warm": {k: med([r["warm"][k] for r in runs]) for k in first["warm"]},
-            "loglike": first["loglike"], "iterations": first["iterations"],
-            "converged": first["converged"], "relative_gradient": first["relative_gradient"],
-            "message": first["message"], "estimates": first["estimates"], "se": first["se"],
-            "robust_se": first["robust_se"]}
+    calls = {
+        key: {
+            "count": first["calls"][key]["count"],
+            "seconds": med([r["calls"].get(key, {"seconds": 0})["seconds"] for r in runs]),
+            "compile_s": med([r["calls"].get(key, {"compile_s": 0})["compile_s"] for r in runs]),
+        }
+        for key in first["calls"]
+    }
+    compiles = {
+        fun: {
+            "count": first["compiles"][fun]["count"],
+            "seconds": med(
+                [
+                    sum(
+                        r["compiles"].get(fun, {}).get(part, 0.0)
+                        for part in ("trace", "lower", "xla")
+                    )
+                    for r in runs
+                ]
+            ),
+        }
+        for fun in first["compiles"]
+    }
+    return {
+        "iclv_jax_path": first["iclv_jax_path"],
+        "total_s": med([r["total_s"] for r in runs]),
+        "totals_s": [r["total_s"] for r in runs],
+        "phases": {p: med([r["phases"].get(p, 0.0) for r in runs]) for p in first["phases"]},
+        "calls": calls,
+        "compiles": compiles,
+        "compile_total_s": med(
+            [
+                sum(sum(v[p] for p in ("trace", "lower", "xla")) for v in r["compiles"].values())
+                for r in runs
+            ]
+        ),
+        "warm": {k: med([r["warm"][k] for r in runs]) for k in first["warm"]},
+        "loglike": first["loglike"],
+        "iterations": first["iterations"],
+        "converged": first["converged"],
+        "relative_gradient": first["relative_gradient"],
+        "message": first["message"],
+        "estimates": first["estimates"],
+        "se": first["se"],
+        "robust_se": first["robust_se"],
+    }
 
 
 def show(name: str, s: dict) -> None:
-    print(f"\n== {name}: estimate() median {s['total_s']:.2f} s over "
-          f"{len(s['totals_s'])} runs {[round(t, 2) for t in s['totals_s']]}; "
-          f"LL {s['loglike']:.6f}, {s['iterations']} iterations, converged {s['converged']}")
+    print(
+        f"\n== {name}: estimate() median {s['total_s']:.2f} s over "
+        f"{len(s['totals_s'])} runs {[round(t, 2) for t in s['totals_s']]}; "
+        f"LL {s['loglike']:.6f}, {s['iterations']} iterations, converged {s['converged']}"
+    )
     print(f"   {s['message']}")
     print("   phase                                   seconds")
     for phase, seconds in s["phases"].items():
@@ -264,18 +324,28 @@ def show(name: str, s: dict) -> None:
         if c["seconds"] > 0.05:
             print(f"   {fun:<40}{c['count']:6d}{c['seconds']:9.2f}")
     w = s["warm"]
-    print(f"   warm: LL+grad {1e3 * w['loglike_and_grad_s']:.0f} ms, scores "
-          f"{1e3 * w['scores_s']:.0f} ms, Hessian {1e3 * w['hessian_s']:.0f} ms; second "
-          f"estimate() in the same process {w['estimate_compiled_s']:.2f} s")
+    print(
+        f"   warm: LL+grad {1e3 * w['loglike_and_grad_s']:.0f} ms, scores "
+        f"{1e3 * w['scores_s']:.0f} ms, Hessian {1e3 * w['hessian_s']:.0f} ms; second "
+        f"estimate() in the same process {w['estimate_compiled_s']:.2f} s"
+    )
 
 
 def commit(folder: Path) -> str | None:
     """The git commit of ``folder`` (``+dirty`` with uncommitted changes), if it is in one."""
     try:
-        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], check=True,
-                              capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "."],
-                               check=True, capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "."],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+dirty" if dirty else "")
@@ -287,16 +357,23 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", default="fit_profile")
     parser.add_argument("--label", default="", help="what code ran (saved with the results)")
-    parser.add_argument("--baseline", help="a folder holding the iclv_jax to compare with, "
-                        "run alternately with the current one")
+    parser.add_argument(
+        "--baseline",
+        help="a folder holding the iclv_jax to compare with, run alternately with the current one",
+    )
     parser.add_argument("--baseline-label", default="")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(profile_once(args.child)))
         return
-    report = {"label": args.label, "iclv_jax_path": str(Path(ij.__file__).parent),
-              "commit": commit(Path(ij.__file__).parent), "repeats": args.repeats, "cases": {}}
+    report = {
+        "label": args.label,
+        "iclv_jax_path": str(Path(ij.__file__).parent),
+        "commit": commit(Path(ij.__file__).parent),
+        "repeats": args.repeats,
+        "cases": {},
+    }
     if args.baseline:
         report["baseline"] = {"label": args.baseline_label, "path": args.baseline}
     for name in args.case or ("drug_choice", "beverage"):

@@ -43,9 +43,14 @@ def timed(fn, repeats: int) -> dict:
         jax.block_until_ready(fn())
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    return {"median_s": median, "min_s": min(times), "max_s": max(times),
-            "compile_s": max(0.0, first - median), "first_call_s": first,
-            "repeats": repeats}, out
+    return {
+        "median_s": median,
+        "min_s": min(times),
+        "max_s": max(times),
+        "compile_s": max(0.0, first - median),
+        "first_call_s": first,
+        "repeats": repeats,
+    }, out
 
 
 def max_relative_difference(a, b, floor: float = 1e-8) -> float:
@@ -77,14 +82,18 @@ def run_case(n_people: int, n_draws: int, repeats: int) -> dict:
         "autodiff_over_loglike": autodiff["median_s"] / loglike["median_s"],
         "max_rel_diff_gradients": max_relative_difference(grad_a, grad_h),
         "max_abs_diff_over_max_abs_gradient": float(
-            np.max(np.abs(grad_a - grad_h)) / np.max(np.abs(grad_a))),
+            np.max(np.abs(grad_a - grad_h)) / np.max(np.abs(grad_a))
+        ),
         "loglike_abs_diff": abs(float(ll_a) - float(ll_h)),
     }
-    print(f"N={n_people:6d} R={n_draws:5d}  LL {loglike['median_s']:.4f}s  "
-          f"LL+autodiff {autodiff['median_s']:.4f}s (compile {autodiff['compile_s']:.1f}s)  "
-          f"LL+analytic {hand['median_s']:.4f}s (compile {hand['compile_s']:.1f}s)  "
-          f"analytic/autodiff {case['analytic_over_autodiff']:.2f}  "
-          f"max rel diff {case['max_rel_diff_gradients']:.1e}", flush=True)
+    print(
+        f"N={n_people:6d} R={n_draws:5d}  LL {loglike['median_s']:.4f}s  "
+        f"LL+autodiff {autodiff['median_s']:.4f}s (compile {autodiff['compile_s']:.1f}s)  "
+        f"LL+analytic {hand['median_s']:.4f}s (compile {hand['compile_s']:.1f}s)  "
+        f"analytic/autodiff {case['analytic_over_autodiff']:.2f}  "
+        f"max rel diff {case['max_rel_diff_gradients']:.1e}",
+        flush=True,
+    )
     return case
 
 
@@ -92,15 +101,21 @@ def plot(cases: list[dict], title: str, path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     work = np.array([c["n_people"] * c["n_draws"] for c in cases])
     order = np.argsort(work)
-    for key, label, marker in (("loglike", "LL", "o"),
-                               ("loglike_and_autodiff_grad", "LL + autodiff gradient", "s"),
-                               ("loglike_and_analytic_grad", "LL + analytic gradient", "^")):
+    for key, label, marker in (
+        ("loglike", "LL", "o"),
+        ("loglike_and_autodiff_grad", "LL + autodiff gradient", "s"),
+        ("loglike_and_analytic_grad", "LL + analytic gradient", "^"),
+    ):
         seconds = np.array([c[key]["median_s"] for c in cases])
         ax.plot(work[order], seconds[order], marker=marker, label=label)
     for c in cases:
-        ax.annotate(f"N={c['n_people']}\nR={c['n_draws']}",
-                    (c["n_people"] * c["n_draws"], c["loglike_and_autodiff_grad"]["median_s"]),
-                    fontsize=6, textcoords="offset points", xytext=(3, 3))
+        ax.annotate(
+            f"N={c['n_people']}\nR={c['n_draws']}",
+            (c["n_people"] * c["n_draws"], c["loglike_and_autodiff_grad"]["median_s"]),
+            fontsize=6,
+            textcoords="offset points",
+            xytext=(3, 3),
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("person-draws N x R")
@@ -120,8 +135,9 @@ def main():
     parser.add_argument("--people", type=int, nargs="+", help="override the N grid")
     parser.add_argument("--draws", type=int, nargs="+", help="override the R grid")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--name", default=None,
-                        help="result file stem (default gradients-<device>)")
+    parser.add_argument(
+        "--name", default=None, help="result file stem (default gradients-<device>)"
+    )
     args = parser.parse_args()
     grid = dict(QUICK if args.quick else FULL)
     if args.people:
@@ -134,8 +150,10 @@ def main():
     device = jax.devices()[0].platform
     name = args.name or f"gradients-{device}"
     save(name, {"grid": grid, "quick": args.quick, "cases": cases})
-    title = (f"beverage probit, 59 parameters; {info['device']} "
-             f"({info['processor']}), jax {info['versions']['jax']}")
+    title = (
+        f"beverage probit, 59 parameters; {info['device']} "
+        f"({info['processor']}), jax {info['versions']['jax']}"
+    )
     plot(cases, title, RESULTS / f"{name}.png")
 
 

@@ -32,11 +32,13 @@ def main():
     loglike = float(problem.likelihood.loglike(u))
     loglike_s = time.perf_counter() - start
     record = {
-        "n_people": args.people, "n_draws": args.draws,
+        "n_people": args.people,
+        "n_draws": args.draws,
         "person_draws": args.people * args.draws,
         "chunk_size": problem.likelihood.chunk_size,
         "setup_s (data, draws, transfer)": setup_s,
-        "loglike_first_call_s (incl. compile)": loglike_s, "loglike": loglike,
+        "loglike_first_call_s (incl. compile)": loglike_s,
+        "loglike": loglike,
     }
     if args.grad:
         start = time.perf_counter()

@@ -35,17 +35,21 @@ def part_loglikes(parts: str):
     """The draw log-likelihood ``(R,)`` of one person restricted to ``parts``:
     ``"structural"`` (the sum of the LVs, a stand-in of the same shape),
     ``"measurement"`` (structural + indicators) or ``"choice"`` (structural + choice)."""
+
     def loglikes(components, person, zeta):
         structural, ordered, continuous, choice = components
         eta = structural(person.covariates, zeta.T)
         if parts == "structural":
             return eta.sum(axis=0)
         if parts == "measurement":
-            return (ordered.log_prob(eta, person.ordered_levels).sum(axis=0)
-                    + continuous.log_prob(eta, person.continuous_values).sum(axis=0))
-        choices = choice.log_prob(choice.base_utility(person.design), eta, person.chosen,
-                                  person.available)
+            return ordered.log_prob(eta, person.ordered_levels).sum(axis=0) + continuous.log_prob(
+                eta, person.continuous_values
+            ).sum(axis=0)
+        choices = choice.log_prob(
+            choice.base_utility(person.design), eta, person.chosen, person.available
+        )
         return jnp.where(person.situation_mask[:, None], choices, 0.0).sum(axis=0)
+
     return loglikes
 
 
@@ -57,18 +61,20 @@ def draws_first_loglikes(components, person, zeta):
     def one_draw(z):
         eta = structural(person.covariates, z)
         choices = choice.log_prob(base, eta, person.chosen, person.available)
-        return (ordered.log_prob(eta, person.ordered_levels).sum()
-                + continuous.log_prob(eta, person.continuous_values).sum()
-                + jnp.where(person.situation_mask, choices, 0.0).sum())
+        return (
+            ordered.log_prob(eta, person.ordered_levels).sum()
+            + continuous.log_prob(eta, person.continuous_values).sum()
+            + jnp.where(person.situation_mask, choices, 0.0).sum()
+        )
 
     return jax.vmap(one_draw)(zeta)
 
 
 def timed(likelihood, loglikes, u) -> dict:
     """LL and LL + gradient of ``sum_n logsumexp_r(loglikes + log w)`` over the chunks."""
+
     def chunk_sum(v, panel, zeta, log_weights):
-        person = jax.vmap(loglikes, in_axes=(None, 0, 0))(likelihood.components(v), panel,
-                                                          zeta)
+        person = jax.vmap(loglikes, in_axes=(None, 0, 0))(likelihood.components(v), panel, zeta)
         return (logsumexp(person + log_weights, axis=1) * panel.weight).sum()
 
     loglike = jax.jit(lambda v: likelihood.sum_people(chunk_sum, v))
@@ -80,24 +86,38 @@ def profile(model, df, draws, params) -> dict:
     problem = ij.Problem(model, df, draws=draws)
     u = problem.free_internal(params)
     lik = problem.likelihood
-    out = {"n_people": problem.panel.n_people, "n_draws": problem.draws.n_draws,
-           "n_params": int(u.shape[0]), "hessian_seeds": int(lik.plan.seeds.shape[0])}
-    for label, loglikes in (("structural", part_loglikes("structural")),
-                            ("measurement", part_loglikes("measurement")),
-                            ("choice", part_loglikes("choice")),
-                            ("full, draws first", draws_first_loglikes),
-                            ("full, draws last", draw_loglikes)):
+    out = {
+        "n_people": problem.panel.n_people,
+        "n_draws": problem.draws.n_draws,
+        "n_params": int(u.shape[0]),
+        "hessian_seeds": int(lik.plan.seeds.shape[0]),
+    }
+    for label, loglikes in (
+        ("structural", part_loglikes("structural")),
+        ("measurement", part_loglikes("measurement")),
+        ("choice", part_loglikes("choice")),
+        ("full, draws first", draws_first_loglikes),
+        ("full, draws last", draw_loglikes),
+    ):
         out[label] = timed(lik, loglikes, u)
-        print(f"  {label:20s} LL {out[label]['loglike_s']:.4f} s   "
-              f"LL+grad {out[label]['loglike_and_grad_s']:.4f} s", flush=True)
+        print(
+            f"  {label:20s} LL {out[label]['loglike_s']:.4f} s   "
+            f"LL+grad {out[label]['loglike_and_grad_s']:.4f} s",
+            flush=True,
+        )
     single = ij.Problem(model, df, draws=draws, dtype="float32")
     out["full, draws last, float32"] = timed(single.likelihood, draw_loglikes, u)
-    print(f"  {'float32':20s} LL+grad "
-          f"{out['full, draws last, float32']['loglike_and_grad_s']:.4f} s", flush=True)
+    print(
+        f"  {'float32':20s} LL+grad {out['full, draws last, float32']['loglike_and_grad_s']:.4f} s",
+        flush=True,
+    )
     out["hessian_s"] = best_time(lik.hessian, u, repeats=2)
     out["hessian_over_grad"] = out["hessian_s"] / out["full, draws last"]["loglike_and_grad_s"]
-    print(f"  hessian {out['hessian_s']:.3f} s = {out['hessian_over_grad']:.1f} LL+grad "
-          f"({out['hessian_seeds']} seeds for {out['n_params']} parameters)", flush=True)
+    print(
+        f"  hessian {out['hessian_s']:.3f} s = {out['hessian_over_grad']:.1f} LL+grad "
+        f"({out['hessian_seeds']} seeds for {out['n_params']} parameters)",
+        flush=True,
+    )
     return out
 
 
@@ -121,8 +141,10 @@ def main():
     print("drug choice, N=1000, R=100 (Apollo Halton)")
     drug = profile(model, df, ij.ApolloHalton(100), start)
     print("log Phi on 1e6 points")
-    save(f"profile_loglike_{jax.devices()[0].platform}",
-         {"beverage": beverage, "drug_choice": drug, "log_phi_1e6": log_cdf_speed()})
+    save(
+        f"profile_loglike_{jax.devices()[0].platform}",
+        {"beverage": beverage, "drug_choice": drug, "log_phi_1e6": log_cdf_speed()},
+    )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 REFERENCE_NODES = 100
-METHODS = [("GH", 10), ("GH", 20), ("GH", 40), ("AGH", 5), ("AGH", 10),
-           ("MSL", 100), ("MSL", 1000), ("MSL", 10_000)]
+METHODS = [
+    ("GH", 10),
+    ("GH", 20),
+    ("GH", 40),
+    ("AGH", 5),
+    ("AGH", 10),
+    ("MSL", 100),
+    ("MSL", 1000),
+    ("MSL", 10_000),
+]
 
 
 def case_data(name: str):
@@ -63,27 +71,39 @@ def case_data(name: str):
 
 
 def rule(method: str, size: int) -> ij.Draws:
-    return {"GH": ij.Quadrature, "AGH": ij.AdaptiveQuadrature,
-            "MSL": lambda r: ij.Halton(r, seed=0)}[method](size)
+    return {
+        "GH": ij.Quadrature,
+        "AGH": ij.AdaptiveQuadrature,
+        "MSL": lambda r: ij.Halton(r, seed=0),
+    }[method](size)
 
 
 def run_case(name: str, estimate_max_draws: int) -> dict:
     df, model, start = case_data(name)
     print(f"== {name}")
-    ij.estimate(model, df, draws=ij.Quadrature(REFERENCE_NODES), start=start,
-                max_iterations=1, verbose=False)  # compile (warm-up)
+    ij.estimate(
+        model,
+        df,
+        draws=ij.Quadrature(REFERENCE_NODES),
+        start=start,
+        max_iterations=1,
+        verbose=False,
+    )  # compile (warm-up)
     began = time.perf_counter()
-    reference = ij.estimate(model, df, draws=ij.Quadrature(REFERENCE_NODES), start=start,
-                            verbose=False)
+    reference = ij.estimate(
+        model, df, draws=ij.Quadrature(REFERENCE_NODES), start=start, verbose=False
+    )
     ref_seconds = time.perf_counter() - began
     exact = ij.Problem(model, df, draws=ij.Quadrature(REFERENCE_NODES))
     finer = ij.Problem(model, df, draws=ij.Quadrature(150)).loglike(reference.estimates)
     names = list(reference.covariance.index)
     se = reference.table.loc[names, "se"].to_numpy()
     ref_values = np.array([reference.estimates[n] for n in names])
-    print(f"  reference GH-{REFERENCE_NODES}: LL {reference.loglike:.6f} "
-          f"(150 nodes: {finer - reference.loglike:+.1e}), {ref_seconds:.1f} s, "
-          f"converged {reference.converged}")
+    print(
+        f"  reference GH-{REFERENCE_NODES}: LL {reference.loglike:.6f} "
+        f"(150 nodes: {finer - reference.loglike:+.1e}), {ref_seconds:.1f} s, "
+        f"converged {reference.converged}"
+    )
     rows = []
     for method, size in METHODS:
         draws = rule(method, size)
@@ -93,15 +113,15 @@ def run_case(name: str, estimate_max_draws: int) -> dict:
         u_ref = problem.free_internal(reference.estimates)
         row["loglike_at_reference"] = float(problem.likelihood.loglike(u_ref))
         row["error_at_reference"] = row["loglike_at_reference"] - reference.loglike
-        row["loglike_seconds"] = best_time(problem.likelihood.loglike, u_ref,
-                                           repeats=1 if size > 1000 else 3)
+        row["loglike_seconds"] = best_time(
+            problem.likelihood.loglike, u_ref, repeats=1 if size > 1000 else 3
+        )
         row["estimated"] = not (method == "MSL" and size > estimate_max_draws)
         if row["estimated"]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 began = time.perf_counter()
-                ij.estimate(model, df, draws=draws, start=start, max_iterations=1,
-                            verbose=False)
+                ij.estimate(model, df, draws=draws, start=start, max_iterations=1, verbose=False)
                 row["warmup_seconds"] = time.perf_counter() - began
                 began = time.perf_counter()
                 results = ij.estimate(model, df, draws=draws, start=start, verbose=False)
@@ -109,32 +129,46 @@ def run_case(name: str, estimate_max_draws: int) -> dict:
             values = np.array([results.estimates[n] for n in names])
             at_estimates = exact.loglike(results.estimates)
             row.update(
-                seconds_to_optimum=seconds, converged=results.converged,
-                iterations=results.iterations, loglike=results.loglike,
+                seconds_to_optimum=seconds,
+                converged=results.converged,
+                iterations=results.iterations,
+                loglike=results.loglike,
                 exact_loglike_at_estimates=at_estimates,
                 ll_error=results.loglike - at_estimates,
                 exact_ll_loss=reference.loglike - at_estimates,
                 max_abs_diff_se=float(np.max(np.abs(values - ref_values) / se)),
                 worst_parameter=names[int(np.argmax(np.abs(values - ref_values) / se))],
             )
-            print(f"  {row['label']:>9s}: LL error {row['ll_error']:+.2e} at its estimates "
-                  f"({row['error_at_reference']:+.2e} at the reference), max |diff| "
-                  f"{row['max_abs_diff_se']:.3f} SE ({row['worst_parameter']}), "
-                  f"{seconds:.1f} s (warm-up {row['warmup_seconds']:.1f} s), "
-                  f"converged {results.converged}, "
-                  f"LL {row['loglike_seconds'] * 1e3:.1f} ms")
+            print(
+                f"  {row['label']:>9s}: LL error {row['ll_error']:+.2e} at its estimates "
+                f"({row['error_at_reference']:+.2e} at the reference), max |diff| "
+                f"{row['max_abs_diff_se']:.3f} SE ({row['worst_parameter']}), "
+                f"{seconds:.1f} s (warm-up {row['warmup_seconds']:.1f} s), "
+                f"converged {results.converged}, "
+                f"LL {row['loglike_seconds'] * 1e3:.1f} ms"
+            )
         else:
-            print(f"  {row['label']:>9s}: LL error {row['error_at_reference']:+.2e} at the "
-                  f"reference estimates (not estimated), LL {row['loglike_seconds']:.2f} s")
+            print(
+                f"  {row['label']:>9s}: LL error {row['error_at_reference']:+.2e} at the "
+                f"reference estimates (not estimated), LL {row['loglike_seconds']:.2f} s"
+            )
         rows.append(row)
         del problem
-    return {"case": name, "n_people": int(reference.n_people), "n_params": len(names),
-            "reference": {"nodes": REFERENCE_NODES, "loglike": reference.loglike,
-                          "loglike_150_nodes": finer, "seconds_to_optimum": ref_seconds,
-                          "converged": reference.converged,
-                          "estimates": dict(zip(names, ref_values.tolist(), strict=True)),
-                          "se": dict(zip(names, se.tolist(), strict=True))},
-            "methods": rows}
+    return {
+        "case": name,
+        "n_people": int(reference.n_people),
+        "n_params": len(names),
+        "reference": {
+            "nodes": REFERENCE_NODES,
+            "loglike": reference.loglike,
+            "loglike_150_nodes": finer,
+            "seconds_to_optimum": ref_seconds,
+            "converged": reference.converged,
+            "estimates": dict(zip(names, ref_values.tolist(), strict=True)),
+            "se": dict(zip(names, se.tolist(), strict=True)),
+        },
+        "methods": rows,
+    }
 
 
 def plot(cases: list[dict], path) -> None:
@@ -149,20 +183,30 @@ def plot(cases: list[dict], path) -> None:
             if x is not None:
                 top.scatter(x, max(error, 1e-12), color=colours[row["method"]], marker=marker)
                 top.annotate(row["label"], (x, max(error, 1e-12)), fontsize=8)
-                bottom.scatter(x, max(row["max_abs_diff_se"], 1e-6),
-                               color=colours[row["method"]])
-                bottom.annotate(row["label"], (x, max(row["max_abs_diff_se"], 1e-6)),
-                                fontsize=8)
+                bottom.scatter(x, max(row["max_abs_diff_se"], 1e-6), color=colours[row["method"]])
+                bottom.annotate(row["label"], (x, max(row["max_abs_diff_se"], 1e-6)), fontsize=8)
             else:  # not estimated: its error at the reference estimates, as a line
                 top.axhline(max(error, 1e-12), color=colours[row["method"]], ls=":", lw=1)
-                top.annotate(f"{row['label']} (LL at the GH-100 estimates only)",
-                             (0.02, max(error, 1e-12)), xycoords=top.get_yaxis_transform(),
-                             fontsize=8, va="bottom")
-        top.set(xscale="log", yscale="log", xlabel="seconds to a verified optimum",
-                ylabel="|LL error| vs 100-node GH at the same estimates",
-                title=f"{case['case']} (N={case['n_people']}, {case['n_params']} parameters)")
-        bottom.set(xscale="log", yscale="log", xlabel="seconds to a verified optimum",
-                   ylabel="max |estimate - GH-100 estimate| / SE")
+                top.annotate(
+                    f"{row['label']} (LL at the GH-100 estimates only)",
+                    (0.02, max(error, 1e-12)),
+                    xycoords=top.get_yaxis_transform(),
+                    fontsize=8,
+                    va="bottom",
+                )
+        top.set(
+            xscale="log",
+            yscale="log",
+            xlabel="seconds to a verified optimum",
+            ylabel="|LL error| vs 100-node GH at the same estimates",
+            title=f"{case['case']} (N={case['n_people']}, {case['n_params']} parameters)",
+        )
+        bottom.set(
+            xscale="log",
+            yscale="log",
+            xlabel="seconds to a verified optimum",
+            ylabel="max |estimate - GH-100 estimate| / SE",
+        )
         for ax in (top, bottom):
             ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
@@ -174,8 +218,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", nargs="+", default=["beverage_one_lv", "drug_choice"])
     parser.add_argument("--estimate-max-draws", type=int, default=1000)
-    parser.add_argument("--replot", action="store_true",
-                        help="redraw the PNG from the saved JSON and exit")
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the PNG from the saved JSON and exit"
+    )
     args = parser.parse_args()
     device = jax.devices()[0].platform
     if args.replot:
@@ -183,8 +228,11 @@ def main():
         plot(saved["cases"], RESULTS / f"quadrature-{device}.png")
         return
     cases = [run_case(name, args.estimate_max_draws) for name in args.cases]
-    payload = {"estimate_max_draws": args.estimate_max_draws,
-               "load_average": os.getloadavg(), "cases": cases}
+    payload = {
+        "estimate_max_draws": args.estimate_max_draws,
+        "load_average": os.getloadavg(),
+        "cases": cases,
+    }
     save(f"quadrature-{device}", payload)
     plot(cases, RESULTS / f"quadrature-{device}.png")
 

@@ -46,17 +46,20 @@ def timed_first_call(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def run_case(n_people: int, n_draws: int, hessian_limit: float, ratio: float,
-             repeats: int) -> dict:
+def run_case(n_people: int, n_draws: int, hessian_limit: float, ratio: float, repeats: int) -> dict:
     """One (N, R) case: set-up, first (compiling) and best timed calls, float32 LL.  The
     Hessian only if ``2 x LL+gradient time x ratio`` (a compiling and a timed call at
     the Hessian/gradient ratio seen so far) is within ``hessian_limit`` seconds."""
     df, model, truth = datasets.beverage(n_people=n_people, seed=1)
     start = time.perf_counter()
     problem = ij.Problem(model, df, draws=n_draws)
-    record = {"n_people": n_people, "n_draws": n_draws, "setup_s": time.perf_counter() - start,
-              "chunk_size": problem.likelihood.chunk_size,
-              "hessian_chunk_size": problem.likelihood.hessian_chunk_size}
+    record = {
+        "n_people": n_people,
+        "n_draws": n_draws,
+        "setup_s": time.perf_counter() - start,
+        "chunk_size": problem.likelihood.chunk_size,
+        "hessian_chunk_size": problem.likelihood.hessian_chunk_size,
+    }
     lik, u = problem.likelihood, problem.free_internal(truth)
     record["loglike_first_call_s"] = timed_first_call(lik.loglike, u)
     record["loglike"] = float(lik.loglike(u))
@@ -74,23 +77,37 @@ def run_case(n_people: int, n_draws: int, hessian_limit: float, ratio: float,
     single = ij.Problem(model, df, draws=n_draws, dtype="float32").likelihood
     record["loglike_float32"] = float(single.loglike(u))
     record["float32_relative_difference"] = abs(
-        record["loglike_float32"] - record["loglike"]) / abs(record["loglike"])
+        record["loglike_float32"] - record["loglike"]
+    ) / abs(record["loglike"])
     record["loglike_float32_s"] = best_time(single.loglike, u, repeats=repeats)
-    record["loglike_and_grad_float32_s"] = best_time(single.loglike_and_grad, u,
-                                                     repeats=repeats)
+    record["loglike_and_grad_float32_s"] = best_time(single.loglike_and_grad, u, repeats=repeats)
     return record
 
 
-def case_in_subprocess(n_people: int, n_draws: int, hessian_limit: float, ratio: float,
-                       repeats: int) -> dict:
+def case_in_subprocess(
+    n_people: int, n_draws: int, hessian_limit: float, ratio: float, repeats: int
+) -> dict:
     """:func:`run_case` in a fresh process (its own peak memory); errors are recorded."""
-    command = [sys.executable, __file__, "--case", str(n_people), str(n_draws),
-               "--hessian-limit", str(hessian_limit), "--ratio", str(ratio),
-               "--repeats", str(repeats)]
+    command = [
+        sys.executable,
+        __file__,
+        "--case",
+        str(n_people),
+        str(n_draws),
+        "--hessian-limit",
+        str(hessian_limit),
+        "--ratio",
+        str(ratio),
+        "--repeats",
+        str(repeats),
+    ]
     run = subprocess.run(command, capture_output=True, text=True)
     if run.returncode != 0:
-        return {"n_people": n_people, "n_draws": n_draws,
-                "error": (run.stderr.strip().splitlines() or ["killed"])[-1]}
+        return {
+            "n_people": n_people,
+            "n_draws": n_draws,
+            "error": (run.stderr.strip().splitlines() or ["killed"])[-1],
+        }
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
@@ -100,8 +117,9 @@ def scaling_grid(people, draws, hessian_limit: float, repeats: int) -> list[dict
     records, ratios = [], []
     for n_draws in draws:
         for n_people in people:
-            record = case_in_subprocess(n_people, n_draws, hessian_limit,
-                                        max(ratios, default=30.0), repeats)
+            record = case_in_subprocess(
+                n_people, n_draws, hessian_limit, max(ratios, default=30.0), repeats
+            )
             if "hessian_over_grad" in record:
                 ratios.append(record["hessian_over_grad"])
             print(json.dumps(record), flush=True)
@@ -113,18 +131,24 @@ def float32_estimates(n_people: int, n_draws: int) -> dict:
     """Estimates in float32 and float64 on one small beverage sample, compared in
     float64 standard errors."""
     df, model, truth = datasets.beverage(n_people=n_people, seed=2)
-    fits = {dtype: ij.estimate(model, df, draws=n_draws, start=truth, dtype=dtype,
-                               verbose=False) for dtype in ("float64", "float32")}
+    fits = {
+        dtype: ij.estimate(model, df, draws=n_draws, start=truth, dtype=dtype, verbose=False)
+        for dtype in ("float64", "float32")
+    }
     double, single = fits["float64"], fits["float32"]
     names = list(double.table.index)
     difference = np.array([single.estimates[n] - double.estimates[n] for n in names])
     se = double.table["se"].to_numpy()
-    return {"n_people": n_people, "n_draws": n_draws,
-            "loglike_float64": double.loglike, "loglike_float32": single.loglike,
-            "converged": {"float64": double.converged, "float32": single.converged},
-            "seconds": {"float64": double.seconds, "float32": single.seconds},
-            "max_abs_estimate_difference": float(np.abs(difference).max()),
-            "max_difference_in_standard_errors": float(np.abs(difference / se).max())}
+    return {
+        "n_people": n_people,
+        "n_draws": n_draws,
+        "loglike_float64": double.loglike,
+        "loglike_float32": single.loglike,
+        "converged": {"float64": double.converged, "float32": single.converged},
+        "seconds": {"float64": double.seconds, "float32": single.seconds},
+        "max_abs_estimate_difference": float(np.abs(difference).max()),
+        "max_difference_in_standard_errors": float(np.abs(difference / se).max()),
+    }
 
 
 def plot(records: list[dict], path: Path) -> None:
@@ -138,12 +162,20 @@ def plot(records: list[dict], path: Path) -> None:
         for n_draws in sorted({r["n_draws"] for r in records}):
             rows = [r for r in records if r["n_draws"] == n_draws and key in r]
             if rows:
-                axes[0].loglog([r["n_people"] for r in rows], [r[key] for r in rows],
-                               marker=marker, label=f"{key[:-2]}, R={n_draws}")
+                axes[0].loglog(
+                    [r["n_people"] for r in rows],
+                    [r[key] for r in rows],
+                    marker=marker,
+                    label=f"{key[:-2]}, R={n_draws}",
+                )
     for n_draws in sorted({r["n_draws"] for r in records}):
         rows = [r for r in records if r["n_draws"] == n_draws and "peak_memory_gib" in r]
-        axes[1].loglog([r["n_people"] for r in rows], [r["peak_memory_gib"] for r in rows],
-                       marker="o", label=f"R={n_draws}")
+        axes[1].loglog(
+            [r["n_people"] for r in rows],
+            [r["peak_memory_gib"] for r in rows],
+            marker="o",
+            label=f"R={n_draws}",
+        )
     axes[0].set(xlabel="people N", ylabel="seconds (best call)", title="time")
     axes[1].set(xlabel="people N", ylabel="GiB", title="peak memory (whole process)")
     for ax in axes:
@@ -160,8 +192,14 @@ def main():
     parser.add_argument("--draws", type=int, nargs="+")
     parser.add_argument("--hessian-limit", type=float, default=120.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--estimates", type=int, nargs=2, default=(300, 50),
-                        metavar=("N", "R"), help="float32 vs float64 estimation sample")
+    parser.add_argument(
+        "--estimates",
+        type=int,
+        nargs=2,
+        default=(300, 50),
+        metavar=("N", "R"),
+        help="float32 vs float64 estimation sample",
+    )
     parser.add_argument("--no-estimates", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--case", type=int, nargs=2, help=argparse.SUPPRESS)
@@ -173,9 +211,11 @@ def main():
     grid = QUICK if args.quick else FULL
     people, draws = args.people or grid["people"], args.draws or grid["draws"]
     print(machine())
-    payload = {"grid": {"people": people, "draws": draws},
-               "hessian_limit_s": args.hessian_limit,
-               "cases": scaling_grid(people, draws, args.hessian_limit, args.repeats)}
+    payload = {
+        "grid": {"people": people, "draws": draws},
+        "hessian_limit_s": args.hessian_limit,
+        "cases": scaling_grid(people, draws, args.hessian_limit, args.repeats),
+    }
     if not args.no_estimates:
         payload["float32_vs_float64_estimates"] = float32_estimates(*args.estimates)
         print(payload["float32_vs_float64_estimates"])

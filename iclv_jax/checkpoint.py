@@ -48,8 +48,10 @@ def canonical(value):
     functions (custom utility terms) by module, qualified name and their bytecode,
     constants and names (not the values they capture)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"class": type(value).__name__,
-                **{f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+        return {
+            "class": type(value).__name__,
+            **{f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)},
+        }
     if isinstance(value, Mapping):
         return {str(key): canonical(entry) for key, entry in value.items()}
     if isinstance(value, list | tuple):
@@ -62,9 +64,12 @@ def canonical(value):
         return value
     if callable(value) and hasattr(value, "__code__"):
         code = value.__code__
-        return {"function": f"{value.__module__}.{value.__qualname__}",
-                "code": code.co_code.hex(), "constants": repr(code.co_consts),
-                "names": list(code.co_names)}
+        return {
+            "function": f"{value.__module__}.{value.__qualname__}",
+            "code": code.co_code.hex(),
+            "constants": repr(code.co_consts),
+            "names": list(code.co_names),
+        }
     return repr(value)
 
 
@@ -80,8 +85,7 @@ def _panel_digest(panel) -> str:
     for f in dataclasses.fields(panel):
         value = getattr(panel, f.name)
         if isinstance(value, np.ndarray):
-            array = np.ascontiguousarray(value.astype(str) if value.dtype == object
-                                         else value)
+            array = np.ascontiguousarray(value.astype(str) if value.dtype == object else value)
             digest.update(f"{f.name} {array.dtype} {array.shape}".encode() + array.tobytes())
         else:
             digest.update(f"{f.name} {json.dumps(canonical(value), sort_keys=True)}".encode())
@@ -91,8 +95,13 @@ def _panel_digest(panel) -> str:
 def fingerprint(names: Sequence[str], model, panel, draws, settings: Mapping) -> dict:
     """The identity a checkpoint must match: the free parameter names and digests of
     the model (:func:`canonical`), the panel arrays, the draws and ``settings``."""
-    return {"parameters": list(names), "model": _digest(model), "data": _panel_digest(panel),
-            "draws": _digest(draws), "settings": _digest(settings)}
+    return {
+        "parameters": list(names),
+        "model": _digest(model),
+        "data": _panel_digest(panel),
+        "draws": _digest(draws),
+        "settings": _digest(settings),
+    }
 
 
 def write_atomic(path: str | os.PathLike, payload: dict) -> None:
@@ -113,6 +122,7 @@ def write_atomic(path: str | os.PathLike, payload: dict) -> None:
 
 # --- reading and validating --------------------------------------------------------------
 
+
 def _load(path: Path) -> dict:
     try:
         payload = json.loads(path.read_text())
@@ -121,12 +131,15 @@ def _load(path: Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: {error}") from None
     if not isinstance(payload, dict) or not str(payload.get("format", "")).startswith(
-            "iclv_jax-checkpoint"):
+        "iclv_jax-checkpoint"
+    ):
         raise CheckpointError(f"{str(path)!r} is not an iclv_jax checkpoint ({FORMAT})")
     if payload["format"] != FORMAT:
-        raise CheckpointError(f"checkpoint {str(path)!r} has format {payload['format']!r}, "
-                              f"written by another version of iclv_jax; this one reads "
-                              f"{FORMAT!r}")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format {payload['format']!r}, "
+            f"written by another version of iclv_jax; this one reads "
+            f"{FORMAT!r}"
+        )
     return payload
 
 
@@ -139,16 +152,22 @@ def _check_identity(saved, expected: Mapping, where: str) -> None:
         names = names if isinstance(names, list) else []
         missing = [n for n in expected["parameters"] if n not in names]
         extra = [n for n in names if n not in expected["parameters"]]
-        detail = (f"missing {missing}, unexpected {extra}" if missing or extra
-                  else "the same names in another order")
-        raise CheckpointError(f"{where} was written for another model, data set or draws: its "
-                              f"parameters differ ({detail}); refusing to resume from it")
+        detail = (
+            f"missing {missing}, unexpected {extra}"
+            if missing or extra
+            else "the same names in another order"
+        )
+        raise CheckpointError(
+            f"{where} was written for another model, data set or draws: its "
+            f"parameters differ ({detail}); refusing to resume from it"
+        )
     differing = [part for part in IDENTITY if saved.get(part) != expected[part]]
     if differing:
         raise CheckpointError(
             f"{where} was written for another model, data set or draws (it differs in: "
             f"{', '.join(differing)}; settings are optimizer, gradient and dtype); refusing "
-            "to resume from it")
+            "to resume from it"
+        )
 
 
 def _vector(payload: dict, key: str, names: Sequence[str], where: str) -> np.ndarray:
@@ -158,8 +177,10 @@ def _vector(payload: dict, key: str, names: Sequence[str], where: str) -> np.nda
     except (TypeError, ValueError):
         raise CheckpointError(f"{where}: {key!r} is not a list of numbers") from None
     if vector.shape != (len(names),):
-        raise CheckpointError(f"{where}: {key!r} has shape {vector.shape}, expected "
-                              f"({len(names)},), one value per free parameter")
+        raise CheckpointError(
+            f"{where}: {key!r} has shape {vector.shape}, expected "
+            f"({len(names)},), one value per free parameter"
+        )
     bad = [name for name, x in zip(names, vector, strict=True) if not math.isfinite(x)]
     if bad:
         raise CheckpointError(f"{where}: {key!r} holds non-finite values for {bad}")
@@ -175,21 +196,27 @@ def _check_contents(payload: dict, names: Sequence[str], where: str) -> None:
     if np.any(scales <= 0):
         raise CheckpointError(f"{where}: 'scales' must be positive")
     if payload.get("scaled") is not None and not np.allclose(
-            _vector(payload, "scaled", names, where) * scales, internal, rtol=1e-9, atol=1e-12):
+        _vector(payload, "scaled", names, where) * scales, internal, rtol=1e-9, atol=1e-12
+    ):
         raise CheckpointError(f"{where}: 'scaled' times 'scales' is not 'internal'")
     iteration = payload["iteration"]
     if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
-        raise CheckpointError(f"{where}: 'iteration' must be a non-negative integer, got "
-                              f"{iteration!r}")
+        raise CheckpointError(
+            f"{where}: 'iteration' must be a non-negative integer, got {iteration!r}"
+        )
     if not isinstance(payload["history"], list) or not all(
-            isinstance(row, dict) for row in payload["history"]):
+        isinstance(row, dict) for row in payload["history"]
+    ):
         raise CheckpointError(f"{where}: 'history' must be a list of mappings")
     state = payload.get("optimizer_state", {})
     if not isinstance(state, dict) or any(
-            key not in OPTIMIZER_STATE or type(value) is not OPTIMIZER_STATE[key]
-            for key, value in state.items()):
-        raise CheckpointError(f"{where}: 'optimizer_state' must map {sorted(OPTIMIZER_STATE)} "
-                              f"to {[t.__name__ for t in OPTIMIZER_STATE.values()]}")
+        key not in OPTIMIZER_STATE or type(value) is not OPTIMIZER_STATE[key]
+        for key, value in state.items()
+    ):
+        raise CheckpointError(
+            f"{where}: 'optimizer_state' must map {sorted(OPTIMIZER_STATE)} "
+            f"to {[t.__name__ for t in OPTIMIZER_STATE.values()]}"
+        )
 
 
 def read(path: str | os.PathLike, expected: Mapping) -> dict:
@@ -206,6 +233,7 @@ def read(path: str | os.PathLike, expected: Mapping) -> dict:
 
 
 # --- one writer at a time ----------------------------------------------------------------
+
 
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this host (``kill(pid, 0)``)."""
@@ -259,11 +287,13 @@ def locked(path: str | os.PathLike | None) -> Iterator[None]:
             raise CheckpointError(
                 f"checkpoint {os.fspath(path)!r} is being written by another run ({who}, "
                 f"lock file {str(lock)!r}); use another checkpoint path, or delete the "
-                "lock file if no such run exists")
+                "lock file if no such run exists"
+            )
         lock.unlink(missing_ok=True)  # stale: its process has died
         if not _create(lock):
-            raise CheckpointError(f"checkpoint {os.fspath(path)!r}: another run took the "
-                                  f"lock {str(lock)!r} first")
+            raise CheckpointError(
+                f"checkpoint {os.fspath(path)!r}: another run took the lock {str(lock)!r} first"
+            )
     try:
         yield
     finally:

@@ -47,8 +47,7 @@ from .placement import available_memory_bytes
 DRAW_TYPES = ("halton", "mlhs", "sobol", "pseudo", "apollo-halton")
 USAGE_ERROR = 2
 #: what ``estimate`` writes into ``--out``
-OUTPUTS = ("results.csv", "results.md", "results.json", "convergence.png",
-           "gradient_scales.png")
+OUTPUTS = ("results.csv", "results.md", "results.json", "convergence.png", "gradient_scales.png")
 #: the longest error line printed (longer messages are cut, saying how long they were)
 MAX_MESSAGE = 2000
 
@@ -84,18 +83,29 @@ def _existing_file(text: str) -> Path:
 def _model_and_data_arguments(command) -> None:
     command.add_argument("model", type=_existing_file, help="model file (.yaml, .yml, .toml)")
     command.add_argument("data", type=_existing_file, help="CSV, one row per choice situation")
-    command.add_argument("--draws", type=_positive_int, default=100, metavar="R",
-                         help="draws per person (default 100)")
-    command.add_argument("--draw-type", choices=DRAW_TYPES, default="halton",
-                         help="draws (default: scrambled Halton)")
+    command.add_argument(
+        "--draws",
+        type=_positive_int,
+        default=100,
+        metavar="R",
+        help="draws per person (default 100)",
+    )
+    command.add_argument(
+        "--draw-type",
+        choices=DRAW_TYPES,
+        default="halton",
+        help="draws (default: scrambled Halton)",
+    )
     command.add_argument("--seed", type=int, default=0, help="seed of the draws")
-    command.add_argument("--id-column", metavar="COL",
-                         help="person-id column (default: the model file's person_id)")
+    command.add_argument(
+        "--id-column", metavar="COL", help="person-id column (default: the model file's person_id)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="iclv-jax", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog="iclv-jax", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="simulate the beverage study, estimate it, print estimates beside the truth"
@@ -107,27 +117,39 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", metavar="PATH", help="write estimates, SEs and truth as JSON")
 
     estimate = commands.add_parser(
-        "estimate", help="estimate a model file on a CSV file; write tables, JSON and plots")
+        "estimate", help="estimate a model file on a CSV file; write tables, JSON and plots"
+    )
     _model_and_data_arguments(estimate)
-    estimate.add_argument("--out", type=Path, default=Path("iclv-results"), metavar="DIR",
-                          help="output folder (default ./iclv-results, created if needed)")
-    estimate.add_argument("--max-iterations", type=_positive_int, metavar="K",
-                          help="iteration limit of the optimiser")
+    estimate.add_argument(
+        "--out",
+        type=Path,
+        default=Path("iclv-results"),
+        metavar="DIR",
+        help="output folder (default ./iclv-results, created if needed)",
+    )
+    estimate.add_argument(
+        "--max-iterations", type=_positive_int, metavar="K", help="iteration limit of the optimiser"
+    )
     estimate.add_argument("--optimizer", default="hybrid", help="see iclv_jax.estimate")
 
     check = commands.add_parser(
         "check-gradients",
-        help="compare analytic, autodiff and finite-difference gradients at the start values")
+        help="compare analytic, autodiff and finite-difference gradients at the start values",
+    )
     _model_and_data_arguments(check)
     return parser
 
 
 # --- demo -----------------------------------------------------------------------------
 
+
 def run_demo(args) -> dict:
     df, model, truth = datasets.beverage(n_people=args.people, seed=args.seed, choice=args.choice)
-    print(f"beverage study ({args.choice}): {args.people} people, {len(df)} choice situations, "
-          f"raw prices 1,000-5,000, {args.draws} Halton draws", flush=True)
+    print(
+        f"beverage study ({args.choice}): {args.people} people, {len(df)} choice situations, "
+        f"raw prices 1,000-5,000, {args.draws} Halton draws",
+        flush=True,
+    )
     results = estimate(model, df, draws=Halton(args.draws, seed=args.seed))
     print(results.summary())
     table = results.table[["estimate", "robust_se"]].copy()
@@ -154,6 +176,7 @@ def run_demo(args) -> dict:
 
 # --- model file + data ----------------------------------------------------------------
 
+
 def make_draws(draw_type: str, n_draws: int, seed: int):
     """The draws object of ``--draw-type`` (see :data:`DRAW_TYPES`)."""
     if draw_type == "apollo-halton":
@@ -178,8 +201,9 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def _ordered_parts(model) -> list[tuple[str, str, int]]:
     """``(what, column, levels)`` of every ordered indicator and an ordered choice."""
-    return ([("indicator", ind.name, ind.levels) for ind in model.indicators if ind.ordered]
-            + model.choice.ordered_columns())
+    return [
+        ("indicator", ind.name, ind.levels) for ind in model.indicators if ind.ordered
+    ] + model.choice.ordered_columns()
 
 
 def check_against_data(model, df: pd.DataFrame, source: Path):
@@ -202,7 +226,8 @@ def check_against_data(model, df: pd.DataFrame, source: Path):
             raise InputError(
                 f"{source}: {what} {column!r} has levels: {levels} in the model but "
                 f"{len(unused)} level(s) {reprlib.repr(unused)} never occur in the data; set "
-                "levels to the data's or recode")
+                "levels to the data's or recode"
+            )
     return panel
 
 
@@ -237,8 +262,10 @@ def _check_links(out: Path) -> None:
     for name in OUTPUTS:
         target = out / name
         if target.is_symlink() and not target.resolve().is_relative_to(folder):
-            raise InputError(f"--out {out}: {name} is a symbolic link to {target.resolve()}, "
-                             "outside the output folder; remove it or choose another folder")
+            raise InputError(
+                f"--out {out}: {name} is a symbolic link to {target.resolve()}, "
+                "outside the output folder; remove it or choose another folder"
+            )
 
 
 def prepare_out(out: Path) -> None:
@@ -288,12 +315,16 @@ def write_outputs(results, out: Path) -> list[Path]:
 def run_estimate(args):
     model, data, draws = load_inputs(args)
     prepare_out(args.out)
-    print(f"{args.model}: {len(model.lv_names)} latent variables, {len(model.indicators)} "
-          f"indicators; {args.data}: {len(data)} rows; draws {draws!r}", flush=True)
+    print(
+        f"{args.model}: {len(model.lv_names)} latent variables, {len(model.indicators)} "
+        f"indicators; {args.data}: {len(data)} rows; draws {draws!r}",
+        flush=True,
+    )
     options = {} if args.max_iterations is None else {"max_iterations": args.max_iterations}
     try:
-        results = estimate(model, data, draws=draws, optimizer=args.optimizer, verbose=True,
-                           **options)
+        results = estimate(
+            model, data, draws=draws, optimizer=args.optimizer, verbose=True, **options
+        )
     except ValueError as error:  # e.g. an unknown optimizer, a non-finite start
         raise InputError(str(error)) from None
     print(results.summary())

@@ -22,8 +22,9 @@ def plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def read_levels(df: pd.DataFrame, column: str, person_id: str, levels: int,
-                what: str) -> np.ndarray:
+def read_levels(
+    df: pd.DataFrame, column: str, person_id: str, levels: int, what: str
+) -> np.ndarray:
     """The ordered answers ``1..levels`` of ``column`` as 0-based integers."""
     values = df[column].to_numpy(dtype=float)
     bad = (values != np.round(values)) | (values < 1) | (values > levels)

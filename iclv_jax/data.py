@@ -23,8 +23,9 @@ from .spec import ICLVModel
 # (x x' for a linear index, squared residuals of a continuous indicator); below this
 # bound such products stay finite with a factor 1e8 to spare for coefficients and sums
 # over rows (float64: 1.3e150, float32: 1.8e15; raw prices in the millions pass).
-LARGEST_VALUE = {dtype: float(np.sqrt(np.finfo(dtype).max)) / 1e4
-                 for dtype in ("float64", "float32")}
+LARGEST_VALUE = {
+    dtype: float(np.sqrt(np.finfo(dtype).max)) / 1e4 for dtype in ("float64", "float32")
+}
 
 
 @dataclass(frozen=True)
@@ -116,13 +117,16 @@ def person_index(df: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]
     """
     ids = df[column]
     if ids.isna().any():
-        raise DataError(f"column {column!r} (person id) has missing values, first in row "
-                        f"{np.flatnonzero(ids.isna().to_numpy())[0]}")
+        raise DataError(
+            f"column {column!r} (person id) has missing values, first in row "
+            f"{np.flatnonzero(ids.isna().to_numpy())[0]}"
+        )
     values = ids.to_numpy()
     if pd.api.types.infer_dtype(values, skipna=False) in ("mixed", "mixed-integer"):
         kinds = sorted({type(v).__name__ for v in values})
-        raise DataError(f"column {column!r} (person id) mixes value types {kinds}; "
-                        "give every id the same type")
+        raise DataError(
+            f"column {column!r} (person id) mixes value types {kinds}; give every id the same type"
+        )
     person, person_ids = pd.factorize(values, sort=True)
     return np.asarray(person_ids), person
 
@@ -142,8 +146,11 @@ def _check_present(df: pd.DataFrame, model: ICLVModel) -> None:
     if missing:
         raise DataError(
             f"column {missing[0]!r} ({uses[missing[0]]}) is not in the data"
-            + (" (it is an index level: df.reset_index() makes it a column)"
-               if missing[0] in df.index.names else "")
+            + (
+                " (it is an index level: df.reset_index() makes it a column)"
+                if missing[0] in df.index.names
+                else ""
+            )
             + (f"; also missing: {missing[1:]}" if len(missing) > 1 else "")
         )
     repeated = [c for c in uses if (df.columns == c).sum() > 1]
@@ -159,8 +166,11 @@ def _check_present(df: pd.DataFrame, model: ICLVModel) -> None:
 
 def _nan_allowed(model: ICLVModel) -> set[str]:
     """Indicator columns where NaN is a declared missing answer."""
-    return {ind.name for ind in model.indicators
-            if model.missing_indicators == "integrate" or ind.allows_nan}
+    return {
+        ind.name
+        for ind in model.indicators
+        if model.missing_indicators == "integrate" or ind.allows_nan
+    }
 
 
 def _check_values(df: pd.DataFrame, model: ICLVModel, dtype: str) -> None:
@@ -173,8 +183,10 @@ def _check_values(df: pd.DataFrame, model: ICLVModel, dtype: str) -> None:
     for column, use in uses.items():
         series = df[column]
         if pd.api.types.is_complex_dtype(series):
-            raise DataError(f"column {column!r} ({use}) holds complex numbers; pass the "
-                            "real part (or recode it) explicitly")
+            raise DataError(
+                f"column {column!r} ({use}) holds complex numbers; pass the "
+                "real part (or recode it) explicitly"
+            )
         if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
             raise DataError(
                 f"column {column!r} ({use}) is not numeric (dtype {series.dtype}); "
@@ -184,9 +196,15 @@ def _check_values(df: pd.DataFrame, model: ICLVModel, dtype: str) -> None:
         bad = np.isinf(values) | (np.isnan(values) & (column not in nan_allowed))
         if bad.any():
             person = _first_person(df, model.person_id, bad)
-            hint = ("; to integrate missing answers out, declare them: "
+            hint = (
+                (
+                    "; to integrate missing answers out, declare them: "
                     f"Indicator({column!r}, ..., missing_codes=(math.nan,)) or "
-                    "ICLVModel(..., missing_indicators='integrate')") if use == "indicator" else ""
+                    "ICLVModel(..., missing_indicators='integrate')"
+                )
+                if use == "indicator"
+                else ""
+            )
             raise DataError(
                 f"column {column!r} ({use}) has a missing or non-finite value, "
                 f"first for person {person!r}{hint}"
@@ -202,8 +220,9 @@ def _check_values(df: pd.DataFrame, model: ICLVModel, dtype: str) -> None:
             )
 
 
-def _check_person_level(df: pd.DataFrame, model: ICLVModel, person_ids: np.ndarray,
-                        person: np.ndarray) -> None:
+def _check_person_level(
+    df: pd.DataFrame, model: ICLVModel, person_ids: np.ndarray, person: np.ndarray
+) -> None:
     person_level = [*model.covariates, *(ind.name for ind in model.indicators)]
     groups = df.groupby(person, sort=True)
     for column in person_level:
@@ -235,13 +254,17 @@ def _indicator_arrays(person_df: pd.DataFrame, model: ICLVModel):
             raise DataError(f"indicator {ind.name!r}: every answer is missing")
         if ind.ordered:
             levels = np.full(n, -1, dtype=np.int64)
-            levels[~missing] = read_levels(person_df[~missing], ind.name, model.person_id,
-                                             ind.n_levels, "indicator")
+            levels[~missing] = read_levels(
+                person_df[~missing], ind.name, model.person_id, ind.n_levels, "indicator"
+            )
             ordered.append(levels)
         else:
             continuous.append(np.where(missing, np.nan, values))
-    return (np.stack(ordered, axis=1) if ordered else np.zeros((n, 0), dtype=np.int64),
-            np.stack(continuous, axis=1) if continuous else np.zeros((n, 0)), counts)
+    return (
+        np.stack(ordered, axis=1) if ordered else np.zeros((n, 0), dtype=np.int64),
+        np.stack(continuous, axis=1) if continuous else np.zeros((n, 0)),
+        counts,
+    )
 
 
 def _design_rows(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -268,8 +291,9 @@ def _pad(rows: np.ndarray, person_row: np.ndarray, slot: np.ndarray, shape, fill
     return out
 
 
-def prepare_data(model: ICLVModel, df: pd.DataFrame, panel: bool | None = None,
-                 dtype: str = "float64") -> Panel:
+def prepare_data(
+    model: ICLVModel, df: pd.DataFrame, panel: bool | None = None, dtype: str = "float64"
+) -> Panel:
     """Validate ``df`` against ``model`` and build the padded :class:`Panel`.
 
     Raises :class:`DataError` naming the column and the first offending person for a

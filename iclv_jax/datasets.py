@@ -133,31 +133,36 @@ def beverage_choice_model(choice: str):
             choice="choice",
             alternatives=[
                 Alternative(
-                    name=product, code=code, asc=True,
+                    name=product,
+                    code=code,
+                    asc=True,
                     utility=Utility(
-                        attributes={"price": f"price_{product}",
-                                    "health_label": f"health_label_{product}"},
+                        attributes={
+                            "price": f"price_{product}",
+                            "health_label": f"health_label_{product}",
+                        },
                         lvs=["purchase_intention"],
                     ),
                 )
                 for code, product in ((1, "sugar"), (2, "sugar_free"))
-            ] + [Alternative(name="none", code=3)],
+            ]
+            + [Alternative(name="none", code=3)],
         )
     if choice == "ordered":
         return OrderedProbitChoice(
             choice="likelihood",
             levels=5,
             utility=Utility(
-                attributes={"price": "price", "health_label": "health_label",
-                            "sugar": "sugar"},
+                attributes={"price": "price", "health_label": "health_label", "sugar": "sugar"},
                 lvs=["purchase_intention"],
             ),
         )
     raise ValueError(f"choice must be one of {CHOICE_KINDS}, got {choice!r}")
 
 
-def simulate_lvs(lvs, covariates: dict[str, np.ndarray], truth: dict[str, float],
-                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+def simulate_lvs(
+    lvs, covariates: dict[str, np.ndarray], truth: dict[str, float], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """``eta_l = sum_m gamma_{m_to_l} eta_m + sum_c b_{c_to_l} x_c + zeta_l``, ``zeta ~ N(0, 1)``.
 
     ``lvs`` must list predictors before the LVs they predict.
@@ -185,11 +190,13 @@ def _people(n_people: int, rng: np.random.Generator) -> pd.DataFrame:
     """Person ids ``1..N``, ``age = (years - 45) / 15`` with years uniform on 18..75,
     and ``female`` Bernoulli(1/2)."""
     years = rng.integers(18, 76, size=n_people)
-    return pd.DataFrame({
-        "id": np.arange(1, n_people + 1),
-        "age": (years - 45) / 15.0,
-        "female": rng.integers(0, 2, size=n_people),
-    })
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, n_people + 1),
+            "age": (years - 45) / 15.0,
+            "female": rng.integers(0, 2, size=n_people),
+        }
+    )
 
 
 def _prices(shape, rng: np.random.Generator) -> np.ndarray:
@@ -202,9 +209,12 @@ def _simulate_probit(rows: pd.DataFrame, intention: np.ndarray, truth, rng) -> p
     ``V = asc_sugar sugar + asc_sugar_free sugar_free + beta_price price
     + beta_health_label health_label + theta_purchase_intention PI``."""
     rows = _one_product(rows, rng)
-    v = (_one_product_utility(rows, truth) + truth["asc_sugar"] * rows["sugar"]
-         + truth["asc_sugar_free"] * rows["sugar_free"]
-         + truth["theta_purchase_intention"] * intention)
+    v = (
+        _one_product_utility(rows, truth)
+        + truth["asc_sugar"] * rows["sugar"]
+        + truth["asc_sugar_free"] * rows["sugar_free"]
+        + truth["theta_purchase_intention"] * intention
+    )
     return rows.assign(buy=(v + rng.standard_normal(len(rows)) > 0).astype(np.int64))
 
 
@@ -213,8 +223,11 @@ def _simulate_ordered(rows: pd.DataFrame, intention: np.ndarray, truth, rng) -> 
     ``V = beta_price price + beta_health_label health_label + beta_sugar sugar
     + theta_purchase_intention PI`` with thresholds ``tau_likelihood_j``."""
     rows = _one_product(rows, rng)
-    v = (_one_product_utility(rows, truth) + truth["beta_sugar"] * rows["sugar"]
-         + truth["theta_purchase_intention"] * intention)
+    v = (
+        _one_product_utility(rows, truth)
+        + truth["beta_sugar"] * rows["sugar"]
+        + truth["theta_purchase_intention"] * intention
+    )
     taus = [truth[f"tau_likelihood_{j}"] for j in range(1, 5)]
     return rows.assign(likelihood=ordered_response(v.to_numpy(), taus, rng))
 
@@ -245,20 +258,23 @@ def _simulate_logit(rows: pd.DataFrame, intention: np.ndarray, truth, rng) -> pd
         label = rng.integers(0, 2, size=n)
         columns[f"price_{product}"] = price
         columns[f"health_label_{product}"] = label
-        utilities.append(truth[f"asc_{product}"] + truth["beta_price"] * price
-                         + truth["beta_health_label"] * label
-                         + truth[f"theta_purchase_intention_{product}"] * intention)
+        utilities.append(
+            truth[f"asc_{product}"]
+            + truth["beta_price"] * price
+            + truth["beta_health_label"] * label
+            + truth[f"theta_purchase_intention_{product}"] * intention
+        )
     utilities.append(np.zeros(n))
     noisy = np.stack(utilities, axis=1) + rng.gumbel(size=(n, 3))
     return rows.assign(**columns, choice=1 + noisy.argmax(axis=1))
 
 
-_SIMULATORS = {"probit": _simulate_probit, "logit": _simulate_logit,
-               "ordered": _simulate_ordered}
+_SIMULATORS = {"probit": _simulate_probit, "logit": _simulate_logit, "ordered": _simulate_ordered}
 
 
-def beverage(n_people: int = 326, n_situations: int = 10, seed: int = 0,
-             choice: str = "probit") -> tuple[pd.DataFrame, ICLVModel, dict[str, float]]:
+def beverage(
+    n_people: int = 326, n_situations: int = 10, seed: int = 0, choice: str = "probit"
+) -> tuple[pd.DataFrame, ICLVModel, dict[str, float]]:
     """Simulate the beverage study: ``(df, model, truth)``.
 
     Structural chain ``health_concern -> perceived_benefit -> purchase_intention``
@@ -285,8 +301,9 @@ def beverage(n_people: int = 326, n_situations: int = 10, seed: int = 0,
 
     rng = np.random.default_rng(seed)
     people = _people(n_people, rng)
-    eta = simulate_lvs(BEVERAGE_LVS, {c: people[c].to_numpy() for c in ("age", "female")},
-                       truth, rng)
+    eta = simulate_lvs(
+        BEVERAGE_LVS, {c: people[c].to_numpy() for c in ("age", "female")}, truth, rng
+    )
     for name, (lv, _, _) in BEVERAGE_ITEMS.items():
         taus = [truth[f"tau_{name}_{j}"] for j in range(1, LIKERT_LEVELS)]
         people[name] = ordered_response(truth[f"lambda_{name}"] * eta[lv], taus, rng)
@@ -295,25 +312,42 @@ def beverage(n_people: int = 326, n_situations: int = 10, seed: int = 0,
     rows.insert(1, "situation", np.tile(np.arange(1, n_situations + 1), n_people))
     intention = np.repeat(eta["purchase_intention"], n_situations)
     df = _SIMULATORS[choice](rows, intention, truth, rng)
-    model = ICLVModel(latent_variables=BEVERAGE_LVS, indicators=beverage_indicators(),
-                      choice=choice_model, person_id="id")
+    model = ICLVModel(
+        latent_variables=BEVERAGE_LVS,
+        indicators=beverage_indicators(),
+        choice=choice_model,
+        person_id="id",
+    )
     return df, model, truth
 
 
 # --- the drug-choice data (apollo) ---------------------------------------------------
 
 DRUG_FILE = "drugchoice.csv"
-DRUG_INDICATORS = ("attitude_quality", "attitude_ingredients", "attitude_patent",
-                   "attitude_dominance")
+DRUG_INDICATORS = (
+    "attitude_quality",
+    "attitude_ingredients",
+    "attitude_patent",
+    "attitude_dominance",
+)
 DRUG_COVARIATES = ("regular_user", "university_educated", "over_50")
 DRUG_ALTERNATIVES = (1, 2, 3, 4)
 DRUG_BRANDED = (1, 2)
 # attribute -> (label, value); the reference levels Artemis, USA and "standard" have none
 DRUG_DUMMIES = {
-    "brand": {"Novum": "Novum", "BestValue": "BestValue", "Supermarket": "Supermarket",
-              "PainAway": "PainAway"},
-    "country": {"Switzerland": "Switzerland", "Denmark": "Denmark", "India": "India",
-                "Russia": "Russia", "Brazil": "Brazil"},
+    "brand": {
+        "Novum": "Novum",
+        "BestValue": "BestValue",
+        "Supermarket": "Supermarket",
+        "PainAway": "PainAway",
+    },
+    "country": {
+        "Switzerland": "Switzerland",
+        "Denmark": "Denmark",
+        "India": "India",
+        "Russia": "Russia",
+        "Brazil": "Brazil",
+    },
     "char": {"fast": "fast acting", "double": "double strength"},
 }
 DRUG_REFERENCE = {"brand": "Artemis", "country": "USA", "char": "standard"}
@@ -342,8 +376,10 @@ def drug_dummies(raw: pd.DataFrame) -> pd.DataFrame:
             values = raw[f"{attribute}_{j}"]
             unknown = sorted(set(values.unique()) - known)
             if unknown:
-                raise ValueError(f"column {attribute}_{j} has unexpected levels {unknown}; "
-                                 f"expected {sorted(known)}")
+                raise ValueError(
+                    f"column {attribute}_{j} has unexpected levels {unknown}; "
+                    f"expected {sorted(known)}"
+                )
             for label, value in levels.items():
                 columns[f"{attribute}_{label}_{j}"] = (values == value).astype(np.int64)
     return raw.assign(**columns)
@@ -360,16 +396,21 @@ def drug_choice_model() -> ICLVModel:
     """
     alternatives = []
     for j in DRUG_ALTERNATIVES:
-        attributes = {f"{attribute}_{label}": f"{attribute}_{label}_{j}"
-                      for attribute, levels in DRUG_DUMMIES.items() for label in levels}
+        attributes = {
+            f"{attribute}_{label}": f"{attribute}_{label}_{j}"
+            for attribute, levels in DRUG_DUMMIES.items()
+            for label in levels
+        }
         attributes.update(risk=f"side_effects_{j}", price=f"price_{j}")
         lvs = {"attitude": "lambda"} if j in DRUG_BRANDED else {}
-        alternatives.append(Alternative(name=f"alt{j}", code=j,
-                                        utility=Utility(attributes=attributes, lvs=lvs)))
+        alternatives.append(
+            Alternative(name=f"alt{j}", code=j, utility=Utility(attributes=attributes, lvs=lvs))
+        )
     return ICLVModel(
         latent_variables=[LatentVariable("attitude", covariates=DRUG_COVARIATES)],
-        indicators=[Indicator(name, "attitude", kind="ordered_logit", levels=5)
-                    for name in DRUG_INDICATORS],
+        indicators=[
+            Indicator(name, "attitude", kind="ordered_logit", levels=5) for name in DRUG_INDICATORS
+        ],
         choice=MultinomialLogit(choice="best", alternatives=alternatives),
         person_id="ID",
     )
@@ -390,8 +431,9 @@ def drug_choice_start() -> dict[str, float]:
     return start
 
 
-def drug_choice(path: str | os.PathLike | None = None
-                ) -> tuple[pd.DataFrame, ICLVModel, dict[str, float]]:
+def drug_choice(
+    path: str | os.PathLike | None = None,
+) -> tuple[pd.DataFrame, ICLVModel, dict[str, float]]:
     """The apollo drug-choice data with dummy columns, its ICLV and starting values.
 
     ``path`` defaults to :func:`drug_choice_path`.  Raises FileNotFoundError naming the
@@ -425,9 +467,13 @@ def beverage_one_lv(n_people=326, seed=0):
     model = ICLVModel(
         [LatentVariable("purchase_intention", covariates=("age", "female"))],
         [item for item in beverage_indicators() if item.name.startswith("pi")],
-        beverage_choice_model("probit"), person_id="id")
-    params = {f"b_{c}_to_purchase_intention": truth[f"b_{c}_to_health_concern"] * g1 * g2 / s
-              for c in ("age", "female")}
+        beverage_choice_model("probit"),
+        person_id="id",
+    )
+    params = {
+        f"b_{c}_to_purchase_intention": truth[f"b_{c}_to_health_concern"] * g1 * g2 / s
+        for c in ("age", "female")
+    }
     for k in (1, 2, 3):
         params[f"lambda_pi{k}"] = truth[f"lambda_pi{k}"] * s
         params.update({f"tau_pi{k}_{j}": truth[f"tau_pi{k}_{j}"] for j in range(1, 5)})

@@ -24,13 +24,18 @@ from .results import Results
 __all__ = ["delta_method", "parse_expression", "wtp"]
 
 
-_FUNCTIONS: dict[str, Callable] = {"exp": jnp.exp, "log": jnp.log, "sqrt": jnp.sqrt,
-                                   "abs": jnp.abs}
+_FUNCTIONS: dict[str, Callable] = {"exp": jnp.exp, "log": jnp.log, "sqrt": jnp.sqrt, "abs": jnp.abs}
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.Pow: operator.pow}
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
 _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
-    ast.UAdd: operator.pos, ast.USub: operator.neg}
+    ast.UAdd: operator.pos,
+    ast.USub: operator.neg,
+}
 _IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _QUOTED = re.compile(r"`([^`]+)`")
 
@@ -72,8 +77,11 @@ def parse_expression(text: str, names: Sequence[str]) -> Callable[[Mapping], jnp
         raise ValueError(f"cannot parse expression {text!r}: {error.msg}") from None
 
     def build(node) -> Callable:
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) \
-                and not isinstance(node.value, bool):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, int | float)
+            and not isinstance(node.value, bool)
+        ):
             value = float(node.value)
             return lambda p: value
         if isinstance(node, ast.Name) and node.id in placeholders:
@@ -85,12 +93,19 @@ def parse_expression(text: str, names: Sequence[str]) -> Callable[[Mapping], jnp
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             sign, operand = _UNARY[type(node.op)], build(node.operand)
             return lambda p: sign(operand(p))
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id in _FUNCTIONS and len(node.args) == 1 and not node.keywords):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in _FUNCTIONS
+            and len(node.args) == 1
+            and not node.keywords
+        ):
             fn, argument = _FUNCTIONS[node.func.id], build(node.args[0])
             return lambda p: fn(argument(p))
-        raise ValueError(f"expression {text!r}: {ast.dump(node)[:60]} is not allowed "
-                         "(use numbers, parameter names, + - * / **, exp, log, sqrt, abs)")
+        raise ValueError(
+            f"expression {text!r}: {ast.dump(node)[:60]} is not allowed "
+            "(use numbers, parameter names, + - * / **, exp, log, sqrt, abs)"
+        )
 
     return build(tree.body)
 
@@ -100,8 +115,11 @@ def _as_function(expression, names) -> Callable:
 
 
 def _label(expression) -> str:
-    return expression if isinstance(expression, str) else getattr(expression, "__name__",
-                                                                  repr(expression))
+    return (
+        expression
+        if isinstance(expression, str)
+        else getattr(expression, "__name__", repr(expression))
+    )
 
 
 def delta_method(results: Results, expression, robust: bool = True) -> pd.DataFrame:
@@ -155,15 +173,18 @@ def delta_method(results: Results, expression, robust: bool = True) -> pd.DataFr
     se = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         t = values / se
-    table = pd.DataFrame({"estimate": values, "se": se, "t": t, "p": 2 * norm.sf(np.abs(t))},
-                         index=pd.Index(labels, name="expression"))
+    table = pd.DataFrame(
+        {"estimate": values, "se": se, "t": t, "p": 2 * norm.sf(np.abs(t))},
+        index=pd.Index(labels, name="expression"),
+    )
     table.attrs["covariance"] = pd.DataFrame(covariance, index=labels, columns=labels)
     table.attrs["robust"] = robust
     return table
 
 
-def wtp(results: Results, numerator, denominator: str = "beta_price",
-        robust: bool = True) -> pd.DataFrame:
+def wtp(
+    results: Results, numerator, denominator: str = "beta_price", robust: bool = True
+) -> pd.DataFrame:
     """Willingness to pay ``WTP_k = -beta_k / beta_cost`` with delta-method SEs.
 
     The sign convention is the economic one: with a negative cost coefficient a liked
@@ -185,4 +206,3 @@ def wtp(results: Results, numerator, denominator: str = "beta_price",
         {name: (lambda p, a=name: -p[a] / p[denominator]) for name in numerators},
         robust=robust,
     )
-

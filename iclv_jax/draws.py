@@ -76,14 +76,13 @@ def check_draws_memory(n_people: int, n_draws: int, n_dims: int, available: int)
         raise DrawsMemoryError(
             f"{n_draws} draws for {n_people} people and {max(n_dims, 1)} random term(s) need "
             f"about {need / 2**30:.3g} GiB (two float64 copies of people x draws x terms), "
-            f"more than the {available / 2**30:.3g} GiB available; use fewer draws")
+            f"more than the {available / 2**30:.3g} GiB available; use fewer draws"
+        )
 
 
 def _is_int(value: object) -> TypeGuard[numbers.Integral]:
     """True for Python/numpy integers, False for ``bool`` (an ``int`` subtype)."""
-    return isinstance(value, numbers.Integral) and not isinstance(
-        value, bool | np.bool_
-    )
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
 
 def _check_count(name: str, value: object, minimum: int) -> int:
@@ -197,9 +196,7 @@ class Halton(Draws):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.burn_in is not None:
-            object.__setattr__(
-                self, "burn_in", _check_count("burn_in", self.burn_in, 0)
-            )
+            object.__setattr__(self, "burn_in", _check_count("burn_in", self.burn_in, 0))
 
     def _raw_uniforms(self, n_people: int, n_dims: int) -> np.ndarray:
         burn_in = 10 * _nth_prime(n_dims) if self.burn_in is None else self.burn_in

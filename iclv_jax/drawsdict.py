@@ -38,9 +38,13 @@ def _draws_classes() -> dict[str, type[Draws]]:
 def draws_to_dict(draws: Draws) -> dict[str, Any]:
     """``{"repr", "class", "fields"}`` of a draws object (``fields``: its constructor
     arguments, plain JSON values)."""
-    return {"repr": repr(draws), "class": type(draws).__name__,
-            "fields": {f.name: plain(getattr(draws, f.name))
-                       for f in dataclasses.fields(draws) if f.init}}
+    return {
+        "repr": repr(draws),
+        "class": type(draws).__name__,
+        "fields": {
+            f.name: plain(getattr(draws, f.name)) for f in dataclasses.fields(draws) if f.init
+        },
+    }
 
 
 def draws_from_dict(data: Mapping) -> Draws:
@@ -48,9 +52,11 @@ def draws_from_dict(data: Mapping) -> Draws:
     class is unknown or null: draws that cannot be rebuilt, to pass explicitly)."""
     classes = _draws_classes()
     if not isinstance(data.get("class"), str) or data["class"] not in classes:
-        raise ValueError(f"cannot recreate draws {data.get('repr')!r}: unknown draws class "
-                         f"{data.get('class')!r} (known: {sorted(classes)}); pass draws= "
-                         "explicitly")
+        raise ValueError(
+            f"cannot recreate draws {data.get('repr')!r}: unknown draws class "
+            f"{data.get('class')!r} (known: {sorted(classes)}); pass draws= "
+            "explicitly"
+        )
     return classes[data["class"]](**data["fields"])
 
 
@@ -64,11 +70,16 @@ def check_draws_record(record: object) -> dict[str, Any]:
         raise ValueError(f"draws record: repr must be a string, not {record['repr']!r}")
     if record["class"] is None and record["fields"] is None:
         return dict(record)
-    if not isinstance(record["class"], str) or not isinstance(record["fields"], Mapping) \
-            or not all(isinstance(k, str) for k in record["fields"]):
-        raise ValueError(f"draws record: class must be a string and fields a mapping by "
-                         f"name (or both null), not {record['class']!r}, "
-                         f"{record['fields']!r}")
+    if (
+        not isinstance(record["class"], str)
+        or not isinstance(record["fields"], Mapping)
+        or not all(isinstance(k, str) for k in record["fields"])
+    ):
+        raise ValueError(
+            f"draws record: class must be a string and fields a mapping by "
+            f"name (or both null), not {record['class']!r}, "
+            f"{record['fields']!r}"
+        )
     return {"repr": record["repr"], "class": record["class"], "fields": dict(record["fields"])}
 
 
@@ -86,14 +97,17 @@ def draws_from_repr(text: str) -> Draws:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError:
         raise failure from None
-    if (not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name)
-            or node.func.id not in classes or node.args):
+    if (
+        not isinstance(node, ast.Call)
+        or not isinstance(node.func, ast.Name)
+        or node.func.id not in classes
+        or node.args
+    ):
         raise failure
     cls = classes[node.func.id]
     init = {f.name for f in dataclasses.fields(cls) if f.init}
     try:
-        fields = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords
-                  if kw.arg in init}
+        fields = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg in init}
         draws = cls(**fields)
     except (ValueError, TypeError):
         raise failure from None

@@ -25,6 +25,7 @@ __all__ = ["elasticities", "probabilities_and_tangents"]
 def probabilities_and_tangents(likelihood, u, mode: str, multipliers, tangents):
     """Probabilities and their derivatives along each tangent of the log design scale
     ``s`` (``multiplier = exp(s * mask)``), by forward-mode autodiff."""
+
     def probs(s):
         return probabilities(likelihood, u, mode, jnp.exp(jnp.tensordot(s, multipliers, 1)))
 
@@ -53,8 +54,15 @@ def _attribute_entries(model: ICLVModel, problem: Problem, label: str):
     return rows, np.stack(masks)
 
 
-def elasticities(results, model: ICLVModel | None, data: pd.DataFrame, attribute_label: str,
-                 draws=None, conditional=False, aggregate: bool = False) -> pd.DataFrame:
+def elasticities(
+    results,
+    model: ICLVModel | None,
+    data: pd.DataFrame,
+    attribute_label: str,
+    draws=None,
+    conditional=False,
+    aggregate: bool = False,
+) -> pd.DataFrame:
     """Point elasticities of the choice probabilities w.r.t. an attribute, averaged.
 
     For situation ``t``, utility ``j`` carrying attribute ``attribute_label`` (column
@@ -79,11 +87,13 @@ def elasticities(results, model: ICLVModel | None, data: pd.DataFrame, attribute
         others cross elasticities.
     """
     model, labels, mode, frame, problem, u = prediction_setup(
-        results, model, data, draws, conditional)
+        results, model, data, draws, conditional
+    )
     rows, masks = _attribute_entries(model, problem, attribute_label)
     tangents = jnp.eye(len(rows))
     value, derivatives = probabilities_and_tangents(
-        problem.likelihood, u, mode, jnp.asarray(masks), tangents)
+        problem.likelihood, u, mode, jnp.asarray(masks), tangents
+    )
     p = frame_rows(model, frame, value)
     table = np.empty((len(rows), len(labels)))
     for i, row in enumerate(rows):
@@ -97,5 +107,8 @@ def elasticities(results, model: ICLVModel | None, data: pd.DataFrame, attribute
             with np.errstate(divide="ignore", invalid="ignore"):
                 e = np.where(positive, d / p, 0.0)
             table[i] = e.sum(axis=0) / positive.sum(axis=0)
-    return pd.DataFrame(table, index=pd.Index(rows, name=f"{attribute_label} of"),
-                        columns=pd.Index(labels, name="probability of"))
+    return pd.DataFrame(
+        table,
+        index=pd.Index(rows, name=f"{attribute_label} of"),
+        columns=pd.Index(labels, name="probability of"),
+    )

@@ -14,7 +14,7 @@ import dataclasses
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import equinox as eqx
 import jax
@@ -24,12 +24,11 @@ import pandas as pd
 
 from . import checkpoint as checkpoints
 from . import identification
-from .data import Panel, prepare_data
-from .draws import Draws, Halton, as_draws, check_draws_memory
+from .data import prepare_data
+from .draws import Draws, Halton
 from .drawsdict import draws_to_dict
 from .inference import PEOPLE_PER_PARAMETER, covariances_held_at_bounds, noise_dominated
 from .layout import build_layout
-from .likelihood import SimulatedLikelihood, build_likelihood
 from .optimize import (
     BOUNDED_OPTIMIZERS,
     OPTIMIZERS,
@@ -42,106 +41,22 @@ from .optimize import (
     verify,
 )
 from .params import ParameterSpace, ToReported
-from .placement import available_memory_bytes
-from .quadrature import AdaptiveQuadrature, Quadrature, adapt, readapt
+from .problem import Problem, start_scales
+from .quadrature import AdaptiveQuadrature, Quadrature, readapt
 from .results import Results, parameter_table
-from .spec import (
-    ICLVModel,
-    NoChoice,
-    SpecificationError,
-    mirror_parameters,
-    sign_anchors,
-)
+from .spec import ICLVModel, NoChoice, SpecificationError
+from .symmetry import mirror, mirrored_lvs, sign_anchors
 
-__all__ = ["OPTIMIZERS", "Problem", "estimate", "relative_gradient", "start_scales"]
-
-
-class Problem:
-    """A model, its validated data and draws, and the compiled likelihood.
-
-    ``loglike(params)`` evaluates the simulated log-likelihood at reported parameter
-    values (a dict by name; missing names take their defaults).  With
-    :class:`~iclv_jax.AdaptiveQuadrature` the nodes are adapted at the default start
-    values on construction and at ``params`` by ``loglike(params)``; :meth:`adapt`
-    moves them for the lower-level ``likelihood``.  ``chunk_size``, ``memory_bytes``,
-    ``dtype`` and ``devices`` are passed to
-    :func:`~iclv_jax.likelihood.build_likelihood` (people per chunk, memory budget of a
-    chunk, ``"float64"``/``"float32"``, devices to split the people over; defaults: from
-    the free memory, float64, every visible device).
-    """
-
-    def __init__(self, model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500,
-                 chunk_size: int | None = None, memory_bytes: int | None = None,
-                 dtype: str = "float64", devices=None):
-        self.model = model
-        self.draws = as_draws(draws).for_dims(model.n_draw_dims)
-        self.panel: Panel = prepare_data(model, data, dtype=dtype)
-        check_draws_memory(self.panel.n_people, self.draws.n_draws, model.n_draw_dims,
-                           available_memory_bytes())
-        self.space: ParameterSpace
-        self.space, self.layout = build_layout(model, self.panel)
-        defaults = self.space.to_internal(self.space.start_reported(None))
-        normals = self.draws.normals(self.panel.n_people, model.n_draw_dims)
-        log_weights = self.draws.log_weights()
-        if isinstance(self.draws, AdaptiveQuadrature):  # per-person weights
-            log_weights = np.broadcast_to(log_weights, normals.shape[:2])
-        self.likelihood: SimulatedLikelihood = build_likelihood(
-            self.space, self.layout, self.panel, normals, log_weights, defaults,
-            chunk_size=chunk_size, memory_bytes=memory_bytes, dtype=dtype, devices=devices,
-        )
-        self.adapt()
-
-    def adapt(self, params=None) -> SimulatedLikelihood:
-        """Adaptive quadrature only (else nothing changes): centre and scale every
-        person's nodes on the LVs' posterior mode and curvature at ``params`` (reported
-        values as :meth:`free_internal` takes, or the free internal array); see
-        :mod:`iclv_jax.quadrature`.  Returns the (new) likelihood."""
-        if isinstance(self.draws, AdaptiveQuadrature):
-            u = (jnp.asarray(params, dtype=float) if isinstance(params, np.ndarray | jax.Array)
-                 else self.free_internal(params))
-            self.likelihood = adapt(self.likelihood, u, self.draws)
-        return self.likelihood
-
-    def free_internal(self, params=None) -> jnp.ndarray:
-        """Free internal vector ``u`` from reported values (dict, number or None)."""
-        internal = self.space.to_internal(self.space.start_reported(params))
-        return jnp.asarray(internal[self.space.free_index])
-
-    def reported(self, free_internal) -> dict[str, float]:
-        values = np.asarray(self.likelihood.to_reported(jnp.asarray(free_internal)))
-        return dict(zip(self.space.names, values.tolist(), strict=True))
-
-    def loglike(self, params=None) -> float:
-        """Simulated (or quadrature) log-likelihood at ``params``.  With
-        :class:`~iclv_jax.AdaptiveQuadrature` the nodes are first adapted at
-        ``params`` themselves, so the value never depends on where they were adapted
-        before (``self.likelihood.loglike`` evaluates without moving them)."""
-        self.adapt(params)
-        return float(self.likelihood.loglike(self.free_internal(params)))
-
-    def null_choice_loglike(self) -> float | None:
-        """Choice LL at equal shares (the choice model's ``null_loglike`` over the
-        observed situations); None without a choice part.  The one definition used
-        by :class:`~iclv_jax.Results` and :func:`~iclv_jax.rho_squared`."""
-        mask = self.panel.situation_mask
-        return self.model.choice.null_loglike(self.panel.chosen[mask],
-                                              self.panel.available[mask])
-
-
-def start_scales(likelihood: SimulatedLikelihood, u0) -> np.ndarray:
-    """The scales ``s`` the estimator uses at ``u0`` (see
-    :func:`iclv_jax.optimize.scales_from_curvature`)."""
-    u0 = jnp.asarray(u0)
-    return scales_from_curvature(np.asarray(likelihood.hessian(u0)),
-                                 np.asarray(likelihood.scores(u0)))
+__all__ = ["OPTIMIZERS", "Problem", "estimate", "mirror", "relative_gradient", "start_scales"]
 
 
 def _warn_fixed_start(problem: Problem, start) -> None:
     if isinstance(start, Mapping):
         fixed = sorted(set(start) & set(problem.space.fixed))
         if fixed:
-            warnings.warn(f"start values given for fixed parameters {fixed} are ignored",
-                          stacklevel=4)
+            warnings.warn(
+                f"start values given for fixed parameters {fixed} are ignored", stacklevel=4
+            )
 
 
 def check_bounds_kept(space: ParameterSpace, optimizer: str) -> None:
@@ -150,11 +65,21 @@ def check_bounds_kept(space: ParameterSpace, optimizer: str) -> None:
     if bounded and optimizer not in BOUNDED_OPTIMIZERS:
         raise SpecificationError(
             f"optimizer {optimizer!r} cannot keep the bounds on {bounded}; use one of "
-            f"{BOUNDED_OPTIMIZERS}")
+            f"{BOUNDED_OPTIMIZERS}"
+        )
 
 
-def _stage_fit(model: ICLVModel, data, draws, start, optimizer, gradient, max_iterations,
-               chunk_size, tracker_args) -> tuple[dict, int, list]:
+def _stage_fit(
+    model: ICLVModel,
+    data,
+    draws,
+    start,
+    optimizer,
+    gradient,
+    max_iterations,
+    chunk_size,
+    tracker_args,
+) -> tuple[dict, int, list]:
     """Estimate a sub-model without verification; returns reported estimates, iterations
     and the stage's history rows."""
     problem = Problem(model, data, draws, chunk_size=chunk_size)
@@ -165,19 +90,33 @@ def _stage_fit(model: ICLVModel, data, draws, start, optimizer, gradient, max_it
     tracker = Tracker(blocks=problem.space.blocks(), scales=scales, **tracker_args)
     bounds = problem.space.internal_bounds()
     if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted between iterations
-        u, _, _ = readapt(problem, Evaluator(problem.adapt(u0), gradient), u0,
-                          lambda ev, v, n: minimise(ev, v, scales, optimizer, n, tracker,
-                                                    bounds=bounds),
-                          1e-6, max_iterations, scales)
+        u, _, _ = readapt(
+            problem,
+            Evaluator(problem.adapt(u0), gradient),
+            u0,
+            lambda ev, v, n: minimise(ev, v, scales, optimizer, n, tracker, bounds=bounds),
+            1e-6,
+            max_iterations,
+            scales,
+        )
         return problem.reported(u), tracker.iteration, tracker.history
-    u, iterations, _ = minimise(evaluator, u0, scales, optimizer, max_iterations, tracker,
-                                bounds=bounds)
+    u, iterations, _ = minimise(
+        evaluator, u0, scales, optimizer, max_iterations, tracker, bounds=bounds
+    )
     return problem.reported(u), iterations, tracker.history
 
 
-def sequential_start(model: ICLVModel, data, draws, start=None, optimizer="hybrid",
-                     gradient="autodiff", max_iterations=2000, chunk_size=None,
-                     verbose=False) -> tuple[dict, dict, list]:
+def sequential_start(
+    model: ICLVModel,
+    data,
+    draws,
+    start=None,
+    optimizer="hybrid",
+    gradient="autodiff",
+    max_iterations=2000,
+    chunk_size=None,
+    verbose=False,
+) -> tuple[dict, dict, list]:
     """Starting values in two stages; returns ``(start values, iterations per stage,
     history rows of both stages)``.
 
@@ -189,28 +128,58 @@ def sequential_start(model: ICLVModel, data, draws, start=None, optimizer="hybri
     """
     if model.choice.empty:
         raise SpecificationError("sequential starts need a choice model")
-    unfixed = dataclasses.replace(model, choice=NoChoice(), fixed={}, bounds={},
-                                  random_coefficients=())
+    unfixed = dataclasses.replace(
+        model, choice=NoChoice(), fixed={}, bounds={}, random_coefficients=()
+    )
     names = build_layout(unfixed, prepare_data(unfixed, data))[0].names
     measurement_model = dataclasses.replace(
-        unfixed, fixed={k: v for k, v in model.fixed.items() if k in names},
-        bounds={k: v for k, v in model.bounds.items() if k in names})
+        unfixed,
+        fixed={k: v for k, v in model.fixed.items() if k in names},
+        bounds={k: v for k, v in model.bounds.items() if k in names},
+    )
     tracker_args = {"verbose": verbose}
     stage1, n1, history1 = _stage_fit(
-        measurement_model, data, draws, start, optimizer, gradient, max_iterations,
-        chunk_size, {**tracker_args, "stage": "measurement"})
+        measurement_model,
+        data,
+        draws,
+        start,
+        optimizer,
+        gradient,
+        max_iterations,
+        chunk_size,
+        {**tracker_args, "stage": "measurement"},
+    )
     choice_model = dataclasses.replace(model, fixed={**stage1, **model.fixed})
     stage2, n2, history2 = _stage_fit(
-        choice_model, data, draws, start, optimizer, gradient, max_iterations, chunk_size,
-        {**tracker_args, "stage": "choice"})
+        choice_model,
+        data,
+        draws,
+        start,
+        optimizer,
+        gradient,
+        max_iterations,
+        chunk_size,
+        {**tracker_args, "stage": "choice"},
+    )
     return {**stage2, **stage1}, {"measurement": n1, "choice": n2}, history1 + history2
 
 
-def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, start=None,
-             optimizer: str = "hybrid", gradient: str = "autodiff", max_iterations: int = 2000,
-             tolerance: float = 1e-6, chunk_size: int | None = None,
-             verbose: bool | None = None, checkpoint: str | None = None,
-             resume: str | None = None, dtype: str = "float64", devices=None) -> Results:
+def estimate(
+    model: ICLVModel,
+    data: pd.DataFrame,
+    draws: int | Draws = 500,
+    start=None,
+    optimizer: str = "hybrid",
+    gradient: str = "autodiff",
+    max_iterations: int = 2000,
+    tolerance: float = 1e-6,
+    chunk_size: int | None = None,
+    verbose: bool | None = None,
+    checkpoint: str | None = None,
+    resume: str | None = None,
+    dtype: str = "float64",
+    devices=None,
+) -> Results:
     """Estimate an ICLV model by maximum simulated likelihood.
 
     Args:
@@ -249,20 +218,33 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         identification.check_data(model, problem.panel)
         evaluator = Evaluator(problem.likelihood, gradient)
         fingerprint = checkpoints.fingerprint(
-            problem.space.free_names, model, problem.panel, problem.draws,
-            {"optimizer": optimizer, "gradient": gradient, "dtype": dtype})
+            problem.space.free_names,
+            model,
+            problem.panel,
+            problem.draws,
+            {"optimizer": optimizer, "gradient": gradient, "dtype": dtype},
+        )
         saved = checkpoints.read(resume, fingerprint) if resume is not None else None
         stage_iterations: dict[str, int] = {}
         stage_history: list[dict] = []
         if isinstance(start, str) and start == "sequential" and saved is None:
             start, stage_iterations, stage_history = sequential_start(
-                model, data, problem.draws, None, optimizer, gradient, max_iterations,
-                chunk_size, verbose)
+                model,
+                data,
+                problem.draws,
+                None,
+                optimizer,
+                gradient,
+                max_iterations,
+                chunk_size,
+                verbose,
+            )
         elif start == "sequential":  # resuming: the checkpoint holds the point
             start = None
         elif isinstance(start, str) and start != "default":
-            raise ValueError(f"start must be 'default', 'sequential', a number or a dict, "
-                             f"not {start!r}")
+            raise ValueError(
+                f"start must be 'default', 'sequential', a number or a dict, not {start!r}"
+            )
         elif start == "default":
             start = None
         _warn_fixed_start(problem, start)
@@ -272,24 +254,52 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
         ll_start, _, scores0 = evaluator.scores(u0)
         if not np.isfinite(ll_start):
             raise ValueError(f"the log-likelihood at the start values is {ll_start}")
-        scales = (scales_from_curvature(evaluator.hessian(u0), scores0) if saved is None
-                  else np.asarray(saved["scales"], dtype=float))
-        tracker = Tracker(blocks=problem.space.blocks(), scales=scales, fingerprint=fingerprint,
-                          checkpoint=checkpoint, verbose=verbose, history=stage_history)
+        scales = (
+            scales_from_curvature(evaluator.hessian(u0), scores0)
+            if saved is None
+            else np.asarray(saved["scales"], dtype=float)
+        )
+        tracker = Tracker(
+            blocks=problem.space.blocks(),
+            scales=scales,
+            fingerprint=fingerprint,
+            checkpoint=checkpoint,
+            verbose=verbose,
+            history=stage_history,
+        )
         if saved is not None:
             u0 = _resume(tracker, saved, evaluator, resume)
         if verbose:
-            print(f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
-                  f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}", file=sys.stderr)
+            print(
+                f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
+                f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}",
+                file=sys.stderr,
+            )
         bounds = problem.space.internal_bounds()
 
         def optimise(evaluator: Evaluator, u0) -> tuple[np.ndarray, Evaluator, str]:
             if isinstance(problem.draws, AdaptiveQuadrature):  # nodes re-adapted as it goes
-                return readapt(problem, evaluator, u0, lambda ev, v, n: minimise(
-                    ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10, bounds),
-                    tolerance, max_iterations, tracker.scales)
-            u, _, message = minimise(evaluator, u0, tracker.scales, optimizer, max_iterations,
-                                     tracker, tolerance / 10, bounds)
+                return readapt(
+                    problem,
+                    evaluator,
+                    u0,
+                    lambda ev, v, n: minimise(
+                        ev, v, tracker.scales, optimizer, n, tracker, tolerance / 10, bounds
+                    ),
+                    tolerance,
+                    max_iterations,
+                    tracker.scales,
+                )
+            u, _, message = minimise(
+                evaluator,
+                u0,
+                tracker.scales,
+                optimizer,
+                max_iterations,
+                tracker,
+                tolerance / 10,
+                bounds,
+            )
             return u, evaluator, message
 
         u, evaluator, message = optimise(evaluator, u0)
@@ -302,50 +312,49 @@ def estimate(model: ICLVModel, data: pd.DataFrame, draws: int | Draws = 500, sta
             if isinstance(problem.draws, AdaptiveQuadrature):
                 evaluator = Evaluator(problem.adapt(u0), gradient)
             u, evaluator, message = optimise(evaluator, u0)
-            message += (f"; {flipped} reached their mirror image, re-optimised from it with "
-                        "their sign anchors positive")
+            message += (
+                f"; {flipped} reached their mirror image, re-optimised from it with "
+                "their sign anchors positive"
+            )
             final = verify(evaluator, u, tolerance, tracker, bounds=bounds)
         converged = bool(final.relative_gradient < tolerance and final.negative_definite)
         message = f"{message}; {final.newton_steps} Newton verification steps"
         held = on_active_bound(final.internal, final.gradient, *bounds)
         share, noisy = information_share(problem, evaluator, final, held)
         if not converged:
-            message += (f"; NOT converged: relative gradient {final.relative_gradient:.2e}, "
-                        f"Hessian negative definite: {final.negative_definite}")
+            message += (
+                f"; NOT converged: relative gradient {final.relative_gradient:.2e}, "
+                f"Hessian negative definite: {final.negative_definite}"
+            )
         elif noisy.any():
             converged = False
-            message += (f"; NOT converged: the curvature along some directions is "
-                        f"simulation noise (information share {share:.3g})")
+            message += (
+                f"; NOT converged: the curvature along some directions is "
+                f"simulation noise (information share {share:.3g})"
+            )
         if not converged:
             warnings.warn(f"estimation did not converge ({message})", stacklevel=2)
-        return _results(problem, evaluator, final, tracker, converged, message, optimizer,
-                        ll_start, stage_iterations, time.perf_counter() - began, verbose,
-                        held, share, noisy)
+        return _results(
+            problem,
+            evaluator,
+            final,
+            tracker,
+            converged,
+            message,
+            optimizer,
+            ll_start,
+            stage_iterations,
+            time.perf_counter() - began,
+            verbose,
+            held,
+            share,
+            noisy,
+        )
 
 
-def mirrored_lvs(model: ICLVModel, reported: Mapping[str, float]) -> list[str]:
-    """The LVs whose sign anchor (:func:`~iclv_jax.spec.sign_anchors`) is negative."""
-    return [lv for lv, anchor in sign_anchors(model).items() if reported[anchor] < 0]
-
-
-def mirror(model: ICLVModel, reported: Mapping[str, float],
-           lvs: Iterable[str]) -> dict[str, float]:
-    """``reported`` at the mirror image of ``lvs``: every parameter of
-    :func:`~iclv_jax.spec.mirror_parameters` negated (a path between two of them twice,
-    so it keeps its sign).  The exact likelihood is the same there.  Raises
-    ``ValueError`` for an LV whose mirror image is not a symmetry."""
-    values = dict(reported)
-    for lv in lvs:
-        names = mirror_parameters(model, lv)
-        if names is None:
-            raise ValueError(f"latent variable {lv!r} has no mirror image to move to")
-        for name in names:
-            values[name] = -values[name]
-    return values
-
-
-def information_share(problem: Problem, evaluator: Evaluator, final,
-                      held: np.ndarray) -> tuple[float, np.ndarray]:
+def information_share(
+    problem: Problem, evaluator: Evaluator, final, held: np.ndarray
+) -> tuple[float, np.ndarray]:
     """``(smallest share of the curvature that is information, internal parameters on
     directions whose curvature is simulation noise)`` at the final point, over the
     parameters not ``held`` at a bound, from the scores on the estimation draws and on
@@ -355,16 +364,21 @@ def information_share(problem: Problem, evaluator: Evaluator, final,
     :data:`~iclv_jax.inference.PEOPLE_PER_PARAMETER` people per free parameter."""
     none = np.zeros(problem.space.n_free, dtype=bool)
     free = ~np.asarray(held, dtype=bool)
-    if (isinstance(problem.draws, Quadrature | AdaptiveQuadrature) or not final.negative_definite
-            or problem.panel.n_people < PEOPLE_PER_PARAMETER * free.sum() or not free.any()):
+    if (
+        isinstance(problem.draws, Quadrature | AdaptiveQuadrature)
+        or not final.negative_definite
+        or problem.panel.n_people < PEOPLE_PER_PARAMETER * free.sum()
+        or not free.any()
+    ):
         return float("nan"), none
     other = Halton(problem.draws.n_draws, seed=problem.draws.seed + 1).normals(
-        problem.panel.n_people, problem.model.n_draw_dims)
+        problem.panel.n_people, problem.model.n_draw_dims
+    )
     scores = evaluator.scores(final.internal)[2][:, free]
-    other_scores = np.asarray(evaluator.likelihood.with_draws(other).scores(
-        jnp.asarray(final.internal)))[:, free]
-    share, noisy_free = noise_dominated(final.hessian[np.ix_(free, free)], scores,
-                                        other_scores)
+    other_scores = np.asarray(
+        evaluator.likelihood.with_draws(other).scores(jnp.asarray(final.internal))
+    )[:, free]
+    share, noisy_free = noise_dominated(final.hessian[np.ix_(free, free)], scores, other_scores)
     noisy = none.copy()
     noisy[free] = noisy_free
     return share, noisy
@@ -378,7 +392,8 @@ def _resume(tracker: Tracker, saved: dict, evaluator: Evaluator, path) -> np.nda
     loglike = evaluator.scores(u)[0]
     if not np.isfinite(loglike):
         raise checkpoints.CheckpointError(
-            f"checkpoint {str(path)!r}: the log-likelihood at its parameters is {loglike}")
+            f"checkpoint {str(path)!r}: the log-likelihood at its parameters is {loglike}"
+        )
     tracker.iteration, tracker.history = saved["iteration"], list(saved["history"])
     tracker.optimizer_state = dict(saved.get("optimizer_state", {}))
     if saved.get("scaled") is not None:
@@ -394,23 +409,39 @@ def reported_and_jacobian(to_reported: ToReported, free_internal):
     return to_reported(free_internal), jacobian
 
 
-def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, converged: bool,
-             message: str, optimizer: str, ll_start: float, stage_iterations: dict,
-             seconds: float, verbose: bool, held: np.ndarray, share: float,
-             noisy: np.ndarray) -> Results:
-    reported, jacobian = (np.asarray(x) for x in reported_and_jacobian(
-        problem.likelihood.to_reported, jnp.asarray(final.internal)))
+def _results(
+    problem: Problem,
+    evaluator: Evaluator,
+    final,
+    tracker: Tracker,
+    converged: bool,
+    message: str,
+    optimizer: str,
+    ll_start: float,
+    stage_iterations: dict,
+    seconds: float,
+    verbose: bool,
+    held: np.ndarray,
+    share: float,
+    noisy: np.ndarray,
+) -> Results:
+    reported, jacobian = (
+        np.asarray(x)
+        for x in reported_and_jacobian(problem.likelihood.to_reported, jnp.asarray(final.internal))
+    )
     names = problem.space.free_names
     at_bound = problem.space.active_bounds(reported)
     active_bounds = {name: at_bound[name] for name, h in zip(names, held, strict=True) if h}
-    cov = covariances_held_at_bounds(final.hessian, evaluator.scores(final.internal)[2],
-                                     jacobian, names, held, noisy)
+    cov = covariances_held_at_bounds(
+        final.hessian, evaluator.scores(final.internal)[2], jacobian, names, held, noisy
+    )
     estimates = dict(zip(problem.space.names, reported.tolist(), strict=True))
     values = np.array([estimates[name] for name in names])
     frame = lambda m: pd.DataFrame(m, index=list(names), columns=list(names))  # noqa: E731
     results = Results(
-        table=parameter_table(names, values, cov.classical, cov.robust,
-                              at_bound=tuple(active_bounds)),
+        table=parameter_table(
+            names, values, cov.classical, cov.robust, at_bound=tuple(active_bounds)
+        ),
         estimates=estimates,
         fixed=dict(problem.space.fixed),
         covariance=frame(cov.classical),
@@ -439,9 +470,14 @@ def _results(problem: Problem, evaluator: Evaluator, final, tracker: Tracker, co
         model=problem.model,
     )
     if active_bounds:
-        warnings.warn(f"estimates at a bound: {active_bounds}; their standard errors are "
-                      "NaN (the others' treat them as fixed at the bound)", stacklevel=3)
+        warnings.warn(
+            f"estimates at a bound: {active_bounds}; their standard errors are "
+            "NaN (the others' treat them as fixed at the bound)",
+            stacklevel=3,
+        )
     if verbose:
-        print(f"iclv_jax: done in {seconds:.1f} s, LL {final.loglike:.4f}, "
-              f"converged={converged}", file=sys.stderr)
+        print(
+            f"iclv_jax: done in {seconds:.1f} s, LL {final.loglike:.4f}, converged={converged}",
+            file=sys.stderr,
+        )
     return results

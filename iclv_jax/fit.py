@@ -31,6 +31,7 @@ def _log_likelihood_parts(likelihood, u):
     """Per person ``logsumexp_r(log w_r + m_nr + c_nr)``, the same without ``c``
     (measurement only) and without ``m`` (choices only, the LV from the structural
     model)."""
+
     def person(components, p, zeta, lw):
         _, m, c = draw_terms(components, p, zeta)
         return logsumexp(lw + m + c), logsumexp(lw + m), logsumexp(lw + c)
@@ -49,8 +50,10 @@ class LikelihoodRatioTest:
     loglike_unrestricted: float
 
     def __str__(self) -> str:
-        return (f"LR = {self.statistic:.4f}, df = {self.df}, p = {self.p_value:.4g} "
-                f"(LL {self.loglike_restricted:.4f} -> {self.loglike_unrestricted:.4f})")
+        return (
+            f"LR = {self.statistic:.4f}, df = {self.df}, p = {self.p_value:.4g} "
+            f"(LL {self.loglike_restricted:.4f} -> {self.loglike_unrestricted:.4f})"
+        )
 
 
 def lr_test(restricted: Results, unrestricted: Results) -> LikelihoodRatioTest:
@@ -67,27 +70,42 @@ def lr_test(restricted: Results, unrestricted: Results) -> LikelihoodRatioTest:
     """
     df = unrestricted.n_params - restricted.n_params
     if df <= 0:
-        raise ValueError(f"the restricted model must have fewer free parameters: "
-                         f"{restricted.n_params} vs {unrestricted.n_params}")
-    if (restricted.n_people, restricted.n_observations) != (unrestricted.n_people,
-                                                            unrestricted.n_observations):
-        raise ValueError("the two results were estimated on different data "
-                         f"({restricted.n_people}/{restricted.n_observations} vs "
-                         f"{unrestricted.n_people}/{unrestricted.n_observations} "
-                         "people/observations)")
+        raise ValueError(
+            f"the restricted model must have fewer free parameters: "
+            f"{restricted.n_params} vs {unrestricted.n_params}"
+        )
+    if (restricted.n_people, restricted.n_observations) != (
+        unrestricted.n_people,
+        unrestricted.n_observations,
+    ):
+        raise ValueError(
+            "the two results were estimated on different data "
+            f"({restricted.n_people}/{restricted.n_observations} vs "
+            f"{unrestricted.n_people}/{unrestricted.n_observations} "
+            "people/observations)"
+        )
     outside = sorted(set(restricted.table.index) - set(unrestricted.table.index))
     if outside:
-        warnings.warn(f"restricted parameters not in the unrestricted model: {outside}; "
-                      "are the models nested?", stacklevel=2)
+        warnings.warn(
+            f"restricted parameters not in the unrestricted model: {outside}; "
+            "are the models nested?",
+            stacklevel=2,
+        )
     statistic = 2.0 * (unrestricted.loglike - restricted.loglike)
     if statistic < -1e-6 * max(1.0, abs(unrestricted.loglike)):
-        warnings.warn(f"the restricted LL ({restricted.loglike:.4f}) is above the "
-                      f"unrestricted one ({unrestricted.loglike:.4f}): not nested, or an "
-                      "estimate is not at the maximum", stacklevel=2)
-    return LikelihoodRatioTest(statistic=float(statistic), df=int(df),
-                               p_value=float(chi2.sf(max(statistic, 0.0), df)),
-                               loglike_restricted=float(restricted.loglike),
-                               loglike_unrestricted=float(unrestricted.loglike))
+        warnings.warn(
+            f"the restricted LL ({restricted.loglike:.4f}) is above the "
+            f"unrestricted one ({unrestricted.loglike:.4f}): not nested, or an "
+            "estimate is not at the maximum",
+            stacklevel=2,
+        )
+    return LikelihoodRatioTest(
+        statistic=float(statistic),
+        df=int(df),
+        p_value=float(chi2.sf(max(statistic, 0.0), df)),
+        loglike_restricted=float(restricted.loglike),
+        loglike_unrestricted=float(unrestricted.loglike),
+    )
 
 
 def loglike_constants_only(model: ICLVModel, data: pd.DataFrame) -> float:
@@ -107,8 +125,9 @@ def loglike_constants_only(model: ICLVModel, data: pd.DataFrame) -> float:
     return model.choice.constants_loglike(panel.chosen[mask], panel.available[mask])
 
 
-def rho_squared(results: Results | Mapping[str, float], model: ICLVModel | None,
-                data: pd.DataFrame, draws=None) -> pd.Series:
+def rho_squared(
+    results: Results | Mapping[str, float], model: ICLVModel | None, data: pd.DataFrame, draws=None
+) -> pd.Series:
     """Goodness of fit of the choice part of an ICLV model.
 
     The ICLV log-likelihood includes the measurement equations, so it cannot be set
@@ -138,21 +157,25 @@ def rho_squared(results: Results | Mapping[str, float], model: ICLVModel | None,
     """
     model = model_of(results, model)
     problem, u = setup_problem(results, model, data, draws)
-    total, measurement, choice = (float(np.asarray(x).sum())
-                                  for x in _log_likelihood_parts(problem.likelihood, u))
+    total, measurement, choice = (
+        float(np.asarray(x).sum()) for x in _log_likelihood_parts(problem.likelihood, u)
+    )
     null = problem.null_choice_loglike()
     if null is None:
         raise ValueError("the model has no choice part: rho-squared is not defined")
     constants = loglike_constants_only(model, data)
     k = sum(block in ("choice", "choice_lv") for block in problem.space.blocks())
-    return pd.Series({
-        "loglike": total,
-        "loglike_measurement": measurement,
-        "loglike_choice": choice,
-        "loglike_null": null,
-        "loglike_constants": constants,
-        "n_choice_params": k,
-        "rho_squared_null": 1.0 - choice / null,
-        "adjusted_rho_squared_null": 1.0 - (choice - k) / null,
-        "rho_squared_constants": 1.0 - choice / constants if constants != 0 else math.nan,
-    }, name="fit")
+    return pd.Series(
+        {
+            "loglike": total,
+            "loglike_measurement": measurement,
+            "loglike_choice": choice,
+            "loglike_null": null,
+            "loglike_constants": constants,
+            "n_choice_params": k,
+            "rho_squared_null": 1.0 - choice / null,
+            "adjusted_rho_squared_null": 1.0 - (choice - k) / null,
+            "rho_squared_constants": 1.0 - choice / constants if constants != 0 else math.nan,
+        },
+        name="fit",
+    )

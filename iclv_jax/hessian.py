@@ -56,8 +56,12 @@ def _parameter_groups(layout: Layout, n_reported: int) -> list[set[tuple[int, in
             for position, reported in np.ndenumerate(np.asarray(index)):
                 if reported < n_reported:  # beyond: the constant extra slots
                     groups[reported].add(
-                        (part_number, position[0]) if additive == "rows"
-                        else part_number if additive == "whole" else "shared")
+                        (part_number, position[0])
+                        if additive == "rows"
+                        else part_number
+                        if additive == "whole"
+                        else "shared"
+                    )
     return groups
 
 
@@ -81,10 +85,10 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
     choice = len(layout.parts) - 1  # the group of the choice model, the last part
     group_of = []
     for f in range(n_free):
-        groups = set().union(*(reported_groups[i] for i in np.flatnonzero(
-            depends[:, free_index[f]])))
-        group_of.append(next(iter(groups)) if len(groups) == 1 and "shared" not in groups
-                        else None)
+        groups = set().union(
+            *(reported_groups[i] for i in np.flatnonzero(depends[:, free_index[f]]))
+        )
+        group_of.append(next(iter(groups)) if len(groups) == 1 and "shared" not in groups else None)
     shared = [f for f in range(n_free) if group_of[f] is None]
     rank = {}
     for f in range(n_free):
@@ -108,21 +112,31 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
                 source_seed[i, j], source_index[i, j] = seed[i], j
 
     def seeds_touching(part):  # seeds with a shared parameter or one of ``part``'s
-        return jnp.asarray([k for k in range(seeds.shape[0])
-                            if any(group_of[f] is None or part(group_of[f])
-                                   for f in np.flatnonzero(seeds[k]))], dtype=jnp.int32)
+        return jnp.asarray(
+            [
+                k
+                for k in range(seeds.shape[0])
+                if any(group_of[f] is None or part(group_of[f]) for f in np.flatnonzero(seeds[k]))
+            ],
+            dtype=jnp.int32,
+        )
 
-    return HessianPlan(jnp.asarray(seeds), jnp.asarray(source_seed),
-                       jnp.asarray(source_index), jnp.asarray(nonzero),
-                       measurement_seeds=seeds_touching(lambda group: group != choice),
-                       choice_seeds=seeds_touching(lambda group: group == choice))
+    return HessianPlan(
+        jnp.asarray(seeds),
+        jnp.asarray(source_seed),
+        jnp.asarray(source_index),
+        jnp.asarray(nonzero),
+        measurement_seeds=seeds_touching(lambda group: group != choice),
+        choice_seeds=seeds_touching(lambda group: group == choice),
+    )
 
 
 DrawTerms = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]
 
 
-def chunk_hessian(plan: HessianPlan, terms: DrawTerms, free_internal, panel: PanelArrays,
-                  zeta, log_weights) -> Float[Array, "F F"]:
+def chunk_hessian(
+    plan: HessianPlan, terms: DrawTerms, free_internal, panel: PanelArrays, zeta, log_weights
+) -> Float[Array, "F F"]:
     """``sum_n d^2 log L_n / du du'`` over a chunk of people, from
     ``log L_n = logsumexp_r(a_nr + log w_nr)`` with softmax weights ``p_nr`` and
     ``g_n = sum_r p_nr da_nr/du``:
@@ -134,6 +148,7 @@ def chunk_hessian(plan: HessianPlan, terms: DrawTerms, free_internal, panel: Pan
     gradients come from one batched reverse pass; ``sum p d^2 a`` (``p`` held fixed)
     from forward-over-reverse products with the plan's ``K`` seeds, the measurement and
     choice parts each with only the seeds that involve it."""
+
     def terms_at(u):  # (m, c), each [n, R]
         return jax.vmap(lambda p, z: terms(u, p, z))(panel, zeta)
 
@@ -141,24 +156,31 @@ def chunk_hessian(plan: HessianPlan, terms: DrawTerms, free_internal, panel: Pan
         measurement, choices = terms(u, person, z[None])
         return (measurement + choices)[0]
 
-    draws, draw_grads = jax.vmap(jax.vmap(jax.value_and_grad(one_draw),
-                                          in_axes=(None, None, 0)),
-                                 in_axes=(None, 0, 0))(free_internal, panel, zeta)
+    draws, draw_grads = jax.vmap(
+        jax.vmap(jax.value_and_grad(one_draw), in_axes=(None, None, 0)), in_axes=(None, 0, 0)
+    )(free_internal, panel, zeta)
     p = jax.nn.softmax(draws + log_weights, axis=1)
     weighted_p = p * panel.weight[:, None]
     person_grads = jnp.einsum("nr,nrf->nf", p, draw_grads)
-    outer = (jnp.einsum("nr,nri,nrj->ij", weighted_p, draw_grads, draw_grads)
-             - jnp.einsum("n,ni,nj->ij", panel.weight, person_grads, person_grads))
+    outer = jnp.einsum("nr,nri,nrj->ij", weighted_p, draw_grads, draw_grads) - jnp.einsum(
+        "n,ni,nj->ij", panel.weight, person_grads, person_grads
+    )
 
     def part_products(part: int, seed_rows):
         """``d^2 (sum p a_part) / du du' . seed`` for the plan's seeds ``seed_rows``."""
         weighted_grad = jax.grad(lambda u: jnp.sum(weighted_p * terms_at(u)[part]))
-        return jax.vmap(lambda seed: jax.jvp(weighted_grad, (free_internal,),
-                                             (seed.astype(free_internal.dtype),))[1])(
-            plan.seeds[seed_rows])
+        return jax.vmap(
+            lambda seed: jax.jvp(
+                weighted_grad, (free_internal,), (seed.astype(free_internal.dtype),)
+            )[1]
+        )(plan.seeds[seed_rows])
 
-    products = (jnp.zeros(plan.seeds.shape, free_internal.dtype)
-                .at[plan.measurement_seeds].add(part_products(0, plan.measurement_seeds))
-                .at[plan.choice_seeds].add(part_products(1, plan.choice_seeds)))
+    products = (
+        jnp.zeros(plan.seeds.shape, free_internal.dtype)
+        .at[plan.measurement_seeds]
+        .add(part_products(0, plan.measurement_seeds))
+        .at[plan.choice_seeds]
+        .add(part_products(1, plan.choice_seeds))
+    )
     second = jnp.where(plan.nonzero, products[plan.source_seed, plan.source_index], 0.0)
     return second + outer

@@ -36,8 +36,13 @@ from .data import Panel
 from .errors import DataError, SpecificationError, UnobservedLevelWarning
 from .spec import ICLVModel, Indicator
 
-__all__ = ["DataError", "UnobservedLevelWarning", "check_data", "check_specification",
-           "single_item_scale"]
+__all__ = [
+    "DataError",
+    "UnobservedLevelWarning",
+    "check_data",
+    "check_specification",
+    "single_item_scale",
+]
 
 
 def check_data(model: ICLVModel, panel: Panel) -> None:
@@ -47,11 +52,19 @@ def check_data(model: ICLVModel, panel: Panel) -> None:
     for k, ind in enumerate(ordered):
         refuse_single_level(ind.name, "indicator", panel.ordered_levels[:, k], ind.n_levels)
     for k, ind in enumerate(continuous):
-        refuse_constant(ind.name, "continuous indicator", panel.continuous_values[:, k],
-                        f"{scale_name(ind.name)} -> 0 makes the likelihood unbounded")
+        refuse_constant(
+            ind.name,
+            "continuous indicator",
+            panel.continuous_values[:, k],
+            f"{scale_name(ind.name)} -> 0 makes the likelihood unbounded",
+        )
     for c, column in enumerate(model.covariates):
-        refuse_constant(column, "covariate", panel.covariates[:, c],
-                        "its coefficients are confounded with the thresholds and intercepts")
+        refuse_constant(
+            column,
+            "covariate",
+            panel.covariates[:, c],
+            "its coefficients are confounded with the thresholds and intercepts",
+        )
     mask = panel.situation_mask
     model.choice.check_identified(panel.chosen[mask], panel.available[mask])
 
@@ -64,10 +77,16 @@ def _absorbs_scale(model: ICLVModel, item: Indicator) -> bool:
     if not item.ordered:
         return scale_name(item.name) not in model.fixed
     group = item.threshold_group
-    shared = [other.name for other in model.indicators
-              if other.ordered and other is not item and other.threshold_group == group]
-    return not shared and group not in model.choice.threshold_sets() and not any(
-        name.startswith(threshold_name(group, "")) for name in model.fixed)
+    shared = [
+        other.name
+        for other in model.indicators
+        if other.ordered and other is not item and other.threshold_group == group
+    ]
+    return (
+        not shared
+        and group not in model.choice.threshold_sets()
+        and not any(name.startswith(threshold_name(group, "")) for name in model.fixed)
+    )
 
 
 def single_item_scale(model: ICLVModel, lv: str) -> str | None:
@@ -91,21 +110,32 @@ def single_item_scale(model: ICLVModel, lv: str) -> str | None:
     it and are not refused.
     """
     spec = model.lv(lv)
-    items = [ind for ind in model.indicators
-             if ind.lv == lv and model.fixed.get(loading_name(ind.name)) != 0.0]
-    coefficients = [name for alt, utility in model.choice.utilities().items()
-                    for other, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items()
-                    if other == lv and model.fixed.get(name) != 0.0]
-    custom = any(utility.extra is not None and lv in utility.extra.lvs
-                 for utility in model.choice.utilities().values())
+    items = [
+        ind
+        for ind in model.indicators
+        if ind.lv == lv and model.fixed.get(loading_name(ind.name)) != 0.0
+    ]
+    coefficients = [
+        name
+        for alt, utility in model.choice.utilities().items()
+        for other, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items()
+        if other == lv and model.fixed.get(name) != 0.0
+    ]
+    custom = any(
+        utility.extra is not None and lv in utility.extra.lvs
+        for utility in model.choice.utilities().values()
+    )
     paths = spec.predictors or any(lv in other.predictors for other in model.latent_variables)
     if len(items) != 1 or coefficients or custom or paths:
         return None
     item = items[0]
     gaussian = not item.ordered or item.kind == "ordered_probit"
     scale = lv_scale_name(lv) if spec.reference == item.name else loading_name(item.name)
-    if (spec.covariates and not gaussian) or scale in model.fixed \
-            or not _absorbs_scale(model, item):
+    if (
+        (spec.covariates and not gaussian)
+        or scale in model.fixed
+        or not _absorbs_scale(model, item)
+    ):
         return None
     return scale
 
@@ -118,8 +148,11 @@ def check_specification(model: ICLVModel) -> None:
         scale = single_item_scale(model, lv)
         if scale is None:
             continue
-        item = next(ind.name for ind in model.indicators if ind.lv == lv
-                    and model.fixed.get(loading_name(ind.name)) != 0.0)
+        item = next(
+            ind.name
+            for ind in model.indicators
+            if ind.lv == lv and model.fixed.get(loading_name(ind.name)) != 0.0
+        )
         raise SpecificationError(
             f"latent variable {lv!r} is measured by the single item {item!r} and reaches "
             f"nothing else: {scale} is not identified (the item's thresholds or variance "

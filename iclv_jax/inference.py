@@ -70,8 +70,12 @@ def sampling_floor(n_people: int, n_free: int) -> float:
     return max(0.0, 1.0 - np.sqrt(n_free / n_people)) ** 2
 
 
-def noise_dominated(hessian: np.ndarray, scores: np.ndarray, other_scores: np.ndarray,
-                    share: float = INFORMATION_SHARE) -> tuple[float, np.ndarray]:
+def noise_dominated(
+    hessian: np.ndarray,
+    scores: np.ndarray,
+    other_scores: np.ndarray,
+    share: float = INFORMATION_SHARE,
+) -> tuple[float, np.ndarray]:
     """The smallest share of the curvature that is information rather than simulation
     noise, over directions ``v``, and the internal parameters that carry (weight > 0.1
     of the unit vector) a direction whose share is below ``share`` times
@@ -107,18 +111,30 @@ def _blank(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def _not_a_maximum_message(curvature: float, threshold: float, involved, blanked) -> str:
     """The warning's text; its wording follows the sign of the curvature it prints."""
     if curvature <= 0:
-        state = (f"the Hessian is not negative definite at the estimate (smallest scaled "
-                 f"curvature {curvature:.3g} <= 0): the likelihood is not at a maximum")
+        state = (
+            f"the Hessian is not negative definite at the estimate (smallest scaled "
+            f"curvature {curvature:.3g} <= 0): the likelihood is not at a maximum"
+        )
     else:
-        state = (f"the Hessian is nearly singular at the estimate (smallest scaled "
-                 f"curvature {curvature:.3g}, positive but below {threshold:.3g}): the "
-                 f"likelihood is flat")
-    return (f"{state} along {involved}: these parameters may be unidentified; standard "
-            f"errors of {blanked} are NaN, the others use a pseudo-inverse")
+        state = (
+            f"the Hessian is nearly singular at the estimate (smallest scaled "
+            f"curvature {curvature:.3g}, positive but below {threshold:.3g}): the "
+            f"likelihood is flat"
+        )
+    return (
+        f"{state} along {involved}: these parameters may be unidentified; standard "
+        f"errors of {blanked} are NaN, the others use a pseudo-inverse"
+    )
 
 
-def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
-                names, noisy: np.ndarray | None = None, stacklevel: int = 3) -> Covariances:
+def covariances(
+    hessian: np.ndarray,
+    scores: np.ndarray,
+    jacobian: np.ndarray,
+    names,
+    noisy: np.ndarray | None = None,
+    stacklevel: int = 3,
+) -> Covariances:
     """Classical and robust covariances of the reported free parameters.
 
     Everything is computed in the scaled coordinates ``v = u / s`` of
@@ -144,8 +160,11 @@ def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
         flat = flat_internal(curvature_matrix, threshold)
         unidentified = np.any(jacobian[:, flat] != 0, axis=1)
         blanked = _named(names, unidentified)
-        warnings.warn(_not_a_maximum_message(curvature, threshold, involved, blanked),
-                      NotAMaximumWarning, stacklevel=stacklevel)
+        warnings.warn(
+            _not_a_maximum_message(curvature, threshold, involved, blanked),
+            NotAMaximumWarning,
+            stacklevel=stacklevel,
+        )
         inverse = np.linalg.pinv(curvature_matrix)
     else:
         inverse = np.linalg.inv(curvature_matrix)
@@ -171,9 +190,14 @@ def covariances(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
     )
 
 
-def covariances_held_at_bounds(hessian: np.ndarray, scores: np.ndarray, jacobian: np.ndarray,
-                               names, held: np.ndarray,
-                               noisy: np.ndarray | None = None) -> Covariances:
+def covariances_held_at_bounds(
+    hessian: np.ndarray,
+    scores: np.ndarray,
+    jacobian: np.ndarray,
+    names,
+    held: np.ndarray,
+    noisy: np.ndarray | None = None,
+) -> Covariances:
     """:func:`covariances` with the parameters ``held`` at a bound treated as fixed there.
 
     An estimate on the boundary of the parameter space has no standard error (its
@@ -186,15 +210,23 @@ def covariances_held_at_bounds(hessian: np.ndarray, scores: np.ndarray, jacobian
     if free.all():
         return covariances(hessian, scores, jacobian, names, noisy, stacklevel=4)
     kept = np.ix_(free, free)
-    reduced = covariances(hessian[kept], scores[:, free], jacobian[kept],
-                          [name for name, f in zip(names, free, strict=True) if f],
-                          None if noisy is None else noisy[free], stacklevel=4)
+    reduced = covariances(
+        hessian[kept],
+        scores[:, free],
+        jacobian[kept],
+        [name for name, f in zip(names, free, strict=True) if f],
+        None if noisy is None else noisy[free],
+        stacklevel=4,
+    )
 
     def embedded(matrix):
         full = np.full(hessian.shape, np.nan)
         full[kept] = matrix
         return full
 
-    return Covariances(classical=embedded(reduced.classical), robust=embedded(reduced.robust),
-                       smallest_curvature=reduced.smallest_curvature,
-                       unidentified=reduced.unidentified)
+    return Covariances(
+        classical=embedded(reduced.classical),
+        robust=embedded(reduced.robust),
+        smallest_curvature=reduced.smallest_curvature,
+        unidentified=reduced.unidentified,
+    )

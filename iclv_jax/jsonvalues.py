@@ -67,16 +67,20 @@ def _encode_index(index: pd.Index) -> dict:
     """``{"range": [start, stop, step]}`` for a RangeIndex, else its values and dtype."""
     if isinstance(index, pd.RangeIndex):
         return {"range": [index.start, index.stop, index.step], "name": index.name}
-    return {"values": [encode_value(v) for v in index], "dtype": str(index.dtype),
-            "name": index.name}
+    return {
+        "values": [encode_value(v) for v in index],
+        "dtype": str(index.dtype),
+        "name": index.name,
+    }
 
 
 def _decode_index(data: Mapping) -> pd.Index:
     """The inverse of :func:`_encode_index`."""
     if "range" in data:
         return pd.RangeIndex(*data["range"], name=data["name"])
-    return pd.Index(_decode_array(data["values"], data["dtype"]), dtype=data["dtype"],
-                    name=data["name"])
+    return pd.Index(
+        _decode_array(data["values"], data["dtype"]), dtype=data["dtype"], name=data["name"]
+    )
 
 
 def _decode_array(values: list, dtype: str) -> list:
@@ -90,18 +94,24 @@ def _decode_array(values: list, dtype: str) -> list:
 
 def encode_frame(frame: pd.DataFrame) -> dict:
     """``{"index", "columns", "dtypes", "data"}``, ``data`` a list of columns."""
-    return {"index": _encode_index(frame.index), "columns": _encode_index(frame.columns),
-            "dtypes": [str(t) for t in frame.dtypes],
-            "data": [[encode_value(v) for v in frame.iloc[:, i].tolist()]
-                     for i in range(frame.shape[1])]}
+    return {
+        "index": _encode_index(frame.index),
+        "columns": _encode_index(frame.columns),
+        "dtypes": [str(t) for t in frame.dtypes],
+        "data": [
+            [encode_value(v) for v in frame.iloc[:, i].tolist()] for i in range(frame.shape[1])
+        ],
+    }
 
 
 def decode_frame(data: Mapping) -> pd.DataFrame:
     """The inverse of :func:`encode_frame` (dtypes, index and labels included)."""
     index = _decode_index(data["index"])
-    columns = [pd.Series(_decode_array(values, dtype), dtype=dtype, index=index)
-               for values, dtype in zip(data["data"], data["dtypes"], strict=True)]
-    frame = (pd.concat(columns, axis=1) if columns else pd.DataFrame(index=index))
+    columns = [
+        pd.Series(_decode_array(values, dtype), dtype=dtype, index=index)
+        for values, dtype in zip(data["data"], data["dtypes"], strict=True)
+    ]
+    frame = pd.concat(columns, axis=1) if columns else pd.DataFrame(index=index)
     frame.columns = _decode_index(data["columns"])
     return frame
 

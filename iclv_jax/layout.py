@@ -52,10 +52,12 @@ def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout
     """Every component declares its parameters (in this order: structural, ordered and
     continuous indicators, choice), then the gathers are resolved."""
     declarations = Declarations()
-    plans = (Structural.declare(model, panel, declarations),
-             OrderedIndicators.declare(model, panel, declarations),
-             ContinuousIndicators.declare(model, panel, declarations),
-             model.choice.declare(model, panel, declarations))
+    plans = (
+        Structural.declare(model, panel, declarations),
+        OrderedIndicators.declare(model, panel, declarations),
+        ContinuousIndicators.declare(model, panel, declarations),
+        model.choice.declare(model, panel, declarations),
+    )
     layout = Layout(*(declarations.resolve(plan) for plan in plans))
     space = ParameterSpace(list(declarations.parameters.values()), model.fixed, model.bounds)
     return space, layout

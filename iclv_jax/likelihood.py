@@ -74,10 +74,12 @@ def draw_terms(components, person: PanelArrays, zeta):
     ``(R,)``.  The components see all draws at once, draws last."""
     structural, ordered, continuous, choice = components
     eta = structural(person.covariates, zeta.T)
-    measurement = (ordered.log_prob(eta, person.ordered_levels).sum(axis=0)
-                   + continuous.log_prob(eta, person.continuous_values).sum(axis=0))
-    choices = choice.log_prob(choice.base_utility(person.design), eta, person.chosen,
-                              person.available)
+    measurement = ordered.log_prob(eta, person.ordered_levels).sum(axis=0) + continuous.log_prob(
+        eta, person.continuous_values
+    ).sum(axis=0)
+    choices = choice.log_prob(
+        choice.base_utility(person.design), eta, person.chosen, person.available
+    )
     return eta, measurement, jnp.where(person.situation_mask[:, None], choices, 0.0).sum(axis=0)
 
 
@@ -130,8 +132,7 @@ class SimulatedLikelihood(eqx.Module):
         the same shape (padded and placed like these; the compiled functions apply)."""
         padded = pad_people(np.asarray(zeta, dtype=np.float64), self.zeta.shape[0], 0.0)
         sharding = None if self.mesh is None else self.zeta.sharding
-        return eqx.tree_at(lambda lik: lik.zeta, self,
-                           place(padded.astype(self.dtype), sharding))
+        return eqx.tree_at(lambda lik: lik.zeta, self, place(padded.astype(self.dtype), sharding))
 
     def components(self, free_internal):
         """The component modules at ``free_internal``, in the evaluation dtype."""
@@ -148,9 +149,13 @@ class SimulatedLikelihood(eqx.Module):
         """``chunk_fn(u, panel, zeta, log_weights)``'s per-person rows (leading axis the
         chunk's people), for the real people only: chunks of ``chunk_size`` on every
         device's block, rows gathered over devices."""
+
         def block_rows(block, u):
-            return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), block._map_weighted(
-                lambda p, z, w: chunk_fn(u, p, z, w), self.chunk_size))
+            return jax.tree.map(
+                lambda x: x.reshape((-1,) + x.shape[2:]),
+                block._map_weighted(lambda p, z, w: chunk_fn(u, p, z, w), self.chunk_size),
+            )
+
         rows = self._on_devices(block_rows, free_internal, stacked=True)
         return jax.tree.map(lambda x: x[: self.n_people], rows)
 
@@ -161,18 +166,23 @@ class SimulatedLikelihood(eqx.Module):
         chunk = self.chunk_size if chunk is None else chunk
 
         def block_sum(block, u):
-            return jax.tree.map(lambda x: x.sum(axis=0), block._map_weighted(
-                lambda p, z, w: chunk_fn(u, p, z, w), chunk))
+            return jax.tree.map(
+                lambda x: x.sum(axis=0),
+                block._map_weighted(lambda p, z, w: chunk_fn(u, p, z, w), chunk),
+            )
+
         return self._on_devices(block_sum, free_internal, stacked=False)
 
     def _map_weighted(self, fn, chunk: int):
         """``fn(panel_chunk, zeta_chunk, log_weights_chunk)`` over chunks of ``chunk``
         people, the log-weights per person (``[chunk, R]``) whether shared or not."""
         if self.log_weights.ndim == 2:
-            return lax.map(lambda args: fn(*args),
-                           _chunked((self.panel, self.zeta, self.log_weights), chunk))
+            return lax.map(
+                lambda args: fn(*args), _chunked((self.panel, self.zeta, self.log_weights), chunk)
+            )
         return self.map_chunks(
-            lambda p, z: fn(p, z, jnp.broadcast_to(self.log_weights, z.shape[:2])), chunk)
+            lambda p, z: fn(p, z, jnp.broadcast_to(self.log_weights, z.shape[:2])), chunk
+        )
 
     def _on_devices(self, fn, free_internal, stacked: bool):
         """``fn(block, free_internal)`` on every device's block of people, ``block`` this
@@ -186,8 +196,9 @@ class SimulatedLikelihood(eqx.Module):
         people = P(PEOPLE)
 
         def block(panel, zeta, log_weights, u):
-            local = eqx.tree_at(lambda lik: (lik.panel, lik.zeta, lik.log_weights), self,
-                                (panel, zeta, log_weights))
+            local = eqx.tree_at(
+                lambda lik: (lik.panel, lik.zeta, lik.log_weights), self, (panel, zeta, log_weights)
+            )
             # u varies by device, so that derivatives taken inside are this block's alone
             out = fn(local, lax.pcast(u, PEOPLE, to="varying"))
             if stacked:
@@ -195,10 +206,9 @@ class SimulatedLikelihood(eqx.Module):
             return jax.tree.map(lambda x: lax.psum(x, PEOPLE), out)
 
         weights_spec = people if self.log_weights.ndim == 2 else P()
-        return jax.shard_map(block, mesh=self.mesh,
-                             in_specs=(people, people, weights_spec, P()),
-                             out_specs=P())(
-            self.panel, self.zeta, self.log_weights, free_internal)
+        return jax.shard_map(
+            block, mesh=self.mesh, in_specs=(people, people, weights_spec, P()), out_specs=P()
+        )(self.panel, self.zeta, self.log_weights, free_internal)
 
     def _chunk_per_person(self, free_internal, panel, zeta, log_weights):
         components = self.components(free_internal)
@@ -214,8 +224,7 @@ class SimulatedLikelihood(eqx.Module):
         return draw_terms(self.components(free_internal), person, zeta)[1:]
 
     def _chunk_hessian(self, free_internal, panel, zeta, log_weights):
-        return chunk_hessian(self.plan, self._draw_terms, free_internal, panel, zeta,
-                             log_weights)
+        return chunk_hessian(self.plan, self._draw_terms, free_internal, panel, zeta, log_weights)
 
     @eqx.filter_jit
     def per_person(self, free_internal) -> Float[Array, " N"]:
@@ -235,6 +244,7 @@ class SimulatedLikelihood(eqx.Module):
     @eqx.filter_jit
     def per_person_and_scores(self, free_internal):
         """``(log L_n, d log L_n / du)`` for every (real) person."""
+
         def person(u, p, z, w):
             return person_loglike(self.components(u), p, z, w)
 
@@ -255,23 +265,39 @@ class SimulatedLikelihood(eqx.Module):
         return self.sum_people(self._chunk_hessian, free_internal, self.hessian_chunk_size)
 
 
-def _hessian_chunk_size(panel: Panel, chunk_size: int, n_seeds: int, n_free: int,
-                        zeta_shape, budget: int, itemsize: int, on_cpu: bool) -> int:
+def _hessian_chunk_size(
+    panel: Panel,
+    chunk_size: int,
+    n_seeds: int,
+    n_free: int,
+    zeta_shape,
+    budget: int,
+    itemsize: int,
+    on_cpu: bool,
+) -> int:
     """The default people per Hessian chunk: the largest divisor of ``chunk_size``
     within ``budget`` (:func:`~iclv_jax.placement.hessian_people`), at most
     ``CPU_HESSIAN_PEOPLE`` on CPU."""
     n_draws, n_lvs = zeta_shape[1:]
     people = hessian_people(panel, n_draws, n_lvs, n_seeds, n_free, budget, itemsize)
-    return largest_divisor_at_most(chunk_size, min(people, CPU_HESSIAN_PEOPLE) if on_cpu
-                                   else people)
+    return largest_divisor_at_most(
+        chunk_size, min(people, CPU_HESSIAN_PEOPLE) if on_cpu else people
+    )
 
 
-def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: np.ndarray,
-                     log_weights: np.ndarray, fixed_internal: np.ndarray,
-                     chunk_size: int | None = None,
-                     memory_bytes: int | None = None,
-                     dtype: str = "float64", devices=None,
-                     hessian_chunk_size: int | None = None) -> SimulatedLikelihood:
+def build_likelihood(
+    space: ParameterSpace,
+    layout: Layout,
+    panel: Panel,
+    zeta: np.ndarray,
+    log_weights: np.ndarray,
+    fixed_internal: np.ndarray,
+    chunk_size: int | None = None,
+    memory_bytes: int | None = None,
+    dtype: str = "float64",
+    devices=None,
+    hessian_chunk_size: int | None = None,
+) -> SimulatedLikelihood:
     """Move data and draws to the device(s), padded to whole chunks on every device.
 
     ``log_weights``: ``(R,)`` shared by everyone, or ``(N, R)`` per person (padded
@@ -289,31 +315,46 @@ def build_likelihood(space: ParameterSpace, layout: Layout, panel: Panel, zeta: 
     n_draws, n_lvs = zeta.shape[1:]
     log_weights = np.asarray(log_weights, dtype=np.float64)
     if log_weights.shape not in ((n_draws,), (panel.n_people, n_draws)):
-        raise ValueError(f"log_weights must have shape ({n_draws},) or "
-                         f"({panel.n_people}, {n_draws}), got {log_weights.shape}")
+        raise ValueError(
+            f"log_weights must have shape ({n_draws},) or "
+            f"({panel.n_people}, {n_draws}), got {log_weights.shape}"
+        )
     mesh = people_mesh(devices)
     n_devices = 1 if mesh is None else mesh.size
     itemsize = np.dtype(dtype).itemsize
     device = local_device(devices)
     on_cpu = device.platform == "cpu"
     budget = smallest_over_processes(
-        default_memory_bytes(device) if memory_bytes is None else memory_bytes, mesh)
+        default_memory_bytes(device) if memory_bytes is None else memory_bytes, mesh
+    )
     if chunk_size is None:
         chunk_size = choose_chunk_size(
-            panel, n_draws, n_lvs,
+            panel,
+            n_draws,
+            n_lvs,
             min(budget, CPU_CACHE_BYTES) if on_cpu and memory_bytes is None else budget,
-            n_devices, itemsize)
+            n_devices,
+            itemsize,
+        )
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     to_reported = space.reported_map(fixed_internal)
     plan = hessian_plan(layout, to_reported)
     if hessian_chunk_size is None:
-        hessian_chunk_size = _hessian_chunk_size(panel, chunk_size, plan.seeds.shape[0],
-                                                 space.n_free, zeta.shape, budget, itemsize,
-                                                 on_cpu)
+        hessian_chunk_size = _hessian_chunk_size(
+            panel,
+            chunk_size,
+            plan.seeds.shape[0],
+            space.n_free,
+            zeta.shape,
+            budget,
+            itemsize,
+            on_cpu,
+        )
     elif not isinstance(hessian_chunk_size, int) or chunk_size % hessian_chunk_size:
-        raise ValueError(f"hessian_chunk_size must divide chunk_size {chunk_size}, "
-                         f"got {hessian_chunk_size!r}")
+        raise ValueError(
+            f"hessian_chunk_size must divide chunk_size {chunk_size}, got {hessian_chunk_size!r}"
+        )
     n_padded = chunk_size * n_devices * math.ceil(panel.n_people / (chunk_size * n_devices))
     people = None if mesh is None else NamedSharding(mesh, P(PEOPLE))
     shared = None if mesh is None else NamedSharding(mesh, P())

@@ -28,11 +28,15 @@ __all__ = ["model_from_dict", "model_to_dict"]
 
 def _utility_to_dict(utility: Utility) -> dict:
     if utility.extra is not None:
-        raise TypeError("a model with a custom utility term (ij.Custom, a Python function) "
-                        "cannot be written as data; save the results with model=None")
-    out = {"attributes": dict(utility.attributes),
-           "constants": dict(utility.constants),
-           "specific": list(utility.specific)}
+        raise TypeError(
+            "a model with a custom utility term (ij.Custom, a Python function) "
+            "cannot be written as data; save the results with model=None"
+        )
+    out = {
+        "attributes": dict(utility.attributes),
+        "constants": dict(utility.constants),
+        "specific": list(utility.specific),
+    }
     if utility.random:
         out["random"] = dict(utility.random)
     if isinstance(utility.lvs, Mapping):
@@ -48,10 +52,13 @@ def _utility_from_dict(data: Mapping) -> Utility:
     lvs = data.get("lvs", ())
     if not isinstance(lvs, Mapping):
         lvs = tuple(lvs) if data.get("lvs_tuple") or "lvs" not in data else list(lvs)
-    return Utility(attributes=dict(data.get("attributes", {})),
-                   constants=dict(data.get("constants", {})),
-                   lvs=lvs, specific=tuple(data.get("specific", ())),
-                   random=dict(data.get("random", {})))
+    return Utility(
+        attributes=dict(data.get("attributes", {})),
+        constants=dict(data.get("constants", {})),
+        lvs=lvs,
+        specific=tuple(data.get("specific", ())),
+        random=dict(data.get("random", {})),
+    )
 
 
 def _value_to_dict(value):
@@ -60,8 +67,7 @@ def _value_to_dict(value):
     if isinstance(value, Utility):
         return _utility_to_dict(value)
     if dataclasses.is_dataclass(value):
-        return {f.name: _value_to_dict(getattr(value, f.name))
-                for f in dataclasses.fields(value)}
+        return {f.name: _value_to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
         return [_value_to_dict(v) for v in value]
     return plain(value)
@@ -71,9 +77,14 @@ def _choice_to_dict(choice) -> dict:
     """``{"kind": ..., field: value, ...}`` over the fields the choice kind declares
     (a field that is ``None`` by declaration, as ``NoChoice.choice``, is left out)."""
     hints = typing.get_type_hints(type(choice))
-    return {"kind": choice.kind,
-            **{f.name: _value_to_dict(getattr(choice, f.name))
-               for f in dataclasses.fields(choice) if hints[f.name] is not type(None)}}
+    return {
+        "kind": choice.kind,
+        **{
+            f.name: _value_to_dict(getattr(choice, f.name))
+            for f in dataclasses.fields(choice)
+            if hints[f.name] is not type(None)
+        },
+    }
 
 
 def _value_from_dict(hint, value):
@@ -90,8 +101,13 @@ def _record_from_dict(cls, data: Mapping):
     """An instance of the dataclass ``cls`` from the fields given (the others take
     their defaults)."""
     hints = typing.get_type_hints(cls)
-    return cls(**{f.name: _value_from_dict(hints[f.name], data[f.name])
-                  for f in dataclasses.fields(cls) if f.name in data})
+    return cls(
+        **{
+            f.name: _value_from_dict(hints[f.name], data[f.name])
+            for f in dataclasses.fields(cls)
+            if f.name in data
+        }
+    )
 
 
 def model_to_dict(model: ICLVModel) -> dict:
@@ -107,24 +123,38 @@ def model_to_dict(model: ICLVModel) -> dict:
     :func:`model_from_dict` inverts it: ``model_from_dict(model_to_dict(m)) == m``.
     """
     return {
-        "latent_variables": [{"name": lv.name, "covariates": list(lv.covariates),
-                              "predictors": list(lv.predictors), "reference": lv.reference,
-                              "sign_anchor": lv.sign_anchor}
-                             for lv in model.latent_variables],
-        "indicators": [{"name": ind.name, "lv": ind.lv, "kind": ind.kind,
-                        "levels": ind.levels,
-                        "missing_codes": [encode_value(c) for c in ind.missing_codes],
-                        "thresholds": ind.thresholds, "threshold_set": ind.threshold_set,
-                        "location_scale": ind.location_scale}
-                       for ind in model.indicators],
+        "latent_variables": [
+            {
+                "name": lv.name,
+                "covariates": list(lv.covariates),
+                "predictors": list(lv.predictors),
+                "reference": lv.reference,
+                "sign_anchor": lv.sign_anchor,
+            }
+            for lv in model.latent_variables
+        ],
+        "indicators": [
+            {
+                "name": ind.name,
+                "lv": ind.lv,
+                "kind": ind.kind,
+                "levels": ind.levels,
+                "missing_codes": [encode_value(c) for c in ind.missing_codes],
+                "thresholds": ind.thresholds,
+                "threshold_set": ind.threshold_set,
+                "location_scale": ind.location_scale,
+            }
+            for ind in model.indicators
+        ],
         "choice": _choice_to_dict(model.choice),
         "person_id": model.person_id,
         "fixed": {name: float(value) for name, value in model.fixed.items()},
         "missing_indicators": model.missing_indicators,
         "bounds": {name: list(pair) for name, pair in model.bounds.items()},
         "panel": model.panel,
-        "random_coefficients": [{"name": rc.name, "distribution": rc.distribution}
-                                for rc in model.random_coefficients],
+        "random_coefficients": [
+            {"name": rc.name, "distribution": rc.distribution} for rc in model.random_coefficients
+        ],
     }
 
 
@@ -135,24 +165,42 @@ def model_from_dict(data: Mapping) -> ICLVModel:
     (:func:`~iclv_jax.modelschema.check_model_dict`); so does an inconsistent model
     (the spec's checks)."""
     check_model_dict(data)
-    lvs = [LatentVariable(lv["name"], covariates=lv.get("covariates", ()),
-                          predictors=lv.get("predictors", ()), reference=lv.get("reference"),
-                          sign_anchor=lv.get("sign_anchor"))
-           for lv in data["latent_variables"]]
-    indicators = [Indicator(
-        ind["name"], ind["lv"], kind=ind.get("kind", "ordered_probit"),
-        levels=plain(ind.get("levels")),
-        missing_codes=[decode_float(c) for c in ind.get("missing_codes", ())],
-        thresholds=ind.get("thresholds", "free"), threshold_set=ind.get("threshold_set"),
-        location_scale=bool(ind.get("location_scale", False)))
-        for ind in data["indicators"]]
-    choice = (_record_from_dict(CHOICE_KINDS[data["choice"]["kind"]], data["choice"])
-              if "choice" in data else NoChoice())
-    return ICLVModel(latent_variables=lvs, indicators=indicators, choice=choice,
-                     person_id=data.get("person_id", "id"),
-                     fixed={k: float(v) for k, v in data.get("fixed", {}).items()},
-                     missing_indicators=data.get("missing_indicators", "error"),
-                     bounds={k: tuple(v) for k, v in data.get("bounds", {}).items()},
-                     panel=bool(data.get("panel", True)),
-                     random_coefficients=[RandomCoefficient(**rc) for rc
-                                          in data.get("random_coefficients", ())])
+    lvs = [
+        LatentVariable(
+            lv["name"],
+            covariates=lv.get("covariates", ()),
+            predictors=lv.get("predictors", ()),
+            reference=lv.get("reference"),
+            sign_anchor=lv.get("sign_anchor"),
+        )
+        for lv in data["latent_variables"]
+    ]
+    indicators = [
+        Indicator(
+            ind["name"],
+            ind["lv"],
+            kind=ind.get("kind", "ordered_probit"),
+            levels=plain(ind.get("levels")),
+            missing_codes=[decode_float(c) for c in ind.get("missing_codes", ())],
+            thresholds=ind.get("thresholds", "free"),
+            threshold_set=ind.get("threshold_set"),
+            location_scale=bool(ind.get("location_scale", False)),
+        )
+        for ind in data["indicators"]
+    ]
+    choice = (
+        _record_from_dict(CHOICE_KINDS[data["choice"]["kind"]], data["choice"])
+        if "choice" in data
+        else NoChoice()
+    )
+    return ICLVModel(
+        latent_variables=lvs,
+        indicators=indicators,
+        choice=choice,
+        person_id=data.get("person_id", "id"),
+        fixed={k: float(v) for k, v in data.get("fixed", {}).items()},
+        missing_indicators=data.get("missing_indicators", "error"),
+        bounds={k: tuple(v) for k, v in data.get("bounds", {}).items()},
+        panel=bool(data.get("panel", True)),
+        random_coefficients=[RandomCoefficient(**rc) for rc in data.get("random_coefficients", ())],
+    )

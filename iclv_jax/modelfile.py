@@ -54,8 +54,9 @@ class ModelFileError(SpecificationError):
 def _format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ModelFileError(f"{path}: unknown model file suffix {path.suffix!r}; use one of "
-                             f"{sorted(FORMATS)}")
+        raise ModelFileError(
+            f"{path}: unknown model file suffix {path.suffix!r}; use one of {sorted(FORMATS)}"
+        )
     return fmt
 
 
@@ -64,8 +65,10 @@ def _module(name: str, package: str):
     try:
         return importlib.import_module(name)
     except ImportError:
-        raise ModelFileError(f"model files in this format need {package}: pip install "
-                             f"{package} (or 'iclv_jax[files]')") from None
+        raise ModelFileError(
+            f"model files in this format need {package}: pip install "
+            f"{package} (or 'iclv_jax[files]')"
+        ) from None
 
 
 def _without_nulls(value):
@@ -88,10 +91,14 @@ def _constants_as_none(value):
     """Inverse of the constant part of :func:`_without_nulls`: a constant column
     :data:`CONSTANT_ONE` becomes None."""
     if isinstance(value, Mapping):
-        return {key: ({k: None if v == CONSTANT_ONE else v for k, v in entry.items()}
-                      if key == "constants" and isinstance(entry, Mapping)
-                      else _constants_as_none(entry))
-                for key, entry in value.items()}
+        return {
+            key: (
+                {k: None if v == CONSTANT_ONE else v for k, v in entry.items()}
+                if key == "constants" and isinstance(entry, Mapping)
+                else _constants_as_none(entry)
+            )
+            for key, entry in value.items()
+        }
     if isinstance(value, list):
         return [_constants_as_none(v) for v in value]
     return value
@@ -139,14 +146,19 @@ def _check_extent(path: Path, data) -> None:
     try:
         values, depth = _extent(data)
     except RecursionError:
-        raise ModelFileError(f"{path}: a YAML alias refers to a mapping or list that "
-                             "contains it") from None
+        raise ModelFileError(
+            f"{path}: a YAML alias refers to a mapping or list that contains it"
+        ) from None
     if values > MAX_VALUES:
-        raise ModelFileError(f"{path}: the file holds {values} values once its YAML aliases "
-                             f"are expanded, more than the {MAX_VALUES} a model may have")
+        raise ModelFileError(
+            f"{path}: the file holds {values} values once its YAML aliases "
+            f"are expanded, more than the {MAX_VALUES} a model may have"
+        )
     if depth > MAX_DEPTH:
-        raise ModelFileError(f"{path}: mappings and lists nested {depth} levels deep, more "
-                             f"than the {MAX_DEPTH} a model may have")
+        raise ModelFileError(
+            f"{path}: mappings and lists nested {depth} levels deep, more "
+            f"than the {MAX_DEPTH} a model may have"
+        )
 
 
 def save_model(model: ICLVModel, path: str | os.PathLike) -> Path:
@@ -155,8 +167,9 @@ def save_model(model: ICLVModel, path: str | os.PathLike) -> Path:
     path = Path(path)
     data = model_to_dict(model)
     if _format(path) == "yaml":
-        text = _module("yaml", "pyyaml").safe_dump(data, sort_keys=False,
-                                                   default_flow_style=None, width=88)
+        text = _module("yaml", "pyyaml").safe_dump(
+            data, sort_keys=False, default_flow_style=None, width=88
+        )
     else:
         text = _module("tomli_w", "tomli-w").dumps(_without_nulls(data))
     path.write_text(text)
@@ -201,8 +214,10 @@ def load_model(path: str | os.PathLike) -> ICLVModel:
     data = _parse(path, text, fmt)
     _check_extent(path, data)
     if not isinstance(data, Mapping):
-        raise ModelFileError(f"{path}: expected a mapping of model keys (latent_variables, "
-                             f"indicators, choice, ...) at the top, got {type(data).__name__}")
+        raise ModelFileError(
+            f"{path}: expected a mapping of model keys (latent_variables, "
+            f"indicators, choice, ...) at the top, got {type(data).__name__}"
+        )
     try:
         return model_from_dict(_constants_as_none(data))
     except SpecificationError as error:

@@ -26,14 +26,16 @@ _SHORT.maxstring = _SHORT.maxother = 100
 
 def _fail(where: str, expected: str, value) -> SpecificationError:
     """The error naming ``where``; long values are shortened (:data:`_SHORT`)."""
-    return SpecificationError(f"{where}: expected {expected}, got {type(value).__name__} "
-                              f"{_SHORT.repr(value)}")
+    return SpecificationError(
+        f"{where}: expected {expected}, got {type(value).__name__} {_SHORT.repr(value)}"
+    )
 
 
 def _scalar(expected: str, test):
     def check(value, where):
         if not test(value):
             raise _fail(where, expected, value)
+
     return check
 
 
@@ -46,7 +48,7 @@ _OPTIONAL_STR = _scalar("a string or null", lambda v: v is None or isinstance(v,
 _INT = _scalar("an integer", _is_int)
 _OPTIONAL_INT = _scalar("an integer or null", lambda v: v is None or _is_int(v))
 _BOOL = _scalar("true or false", lambda v: isinstance(v, bool | np.bool_))
-_NUMBER = _scalar("a number", lambda v: (_is_int(v) or isinstance(v, float | np.floating)))
+_NUMBER = _scalar("a number", lambda v: _is_int(v) or isinstance(v, float | np.floating))
 
 
 def _list_of(item, label: str):
@@ -55,6 +57,7 @@ def _list_of(item, label: str):
             raise _fail(where, "a list", value)
         for i, entry in enumerate(value):
             item(entry, f"{where}, {label} {i}")
+
     return check
 
 
@@ -66,6 +69,7 @@ def _map_of(item):
             if not isinstance(key, str):
                 raise _fail(f"{where}, key {key!r}", "a string key", key)
             item(entry, f"{where}, {key}")
+
     return check
 
 
@@ -78,35 +82,47 @@ def _either(first, second, expected: str):
                 second(value, where)
             except SpecificationError:
                 raise _fail(where, expected, value) from None
+
     return check
 
 
 def _record(fields: dict, required: frozenset = frozenset()):
     """A mapping with the keys of ``fields`` (checked by their checkers), ``required``
     among them; another key is refused."""
+
     def check(value, where):
         if not isinstance(value, Mapping):
             raise _fail(where, "a mapping", value)
         unknown = sorted(str(k) for k in set(value) - set(fields))
         if unknown:
-            raise SpecificationError(f"{where}: unknown keys {unknown}; allowed "
-                                     f"{sorted(fields)}")
+            raise SpecificationError(f"{where}: unknown keys {unknown}; allowed {sorted(fields)}")
         missing = sorted(required - set(value))
         if missing:
             raise SpecificationError(f"{where}: missing keys {missing}")
         for key, entry in value.items():
             fields[key](entry, f"{where}, {key}")
+
     return check
 
 
 _BOOL_OR_STR = _either(_BOOL, _STR, "true, false or a parameter name")
-_NUMBER_OR_NULL = _scalar("a number or null", lambda v: v is None or _is_int(v)
-                          or isinstance(v, float | np.floating))
-_UTILITY = _record({
-    "attributes": _map_of(_STR), "constants": _map_of(_OPTIONAL_STR),
-    "specific": _list_of(_STR, "entry"), "lvs_tuple": _BOOL, "random": _map_of(_STR),
-    "lvs": _either(_list_of(_STR, "entry"), _map_of(_STR),
-                   "a list of LV names or a mapping LV -> parameter name")})
+_NUMBER_OR_NULL = _scalar(
+    "a number or null", lambda v: v is None or _is_int(v) or isinstance(v, float | np.floating)
+)
+_UTILITY = _record(
+    {
+        "attributes": _map_of(_STR),
+        "constants": _map_of(_OPTIONAL_STR),
+        "specific": _list_of(_STR, "entry"),
+        "lvs_tuple": _BOOL,
+        "random": _map_of(_STR),
+        "lvs": _either(
+            _list_of(_STR, "entry"),
+            _map_of(_STR),
+            "a list of LV names or a mapping LV -> parameter name",
+        ),
+    }
+)
 
 
 def _checker_of(hint):
@@ -117,8 +133,13 @@ def _checker_of(hint):
     if typing.get_origin(hint) is Sequence:
         (item,) = typing.get_args(hint)
         return _list_of(_record_of(item), item.__name__.lower())
-    scalars = {str: _STR, int: _INT, bool: _BOOL, str | None: _OPTIONAL_STR,
-               bool | str: _BOOL_OR_STR}
+    scalars = {
+        str: _STR,
+        int: _INT,
+        bool: _BOOL,
+        str | None: _OPTIONAL_STR,
+        bool | str: _BOOL_OR_STR,
+    }
     return scalars[hint]
 
 
@@ -127,10 +148,14 @@ def _record_of(cls, extra: dict | None = None):
     required; fields typed ``None`` hold nothing to write)."""
     hints = typing.get_type_hints(cls)
     fields = [f for f in dataclasses.fields(cls) if hints[f.name] is not type(None)]
-    required = frozenset(f.name for f in fields if f.default is dataclasses.MISSING
-                         and f.default_factory is dataclasses.MISSING)
-    return _record({**(extra or {}), **{f.name: _checker_of(hints[f.name]) for f in fields}},
-                   required)
+    required = frozenset(
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    return _record(
+        {**(extra or {}), **{f.name: _checker_of(hints[f.name]) for f in fields}}, required
+    )
 
 
 def _choice(value, where):
@@ -140,30 +165,61 @@ def _choice(value, where):
         raise _fail(where, "a mapping", value)
     kind = value.get("kind")
     if not isinstance(kind, str) or kind not in CHOICE_KINDS:
-        raise SpecificationError(f"{where}: unknown kind {kind!r}; use one of "
-                                 f"{sorted(CHOICE_KINDS)}")
+        raise SpecificationError(
+            f"{where}: unknown kind {kind!r}; use one of {sorted(CHOICE_KINDS)}"
+        )
     _record_of(CHOICE_KINDS[kind], {"kind": _STR})(value, f"{where} ({kind})")
 
 
-_MODEL = _record({
-    "latent_variables": _list_of(_record({
-        "name": _STR, "covariates": _list_of(_STR, "entry"),
-        "predictors": _list_of(_STR, "entry"), "reference": _OPTIONAL_STR,
-        "sign_anchor": _OPTIONAL_STR},
-        frozenset({"name"})), "latent variable"),
-    "indicators": _list_of(_record({
-        "name": _STR, "lv": _STR, "kind": _STR, "levels": _OPTIONAL_INT,
-        "missing_codes": _list_of(_either(_NUMBER, _scalar('"NaN"', lambda v: v == "NaN"),
-                                           'a number or "NaN"'), "code"),
-        "thresholds": _STR, "threshold_set": _OPTIONAL_STR, "location_scale": _BOOL},
-        frozenset({"name", "lv"})), "indicator"),
-    "choice": _choice, "person_id": _STR, "fixed": _map_of(_NUMBER),
-    "missing_indicators": _STR, "bounds": _map_of(_list_of(_NUMBER_OR_NULL, "bound")),
-    "panel": _BOOL,
-    "random_coefficients": _list_of(_record({"name": _STR, "distribution": _STR},
-                                            frozenset({"name", "distribution"})),
-                                    "random coefficient")},
-    frozenset({"latent_variables", "indicators"}))
+_MODEL = _record(
+    {
+        "latent_variables": _list_of(
+            _record(
+                {
+                    "name": _STR,
+                    "covariates": _list_of(_STR, "entry"),
+                    "predictors": _list_of(_STR, "entry"),
+                    "reference": _OPTIONAL_STR,
+                    "sign_anchor": _OPTIONAL_STR,
+                },
+                frozenset({"name"}),
+            ),
+            "latent variable",
+        ),
+        "indicators": _list_of(
+            _record(
+                {
+                    "name": _STR,
+                    "lv": _STR,
+                    "kind": _STR,
+                    "levels": _OPTIONAL_INT,
+                    "missing_codes": _list_of(
+                        _either(
+                            _NUMBER, _scalar('"NaN"', lambda v: v == "NaN"), 'a number or "NaN"'
+                        ),
+                        "code",
+                    ),
+                    "thresholds": _STR,
+                    "threshold_set": _OPTIONAL_STR,
+                    "location_scale": _BOOL,
+                },
+                frozenset({"name", "lv"}),
+            ),
+            "indicator",
+        ),
+        "choice": _choice,
+        "person_id": _STR,
+        "fixed": _map_of(_NUMBER),
+        "missing_indicators": _STR,
+        "bounds": _map_of(_list_of(_NUMBER_OR_NULL, "bound")),
+        "panel": _BOOL,
+        "random_coefficients": _list_of(
+            _record({"name": _STR, "distribution": _STR}, frozenset({"name", "distribution"})),
+            "random coefficient",
+        ),
+    },
+    frozenset({"latent_variables", "indicators"}),
+)
 
 
 def check_model_dict(data) -> None:

@@ -122,8 +122,12 @@ def _inside(value: float, p: Parameter) -> float:
 class ParameterSpace:
     """The ordered list of parameters, which are free, and the ``u <-> theta`` maps."""
 
-    def __init__(self, parameters: Sequence[Parameter], fixed: Mapping[str, float],
-                 bounds: Mapping[str, tuple[float | None, float | None]] | None = None):
+    def __init__(
+        self,
+        parameters: Sequence[Parameter],
+        fixed: Mapping[str, float],
+        bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    ):
         bounds = dict(bounds or {})
         names = [p.name for p in parameters]
         for what, given in (("fixed", fixed), ("bounded", bounds)):
@@ -133,8 +137,9 @@ class ParameterSpace:
                     f"{what} parameters not in the model: {unknown}; "
                     f"the model's parameters are {names}"
                 )
-        self.parameters = tuple(_bounded(p, bounds[p.name]) if p.name in bounds else p
-                                for p in parameters)
+        self.parameters = tuple(
+            _bounded(p, bounds[p.name]) if p.name in bounds else p for p in parameters
+        )
         self.names = tuple(p.name for p in self.parameters)
         self.index = {name: i for i, name in enumerate(self.names)}
         self.fixed = {name: float(value) for name, value in fixed.items()}
@@ -147,10 +152,14 @@ class ParameterSpace:
         self._is_threshold = np.isin(transforms, THRESHOLD_TRANSFORMS)
         self._is_first_threshold = self._is_threshold & ~self._follows_same_group()
         self._exp_increment = self._is_threshold & (
-            ~self._is_first_threshold | (transforms == "positive_threshold"))
+            ~self._is_first_threshold | (transforms == "positive_threshold")
+        )
         self._cumulate = self._threshold_cumsum_matrix()
-        self.bounds = {p.name: (p.lower, p.upper) for p in self.parameters
-                       if p.lower is not None or p.upper is not None}
+        self.bounds = {
+            p.name: (p.lower, p.upper)
+            for p in self.parameters
+            if p.lower is not None or p.upper is not None
+        }
 
     @property
     def n_free(self) -> int:
@@ -217,8 +226,10 @@ class ParameterSpace:
                 internal[i] = self._unbound(p, reported[i])
             elif self._is_first_threshold[i] and p.transform == "positive_threshold":
                 if reported[i] <= 0:
-                    raise ValueError(f"the first upper symmetric threshold {p.name!r} must "
-                                     f"be > 0, got {reported[i]}")
+                    raise ValueError(
+                        f"the first upper symmetric threshold {p.name!r} must "
+                        f"be > 0, got {reported[i]}"
+                    )
                 internal[i] = np.log(reported[i])
             elif self._is_threshold[i] and not self._is_first_threshold[i]:
                 step = reported[i] - reported[i - 1]
@@ -240,8 +251,9 @@ class ParameterSpace:
             return float(np.log(value))
         lower, upper = _box(p)
         if not lower <= value <= upper:
-            raise ValueError(f"parameter {p.name!r} = {value} is outside its bounds "
-                             f"[{p.lower}, {p.upper}]")
+            raise ValueError(
+                f"parameter {p.name!r} = {value} is outside its bounds [{p.lower}, {p.upper}]"
+            )
         return float(value)
 
     def active_bounds(self, reported, tolerance: float = 0.0) -> dict[str, str]:
@@ -270,8 +282,12 @@ class ParameterSpace:
                 "start must be None, a number or a dict of parameter name -> value, "
                 f"not {type(start).__name__}"
             )
-        values = np.array([_inside(v, p) if p.name in self.bounds else v
-                           for v, p in zip(values, self.parameters, strict=True)])
+        values = np.array(
+            [
+                _inside(v, p) if p.name in self.bounds else v
+                for v, p in zip(values, self.parameters, strict=True)
+            ]
+        )
         if isinstance(start, Mapping):
             unknown = sorted(set(start) - set(self.index))
             if unknown:

@@ -56,17 +56,27 @@ def _as_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
     return array.astype(dtype) if np.issubdtype(array.dtype, np.floating) else array
 
 
-def panel_arrays(panel: Panel, n_padded: int, dtype: str = "float64",
-                 sharding: NamedSharding | None = None) -> PanelArrays:
+def panel_arrays(
+    panel: Panel, n_padded: int, dtype: str = "float64", sharding: NamedSharding | None = None
+) -> PanelArrays:
     """Pad with weight-0 people whose data give finite values (all alternatives available);
     floating arrays in ``dtype``, placed with ``sharding`` (people split over devices)."""
-    fills = {"design": 0.0, "available": True, "chosen": 0, "situation_mask": False,
-             "covariates": 0.0, "ordered_levels": 0, "continuous_values": 0.0}
-    arrays = {name: pad_people(getattr(panel, name), n_padded, fill)
-              for name, fill in fills.items()}
+    fills = {
+        "design": 0.0,
+        "available": True,
+        "chosen": 0,
+        "situation_mask": False,
+        "covariates": 0.0,
+        "ordered_levels": 0,
+        "continuous_values": 0.0,
+    }
+    arrays = {
+        name: pad_people(getattr(panel, name), n_padded, fill) for name, fill in fills.items()
+    }
     arrays["weight"] = pad_people(np.ones(panel.n_people), n_padded, 0.0)
-    return PanelArrays(**{name: place(_as_dtype(array, dtype), sharding)
-                          for name, array in arrays.items()})
+    return PanelArrays(
+        **{name: place(_as_dtype(array, dtype), sharding) for name, array in arrays.items()}
+    )
 
 
 def place(array: np.ndarray, sharding: Sharding | None) -> jax.Array:
@@ -92,8 +102,10 @@ def local_device(devices=None) -> jax.Device:
     devices = jax.devices() if devices is None else list(devices)
     local = [d for d in devices if d.process_index == jax.process_index()]
     if not local:
-        raise ValueError(f"none of the devices {devices} belongs to this process "
-                         f"(process {jax.process_index()} of {jax.process_count()})")
+        raise ValueError(
+            f"none of the devices {devices} belongs to this process "
+            f"(process {jax.process_index()} of {jax.process_count()})"
+        )
     return local[0]
 
 
@@ -109,8 +121,12 @@ def _bytes_per_person(panel: Panel, n_draws: int, n_lvs: int, itemsize: int = 8)
     """A generous estimate of the working memory of one person's LL and gradient:
     ``itemsize * (R * (8 T J + 6 (Ko + Kc) + 4 L + 8) + T J P)``."""
     n_t, n_j = panel.design.shape[1:3]
-    per_draw = 8 * n_t * n_j + 6 * (panel.ordered_levels.shape[1]
-                                     + panel.continuous_values.shape[1]) + 4 * n_lvs + 8
+    per_draw = (
+        8 * n_t * n_j
+        + 6 * (panel.ordered_levels.shape[1] + panel.continuous_values.shape[1])
+        + 4 * n_lvs
+        + 8
+    )
     return itemsize * (n_draws * per_draw + panel.design[0].size)
 
 
@@ -129,9 +145,14 @@ def default_memory_bytes(device: jax.Device | None = None) -> int:
     return int(MEMORY_FRACTION * available_memory_bytes(device))
 
 
-def choose_chunk_size(panel: Panel, n_draws: int, n_lvs: int,
-                      memory_bytes: int | None = None, n_devices: int = 1,
-                      itemsize: int = 8) -> int:
+def choose_chunk_size(
+    panel: Panel,
+    n_draws: int,
+    n_lvs: int,
+    memory_bytes: int | None = None,
+    n_devices: int = 1,
+    itemsize: int = 8,
+) -> int:
     """People per chunk so a chunk's LL and gradient stay within ``memory_bytes``
     (``None``: :func:`default_memory_bytes`), each of ``n_devices`` devices taking an
     equal share of the people.
@@ -145,13 +166,22 @@ def choose_chunk_size(panel: Panel, n_draws: int, n_lvs: int,
     return 8 * math.ceil(math.ceil(people / n_chunks) / 8)
 
 
-def hessian_people(panel: Panel, n_draws: int, n_lvs: int, n_seeds: int, n_free: int,
-                   memory_bytes: int, itemsize: int) -> int:
+def hessian_people(
+    panel: Panel,
+    n_draws: int,
+    n_lvs: int,
+    n_seeds: int,
+    n_free: int,
+    memory_bytes: int,
+    itemsize: int,
+) -> int:
     """People per Hessian chunk within ``memory_bytes``: a person carries ``K`` tangents
     through the gradient (about ``K + 2`` times its memory) and ``R x F`` per-draw
     gradients."""
-    per_person = (_bytes_per_person(panel, n_draws, n_lvs, itemsize) * (n_seeds + 2)
-                  + itemsize * n_draws * n_free)
+    per_person = (
+        _bytes_per_person(panel, n_draws, n_lvs, itemsize) * (n_seeds + 2)
+        + itemsize * n_draws * n_free
+    )
     return max(1, memory_bytes // per_person)
 
 

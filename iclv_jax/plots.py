@@ -20,9 +20,16 @@ from .data import person_index, situation_slots
 from .posthoc import map_people, model_of, setup_problem
 from .prediction import market_shares, outcome_labels
 
-__all__ = ["choice_shares", "convergence", "gradient_scales", "indicator_shares",
-           "lv_posteriors", "observed_choice_shares", "observed_indicator_shares",
-           "predicted_indicator_shares"]
+__all__ = [
+    "choice_shares",
+    "convergence",
+    "gradient_scales",
+    "indicator_shares",
+    "lv_posteriors",
+    "observed_choice_shares",
+    "observed_indicator_shares",
+    "predicted_indicator_shares",
+]
 
 GRADIENT_PREFIX = "mean_abs_gradient_"
 
@@ -41,9 +48,16 @@ def _mark_stages(ax, history) -> None:
     for i in range(1, len(stages)):
         if stages[i] != stages[i - 1]:
             ax.axvline(iterations[i] - 0.5, color="grey", linestyle=":", linewidth=1)
-            ax.annotate(str(stages[i]), (iterations[i] - 0.5, 1.0), xycoords=("data",
-                        "axes fraction"), rotation=90, va="top", ha="right", fontsize=7,
-                        color="grey")
+            ax.annotate(
+                str(stages[i]),
+                (iterations[i] - 0.5, 1.0),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                va="top",
+                ha="right",
+                fontsize=7,
+                color="grey",
+            )
 
 
 def _positive(values) -> np.ndarray:
@@ -71,8 +85,9 @@ def convergence(results, ax=None):
     else:
         fig = ax.figure
     x = history["iteration"].to_numpy()
-    ax.plot(x, history["loglike"].to_numpy(dtype=float), color="C0", marker=".",
-            label="log-likelihood")
+    ax.plot(
+        x, history["loglike"].to_numpy(dtype=float), color="C0", marker=".", label="log-likelihood"
+    )
     ax.set_xlabel("iteration")
     ax.set_ylabel("log-likelihood", color="C0")
     loglike = np.abs(history["loglike"].to_numpy(dtype=float))
@@ -80,8 +95,14 @@ def convergence(results, ax=None):
     if loglike.size and loglike.max() > 100 * loglike.min():
         ax.set_yscale("symlog")  # from a start far off (LL -1e7) to the optimum (-6e3)
     right = ax.twinx()
-    right.plot(x, _positive(history["gradient_norm"]), color="C3", linestyle="--", marker=".",
-               label="gradient norm")
+    right.plot(
+        x,
+        _positive(history["gradient_norm"]),
+        color="C3",
+        linestyle="--",
+        marker=".",
+        label="gradient norm",
+    )
     right.set_yscale("log")
     right.set_ylabel("gradient norm", color="C3")
     _mark_stages(ax, history)
@@ -110,7 +131,7 @@ def gradient_scales(results, ax=None):
         fig = ax.figure
     x = history["iteration"].to_numpy()
     for column in columns:
-        ax.plot(x, _positive(history[column]), marker=".", label=column[len(GRADIENT_PREFIX):])
+        ax.plot(x, _positive(history[column]), marker=".", label=column[len(GRADIENT_PREFIX) :])
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("mean |gradient| in block")
@@ -122,14 +143,14 @@ def gradient_scales(results, ax=None):
 
 # --- posterior LVs ---------------------------------------------------------------------
 
+
 def _axes_grid(n: int, width: float = 3.2, height: float = 2.6, columns: int = 3):
     """A figure with ``n`` axes in rows of ``columns`` (spare cells removed)."""
     import matplotlib.pyplot as plt
 
     columns = min(columns, n)
     rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
     for ax in axes.ravel()[n:]:
         fig.delaxes(ax)
     return fig, axes.ravel()[:n]
@@ -150,8 +171,7 @@ def lv_posteriors(posterior, bins: int = 20):
     fig, axes = _axes_grid(len(names))
     for ax, name in zip(axes, names, strict=True):
         ax.hist(posterior[f"{name}_mean"].to_numpy(dtype=float), bins=bins, color="C0")
-        ax.set_title(f"{name}\nmean posterior SD {posterior[f'{name}_sd'].mean():.3g}",
-                     fontsize=9)
+        ax.set_title(f"{name}\nmean posterior SD {posterior[f'{name}_sd'].mean():.3g}", fontsize=9)
         ax.set_xlabel("posterior mean")
         ax.set_ylabel("people")
     fig.tight_layout()
@@ -159,6 +179,7 @@ def lv_posteriors(posterior, bins: int = 20):
 
 
 # --- indicator levels: observed and predicted -----------------------------------------
+
 
 def _ordered_indicators(model):
     return [ind for ind in model.indicators if ind.ordered]
@@ -183,12 +204,14 @@ def _level_probabilities(likelihood, u):
     """``(N, K, Jmax)``: ``P(I_nk = j) = sum_r w_r P(I_k = j | eta_nr)`` (the measurement
     model's own probabilities) with ``eta_nr`` drawn from the structural model given
     person ``n``'s covariates (levels beyond an item's ``J`` get 0)."""
+
     def person(components, p, zeta, log_weights):
         structural, ordered = components[:2]
         eta = structural(p.covariates, zeta.T)  # (L, R), draws last
         n_items, n_levels = ordered.cuts.shape[0], ordered.cuts.shape[1] - 1
         log_p = jax.vmap(lambda j: ordered.log_prob(eta, jnp.full(n_items, j)))(
-            jnp.arange(n_levels))  # (Jmax, K, R)
+            jnp.arange(n_levels)
+        )  # (Jmax, K, R)
         probabilities = jnp.exp(log_p) @ jax.nn.softmax(log_weights)
         return probabilities.T  # (K, Jmax)
 
@@ -203,9 +226,11 @@ def predicted_indicator_shares(results, model, data, draws=None) -> pd.DataFrame
     model = model_of(results, model)
     problem, u = setup_problem(results, model, data, draws)
     shares = np.asarray(_level_probabilities(problem.likelihood, u)).mean(axis=0)
-    rows = {(ind.name, level): float(shares[k, level - 1])
-            for k, ind in enumerate(_ordered_indicators(model))
-            for level in range(1, ind.levels + 1)}
+    rows = {
+        (ind.name, level): float(shares[k, level - 1])
+        for k, ind in enumerate(_ordered_indicators(model))
+        for level in range(1, ind.levels + 1)
+    }
     return pd.Series(rows, name="predicted").rename_axis(["indicator", "level"]).to_frame()
 
 
@@ -224,7 +249,8 @@ def indicator_shares(results, model, data, draws=None):
     indicators are not drawn.  Returns the figure."""
     model = model_of(results, model)
     shares = observed_indicator_shares(model, data).join(
-        predicted_indicator_shares(results, model, data, draws))
+        predicted_indicator_shares(results, model, data, draws)
+    )
     names = [ind.name for ind in _ordered_indicators(model)]
     if not names:
         raise ValueError("the model has no ordered indicators")
@@ -241,14 +267,18 @@ def indicator_shares(results, model, data, draws=None):
 
 # --- choices: observed and predicted --------------------------------------------------
 
+
 def observed_choice_shares(model, data) -> pd.Series:
     """Share of the rows (choice situations) with each outcome, labelled as
     :func:`iclv_jax.predict`'s columns (MNL alternative names, ``0, 1``, levels)."""
     labels = outcome_labels(model)
     codes = model.choice.outcome_codes()
     counts = data[model.choice.choice].value_counts(normalize=True)
-    return pd.Series([float(counts.get(code, 0.0)) for code in codes],
-                     index=pd.Index(labels, name="outcome"), name="observed")
+    return pd.Series(
+        [float(counts.get(code, 0.0)) for code in codes],
+        index=pd.Index(labels, name="outcome"),
+        name="observed",
+    )
 
 
 def choice_shares(results, model, data, draws=None, ax=None):

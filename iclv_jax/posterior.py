@@ -37,8 +37,9 @@ def weighting_mode(conditional) -> str:
     if conditional is True:
         return "indicators"
     if conditional not in CONDITIONAL:
-        raise ValueError(f"conditional must be one of {CONDITIONAL} (True = 'indicators'), "
-                         f"got {conditional!r}")
+        raise ValueError(
+            f"conditional must be one of {CONDITIONAL} (True = 'indicators'), got {conditional!r}"
+        )
     return "prior" if conditional is False else conditional
 
 
@@ -58,6 +59,7 @@ def log_posterior_weights(components, person, zeta, log_weights, mode: str):
 def posterior_moments(likelihood, u, mode: str):
     """Per person the posterior mean ``sum_r w_nr eta_nr`` and SD of the LVs and the
     effective number of draws ``1 / sum_r w_nr^2``, the weights of ``mode``."""
+
     def person(components, p, zeta, log_weights):
         eta, log_w = log_posterior_weights(components, p, zeta, log_weights, mode)
         w = jnp.exp(log_w)[:, None]
@@ -68,8 +70,14 @@ def posterior_moments(likelihood, u, mode: str):
     return map_people(person, likelihood, u)
 
 
-def posterior_lv(results, model: ICLVModel | None, data: pd.DataFrame, draws=None,
-                 choices: bool = True, ess: bool = False) -> pd.DataFrame:
+def posterior_lv(
+    results,
+    model: ICLVModel | None,
+    data: pd.DataFrame,
+    draws=None,
+    choices: bool = True,
+    ess: bool = False,
+) -> pd.DataFrame:
     """Conditional (posterior) means and SDs of the LVs of every person.
 
     Given person ``n``'s indicators and (with ``choices=True``) choices, by importance
@@ -98,8 +106,7 @@ def posterior_lv(results, model: ICLVModel | None, data: pd.DataFrame, draws=Non
     frame = data if choices else prediction_frame(model, data, need_indicators=True)
     problem, u = setup_problem(results, model, frame, draws)
     mode = "all" if choices else "indicators"
-    mean, sd, effective = (np.asarray(a) for a in
-                           posterior_moments(problem.likelihood, u, mode))
+    mean, sd, effective = (np.asarray(a) for a in posterior_moments(problem.likelihood, u, mode))
     columns = {}
     for l, lv in enumerate(model.lv_names):
         columns[f"{lv}_mean"] = mean[:, l]

@@ -58,8 +58,7 @@ def parameters_of(results) -> dict[str, float]:
         return dict(results.estimates)
     if isinstance(results, Mapping):
         return {k: float(v) for k, v in results.items()}
-    raise TypeError(f"expected Results or a dict of parameter values, not "
-                    f"{type(results).__name__}")
+    raise TypeError(f"expected Results or a dict of parameter values, not {type(results).__name__}")
 
 
 def setup_problem(results, model, data, draws) -> tuple[Problem, jnp.ndarray]:
@@ -70,8 +69,9 @@ def setup_problem(results, model, data, draws) -> tuple[Problem, jnp.ndarray]:
     missing = sorted(names - set(params))
     extra = sorted(set(params) - names)
     if missing or extra:
-        raise ValueError(f"the parameter values do not fit the model: missing {missing}, "
-                         f"unknown {extra}")
+        raise ValueError(
+            f"the parameter values do not fit the model: missing {missing}, unknown {extra}"
+        )
     adapt = getattr(problem, "adapt", None)
     if adapt is not None:  # adaptive quadrature: nodes centred at these parameters
         adapt(params)
@@ -86,8 +86,9 @@ def _row_positions(model: ICLVModel, data: pd.DataFrame) -> tuple[np.ndarray, np
     return person, situation_slots(person)
 
 
-def prediction_frame(model: ICLVModel, data: pd.DataFrame, need_indicators: bool,
-                     need_choice: bool = False) -> pd.DataFrame:
+def prediction_frame(
+    model: ICLVModel, data: pd.DataFrame, need_indicators: bool, need_choice: bool = False
+) -> pd.DataFrame:
     """``data`` completed with placeholder columns the likelihood set-up requires but an
     unconditional prediction does not read.
 
@@ -110,14 +111,18 @@ def prediction_frame(model: ICLVModel, data: pd.DataFrame, need_indicators: bool
     choice = model.choice
     if choice.choice is not None and choice.choice not in data.columns:
         if need_choice:
-            raise DataError(f"column {choice.choice!r} (choice) is not in the data; "
-                            "conditioning on choices needs it")
+            raise DataError(
+                f"column {choice.choice!r} (choice) is not in the data; "
+                "conditioning on choices needs it"
+            )
         filled[choice.choice] = choice.placeholder(data)
     for ind in model.indicators:
         if ind.name not in data.columns:
             if need_indicators:
-                raise DataError(f"column {ind.name!r} (indicator) is not in the data; "
-                                "conditioning on indicators needs it")
+                raise DataError(
+                    f"column {ind.name!r} (indicator) is not in the data; "
+                    "conditioning on indicators needs it"
+                )
             filled[ind.name] = 1 + person % ind.n_levels if ind.ordered else 0.0
     return data.assign(**filled) if filled else data
 
@@ -136,6 +141,7 @@ def map_people(fn, likelihood, u):
     :meth:`~iclv_jax.likelihood.SimulatedLikelihood.map_people`).  The log
     weights are the person's ``(R,)`` row: shared by everyone (simulation, quadrature)
     or per person (adaptive quadrature)."""
+
     def chunk(v, panel, zeta, log_weights):
         components = likelihood.components(v)
         return jax.vmap(lambda p, z, w: fn(components, p, z, w))(panel, zeta, log_weights)

@@ -49,8 +49,9 @@ def probabilities(likelihood, u, mode: str, multiplier=None):
     """``(N, T, K)`` probabilities ``sum_r w_nr P(y_nt = k | eta_nr)``; ``multiplier``
     ``(J, P)`` rescales the design (for elasticities)."""
     if multiplier is not None:
-        likelihood = eqx.tree_at(lambda lik: lik.panel.design, likelihood,
-                                 likelihood.panel.design * multiplier)
+        likelihood = eqx.tree_at(
+            lambda lik: lik.panel.design, likelihood, likelihood.panel.design * multiplier
+        )
 
     def person(components, p, zeta, log_weights):
         choice = components[3]
@@ -71,14 +72,16 @@ def prediction_setup(results, model, data, draws, conditional):
     estimates)``."""
     model = model_of(results, model)
     mode = weighting_mode(conditional)
-    frame = prediction_frame(model, data, need_indicators=mode != "prior",
-                             need_choice=mode == "all")
+    frame = prediction_frame(
+        model, data, need_indicators=mode != "prior", need_choice=mode == "all"
+    )
     problem, u = setup_problem(results, model, frame, draws)
     return model, outcome_labels(model), mode, frame, problem, u
 
 
-def predict(results, model: ICLVModel | None, data: pd.DataFrame, draws=None,
-            conditional=False) -> pd.DataFrame:
+def predict(
+    results, model: ICLVModel | None, data: pd.DataFrame, draws=None, conditional=False
+) -> pd.DataFrame:
     """Choice probabilities of every row of ``data`` with the LVs integrated out.
 
     Unconditional (default): ``P(y_nt = k) = sum_r w_r P(y_nt = k | eta_nr)``, the LVs
@@ -97,14 +100,17 @@ def predict(results, model: ICLVModel | None, data: pd.DataFrame, draws=None,
         to 1.
     """
     model, labels, mode, frame, problem, u = prediction_setup(
-        results, model, data, draws, conditional)
+        results, model, data, draws, conditional
+    )
     probs = _probabilities_jit(problem.likelihood, u, mode)
-    return pd.DataFrame(frame_rows(model, frame, probs), index=data.index,
-                        columns=pd.Index(labels, name="outcome"))
+    return pd.DataFrame(
+        frame_rows(model, frame, probs), index=data.index, columns=pd.Index(labels, name="outcome")
+    )
 
 
-def market_shares(results, model: ICLVModel | None, data: pd.DataFrame, draws=None,
-                  conditional=False) -> pd.Series:
+def market_shares(
+    results, model: ICLVModel | None, data: pd.DataFrame, draws=None, conditional=False
+) -> pd.Series:
     """Predicted market shares: the mean of :func:`predict` over the rows of ``data``,
     ``S_k = (1 / #rows) sum_{n,t} P(y_nt = k)``."""
     return predict(results, model, data, draws, conditional).mean(axis=0).rename("share")

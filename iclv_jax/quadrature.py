@@ -118,8 +118,12 @@ def _check_size(n_nodes: int, n_dims: int) -> None:
             f"is {MAX_NODES:,} nodes and {MAX_DIMS} latent variables); use simulation "
             f"draws instead, e.g. draws=iclv_jax.Halton(1000), whose cost does not grow "
             f"with the number of latent variables"
-            + (", or fewer nodes (AdaptiveQuadrature needs far fewer)"
-               if n_dims <= MAX_DIMS else ""))
+            + (
+                ", or fewer nodes (AdaptiveQuadrature needs far fewer)"
+                if n_dims <= MAX_DIMS
+                else ""
+            )
+        )
 
 
 def gauss_hermite(n_nodes: int, n_dims: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -181,8 +185,7 @@ class Quadrature(Draws):
         if self.n_dims is None:
             return replace(self, n_dims=n_dims)
         if self.n_dims != n_dims:
-            raise ValueError(f"{self!r} was built for {self.n_dims} latent variables, "
-                             f"not {n_dims}")
+            raise ValueError(f"{self!r} was built for {self.n_dims} latent variables, not {n_dims}")
         return self
 
     def nodes(self, n_dims: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -220,8 +223,7 @@ class AdaptiveQuadrature(Quadrature):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "newton_steps",
-                           _check_count("newton_steps", self.newton_steps, 1))
+        object.__setattr__(self, "newton_steps", _check_count("newton_steps", self.newton_steps, 1))
 
 
 class Adaptation(eqx.Module):
@@ -260,7 +262,8 @@ def _person_adaptation(components, person, n_lvs: int, newton_steps: int):
         return trials[jnp.argmax(trial_values)], (z, gradient, values, vectors)
 
     _, (points, gradients, values, vectors) = jax.lax.scan(
-        newton, jnp.zeros(n_lvs), None, length=newton_steps + 1)
+        newton, jnp.zeros(n_lvs), None, length=newton_steps + 1
+    )
     values, vectors = values[-1], vectors[-1]
     root = (vectors / jnp.sqrt(values)[None, :]) @ vectors.T
     return points[-1], root, gradients[-1]
@@ -279,8 +282,9 @@ def _adaptation(likelihood: SimulatedLikelihood, free_internal, newton_steps: in
     return Adaptation(mode=flat(mode), root=flat(root), gradient=flat(gradient))
 
 
-def adaptation(likelihood: SimulatedLikelihood, free_internal,
-               newton_steps: int = 20) -> Adaptation:
+def adaptation(
+    likelihood: SimulatedLikelihood, free_internal, newton_steps: int = 20
+) -> Adaptation:
     """Every (padded) person's posterior mode of ``zeta`` and curvature root at
     ``free_internal`` (padded people: mode 0, root ``I``)."""
     return _adaptation(likelihood, jnp.asarray(free_internal), int(newton_steps))
@@ -290,13 +294,18 @@ def adaptation(likelihood: SimulatedLikelihood, free_internal,
 def _adapted_nodes(found: Adaptation, nodes, log_weights):
     zeta = found.mode[:, None, :] + jnp.einsum("rl,nml->nrm", nodes, found.root)
     _, log_det = jnp.linalg.slogdet(found.root)
-    log_w = (log_weights[None] - 0.5 * jnp.sum(zeta**2, axis=2)
-             + 0.5 * jnp.sum(nodes**2, axis=1)[None] + log_det[:, None])
+    log_w = (
+        log_weights[None]
+        - 0.5 * jnp.sum(zeta**2, axis=2)
+        + 0.5 * jnp.sum(nodes**2, axis=1)[None]
+        + log_det[:, None]
+    )
     return zeta, log_w
 
 
-def adapt(likelihood: SimulatedLikelihood, free_internal,
-          draws: AdaptiveQuadrature) -> SimulatedLikelihood:
+def adapt(
+    likelihood: SimulatedLikelihood, free_internal, draws: AdaptiveQuadrature
+) -> SimulatedLikelihood:
     """``likelihood`` with every person's nodes and log-weights adapted at
     ``free_internal`` (``zeta_nr = mu_n + S_n x_r``,
     ``log w_nr = log w_r + log phi(zeta_nr) - log phi(x_r) + log |S_n|``).
@@ -309,8 +318,16 @@ def adapt(likelihood: SimulatedLikelihood, free_internal,
     return eqx.tree_at(lambda lik: (lik.zeta, lik.log_weights), likelihood, (zeta, log_w))
 
 
-def readapt(problem, evaluator: Evaluator, u, optimise, tolerance: float,
-            max_iterations: int, scales, per_round: int = 5) -> tuple[np.ndarray, Evaluator, str]:
+def readapt(
+    problem,
+    evaluator: Evaluator,
+    u,
+    optimise,
+    tolerance: float,
+    max_iterations: int,
+    scales,
+    per_round: int = 5,
+) -> tuple[np.ndarray, Evaluator, str]:
     """The optimiser on adaptive quadrature: rounds of at most ``per_round`` iterations,
     each on nodes adapted at the point the round starts from, until re-adapting leaves
     ``u`` an optimum (relative gradient below ``tolerance / 10``).

@@ -29,8 +29,7 @@ def _standard_errors(covariance) -> np.ndarray:
     return np.sqrt(np.where(variance > 0, variance, np.nan))
 
 
-def parameter_table(names, estimates, covariance, robust_covariance,
-                    at_bound=()) -> pd.DataFrame:
+def parameter_table(names, estimates, covariance, robust_covariance, at_bound=()) -> pd.DataFrame:
     """Estimates with classical and robust SEs, t against 0 and two-sided p-values.
 
     A variance that is not positive (or NaN: an unidentified parameter, see
@@ -39,12 +38,18 @@ def parameter_table(names, estimates, covariance, robust_covariance,
     (whose NaN the caller reports).
     """
     se, robust_se = _standard_errors(covariance), _standard_errors(robust_covariance)
-    undefined = [name for name, a, b in zip(names, se, robust_se, strict=True)
-                 if (np.isnan(a) or np.isnan(b)) and name not in at_bound]
+    undefined = [
+        name
+        for name, a, b in zip(names, se, robust_se, strict=True)
+        if (np.isnan(a) or np.isnan(b)) and name not in at_bound
+    ]
     if undefined:
-        warnings.warn(f"no standard error for {undefined} (variance not positive: not "
-                      "identified); reported as NaN", UndefinedStandardErrorWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"no standard error for {undefined} (variance not positive: not "
+            "identified); reported as NaN",
+            UndefinedStandardErrorWarning,
+            stacklevel=3,
+        )
     t = estimates / se
     robust_t = estimates / robust_se
     table = pd.DataFrame(
@@ -145,9 +150,7 @@ class Results:
             f"  log-likelihood at start          {self.loglike_start:.4f}",
         ]
         if self.loglike_null_choice is not None:
-            lines.append(
-                f"  choice LL, equal shares          {self.loglike_null_choice:.4f}"
-            )
+            lines.append(f"  choice LL, equal shares          {self.loglike_null_choice:.4f}")
         lines += [
             f"  final log-likelihood             {self.loglike:.4f}",
             f"  AIC / BIC                        {self.aic:.2f} / {self.bic:.2f}",
@@ -164,21 +167,30 @@ class Results:
         if self.fixed:
             lines += ["", "fixed: " + ", ".join(f"{k} = {v:g}" for k, v in self.fixed.items())]
         if self.missing_answers:
-            lines += ["", "missing indicator answers (integrated out): " + ", ".join(
-                f"{k} {v}" for k, v in self.missing_answers.items())]
+            lines += [
+                "",
+                "missing indicator answers (integrated out): "
+                + ", ".join(f"{k} {v}" for k, v in self.missing_answers.items()),
+            ]
         if self.sign_anchors:
-            lines += ["", "sign anchors (each LV's mirror image has the same likelihood): "
-                      + ", ".join(f"{lv}: {name} > 0" for lv, name in self.sign_anchors.items())]
+            lines += [
+                "",
+                "sign anchors (each LV's mirror image has the same likelihood): "
+                + ", ".join(f"{lv}: {name} > 0" for lv, name in self.sign_anchors.items()),
+            ]
         if self.active_bounds:
-            lines += ["", "at a bound: " + ", ".join(
-                f"{k} ({v})" for k, v in self.active_bounds.items())]
+            lines += [
+                "",
+                "at a bound: " + ", ".join(f"{k} ({v})" for k, v in self.active_bounds.items()),
+            ]
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.summary()
 
-    def save(self, path: str | os.PathLike, model: ICLVModel | None = None,
-             draws: Draws | None = None) -> Path:
+    def save(
+        self, path: str | os.PathLike, model: ICLVModel | None = None, draws: Draws | None = None
+    ) -> Path:
         """Write these results to a JSON file: spec (``model``, default ``self.model``),
         estimates, table, covariance matrices, history, draws settings and library
         versions.  Read back with :func:`iclv_jax.load_results`.  See
@@ -190,13 +202,17 @@ class Results:
         returns the text when ``path`` is None."""
         return self.table.to_csv(path, **kwargs)
 
-    def to_markdown(self, path: str | os.PathLike | None = None,
-                    float_format: str = ".5g") -> str:
+    def to_markdown(self, path: str | os.PathLike | None = None, float_format: str = ".5g") -> str:
         """The parameter table as a Markdown pipe table (written to ``path`` if given)."""
         return _write(table_to_markdown(self.table, float_format), path)
 
-    def to_latex(self, path: str | os.PathLike | None = None, float_format: str = ".5g",
-                 caption: str | None = None, label: str | None = None) -> str:
+    def to_latex(
+        self,
+        path: str | os.PathLike | None = None,
+        float_format: str = ".5g",
+        caption: str | None = None,
+        label: str | None = None,
+    ) -> str:
         """The parameter table as a booktabs LaTeX tabular (written to ``path`` if given)."""
         return _write(table_to_latex(self.table, float_format, caption, label), path)
 
@@ -211,11 +227,16 @@ def _write(text: str, path) -> str:
 def _same(a, b) -> bool:
     """Exact equality that understands data frames and NaN."""
     if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
-        return (isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame) and a.equals(b)
-                and a.index.equals(b.index) and a.columns.equals(b.columns)
-                and list(a.index.names) == list(b.index.names)
-                and list(a.columns.names) == list(b.columns.names)
-                and list(a.dtypes) == list(b.dtypes))
+        return (
+            isinstance(a, pd.DataFrame)
+            and isinstance(b, pd.DataFrame)
+            and a.equals(b)
+            and a.index.equals(b.index)
+            and a.columns.equals(b.columns)
+            and list(a.index.names) == list(b.index.names)
+            and list(a.columns.names) == list(b.columns.names)
+            and list(a.dtypes) == list(b.dtypes)
+        )
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, float | np.floating) and isinstance(b, float | np.floating):

@@ -42,8 +42,15 @@ from .version import versions
 if TYPE_CHECKING:
     from .results import Results
 
-__all__ = ["FORMAT", "READABLE_FORMATS", "draws_record", "read_results_file", "results_fields",
-           "results_to_json", "save_results"]
+__all__ = [
+    "FORMAT",
+    "READABLE_FORMATS",
+    "draws_record",
+    "read_results_file",
+    "results_fields",
+    "results_to_json",
+    "save_results",
+]
 
 FORMAT = "iclv_jax-results-2"
 #: the formats :func:`read_results_file` reads: this one and the one before it
@@ -59,13 +66,13 @@ def draws_record(record: dict, draws: Draws | None) -> dict:
     if draws is None:
         return record
     if repr(draws) != record["repr"]:
-        raise ValueError(f"draws {draws!r} are not the draws of these results "
-                         f"({record['repr']})")
+        raise ValueError(f"draws {draws!r} are not the draws of these results ({record['repr']})")
     return draws_to_dict(draws)
 
 
-def results_to_json(results: Results, model: ICLVModel | None = None,
-                    draws: Draws | None = None) -> dict:
+def results_to_json(
+    results: Results, model: ICLVModel | None = None, draws: Draws | None = None
+) -> dict:
     """The JSON object of the module docstring (``model`` defaults to
     ``results.model``)."""
     model = model if model is not None else results.model
@@ -74,13 +81,20 @@ def results_to_json(results: Results, model: ICLVModel | None = None,
         "versions": versions(),
         "model": model_to_dict(model) if model is not None else None,
         "draws": draws_record(results.draws, draws),
-        "results": {f.name: encode_field(getattr(results, f.name))
-                    for f in dataclasses.fields(results) if f.name not in _OUTSIDE},
+        "results": {
+            f.name: encode_field(getattr(results, f.name))
+            for f in dataclasses.fields(results)
+            if f.name not in _OUTSIDE
+        },
     }
 
 
-def save_results(results: Results, path: str | os.PathLike, model: ICLVModel | None = None,
-                 draws: Draws | None = None) -> Path:
+def save_results(
+    results: Results,
+    path: str | os.PathLike,
+    model: ICLVModel | None = None,
+    draws: Draws | None = None,
+) -> Path:
     """Write ``results`` to a JSON file (see the module docstring); returns the path.
 
     ``model`` defaults to ``results.model``; without either the file has ``"model":
@@ -102,8 +116,9 @@ def read_results_file(path: str | os.PathLike) -> Mapping:
     return payload
 
 
-def results_fields(payload: Mapping, fields: Sequence[dataclasses.Field],
-                   path: str | os.PathLike) -> dict:
+def results_fields(
+    payload: Mapping, fields: Sequence[dataclasses.Field], path: str | os.PathLike
+) -> dict:
     """The keyword arguments of ``Results`` (whose dataclass ``fields`` are given) from
     a file's JSON object: each field decoded by its annotation, ``draws`` the file's
     draws record, ``model`` rebuilt from the file's spec when it has one.  A required

@@ -139,8 +139,7 @@ class Indicator:
     location_scale: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "missing_codes",
-                           tuple(float(code) for code in self.missing_codes))
+        object.__setattr__(self, "missing_codes", tuple(float(code) for code in self.missing_codes))
         if self.thresholds not in THRESHOLD_FORMS:
             raise SpecificationError(
                 f"indicator {self.name!r}: unknown thresholds {self.thresholds!r}; "
@@ -251,8 +250,11 @@ class ICLVModel:
         object.__setattr__(self, "latent_variables", tuple(self.latent_variables))
         object.__setattr__(self, "indicators", tuple(self.indicators))
         object.__setattr__(self, "fixed", frozen_mapping(self.fixed))
-        object.__setattr__(self, "bounds", {name: _bound_pair(name, pair) for name, pair
-                                            in frozen_mapping(self.bounds).items()})
+        object.__setattr__(
+            self,
+            "bounds",
+            {name: _bound_pair(name, pair) for name, pair in frozen_mapping(self.bounds).items()},
+        )
         if self.missing_indicators not in MISSING_POLICIES:
             raise SpecificationError(
                 f"missing_indicators must be one of {MISSING_POLICIES}, "
@@ -312,10 +314,8 @@ def topological_order(lvs: Sequence[LatentVariable]) -> tuple[str, ...]:
         if state.get(name) == "done":
             return
         if state.get(name) == "active":
-            cycle = list(reversed(stack[stack.index(name):]))  # causal direction
-            raise SpecificationError(
-                "the structural paths contain a cycle: " + " -> ".join(cycle)
-            )
+            cycle = list(reversed(stack[stack.index(name) :]))  # causal direction
+            raise SpecificationError("the structural paths contain a cycle: " + " -> ".join(cycle))
         state[name] = "active"
         for upstream in predictors[name]:
             visit(upstream, stack + [upstream])
@@ -407,9 +407,7 @@ def validate_structure(model: ICLVModel) -> None:
     for utility in model.choice.utilities().values():
         for lv_name in utility.lv_parameters(None):
             if lv_name not in known:
-                raise SpecificationError(
-                    f"choice utility uses unknown latent variable {lv_name!r}"
-                )
+                raise SpecificationError(f"choice utility uses unknown latent variable {lv_name!r}")
         if utility.extra is not None:
             unknown = sorted(set(utility.extra.lvs) - known)
             if unknown:
@@ -421,7 +419,6 @@ def validate_structure(model: ICLVModel) -> None:
     _check_random_coefficients(model)
     _check_lv_information(model)
     sign_anchors(model)
-
 
 
 def _lv_links(model: ICLVModel) -> dict[str, list[str]]:
@@ -453,4 +450,3 @@ def _check_lv_information(model: ICLVModel) -> None:
                 f"latent variable {lv!r} reaches the data only through {links}, all fixed "
                 "to 0: it is not identified"
             )
-

@@ -8,6 +8,7 @@ positive to tell them apart.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .components.measurement import loading_name
@@ -17,7 +18,7 @@ from .errors import SpecificationError
 if TYPE_CHECKING:
     from .spec import ICLVModel, LatentVariable
 
-__all__ = ["lv_coefficients", "mirror_parameters", "sign_anchors"]
+__all__ = ["lv_coefficients", "mirror", "mirror_parameters", "mirrored_lvs", "sign_anchors"]
 
 
 def lv_coefficients(model: ICLVModel) -> dict[str, list[str]]:
@@ -49,18 +50,24 @@ def mirror_parameters(model: ICLVModel, lv: str) -> tuple[str, ...] | None:
     if any(utility.extra is not None and lv in utility.extra.lvs for utility in utilities):
         return None
     coefficients = lv_coefficients(model)
-    names = ([loading_name(ind.name) for ind in model.indicators if ind.lv == lv]
-             + coefficients[lv]
-             + [covariate_name(c, lv) for c in spec.covariates]
-             + [path_name(m, lv) for m in spec.predictors]
-             + [path_name(lv, k.name) for k in model.latent_variables
-                if lv in k.predictors])
+    names = (
+        [loading_name(ind.name) for ind in model.indicators if ind.lv == lv]
+        + coefficients[lv]
+        + [covariate_name(c, lv) for c in spec.covariates]
+        + [path_name(m, lv) for m in spec.predictors]
+        + [path_name(lv, k.name) for k in model.latent_variables if lv in k.predictors]
+    )
     names = list(dict.fromkeys(names))
     elsewhere = {name for other, own in coefficients.items() if other != lv for name in own}
-    elsewhere.update(name for utility in utilities if utility.extra is not None
-                     for name in utility.extra.parameters)
-    if (any(model.fixed.get(name, 0.0) != 0.0 or name in model.bounds for name in names)
-            or elsewhere & set(names)):
+    elsewhere.update(
+        name
+        for utility in utilities
+        if utility.extra is not None
+        for name in utility.extra.parameters
+    )
+    if any(
+        model.fixed.get(name, 0.0) != 0.0 or name in model.bounds for name in names
+    ) or elsewhere & set(names):
         return None
     return tuple(names)
 
@@ -104,3 +111,22 @@ def sign_anchors(model: ICLVModel) -> dict[str, str]:
             anchors[lv.name] = anchor
     return anchors
 
+
+def mirrored_lvs(model: ICLVModel, reported: Mapping[str, float]) -> list[str]:
+    """The LVs whose sign anchor (:func:`~iclv_jax.spec.sign_anchors`) is negative."""
+    return [lv for lv, anchor in sign_anchors(model).items() if reported[anchor] < 0]
+
+
+def mirror(model: ICLVModel, reported: Mapping[str, float], lvs: Iterable[str]) -> dict[str, float]:
+    """``reported`` at the mirror image of ``lvs``: every parameter of
+    :func:`~iclv_jax.spec.mirror_parameters` negated (a path between two of them twice,
+    so it keeps its sign).  The exact likelihood is the same there.  Raises
+    ``ValueError`` for an LV whose mirror image is not a symmetry."""
+    values = dict(reported)
+    for lv in lvs:
+        names = mirror_parameters(model, lv)
+        if names is None:
+            raise ValueError(f"latent variable {lv!r} has no mirror image to move to")
+        for name in names:
+            values[name] = -values[name]
+    return values

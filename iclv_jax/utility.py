@@ -117,7 +117,5 @@ def scale_parameter(choice) -> str | None:
     if isinstance(scale, str) and scale:
         return scale
     raise SpecificationError(
-        f"choice {choice.choice!r}: scale must be True, False or a parameter name, "
-        f"not {scale!r}"
+        f"choice {choice.choice!r}: scale must be True, False or a parameter name, not {scale!r}"
     )
-

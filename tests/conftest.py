@@ -23,11 +23,13 @@ from jaxtyping import install_import_hook
 # ICLV_TEST_OPTIMISED_XLA=1 runs the suite on the default, optimised code instead.
 if os.environ.get("ICLV_TEST_OPTIMISED_XLA") != "1":
     os.environ["XLA_FLAGS"] = " ".join(
-        [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]).strip()
+        [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]
+    ).strip()
 
 # PEP 484's numeric tower, as mypy reads the annotations: an ``int`` is a ``float``
 install_import_hook(
-    "iclv_jax", "beartype.beartype(conf=beartype.BeartypeConf(is_pep484_tower=True))")
+    "iclv_jax", "beartype.beartype(conf=beartype.BeartypeConf(is_pep484_tower=True))"
+)
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
@@ -49,9 +51,11 @@ def fitted_small():
     ``(results, model, data)``; one estimation per session, shared by the persistence and
     post-estimation tests."""
     df, model, _ = datasets.beverage(n_people=150, n_situations=3, seed=3, choice="logit")
-    small = ij.ICLVModel([ij.LatentVariable("purchase_intention")],
-                         [i for i in model.indicators if i.name.startswith("pi")],
-                         choice=model.choice)
+    small = ij.ICLVModel(
+        [ij.LatentVariable("purchase_intention")],
+        [i for i in model.indicators if i.name.startswith("pi")],
+        choice=model.choice,
+    )
     results = ij.estimate(small, df, draws=ij.Halton(10, seed=1), verbose=False)
     assert results.converged
     return results, small, df

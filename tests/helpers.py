@@ -29,6 +29,7 @@ def refused(error: type[Exception], match: str | None = None):
 
 # --- what a run stopped short of a maximum says ---------------------------------------
 
+
 @contextlib.contextmanager
 def stopped_short():
     """A run stopped by its iteration limit is expected to say that its Hessian is not
@@ -43,8 +44,16 @@ def stopped_short():
 
 # --- a Results without an estimation --------------------------------------------------
 
-def fake_results(estimates: dict, covariance, loglike=-100.0, n_people=50,
-                 n_observations=200, robust_covariance=None, fixed=None) -> ij.Results:
+
+def fake_results(
+    estimates: dict,
+    covariance,
+    loglike=-100.0,
+    n_people=50,
+    n_observations=200,
+    robust_covariance=None,
+    fixed=None,
+) -> ij.Results:
     """A Results with the given free estimates and covariance (everything else dummy)."""
     names = list(estimates)
     cov = np.asarray(covariance, dtype=float)
@@ -53,44 +62,83 @@ def fake_results(estimates: dict, covariance, loglike=-100.0, n_people=50,
     values = np.array(list(estimates.values()), dtype=float)
     return ij.Results(
         table=parameter_table(names, values, cov, robust),
-        estimates={**estimates, **(fixed or {})}, fixed=dict(fixed or {}),
-        covariance=frame(cov), robust_covariance=frame(robust), loglike=loglike,
-        loglike_start=loglike - 10, loglike_null_choice=None, n_people=n_people,
-        n_observations=n_observations, converged=True, message="fake", iterations=1,
-        gradient_norm=0.0, relative_gradient=0.0, smallest_curvature=1.0,
-        optimizer="none", draws=draws_to_dict(ij.Halton(10, seed=0)),
-        seconds=0.0)
+        estimates={**estimates, **(fixed or {})},
+        fixed=dict(fixed or {}),
+        covariance=frame(cov),
+        robust_covariance=frame(robust),
+        loglike=loglike,
+        loglike_start=loglike - 10,
+        loglike_null_choice=None,
+        n_people=n_people,
+        n_observations=n_observations,
+        converged=True,
+        message="fake",
+        iterations=1,
+        gradient_norm=0.0,
+        relative_gradient=0.0,
+        smallest_curvature=1.0,
+        optimizer="none",
+        draws=draws_to_dict(ij.Halton(10, seed=0)),
+        seconds=0.0,
+    )
 
 
 # --- example models of every shape (round trips) -------------------------------------
 
+
 def example_models():
     """One model of each kind: every beverage choice, the drug model, continuous, MNL with
     shared and specific terms, ordered choice, a sign anchor."""
-    yield from (datasets.beverage(n_people=2, n_situations=1, choice=c)[1]
-                for c in datasets.CHOICE_KINDS)
+    yield from (
+        datasets.beverage(n_people=2, n_situations=1, choice=c)[1] for c in datasets.CHOICE_KINDS
+    )
     yield datasets.drug_choice_model()
     yield ij.ICLVModel(
         [ij.LatentVariable("a", covariates=("x", "z")), ij.LatentVariable("b", predictors=["a"])],
         [ij.Indicator("c1", "a", kind="continuous"), ij.Indicator("c2", "b", kind="continuous")],
-        person_id="person", fixed={"lambda_c1": 1.0, "alpha_c1": 0.0})
+        person_id="person",
+        fixed={"lambda_c1": 1.0, "alpha_c1": 0.0},
+    )
     yield ij.ICLVModel(
         [ij.LatentVariable("a"), ij.LatentVariable("b")],
-        [ij.Indicator("i1", "a", kind="ordered_logit", levels=4),
-         ij.Indicator("i2", "b", kind="ordered_logit", levels=7)],
-        choice=ij.MultinomialLogit("y", [
-            ij.Alternative("car", 1, ij.Utility({"time": "t_car", "cost": "c_car"},
-                                                lvs=("a", "b"), specific=("time",))),
-            ij.Alternative("bus", 2, ij.Utility({"time": "t_bus", "cost": "c_bus"},
-                                                constants={"peak": "peak"},
-                                                lvs={"a": "theta_shared"}),
-                           asc=True, available="bus_av"),
-            ij.Alternative("walk", 3, ij.Utility(lvs={"a": "theta_shared"}), asc=True),
-        ]))
-    yield ij.ICLVModel([ij.LatentVariable("a")], [ij.Indicator("i", "a", levels=3)],
-                       choice=ij.OrderedProbitChoice("r", ij.Utility({"p": "p"}, lvs=["a"]), 4))
-    yield ij.ICLVModel([ij.LatentVariable("a", sign_anchor="i2")],
-                       [ij.Indicator(f"i{k}", "a", levels=3) for k in (1, 2, 3)])
+        [
+            ij.Indicator("i1", "a", kind="ordered_logit", levels=4),
+            ij.Indicator("i2", "b", kind="ordered_logit", levels=7),
+        ],
+        choice=ij.MultinomialLogit(
+            "y",
+            [
+                ij.Alternative(
+                    "car",
+                    1,
+                    ij.Utility(
+                        {"time": "t_car", "cost": "c_car"}, lvs=("a", "b"), specific=("time",)
+                    ),
+                ),
+                ij.Alternative(
+                    "bus",
+                    2,
+                    ij.Utility(
+                        {"time": "t_bus", "cost": "c_bus"},
+                        constants={"peak": "peak"},
+                        lvs={"a": "theta_shared"},
+                    ),
+                    asc=True,
+                    available="bus_av",
+                ),
+                ij.Alternative("walk", 3, ij.Utility(lvs={"a": "theta_shared"}), asc=True),
+            ],
+        ),
+    )
+    yield ij.ICLVModel(
+        [ij.LatentVariable("a")],
+        [ij.Indicator("i", "a", levels=3)],
+        choice=ij.OrderedProbitChoice("r", ij.Utility({"p": "p"}, lvs=["a"]), 4),
+    )
+    yield ij.ICLVModel(
+        [ij.LatentVariable("a", sign_anchor="i2")],
+        [ij.Indicator(f"i{k}", "a", levels=3) for k in (1, 2, 3)],
+    )
 
 
 # --- the analytic-score study: two LVs, every measurement and choice kind -------------
@@ -108,21 +156,34 @@ ITEMS = {
 def choice_model(kind):
     """The choice part of the analytic study: binary probit, ordered probit, MNL or none."""
     if kind == "binary_probit":
-        return ij.BinaryProbit("buy", ij.Utility(attributes={"z": "z"}, constants={"c": None},
-                                                 lvs=["a", "b"]))
+        return ij.BinaryProbit(
+            "buy", ij.Utility(attributes={"z": "z"}, constants={"c": None}, lvs=["a", "b"])
+        )
     if kind == "ordered_probit":
-        return ij.OrderedProbitChoice("rating", ij.Utility(attributes={"z": "z"}, lvs=["b"]),
-                                      levels=4)
+        return ij.OrderedProbitChoice(
+            "rating", ij.Utility(attributes={"z": "z"}, lvs=["b"]), levels=4
+        )
     if kind == "mnl":
-        return ij.MultinomialLogit("pick", [
-            ij.Alternative("A", 1, ij.Utility(attributes={"p": "p1"}, lvs={"a": "lambda"}),
-                           asc=True),
-            ij.Alternative("B", 2, ij.Utility(attributes={"p": "p2", "z": "z"},
-                                              lvs={"a": "lambda", "b": "theta_b_B"},
-                                              specific=["p"]),
-                           asc=True, available="av2"),
-            ij.Alternative("C", 3, ij.Utility(attributes={"p": "p3"}), available="av3"),
-        ])
+        return ij.MultinomialLogit(
+            "pick",
+            [
+                ij.Alternative(
+                    "A", 1, ij.Utility(attributes={"p": "p1"}, lvs={"a": "lambda"}), asc=True
+                ),
+                ij.Alternative(
+                    "B",
+                    2,
+                    ij.Utility(
+                        attributes={"p": "p2", "z": "z"},
+                        lvs={"a": "lambda", "b": "theta_b_B"},
+                        specific=["p"],
+                    ),
+                    asc=True,
+                    available="av2",
+                ),
+                ij.Alternative("C", 3, ij.Utility(attributes={"p": "p3"}), available="av3"),
+            ],
+        )
     return ij.NoChoice()
 
 
@@ -135,23 +196,43 @@ def analytic_study(measurement, choice, n_people=26, seed=0, fixed_loading=0.8):
     for n in range(n_people):
         person = {"id": n, "x": rng.normal(), "w": float(rng.integers(0, 2))}
         for name, (_, levels) in items.items():
-            person[name] = (int(rng.integers(1, levels + 1)) if levels
-                            else float(rng.normal(0.3, 1.5)))
+            person[name] = (
+                int(rng.integers(1, levels + 1)) if levels else float(rng.normal(0.3, 1.5))
+            )
         for _ in range(1 + n % 4):
             av2, av3 = int(rng.random() < 0.7), int(rng.random() < 0.6)
             options = [1] + [2] * av2 + [3] * av3
-            rows.append({**person, "z": rng.normal(), "buy": int(rng.integers(0, 2)),
-                         "rating": int(rng.integers(1, 5)), "p1": rng.normal(),
-                         "p2": rng.normal(), "p3": rng.normal(), "av2": av2, "av3": av3,
-                         "pick": int(rng.choice(options))})
+            rows.append(
+                {
+                    **person,
+                    "z": rng.normal(),
+                    "buy": int(rng.integers(0, 2)),
+                    "rating": int(rng.integers(1, 5)),
+                    "p1": rng.normal(),
+                    "p2": rng.normal(),
+                    "p3": rng.normal(),
+                    "av2": av2,
+                    "av3": av3,
+                    "pick": int(rng.choice(options)),
+                }
+            )
     first = next(iter(items))
     model = ij.ICLVModel(
-        [ij.LatentVariable("a", covariates=["x", "w"]),
-         ij.LatentVariable("b", covariates=["w"], predictors=["a"])],
-        [ij.Indicator(name, lv, kind="continuous" if levels is None
-                      else ("ordered_logit" if measurement == "ordered_logit"
-                            else "ordered_probit"), levels=levels)
-         for name, (lv, levels) in items.items()],
+        [
+            ij.LatentVariable("a", covariates=["x", "w"]),
+            ij.LatentVariable("b", covariates=["w"], predictors=["a"]),
+        ],
+        [
+            ij.Indicator(
+                name,
+                lv,
+                kind="continuous"
+                if levels is None
+                else ("ordered_logit" if measurement == "ordered_logit" else "ordered_probit"),
+                levels=levels,
+            )
+            for name, (lv, levels) in items.items()
+        ],
         choice_model(choice),
         fixed={f"lambda_{first}": fixed_loading},
     )
@@ -162,8 +243,9 @@ def assert_close(analytic_values, autodiff_values, names):
     """Column ``i`` of both arrays equal to ``RTOL``/``ATOL``; a failure names parameter
     ``names[i]``."""
     for i, name in enumerate(names):
-        np.testing.assert_allclose(analytic_values[..., i], autodiff_values[..., i],
-                                   rtol=RTOL, atol=ATOL, err_msg=name)
+        np.testing.assert_allclose(
+            analytic_values[..., i], autodiff_values[..., i], rtol=RTOL, atol=ATOL, err_msg=name
+        )
 
 
 def assert_scores_match(problem, u):
@@ -179,19 +261,32 @@ def assert_scores_match(problem, u):
 
 # --- closed-form studies (continuous Gaussian, ordered probit) -----------------------
 
+
 def continuous_study(n_people=60, seed=1):
     """One LV ``eta = 0.5 x + zeta``, three continuous items ``c_k = alpha_k + lambda_k eta +
     sigma_k e``; returns the data, the model and the truth."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n_people)
     eta = 0.5 * x + rng.normal(size=n_people)
-    truth = {"b_x_to_a": 0.5, "alpha_c1": 0.2, "alpha_c2": -0.3, "alpha_c3": 1.0,
-             "lambda_c1": 1.0, "lambda_c2": 0.7, "lambda_c3": -0.4,
-             "sigma_c1": 0.8, "sigma_c2": 1.1, "sigma_c3": 0.6}
+    truth = {
+        "b_x_to_a": 0.5,
+        "alpha_c1": 0.2,
+        "alpha_c2": -0.3,
+        "alpha_c3": 1.0,
+        "lambda_c1": 1.0,
+        "lambda_c2": 0.7,
+        "lambda_c3": -0.4,
+        "sigma_c1": 0.8,
+        "sigma_c2": 1.1,
+        "sigma_c3": 0.6,
+    }
     data = {"id": np.arange(n_people), "x": x}
     for k in (1, 2, 3):
-        data[f"c{k}"] = (truth[f"alpha_c{k}"] + truth[f"lambda_c{k}"] * eta
-                         + truth[f"sigma_c{k}"] * rng.normal(size=n_people))
+        data[f"c{k}"] = (
+            truth[f"alpha_c{k}"]
+            + truth[f"lambda_c{k}"] * eta
+            + truth[f"sigma_c{k}"] * rng.normal(size=n_people)
+        )
     model = ij.ICLVModel(
         [ij.LatentVariable("a", covariates=["x"])],
         [ij.Indicator(f"c{k}", "a", kind="continuous") for k in (1, 2, 3)],
@@ -227,8 +322,7 @@ def ordered_probit_study(n_people=80, seed=2):
     model = ij.ICLVModel(
         [ij.LatentVariable("a", covariates=["x"])],
         [ij.Indicator(f"q{k}", "a", levels=5) for k in (1, 2, 3)],
-        ij.BinaryProbit("buy", ij.Utility(attributes={"z": "z"}, constants={"c": None},
-                                          lvs=["a"])),
+        ij.BinaryProbit("buy", ij.Utility(attributes={"z": "z"}, constants={"c": None}, lvs=["a"])),
     )
     params = {"b_x_to_a": 0.6, "asc_c": 0.3, "beta_z": -0.8, "theta_a": 0.9}
     for k in (1, 2, 3):

@@ -38,8 +38,9 @@ def _assert_total_matches(problem, u, reference):
 
 # The three ordered-probit combinations with binary probit, MNL and ordered choice are
 # covered by the beverage chain below; these are the other thirteen.
-_HAND_BUILT = [(m, c) for m in MEASUREMENTS for c in CHOICES
-               if not (m == "ordered_probit" and c != "none")]
+_HAND_BUILT = [
+    (m, c) for m in MEASUREMENTS for c in CHOICES if not (m == "ordered_probit" and c != "none")
+]
 
 
 def _problem(df, model):
@@ -102,19 +103,23 @@ def test_analytic_and_autodiff_match_central_finite_differences():
     for i, name in enumerate(problem.space.free_names):
         e = np.zeros_like(u)
         e[i] = step
-        fd = (float(lik.loglike(jnp.asarray(u + e)))
-              - float(lik.loglike(jnp.asarray(u - e)))) / (2 * step)
+        fd = (float(lik.loglike(jnp.asarray(u + e))) - float(lik.loglike(jnp.asarray(u - e)))) / (
+            2 * step
+        )
         assert abs(fd - grad_d[i]) < 1e-5 * max(1.0, abs(fd)), name
         assert abs(fd - grad_a[i]) < 1e-5 * max(1.0, abs(fd)), name
 
 
-@pytest.mark.parametrize(("measurement", "choice", "params"), [
-    # MNL utilities about +-40: the chosen alternative is often far below the others
-    ("mixed", "mnl", {"asc_A": 40.0, "asc_B": -40.0, "lambda": 5.0, "b_x_to_a": 3.0}),
-    # binary probit with V about +-40
-    ("ordered_logit", "binary_probit", {"asc_c": 40.0, "theta_a": 2.0, "b_x_to_a": -3.0}),
-    ("ordered_logit", "binary_probit", {"asc_c": -40.0, "theta_a": 2.0, "b_x_to_a": 3.0}),
-])
+@pytest.mark.parametrize(
+    ("measurement", "choice", "params"),
+    [
+        # MNL utilities about +-40: the chosen alternative is often far below the others
+        ("mixed", "mnl", {"asc_A": 40.0, "asc_B": -40.0, "lambda": 5.0, "b_x_to_a": 3.0}),
+        # binary probit with V about +-40
+        ("ordered_logit", "binary_probit", {"asc_c": 40.0, "theta_a": 2.0, "b_x_to_a": -3.0}),
+        ("ordered_logit", "binary_probit", {"asc_c": -40.0, "theta_a": 2.0, "b_x_to_a": 3.0}),
+    ],
+)
 def test_extreme_values_stay_finite_and_match_autodiff(measurement, choice, params):
     # and an ordered item with loading 50 answered in its lowest or highest category
     df, model = analytic_study(measurement, choice, fixed_loading=50.0)
@@ -154,8 +159,10 @@ def test_a_planted_bug_in_one_piece_shows_in_its_parameters_only():
 
     assert not disagreeing()
     wrong = disagreeing(_SeedStructural())
-    assert {"gamma_health_concern_to_perceived_benefit",
-            "gamma_perceived_benefit_to_purchase_intention"} <= wrong
+    assert {
+        "gamma_health_concern_to_perceived_benefit",
+        "gamma_perceived_benefit_to_purchase_intention",
+    } <= wrong
     assert all(n.startswith(("gamma_", "b_")) for n in wrong), wrong
     # thresholds are cumulated: tau_2's derivative reaches the internal u_1 and u_2
     wrong = disagreeing(_FlippedThreshold())
@@ -170,12 +177,15 @@ _FORBIDDEN = re.compile(
 
 
 def test_the_module_uses_no_automatic_differentiation(monkeypatch):
-    modules = [importlib.import_module(f"iclv_jax.analytic.{info.name}")
-               for info in pkgutil.iter_modules(analytic.__path__)]
+    modules = [
+        importlib.import_module(f"iclv_jax.analytic.{info.name}")
+        for info in pkgutil.iter_modules(analytic.__path__)
+    ]
     assert len(modules) >= 7  # scores, drivers, registry and one file per choice kind
     source = "\n".join(inspect.getsource(module) for module in [analytic, *modules])
     hits = [line for line in source.splitlines() if _FORBIDDEN.search(line)]
     assert not hits, hits
+
     # and at trace time: every autodiff entry point raises, a fresh trace still works
     def refuse(*args, **kwargs):
         raise AssertionError("autodiff called from iclv_jax.analytic")
@@ -186,8 +196,16 @@ def test_the_module_uses_no_automatic_differentiation(monkeypatch):
     class Fresh(analytic.AnalyticScores):  # a new static argument: traced afresh
         pass
 
-    for name in ("grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev",
-                 "hessian"):
+    for name in (
+        "grad",
+        "value_and_grad",
+        "vjp",
+        "jvp",
+        "linearize",
+        "jacfwd",
+        "jacrev",
+        "hessian",
+    ):
         monkeypatch.setattr(jax, name, refuse)
     ll, grad = analytic.loglike_and_grad(problem.likelihood, u, scores=Fresh())
     np.testing.assert_allclose(float(ll), float(reference[0].sum()), rtol=1e-12)
@@ -203,31 +221,37 @@ def _declarative_study(choice, seed=5):
     df, _ = analytic_study("mixed", choice, seed=seed)
     rng = np.random.default_rng(seed)
     people = df["id"].unique()
-    extra = pd.DataFrame({"id": people, "q5": rng.integers(1, 6, len(people)),
-                          "q6": rng.integers(1, 5, len(people))})
+    extra = pd.DataFrame(
+        {"id": people, "q5": rng.integers(1, 6, len(people)), "q6": rng.integers(1, 5, len(people))}
+    )
     df = df.merge(extra, on="id")
     df.loc[df["id"] % 5 == 1, "q1"] = 6  # "no opinion"
     df.loc[df["id"] % 7 == 2, "c2"] = np.nan
     df.loc[df["id"] % 6 == 3, "q5"] = -1
     scaled_choice = dataclasses.replace(choice_model(choice), scale=True)
     indicators = [
-        ij.Indicator("q1", "a", levels=4, missing_codes=(6,), threshold_set="four",
-                     location_scale=True),
+        ij.Indicator(
+            "q1", "a", levels=4, missing_codes=(6,), threshold_set="four", location_scale=True
+        ),
         ij.Indicator("q6", "b", levels=4, threshold_set="four"),
         ij.Indicator("c2", "a", kind="continuous"),
         ij.Indicator("q3", "b", levels=5, thresholds="symmetric", threshold_set="likert"),
-        ij.Indicator("q5", "a", levels=5, thresholds="symmetric", threshold_set="likert",
-                     missing_codes=(-1,)),
+        ij.Indicator(
+            "q5", "a", levels=5, thresholds="symmetric", threshold_set="likert", missing_codes=(-1,)
+        ),
         ij.Indicator("c3", "b", kind="continuous"),
     ]
     fixed = {"beta_z": 0.7} if choice != "mnl" else {"beta_p": -1.0}
     model = ij.ICLVModel(
-        [ij.LatentVariable("a", covariates=["x", "w"]),
-         ij.LatentVariable("b", covariates=["w"], predictors=["a"], reference="q6")],
-        indicators, scaled_choice, fixed={"lambda_q1": 0.8, **fixed},
+        [
+            ij.LatentVariable("a", covariates=["x", "w"]),
+            ij.LatentVariable("b", covariates=["w"], predictors=["a"], reference="q6"),
+        ],
+        indicators,
+        scaled_choice,
+        fixed={"lambda_q1": 0.8, **fixed},
         missing_indicators="integrate",
-        bounds={"b_x_to_a": (0.0, None), "b_w_to_b": (None, 1.0),
-                "gamma_a_to_b": (-2.0, 2.0)},
+        bounds={"b_x_to_a": (0.0, None), "b_w_to_b": (None, 1.0), "gamma_a_to_b": (-2.0, 2.0)},
     )
     return df, model
 
@@ -237,20 +261,38 @@ def test_analytic_equals_autodiff_with_every_declarative_option(choice):
     df, model = _declarative_study(choice)
     problem = _problem(df, model)
     names = problem.space.free_names
-    assert {"tau_four_1", "tau_four_3", "tau_likert_3", "tau_likert_4",
-            f"scale_{model.choice.choice}"} <= set(names)
+    assert {
+        "tau_four_1",
+        "tau_four_3",
+        "tau_likert_3",
+        "tau_likert_4",
+        f"scale_{model.choice.choice}",
+    } <= set(names)
     assert not any(n.startswith(("tau_q", "tau_likert_1", "tau_likert_2")) for n in names)
     assert problem.panel.missing_answers == {
         "q1": int((df.groupby("id")["q1"].first() == 6).sum()),
-        "c2": int(df.groupby("id")["c2"].first().isna().sum()), "c3": 0, "q3": 0, "q6": 0,
-        "q5": int((df.groupby("id")["q5"].first() == -1).sum())}
+        "c2": int(df.groupby("id")["c2"].first().isna().sum()),
+        "c3": 0,
+        "q3": 0,
+        "q6": 0,
+        "q5": int((df.groupby("id")["q5"].first() == -1).sum()),
+    }
     u = _perturbed(problem, seed=7, scale=0.3)
     _, scores = assert_scores_match(problem, u)
     # the scale, the shared and the symmetric thresholds, and the bounded
     # coefficients all get non-trivial gradients
     assert "lambda_q6" not in names
-    for name in (f"scale_{model.choice.choice}", "tau_four_2", "tau_likert_4",
-                 "b_x_to_a", "b_w_to_b", "gamma_a_to_b", "sigma_b", "alpha_q1", "sigma_q1"):
+    for name in (
+        f"scale_{model.choice.choice}",
+        "tau_four_2",
+        "tau_likert_4",
+        "b_x_to_a",
+        "b_w_to_b",
+        "gamma_a_to_b",
+        "sigma_b",
+        "alpha_q1",
+        "sigma_q1",
+    ):
         assert abs(scores[:, names.index(name)].sum()) > 1e-6, name
 
 
@@ -262,5 +304,6 @@ def test_structured_hessian_equals_jax_hessian_with_every_declarative_option():
     problem = _problem(df, model)
     u = _perturbed(problem, seed=3, scale=0.3)
     dense = np.asarray(jax.hessian(problem.likelihood.loglike)(u))
-    np.testing.assert_allclose(np.asarray(problem.likelihood.hessian(u)), dense,
-                               atol=1e-8 * np.abs(dense).max(), rtol=1e-8)
+    np.testing.assert_allclose(
+        np.asarray(problem.likelihood.hessian(u)), dense, atol=1e-8 * np.abs(dense).max(), rtol=1e-8
+    )

@@ -25,7 +25,8 @@ def _is_type_checking(node: ast.AST) -> bool:
     test = getattr(node, "test", None)
     return isinstance(node, ast.If) and (
         (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
-        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    )
 
 
 def _imports(node: ast.AST):
@@ -71,7 +72,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, stack)
         stack.pop()
@@ -102,10 +103,16 @@ def _kind_checks(path: Path) -> list[str]:
     """``isinstance(x, K)`` calls in ``path`` whose classes include a component class."""
     hits = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id == "isinstance" and len(node.args) == 2):
-            names = {n.id if isinstance(n, ast.Name) else getattr(n, "attr", None)
-                     for n in ast.walk(node.args[1])}
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "isinstance"
+            and len(node.args) == 2
+        ):
+            names = {
+                n.id if isinstance(n, ast.Name) else getattr(n, "attr", None)
+                for n in ast.walk(node.args[1])
+            }
             if names & KIND_CLASSES:
                 hits.append(f"{path.name}:{node.lineno}")
     return hits
@@ -113,8 +120,12 @@ def _kind_checks(path: Path) -> list[str]:
 
 def test_no_kind_dispatch_outside_the_components():
     assert {"BinaryProbit", "MultinomialLogitChoice", "OrderedIndicators"} <= KIND_CLASSES
-    hits = [hit for name in MODULES if not name.startswith("components")
-            for hit in _kind_checks(PACKAGE / name)]
+    hits = [
+        hit
+        for name in MODULES
+        if not name.startswith("components")
+        for hit in _kind_checks(PACKAGE / name)
+    ]
     assert hits == []
 
 

@@ -25,8 +25,9 @@ DRAWS = ij.Halton(2, seed=0)
 
 def _tiny():
     df, model, _ = datasets.beverage_one_lv(n_people=30)
-    model = dataclasses.replace(model, choice=ij.NoChoice(),
-                                latent_variables=[ij.LatentVariable("purchase_intention")])
+    model = dataclasses.replace(
+        model, choice=ij.NoChoice(), latent_variables=[ij.LatentVariable("purchase_intention")]
+    )
     return model, df.groupby("id").head(1)
 
 
@@ -35,14 +36,14 @@ def written(tmp_path_factory):
     """``(model, data, checkpoint path)`` after one iteration."""
     model, df = _tiny()
     path = tmp_path_factory.mktemp("checkpoint") / "run.json"
-    ij.estimate(model, df, draws=DRAWS, max_iterations=1, checkpoint=str(path),
-                verbose=False)
+    ij.estimate(model, df, draws=DRAWS, max_iterations=1, checkpoint=str(path), verbose=False)
     return model, df, path
 
 
 def _resume(model, df, path, **kwargs):
-    return ij.estimate(model, df, draws=DRAWS, max_iterations=1, resume=str(path),
-                       verbose=False, **kwargs)
+    return ij.estimate(
+        model, df, draws=DRAWS, max_iterations=1, resume=str(path), verbose=False, **kwargs
+    )
 
 
 def test_checkpoint_error_is_exported():
@@ -52,8 +53,10 @@ def test_checkpoint_error_is_exported():
 
 def test_a_checkpoint_of_probit_items_is_refused_by_the_same_model_with_logit_items(written):
     model, df, path = written
-    logit = dataclasses.replace(model, indicators=[
-        dataclasses.replace(item, kind="ordered_logit") for item in model.indicators])
+    logit = dataclasses.replace(
+        model,
+        indicators=[dataclasses.replace(item, kind="ordered_logit") for item in model.indicators],
+    )
     assert logit.indicators[0].kind == "ordered_logit"
     with pytest.raises(ij.CheckpointError, match=r"another model.*differs in: model;"):
         _resume(logit, df, path)
@@ -101,8 +104,7 @@ def _infinite_scaled(saved):
 
 
 def _inconsistent_scaled(saved):
-    saved["scaled"] = [2 * u / s for u, s in zip(saved["internal"], saved["scales"],
-                                                 strict=True)]
+    saved["scaled"] = [2 * u / s for u, s in zip(saved["internal"], saved["scales"], strict=True)]
 
 
 def _far_away(saved):
@@ -111,17 +113,20 @@ def _far_away(saved):
     saved["scaled"] = [u / s for u, s in zip(saved["internal"], saved["scales"], strict=True)]
 
 
-@pytest.mark.parametrize("craft, message", [
-    (_nan_first, r"'internal' holds non-finite values for \['{first}'\]"),
-    (_one_short, r"'internal' has shape \({short},\), expected \({n},\)"),
-    (_renamed, r"parameters differ \(missing \['{first}'\], unexpected \['lambda_elsewhere'\]"),
-    (_old_format, "format 'iclv_jax-checkpoint-1', written by another version"),
-    (_negative_scale, "'scales' must be positive"),
-    (_text_iteration, "'iteration' must be a non-negative integer, got '3'"),
-    (_infinite_scaled, "'scaled' holds non-finite values"),
-    (_inconsistent_scaled, "'scaled' times 'scales' is not 'internal'"),
-    (_far_away, "the log-likelihood at its parameters is nan"),
-])
+@pytest.mark.parametrize(
+    "craft, message",
+    [
+        (_nan_first, r"'internal' holds non-finite values for \['{first}'\]"),
+        (_one_short, r"'internal' has shape \({short},\), expected \({n},\)"),
+        (_renamed, r"parameters differ \(missing \['{first}'\], unexpected \['lambda_elsewhere'\]"),
+        (_old_format, "format 'iclv_jax-checkpoint-1', written by another version"),
+        (_negative_scale, "'scales' must be positive"),
+        (_text_iteration, "'iteration' must be a non-negative integer, got '3'"),
+        (_infinite_scaled, "'scaled' holds non-finite values"),
+        (_inconsistent_scaled, "'scaled' times 'scales' is not 'internal'"),
+        (_far_away, "the log-likelihood at its parameters is nan"),
+    ],
+)
 def test_a_crafted_checkpoint_is_refused_naming_what_is_wrong(written, tmp_path, craft, message):
     model, df, path = written
     saved = json.loads(path.read_text())
@@ -138,8 +143,9 @@ def test_the_written_checkpoint_itself_resumes(written):
     model, df, path = written
     saved = json.loads(path.read_text())
     resumed = _resume(model, df, path)
-    assert resumed.history["iteration"].tolist()[:saved["iteration"]] == \
-        [row["iteration"] for row in saved["history"]]
+    assert resumed.history["iteration"].tolist()[: saved["iteration"]] == [
+        row["iteration"] for row in saved["history"]
+    ]
     assert resumed.loglike >= saved["loglike"]
 
 
@@ -147,8 +153,11 @@ def test_a_checkpoint_a_live_run_is_writing_is_refused(written, tmp_path):
     model, df, _ = written
     path = tmp_path / "shared.json"
     with checkpoint.locked(path):  # this process's run holds it
-        with pytest.raises(ij.CheckpointError, match=rf"being written by another run \(pid "
-                                                     rf"{os.getpid()} on"):
+        with pytest.raises(
+            ij.CheckpointError,
+            match=rf"being written by another run \(pid "
+            rf"{os.getpid()} on",
+        ):
             ij.estimate(model, df, draws=DRAWS, checkpoint=str(path), verbose=False)
     assert not (tmp_path / "shared.json.lock").exists()
 

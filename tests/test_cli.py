@@ -29,9 +29,13 @@ def files(tmp_path_factory):
     df, model, _ = datasets.beverage_one_lv(n_people=60, seed=4)
     df = df.rename(columns={"id": "person"})
     df["pi3"] = df["pi3"].where(~df["person"].isin(NO_ANSWER))
-    model = dataclasses.replace(model, indicators=[
-        dataclasses.replace(item, missing_codes=(math.nan,)) if item.name == "pi3" else item
-        for item in model.indicators])
+    model = dataclasses.replace(
+        model,
+        indicators=[
+            dataclasses.replace(item, missing_codes=(math.nan,)) if item.name == "pi3" else item
+            for item in model.indicators
+        ],
+    )
     df.to_csv(folder / "data.csv", index=False)
     ij.save_model(model, folder / "model.yaml")
     return folder, df, model
@@ -54,8 +58,17 @@ def test_demo_prints_the_summary_and_writes_the_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "estimates beside the true values" in out and "beta_price" in out
     report = json.loads(path.read_text())
-    assert {"estimates", "se", "robust_se", "truth", "loglike", "converged", "iterations",
-            "n_params", "seconds"} <= set(report)
+    assert {
+        "estimates",
+        "se",
+        "robust_se",
+        "truth",
+        "loglike",
+        "converged",
+        "iterations",
+        "n_params",
+        "seconds",
+    } <= set(report)
     assert set(report["estimates"]) == set(report["truth"]) == set(report["se"])
     assert report["n_params"] == len(report["estimates"])
     assert report["converged"] is True
@@ -63,8 +76,9 @@ def test_demo_prints_the_summary_and_writes_the_json(tmp_path, capsys):
 
 
 def test_module_entry_point_and_bad_arguments(capsys):
-    run = subprocess.run([sys.executable, "-m", "iclv_jax", "demo", "--people", "0"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "iclv_jax", "demo", "--people", "0"], capture_output=True, text=True
+    )
     assert run.returncode == 2
     assert "--people" in run.stderr and "must be at least 1" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
@@ -76,9 +90,24 @@ def test_estimate_writes_tables_json_and_plots(files, tmp_path, capsys):
     folder, df, model = files
     out = tmp_path / "out"
     with pytest.warns(UserWarning, match="did not converge"):  # 4 iterations only
-        status = main(["estimate", str(folder / "model.yaml"), str(folder / "data.csv"),
-                       *DRAWS, "--draw-type", "mlhs", "--seed", "2", "--id-column", "person",
-                       "--max-iterations", "4", "--out", str(out)])
+        status = main(
+            [
+                "estimate",
+                str(folder / "model.yaml"),
+                str(folder / "data.csv"),
+                *DRAWS,
+                "--draw-type",
+                "mlhs",
+                "--seed",
+                "2",
+                "--id-column",
+                "person",
+                "--max-iterations",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
     assert status == 0
     captured = capsys.readouterr()
     assert "LL at start" in captured.err  # progress
@@ -93,8 +122,9 @@ def test_estimate_writes_tables_json_and_plots(files, tmp_path, capsys):
     assert results.missing_answers["pi3"] == len(NO_ANSWER)
     table = pd.read_csv(out / "results.csv", index_col=0)
     assert list(table.index) == list(results.table.index)
-    assert table["estimate"].to_numpy() == pytest.approx(results.table["estimate"].to_numpy(),
-                                                         rel=1e-15)
+    assert table["estimate"].to_numpy() == pytest.approx(
+        results.table["estimate"].to_numpy(), rel=1e-15
+    )
     markdown = (out / "results.md").read_text()
     assert all(f"| {name} " in markdown for name in results.table.index)
     for name in ("convergence.png", "gradient_scales.png"):
@@ -103,8 +133,14 @@ def test_estimate_writes_tables_json_and_plots(files, tmp_path, capsys):
 
 def test_check_gradients_passes_and_a_planted_bug_fails(files, capsys, monkeypatch):
     folder, _, _ = files
-    args = ["check-gradients", str(folder / "model.yaml"), str(folder / "data.csv"), *DRAWS,
-            "--id-column", "person"]
+    args = [
+        "check-gradients",
+        str(folder / "model.yaml"),
+        str(folder / "data.csv"),
+        *DRAWS,
+        "--id-column",
+        "person",
+    ]
     assert main(args) == 0
     assert "  OK" in capsys.readouterr().out
     # a sign error in the derivative of tau_pi1_2 (item 0, cut-point 2)
@@ -136,8 +172,10 @@ def test_bad_arguments_give_one_line_and_status_2(files, tmp_path, capsys):
         (["estimate", model, str(tmp_path / "none.csv")], ["no such file", "none.csv"]),
         (["estimate", model, data, "--draws", "many"], ["--draws", "'many' is not an integer"]),
         (["check-gradients", model, data, "--draws", "0"], ["must be at least 1"]),
-        (["estimate", model, data, "--draw-type", "lattice"], ["--draw-type",
-                                                               "invalid choice: 'lattice'"]),
+        (
+            ["estimate", model, data, "--draw-type", "lattice"],
+            ["--draw-type", "invalid choice: 'lattice'"],
+        ),
         (["estimate", model], ["required: data"]),
         (["fit", model, data], ["invalid choice: 'fit'"]),
     ]
@@ -151,25 +189,49 @@ def test_a_spec_that_does_not_match_the_data_fails_before_estimation(files, tmp_
     text = (folder / "model.yaml").read_text()
     cases = [  # (data, model file text, extra arguments, what the message names)
         (df, None, [], ["'id' (person id) is not in the data"]),
-        (df.drop(columns="age"), None, ["--id-column", "person"],
-         ["edited.csv", "column 'age' (covariate) is not in the data"]),
-        (df.assign(pi1=df["pi1"].where(df["person"] != 7, 6)), None,
-         ["--id-column", "person"], ["indicator 'pi1' must be an integer in 1..5",
-                                     "person 7 has 6"]),
-        (None, text.replace("levels: 5", "levels: 7", 1), ["--id-column", "person"],
-         ["indicator 'pi1' has levels: 7", "[6, 7] never occur"]),
-        (None, text.replace("kind: ordered_probit", "kind: ordered_tobit", 1), [],
-         ["edited.yaml", "unknown kind 'ordered_tobit'"]),
+        (
+            df.drop(columns="age"),
+            None,
+            ["--id-column", "person"],
+            ["edited.csv", "column 'age' (covariate) is not in the data"],
+        ),
+        (
+            df.assign(pi1=df["pi1"].where(df["person"] != 7, 6)),
+            None,
+            ["--id-column", "person"],
+            ["indicator 'pi1' must be an integer in 1..5", "person 7 has 6"],
+        ),
+        (
+            None,
+            text.replace("levels: 5", "levels: 7", 1),
+            ["--id-column", "person"],
+            ["indicator 'pi1' has levels: 7", "[6, 7] never occur"],
+        ),
+        (
+            None,
+            text.replace("kind: ordered_probit", "kind: ordered_tobit", 1),
+            [],
+            ["edited.yaml", "unknown kind 'ordered_tobit'"],
+        ),
         (None, text + "\ncolour: red\n", [], ["edited.yaml", "unknown keys ['colour']"]),
-        (None, text.replace("latent_variables:", "latent_variables: [", 1), [],
-         ["edited.yaml", "invalid YAML: line"]),
+        (
+            None,
+            text.replace("latent_variables:", "latent_variables: [", 1),
+            [],
+            ["edited.yaml", "invalid YAML: line"],
+        ),
     ]
     for edited, model_text, extra, expected in cases:
         model_path, data_path = _bad(folder, tmp_path, edited, model_text)
         for command in ("estimate", "check-gradients"):
-            assert main([command, model_path, data_path, *DRAWS, *extra,
-                         "--out", str(tmp_path / "o")][:None if command == "estimate" else -2]
-                        ) == 2
+            assert (
+                main(
+                    [command, model_path, data_path, *DRAWS, *extra, "--out", str(tmp_path / "o")][
+                        : None if command == "estimate" else -2
+                    ]
+                )
+                == 2
+            )
             line = _one_error_line(capsys, *expected)
             assert line.startswith(f"iclv-jax {command}: error: ")
     assert not (tmp_path / "o").exists()
@@ -191,20 +253,30 @@ def test_refusals_come_before_estimating_on_one_short_line(files, tmp_path, caps
     linked.mkdir()
     (linked / "results.json").symlink_to(tmp_path / "outside.json")
     huge = tmp_path / "huge.yaml"
-    huge.write_text((folder / "model.yaml").read_text().replace("levels: 5", "levels: 1000000",
-                                                                1))
+    huge.write_text((folder / "model.yaml").read_text().replace("levels: 5", "levels: 1000000", 1))
     laughs = tmp_path / "laughs.yaml"
     laughs.write_text(_laughs(6))
     need = 2 * 8 * df["person"].nunique() * 10**9 / 2**30  # two float64 copies, one LV
     cases = [  # (arguments after the command, what the line names, for check-gradients too)
-        ([model, data, "--out", str(taken)], [f"--out {taken}: exists and is not a folder"],
-         False),
-        ([model, data, "--out", str(linked)], ["results.json is a symbolic link to",
-                                               "outside the output folder"], False),
-        ([model, data, "--draws", "1000000000"],
-         [f"need about {need:.3g} GiB", "GiB available; use fewer draws"], True),
-        ([str(huge), data], ["indicator 'pi1' has levels: 1000000",
-                             "999995 level(s) [6, 7, 8, 9, 10, 11, ...] never occur"], True),
+        ([model, data, "--out", str(taken)], [f"--out {taken}: exists and is not a folder"], False),
+        (
+            [model, data, "--out", str(linked)],
+            ["results.json is a symbolic link to", "outside the output folder"],
+            False,
+        ),
+        (
+            [model, data, "--draws", "1000000000"],
+            [f"need about {need:.3g} GiB", "GiB available; use fewer draws"],
+            True,
+        ),
+        (
+            [str(huge), data],
+            [
+                "indicator 'pi1' has levels: 1000000",
+                "999995 level(s) [6, 7, 8, 9, 10, 11, ...] never occur",
+            ],
+            True,
+        ),
         ([str(laughs), data], ["values once its YAML aliases are expanded"], True),
     ]
     for arguments, expected, both in cases:

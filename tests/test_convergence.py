@@ -89,8 +89,9 @@ def _assert_same_estimates(reference: ij.Results, other: dict, rtol=1e-4, se_fra
     b = np.array([other[n] for n in names])
     se = reference.table["robust_se"].to_numpy()
     bad = np.abs(a - b) > np.maximum(rtol * np.abs(a), se_fraction * se)
-    assert not bad.any(), pd.DataFrame({"reference": a, "other": b, "robust_se": se},
-                                       index=names)[bad]
+    assert not bad.any(), pd.DataFrame({"reference": a, "other": b, "robust_se": se}, index=names)[
+        bad
+    ]
 
 
 def _in_raw_units(estimates: dict, factor: float) -> dict:
@@ -99,8 +100,10 @@ def _in_raw_units(estimates: dict, factor: float) -> dict:
 
 # --- the default estimator on the badly scaled problem ----------------------------------
 
+
 def test_default_estimate_verifies_an_optimum_from_raw_prices_and_starts_of_0_1(
-        beverage, reference):
+    beverage, reference
+):
     df, model = beverage
     _assert_verified(reference)
     first = reference.history.iloc[0]
@@ -115,7 +118,8 @@ def test_default_estimate_verifies_an_optimum_from_raw_prices_and_starts_of_0_1(
 
 @pytest.mark.slow
 def test_raw_prices_and_prices_in_thousands_from_the_same_point_reach_the_same_optimum(
-        beverage, reference):
+    beverage, reference
+):
     """Automatic scaling makes the estimator blind to the unit of price: a start of 0.1
     per currency unit is a start of 100 per thousand."""
     df, model = beverage
@@ -128,11 +132,13 @@ def test_raw_prices_and_prices_in_thousands_from_the_same_point_reach_the_same_o
     assert scaled.loglike == pytest.approx(reference.loglike, abs=LL_TOLERANCE)
     _assert_same_estimates(reference, _in_raw_units(scaled.estimates, 1000))
     assert scaled.table.loc["beta_price", "robust_se"] == pytest.approx(
-        1000 * reference.table.loc["beta_price", "robust_se"], rel=1e-4)
+        1000 * reference.table.loc["beta_price", "robust_se"], rel=1e-4
+    )
 
 
 def test_raw_prices_and_prices_in_thousands_from_start_0_1_reach_the_same_optimum(
-        beverage, reference):
+    beverage, reference
+):
     df, model = beverage
     _assert_verified(reference)
     scaled = _estimate(model, df.assign(price=df["price"] / 1000))
@@ -143,6 +149,7 @@ def test_raw_prices_and_prices_in_thousands_from_start_0_1_reach_the_same_optimu
 
 # --- every optimiser reaches the optimum or says it did not -----------------------------
 
+
 def _optimizer_cases(capped: bool):
     for name in OPTIMIZERS:
         if name == "hybrid":
@@ -151,8 +158,7 @@ def _optimizer_cases(capped: bool):
             continue
         cap = CAPS[name] if capped else LONG_CAP
         marks = [] if capped else [pytest.mark.slow]
-        yield pytest.param(name, cap, id=f"{name}-{'capped' if capped else 'long'}",
-                           marks=marks)
+        yield pytest.param(name, cap, id=f"{name}-{'capped' if capped else 'long'}", marks=marks)
 
 
 def _check_optimizer(beverage, reference, name, cap):
@@ -175,56 +181,65 @@ def _check_optimizer(beverage, reference, name, cap):
         if abs(results.loglike - reference.loglike) > tolerance:
             raise DifferentOptimum(
                 f"{name}: converged at LL {results.loglike:.6f}, reference "
-                f"{reference.loglike:.6f} ({results.message})")
+                f"{reference.loglike:.6f} ({results.message})"
+            )
     else:
         assert "NOT converged" in results.message
         capped = cap is not None and results.history["stage"].eq("simultaneous").sum() >= cap
         not_verified = results.relative_gradient >= 1e-6 or results.smallest_curvature <= 0
         assert capped or not_verified, (
-            f"{name} reports not converged at a verified optimum: {results.message}")
+            f"{name} reports not converged at a verified optimum: {results.message}"
+        )
     return results
 
 
 @pytest.mark.parametrize(("name", "cap"), list(_optimizer_cases(capped=True)))
 def test_each_optimizer_reaches_the_optimum_or_reports_not_converged(
-        beverage, reference, name, cap):
+    beverage, reference, name, cap
+):
     _check_optimizer(beverage, reference, name, cap)
 
 
 @pytest.mark.parametrize(("name", "cap"), list(_optimizer_cases(capped=False)))
 def test_each_optimizer_run_long_reaches_the_optimum_or_reports_not_converged(
-        beverage, reference, name, cap):
+    beverage, reference, name, cap
+):
     _check_optimizer(beverage, reference, name, cap)
 
 
 # --- sequential starts, checkpoints, analytic gradients ---------------------------------
 
+
 def _simultaneous_iterations(results: ij.Results) -> int:
     return int((results.history["stage"] == "simultaneous").sum())
 
 
-def test_sequential_start_reaches_the_optimum_in_fewer_simultaneous_iterations(
-        beverage, reference):
+def test_sequential_start_reaches_the_optimum_in_fewer_simultaneous_iterations(beverage, reference):
     df, model = beverage
     sequential = _estimate(model, df, start="sequential")
     _assert_verified(sequential)
     assert set(sequential.stage_iterations) == {"measurement", "choice"}
     assert all(n > 0 for n in sequential.stage_iterations.values())
     stages = sequential.history["stage"].value_counts()
-    assert {s: stages.get(s, 0) for s in sequential.stage_iterations} == \
-        sequential.stage_iterations
+    assert {s: stages.get(s, 0) for s in sequential.stage_iterations} == sequential.stage_iterations
     assert sequential.loglike == pytest.approx(reference.loglike, abs=LL_TOLERANCE)
     _assert_same_estimates(reference, sequential.estimates)
     assert _simultaneous_iterations(sequential) < _simultaneous_iterations(reference)
 
 
-def test_a_run_resumed_from_its_checkpoint_reaches_the_same_optimum(
-        beverage, reference, tmp_path):
+def test_a_run_resumed_from_its_checkpoint_reaches_the_same_optimum(beverage, reference, tmp_path):
     df, model = beverage
     path = tmp_path / "ck.json"
     with pytest.warns(UserWarning, match="did not converge"), stopped_short():
-        stopped = ij.estimate(model, df, draws=DRAWS, start=START, max_iterations=3,
-                              checkpoint=str(path), verbose=False)
+        stopped = ij.estimate(
+            model,
+            df,
+            draws=DRAWS,
+            start=START,
+            max_iterations=3,
+            checkpoint=str(path),
+            verbose=False,
+        )
     assert not stopped.converged
     saved = json.loads(path.read_text())
     assert saved["iteration"] == 3
@@ -242,8 +257,15 @@ def test_a_corrupt_or_foreign_checkpoint_is_refused(beverage, tmp_path):
     df, model = beverage
     path = tmp_path / "ck.json"
     with pytest.warns(UserWarning, match="did not converge"), stopped_short():
-        ij.estimate(model, df, draws=DRAWS, start=START, max_iterations=1,
-                    checkpoint=str(path), verbose=False)
+        ij.estimate(
+            model,
+            df,
+            draws=DRAWS,
+            start=START,
+            max_iterations=1,
+            checkpoint=str(path),
+            verbose=False,
+        )
     text = path.read_text()
     torn = tmp_path / "torn.json"
     torn.write_text(text[: len(text) // 2])
@@ -253,8 +275,9 @@ def test_a_corrupt_or_foreign_checkpoint_is_refused(beverage, tmp_path):
     with pytest.raises(CheckpointError, match="another model, data set or draws"):
         ij.estimate(model, other_df, draws=DRAWS, start=START, resume=str(path), verbose=False)
     with pytest.raises(CheckpointError, match="another model, data set or draws"):
-        ij.estimate(model, df, draws=ij.Halton(100, seed=1), start=START, resume=str(path),
-                    verbose=False)
+        ij.estimate(
+            model, df, draws=ij.Halton(100, seed=1), start=START, resume=str(path), verbose=False
+        )
 
 
 def test_analytic_gradient_reaches_the_autodiff_optimum(beverage, reference):
@@ -267,15 +290,20 @@ def test_analytic_gradient_reaches_the_autodiff_optimum(beverage, reference):
 
 # --- an unidentified parameter is named -------------------------------------------------
 
+
 def test_an_unidentified_parameter_is_named_and_not_called_converged(beverage):
     """``asc_sugar_copy`` multiplies the same dummy as ``asc_sugar``: only their sum
     is identified, so the Hessian is singular along their difference."""
     df, model = beverage
     utility = model.choice.utility
-    choice = ij.BinaryProbit(choice=model.choice.choice, utility=ij.Utility(
-        attributes=utility.attributes,
-        constants={**utility.constants, "sugar_copy": "sugar_copy"},
-        lvs=utility.lvs))
+    choice = ij.BinaryProbit(
+        choice=model.choice.choice,
+        utility=ij.Utility(
+            attributes=utility.attributes,
+            constants={**utility.constants, "sugar_copy": "sugar_copy"},
+            lvs=utility.lvs,
+        ),
+    )
     unidentified = dataclasses.replace(model, choice=choice)
     data = df.assign(sugar_copy=df["sugar"])
     with warnings.catch_warnings(record=True) as caught:
@@ -287,23 +315,32 @@ def test_an_unidentified_parameter_is_named_and_not_called_converged(beverage):
     assert "'asc_sugar_copy'" in message and "'asc_sugar'" in message, message
     assert results.smallest_curvature < 1e-6  # scaled: the diagonal of -D H D is ~N = 326
     if results.converged or "NOT converged" not in results.message:
-        raise FalselyConverged(f"converged={results.converged} ({results.message}) with "
-                               f"smallest curvature {results.smallest_curvature:.3g}")
+        raise FalselyConverged(
+            f"converged={results.converged} ({results.message}) with "
+            f"smallest curvature {results.smallest_curvature:.3g}"
+        )
 
 
 # --- plots ------------------------------------------------------------------------------
+
 
 def _history() -> pd.DataFrame:
     stages = ["measurement"] * 3 + ["choice"] * 2 + ["simultaneous"] * 4 + ["newton"]
     n = len(stages)
     rng = np.random.default_rng(0)
-    return pd.DataFrame({
-        "iteration": np.arange(1, n + 1), "stage": stages,
-        "loglike": -100 - np.exp(-np.arange(n)), "gradient_norm": 10.0 ** -np.arange(n),
-        "step_norm": rng.random(n),
-        **{f"mean_abs_gradient_{b}": rng.random(n) for b in
-           ("structural", "measurement", "choice", "choice_lv")},
-    })
+    return pd.DataFrame(
+        {
+            "iteration": np.arange(1, n + 1),
+            "stage": stages,
+            "loglike": -100 - np.exp(-np.arange(n)),
+            "gradient_norm": 10.0 ** -np.arange(n),
+            "step_norm": rng.random(n),
+            **{
+                f"mean_abs_gradient_{b}": rng.random(n)
+                for b in ("structural", "measurement", "choice", "choice_lv")
+            },
+        }
+    )
 
 
 def test_plots_draw_one_line_per_series_and_mark_the_stages():
@@ -329,7 +366,11 @@ def test_plots_draw_one_line_per_series_and_mark_the_stages():
     assert plots.gradient_scales(results, ax=ax) is fig2
     assert len(ax.lines) == 4 + n_stage_marks and ax.get_yscale() == "log"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "structural", "measurement", "choice", "choice_lv"]
+        "structural",
+        "measurement",
+        "choice",
+        "choice_lv",
+    ]
     with pytest.raises(ValueError, match="no iteration history"):
         plots.convergence(types.SimpleNamespace(history=pd.DataFrame()))
     plt.close("all")

@@ -49,8 +49,11 @@ def _wait_for_iteration(path, process, iteration: int, timeout: float = 240.0):
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_reaches_the_same_optimum(tmp_path):
     checkpoint = str(tmp_path / "run.json")
-    process = subprocess.Popen([sys.executable, "-c", _run_script(checkpoint)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _run_script(checkpoint)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for_iteration(checkpoint, process, iteration=3)
     finally:
@@ -67,8 +70,9 @@ def test_sigkill_mid_run_then_resume_reaches_the_same_optimum(tmp_path):
     assert resumed.converged and straight.converged
     assert resumed.loglike == pytest.approx(straight.loglike, abs=1e-8)
     assert len(resumed.history) > saved["iteration"]
-    np.testing.assert_allclose(resumed.table["estimate"], straight.table["estimate"],
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        resumed.table["estimate"], straight.table["estimate"], rtol=1e-5, atol=1e-7
+    )
 
 
 def test_same_seed_gives_bit_identical_draws_and_estimates():
@@ -83,6 +87,8 @@ def test_same_seed_gives_bit_identical_draws_and_estimates():
 
 def test_chunk_size_does_not_change_the_loglikelihood():
     df, model, truth = datasets.beverage(n_people=50, n_situations=3, seed=3)
-    values = [ij.Problem(model, df, draws=ij.Halton(16, seed=1), chunk_size=c).loglike(truth)
-              for c in (8, 24, 56)]
+    values = [
+        ij.Problem(model, df, draws=ij.Halton(16, seed=1), chunk_size=c).loglike(truth)
+        for c in (8, 24, 56)
+    ]
     assert max(values) - min(values) < 1e-10

@@ -37,31 +37,48 @@ def _model(extra, **utility):
     return ij.ICLVModel(
         [ij.LatentVariable("a", covariates=["w"])],
         [ij.Indicator(f"q{k}", "a", levels=5) for k in (1, 2, 3)],
-        ij.BinaryProbit("buy", ij.Utility(attributes={"x": "x"}, constants={"c": None},
-                                          extra=extra, **utility)),
-        fixed={f"lambda_q{k}": 1.0 for k in (1, 2, 3)})
+        ij.BinaryProbit(
+            "buy", ij.Utility(attributes={"x": "x"}, constants={"c": None}, extra=extra, **utility)
+        ),
+        fixed={f"lambda_q{k}": 1.0 for k in (1, 2, 3)},
+    )
 
 
-EXP_TERM = ij.Custom(lambda p, x, lv: jnp.exp(p["b_exp"] * lv["a"]) * x["z"],
-                     parameters=["b_exp"], attributes=["z"], lvs=["a"])
+EXP_TERM = ij.Custom(
+    lambda p, x, lv: jnp.exp(p["b_exp"] * lv["a"]) * x["z"],
+    parameters=["b_exp"],
+    attributes=["z"],
+    lvs=["a"],
+)
 
 
 def test_a_custom_linear_term_equals_the_declarative_one():
     df, model, truth = beverage(n_people=30, n_situations=2, seed=1)
     utility = model.choice.utility
-    linear_lv = ij.Custom(lambda p, x, lv: p["theta_purchase_intention"]
-                          * lv["purchase_intention"] + p["beta_health_label"]
-                          * x["health_label"],
-                          parameters=["theta_purchase_intention", "beta_health_label"],
-                          attributes=["health_label"], lvs=["purchase_intention"])
-    custom = dataclasses.replace(model, choice=dataclasses.replace(
-        model.choice, utility=dataclasses.replace(
-            utility, lvs=(), attributes={"price": "price"}, extra=linear_lv)))
+    linear_lv = ij.Custom(
+        lambda p, x, lv: (
+            p["theta_purchase_intention"] * lv["purchase_intention"]
+            + p["beta_health_label"] * x["health_label"]
+        ),
+        parameters=["theta_purchase_intention", "beta_health_label"],
+        attributes=["health_label"],
+        lvs=["purchase_intention"],
+    )
+    custom = dataclasses.replace(
+        model,
+        choice=dataclasses.replace(
+            model.choice,
+            utility=dataclasses.replace(
+                utility, lvs=(), attributes={"price": "price"}, extra=linear_lv
+            ),
+        ),
+    )
     draws = ij.Halton(20, seed=1)
     problem = ij.Problem(custom, df, draws=draws)
     assert set(problem.space.names) == set(truth)
-    np.testing.assert_allclose(problem.loglike(truth),
-                               ij.Problem(model, df, draws=draws).loglike(truth), rtol=1e-12)
+    np.testing.assert_allclose(
+        problem.loglike(truth), ij.Problem(model, df, draws=draws).loglike(truth), rtol=1e-12
+    )
 
 
 def test_check_gradients_says_analytic_is_not_available_and_uses_finite_differences():
@@ -83,11 +100,15 @@ def test_the_loglike_with_a_custom_term_matches_numpy():
     """One person-free check of the wiring: ``log P(buy | a)`` for fixed ``a``."""
     df = _exp_study(n_people=20, n_situations=3, seed=2)
     problem = ij.Problem(_model(EXP_TERM), df, draws=ij.Halton(15, seed=0))
-    params = {**TRUTH, **{f"tau_q{k}_{j}": t for k in (1, 2, 3)
-                          for j, t in enumerate(THRESHOLDS, 1)}}
+    params = {
+        **TRUTH,
+        **{f"tau_q{k}_{j}": t for k in (1, 2, 3) for j, t in enumerate(THRESHOLDS, 1)},
+    }
     n = problem.panel.n_people
-    a = (TRUTH["b_w_to_a"] * problem.panel.covariates[:, :1]
-         + np.asarray(problem.likelihood.zeta)[:n, :, 0])
+    a = (
+        TRUTH["b_w_to_a"] * problem.panel.covariates[:, :1]
+        + np.asarray(problem.likelihood.zeta)[:n, :, 0]
+    )
     cuts = np.array([-np.inf, *THRESHOLDS, np.inf])
     log_l = np.zeros_like(a)
     for k in range(3):
@@ -95,12 +116,15 @@ def test_the_loglike_with_a_custom_term_matches_numpy():
         log_l += np.log(norm.cdf(cuts[level + 1] - a) - norm.cdf(cuts[level] - a))
     design = problem.panel.design[:, :, 0, :]  # asc, beta_x, then the custom column z
     names = problem.panel.linear_names + problem.panel.custom_columns
-    v = (TRUTH["asc_c"] * design[..., names.index("asc_c")][:, :, None]
-         + TRUTH["beta_x"] * design[..., names.index("beta_x")][:, :, None]
-         + np.exp(TRUTH["b_exp"] * a)[:, None, :] * design[..., names.index("z")][:, :, None])
+    v = (
+        TRUTH["asc_c"] * design[..., names.index("asc_c")][:, :, None]
+        + TRUTH["beta_x"] * design[..., names.index("beta_x")][:, :, None]
+        + np.exp(TRUTH["b_exp"] * a)[:, None, :] * design[..., names.index("z")][:, :, None]
+    )
     sign = np.where(problem.panel.chosen == 1, 1.0, -1.0)[:, :, None]
-    log_l += np.where(problem.panel.situation_mask[:, :, None], norm.logcdf(sign * v), 0.0
-                      ).sum(axis=1)
+    log_l += np.where(problem.panel.situation_mask[:, :, None], norm.logcdf(sign * v), 0.0).sum(
+        axis=1
+    )
     expected = np.log(np.exp(log_l).mean(axis=1)).sum()
     np.testing.assert_allclose(problem.loglike(params), expected, rtol=1e-10)
 

@@ -36,8 +36,11 @@ def names_by_rule(model) -> set[str]:
             names |= {f"asc_{alt.name}"} if alt.asc else set()
             names |= {f"asc_{c}" for c in u.constants} | {f"beta_{a}" for a in u.attributes}
             lvs = u.lvs
-            names |= set(lvs.values()) if isinstance(lvs, dict) else {
-                f"theta_{lv}_{alt.name}" for lv in lvs}
+            names |= (
+                set(lvs.values())
+                if isinstance(lvs, dict)
+                else {f"theta_{lv}_{alt.name}" for lv in lvs}
+            )
         return names
     u = choice.utility
     names |= {f"asc_{c}" for c in u.constants} | {f"beta_{a}" for a in u.attributes}
@@ -50,8 +53,11 @@ def names_by_rule(model) -> set[str]:
 def model_columns(model) -> set[str]:
     columns = {model.person_id, model.choice.choice, *model.covariates}
     columns |= {ind.name for ind in model.indicators}
-    utilities = ([alt.utility for alt in model.choice.alternatives]
-                 if isinstance(model.choice, MultinomialLogit) else [model.choice.utility])
+    utilities = (
+        [alt.utility for alt in model.choice.alternatives]
+        if isinstance(model.choice, MultinomialLogit)
+        else [model.choice.utility]
+    )
     for u in utilities:
         columns |= set(u.attributes.values()) | {c for c in u.constants.values() if c}
     return columns
@@ -67,8 +73,11 @@ def lv_draws(people: pd.DataFrame, truth: dict, n_draws: int, seed: int) -> dict
     shape = (len(people), n_draws)
     age = people["age"].to_numpy()[:, None]
     female = people["female"].to_numpy()[:, None]
-    hc = (truth["b_age_to_health_concern"] * age
-          + truth["b_female_to_health_concern"] * female + rng.standard_normal(shape))
+    hc = (
+        truth["b_age_to_health_concern"] * age
+        + truth["b_female_to_health_concern"] * female
+        + rng.standard_normal(shape)
+    )
     pb = truth["gamma_health_concern_to_perceived_benefit"] * hc + rng.standard_normal(shape)
     pi = truth["gamma_perceived_benefit_to_purchase_intention"] * pb + rng.standard_normal(shape)
     return {"health_concern": hc, "perceived_benefit": pb, "purchase_intention": pi}
@@ -87,27 +96,40 @@ def implied_choice_probs(df: pd.DataFrame, choice: str, truth: dict) -> np.ndarr
     pi = pi[np.searchsorted(people.index.to_numpy(), df["id"].to_numpy())]  # (rows, R)
     col = lambda name: df[name].to_numpy(dtype=float)[:, None]  # noqa: E731
     if choice == "probit":
-        v = (truth["asc_sugar"] * col("sugar") + truth["asc_sugar_free"] * col("sugar_free")
-             + truth["beta_price"] * col("price")
-             + truth["beta_health_label"] * col("health_label")
-             + truth["theta_purchase_intention"] * pi)
+        v = (
+            truth["asc_sugar"] * col("sugar")
+            + truth["asc_sugar_free"] * col("sugar_free")
+            + truth["beta_price"] * col("price")
+            + truth["beta_health_label"] * col("health_label")
+            + truth["theta_purchase_intention"] * pi
+        )
         p_buy = ndtr(v).mean(axis=1)
         return np.stack([1 - p_buy, p_buy], axis=1)
     if choice == "logit":
-        v = [truth[f"asc_{p}"] + truth["beta_price"] * col(f"price_{p}")
-             + truth["beta_health_label"] * col(f"health_label_{p}")
-             + truth[f"theta_purchase_intention_{p}"] * pi for p in ("sugar", "sugar_free")]
+        v = [
+            truth[f"asc_{p}"]
+            + truth["beta_price"] * col(f"price_{p}")
+            + truth["beta_health_label"] * col(f"health_label_{p}")
+            + truth[f"theta_purchase_intention_{p}"] * pi
+            for p in ("sugar", "sugar_free")
+        ]
         return softmax(np.stack([*v, np.zeros_like(pi)], axis=-1), axis=-1).mean(axis=1)
-    v = (truth["beta_price"] * col("price") + truth["beta_health_label"] * col("health_label")
-         + truth["beta_sugar"] * col("sugar") + truth["theta_purchase_intention"] * pi)
+    v = (
+        truth["beta_price"] * col("price")
+        + truth["beta_health_label"] * col("health_label")
+        + truth["beta_sugar"] * col("sugar")
+        + truth["theta_purchase_intention"] * pi
+    )
     taus = [truth[f"tau_likelihood_{j}"] for j in range(1, 5)]
     return ordered_probs(v, taus).mean(axis=1)
 
 
 @pytest.fixture(scope="module")
 def large():
-    return {choice: beverage(n_people=5000, n_situations=10, seed=7, choice=choice)
-            for choice in CHOICES}
+    return {
+        choice: beverage(n_people=5000, n_situations=10, seed=7, choice=choice)
+        for choice in CHOICES
+    }
 
 
 @pytest.mark.parametrize("choice", CHOICES)
@@ -115,8 +137,10 @@ def test_beverage_layout_of_rows(choice):
     df, model, _ = beverage(n_people=40, n_situations=6, seed=1, choice=choice)
     assert len(df) == 40 * 6
     assert model_columns(model) <= set(df.columns)
-    assert isinstance(model.choice, {"probit": BinaryProbit, "logit": MultinomialLogit,
-                                     "ordered": OrderedProbitChoice}[choice])
+    assert isinstance(
+        model.choice,
+        {"probit": BinaryProbit, "logit": MultinomialLogit, "ordered": OrderedProbitChoice}[choice],
+    )
     assert model.person_id == "id"
     assert df["id"].value_counts().to_dict() == {i: 6 for i in range(1, 41)}
     assert (df.groupby("id")["situation"].apply(list) == [list(range(1, 7))] * 40).all()
@@ -167,8 +191,9 @@ def test_choice_shares_match_truth(large, choice):
     # the price effect: shares among the cheaper and the dearer half separately
     price = df["price" if choice != "logit" else "price_sugar"].to_numpy()
     for half in (price <= 3000, price > 3000):
-        np.testing.assert_allclose([(observed[half] == k).mean() for k in outcomes],
-                                   implied[half].mean(axis=0), atol=0.02)
+        np.testing.assert_allclose(
+            [(observed[half] == k).mean() for k in outcomes], implied[half].mean(axis=0), atol=0.02
+        )
 
 
 def test_buy_share_in_range_and_price_lowers_it(large):
@@ -190,7 +215,8 @@ def test_indicators_match_truth(large):
         np.testing.assert_allclose(shares, implied.mean(axis=(0, 1)), atol=0.02)
     hc_mean = people[["hc1", "hc2", "hc3", "hc4"]].mean(axis=1)
     assert np.sign(np.corrcoef(hc_mean, people["age"])[0, 1]) == np.sign(
-        truth["b_age_to_health_concern"])
+        truth["b_age_to_health_concern"]
+    )
     assert np.corrcoef(hc_mean, people["age"])[0, 1] > 0.15
     assert np.corrcoef(hc_mean, people["female"])[0, 1] > 0.05
     pi_mean = people[["pi1", "pi2", "pi3"]].mean(axis=1)
@@ -262,7 +288,8 @@ def test_drug_choice_dummies(drug):
     df, model, _ = drug
     alternatives = model.choice.alternatives
     assert [(a.name, a.code, a.asc) for a in alternatives] == [
-        (f"alt{j}", j, False) for j in range(1, 5)]
+        (f"alt{j}", j, False) for j in range(1, 5)
+    ]
     assert [dict(a.utility.lvs) for a in alternatives] == [{"attitude": "lambda"}] * 2 + [{}] * 2
     labels = alternatives[0].utility.attributes
     assert all(a.utility.attributes.keys() == labels.keys() for a in alternatives)

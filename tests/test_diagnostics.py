@@ -28,14 +28,22 @@ def small():
 
 # --- gradient check -------------------------------------------------------------------
 
+
 def test_check_gradients_passes_on_correct_code(small):
     problem, truth = small
     for params in (truth, None):
         report = dg.check_gradients(problem, params=params, gradient="analytic")
         assert report.ok, report
         assert list(report.table.index) == list(problem.space.free_names)
-        for column in ("block", "autodiff", "analytic", "finite_difference", "rel_analytic",
-                       "rel_fd", "ok"):
+        for column in (
+            "block",
+            "autodiff",
+            "analytic",
+            "finite_difference",
+            "rel_analytic",
+            "rel_fd",
+            "ok",
+        ):
             assert column in report.table
         assert set(report.table["block"]) == {"structural", "measurement", "choice"}
         assert report.max_rel_error < 1e-6
@@ -71,12 +79,12 @@ def test_check_gradients_notices_a_wrong_loglike(small):
         ll, grad = likelihood.loglike_and_grad(u)
         return ll + 1.0, grad
 
-    report = dg.check_gradients(problem, params=truth, gradient=shifted,
-                                finite_differences=False)
+    report = dg.check_gradients(problem, params=truth, gradient=shifted, finite_differences=False)
     assert not report.ok and not report.loglike_ok and report.failed == []
 
 
 # --- frozen-gradient detector ---------------------------------------------------------
+
 
 def test_correct_gradients_flag_nothing(study):
     """Also at the seed's start (raw prices, all 0.1: a saturated probit whose
@@ -135,8 +143,7 @@ def test_a_threshold_sign_error_is_caught(study):
     (``tau_2 = tau_1 + exp(u_2)``), and nothing else."""
     problem, truth = study
     scores = dg.FlippedThresholdScores.named(problem, "tau_hc1_2")
-    report = dg.detect_frozen(problem, params=truth,
-                              gradient=dg.analytic_gradient_with(scores))
+    report = dg.detect_frozen(problem, params=truth, gradient=dg.analytic_gradient_with(scores))
     assert report.wrong == ["tau_hc1_1", "tau_hc1_2"]
     assert report.flat == []
     with pytest.raises(ValueError, match="not the threshold"):
@@ -187,8 +194,9 @@ def test_importance_weights_keep_the_seed_formula_moving(study):
     problem, _ = study
     names = list(problem.space.free_names)
     move = np.array([n == GAMMA_HC_PB for n in names], dtype=float)
-    iterates, gradients = _ascent_path(problem, dg.seed_gradient(), problem.free_internal(0.1),
-                                       move, steps=4)
+    iterates, gradients = _ascent_path(
+        problem, dg.seed_gradient(), problem.free_internal(0.1), move, steps=4
+    )
     report = dg.detect_frozen_path(iterates, gradients, names)
     assert GAMMA_HC_PB not in report.frozen
     column = gradients[:, names.index(GAMMA_HC_PB)]
@@ -197,10 +205,17 @@ def test_importance_weights_keep_the_seed_formula_moving(study):
 
 def test_detect_frozen_path_rules():
     names = ["a", "b", "c", "d"]
-    x = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 1.0], [2.0, 2.0, 0.0, 2.0],
-                  [3.0, 3.0, 0.0, 3.0]])
-    g = np.array([[-0.041543370, 1.0, 5.0, 2.0], [-0.0415433701, 2.0, 5.0, 2.0],
-                  [-0.041543370, 3.0, 5.0, 2.1], [-0.041543370, 4.0, 5.0, 2.1]])
+    x = np.array(
+        [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 1.0], [2.0, 2.0, 0.0, 2.0], [3.0, 3.0, 0.0, 3.0]]
+    )
+    g = np.array(
+        [
+            [-0.041543370, 1.0, 5.0, 2.0],
+            [-0.0415433701, 2.0, 5.0, 2.0],
+            [-0.041543370, 3.0, 5.0, 2.1],
+            [-0.041543370, 4.0, 5.0, 2.1],
+        ]
+    )
     report = dg.detect_frozen_path(x, g, names)
     # a: same to 9 digits while moving; b: moves; c: same but never moved;
     # d: two runs of 2 iterations only
@@ -220,12 +235,14 @@ def test_an_unidentified_constant_is_flat_not_wrong_code():
     difference; autodiff agrees, so it is a model problem, not wrong code."""
     df, model, truth = beverage(n_people=100, n_situations=6, seed=6)
     df["sugar_copy"] = df["sugar"]
-    utility = ij.Utility(attributes={"price": "price", "health_label": "health_label"},
-                         constants={"sugar": "sugar", "sugar_free": "sugar_free",
-                                    "sugar_copy": "sugar_copy"},
-                         lvs=["purchase_intention"])
-    duplicated = ij.ICLVModel(model.latent_variables, model.indicators,
-                              ij.BinaryProbit("buy", utility), person_id="id")
+    utility = ij.Utility(
+        attributes={"price": "price", "health_label": "health_label"},
+        constants={"sugar": "sugar", "sugar_free": "sugar_free", "sugar_copy": "sugar_copy"},
+        lvs=["purchase_intention"],
+    )
+    duplicated = ij.ICLVModel(
+        model.latent_variables, model.indicators, ij.BinaryProbit("buy", utility), person_id="id"
+    )
     problem = ij.Problem(duplicated, df, draws=10)
     report = dg.detect_frozen(problem, params=truth, gradient="analytic")
     assert report.wrong == []
@@ -234,10 +251,11 @@ def test_an_unidentified_constant_is_flat_not_wrong_code():
     assert "FLAT LIKELIHOOD" in report.message and "WRONG" not in report.message
     (direction,) = report.flat_directions
     assert set(direction) == {"asc_sugar", "asc_sugar_copy"}
-    np.testing.assert_allclose(sorted(direction.values()), [-2**-0.5, 2**-0.5], atol=1e-6)
+    np.testing.assert_allclose(sorted(direction.values()), [-(2**-0.5), 2**-0.5], atol=1e-6)
 
 
 # --- block scales ---------------------------------------------------------------------
+
 
 def test_gradient_scales_show_the_raw_price_imbalance(study):
     """Raw prices and every start 0.1 (the seed's set-up): the choice gradient dwarfs the
@@ -247,8 +265,7 @@ def test_gradient_scales_show_the_raw_price_imbalance(study):
     u0 = problem.free_internal(0.1)
     scales = dg.natural_scales(problem.likelihood, u0)
     report = dg.gradient_scales(problem, params=0.1, scales=scales)
-    assert list(report.table.index) == ["structural", "measurement", "choice_lv",
-                                        "choice_other"]
+    assert list(report.table.index) == ["structural", "measurement", "choice_lv", "choice_other"]
     assert report.ratio("choice_other", "structural") > 100
     assert report.ratio("choice_lv", "structural") > 10
     scaled = report.ratio("choice_other", "structural", scaled=True)
@@ -259,8 +276,7 @@ def test_gradient_scales_show_the_raw_price_imbalance(study):
     text = str(report)
     assert "choice: other" in text and "after scaling" in text
     by_name = dg.gradient_scales(problem, params=0.1, scales="bhhh")
-    np.testing.assert_allclose(by_name.table["scaled_mean_abs"],
-                               report.table["scaled_mean_abs"])
+    np.testing.assert_allclose(by_name.table["scaled_mean_abs"], report.table["scaled_mean_abs"])
     internal = report.gradient["internal"].to_numpy()
     np.testing.assert_allclose(report.gradient["scaled"], internal * scales)
 

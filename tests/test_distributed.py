@@ -76,23 +76,32 @@ def _run_workers(n_processes_list) -> list[subprocess.CompletedProcess]:
     """Start every worker at once (one group of ``n`` processes per entry), wait for all;
     on a timeout kill them all (a process left alone waits forever in a collective)."""
     # one CPU device per process; unoptimised machine code: compiling is most of the time
-    env = {**os.environ, "XLA_FLAGS": "--xla_backend_optimization_level=0",
-           "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": "--xla_backend_optimization_level=0", "JAX_PLATFORMS": "cpu"}
     launched = []
     for n_processes in n_processes_list:
         port = _free_port()
         for process_id in range(n_processes):
-            command = [sys.executable, "-c", WORKER, str(process_id), str(n_processes),
-                       str(port)]
-            launched.append((command, subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True)))
+            command = [sys.executable, "-c", WORKER, str(process_id), str(n_processes), str(port)]
+            launched.append(
+                (
+                    command,
+                    subprocess.Popen(
+                        command,
+                        cwd=ROOT,
+                        env=env,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    ),
+                )
+            )
     finished = []
     try:
         for command, process in launched:
             stdout, stderr = process.communicate(timeout=TIMEOUT_S)
-            finished.append(subprocess.CompletedProcess(command, process.returncode,
-                                                        stdout, stderr))
+            finished.append(
+                subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+            )
     finally:
         for _, process in launched:
             if process.poll() is None:
@@ -104,23 +113,33 @@ def _run_workers(n_processes_list) -> list[subprocess.CompletedProcess]:
 def test_two_processes_equal_one_process():
     alone, first, second = _run_workers([1, 2])
     if 3 in (first.returncode, second.returncode):
-        pytest.skip("jax.distributed cannot start two CPU processes here: "
-                    + (first.stderr + second.stderr).strip().splitlines()[-1])
+        pytest.skip(
+            "jax.distributed cannot start two CPU processes here: "
+            + (first.stderr + second.stderr).strip().splitlines()[-1]
+        )
     for run in (alone, first, second):
         assert run.returncode == 0, run.stderr[-3000:]
-    one, *two = (json.loads(run.stdout.strip().splitlines()[-1]) for run in
-                 (alone, first, second))
+    one, *two = (json.loads(run.stdout.strip().splitlines()[-1]) for run in (alone, first, second))
     assert (one["processes"], one["mesh_size"]) == (1, 1)
     assert [r["process"] for r in two] == [0, 1]
     for result in two:
-        assert (result["processes"], result["devices"], result["local_devices"],
-                result["mesh_size"]) == (2, 2, 1, 2)
+        assert (
+            result["processes"],
+            result["devices"],
+            result["local_devices"],
+            result["mesh_size"],
+        ) == (2, 2, 1, 2)
     assert len(two[0]["per_person"]) == 48
     assert one["fit_converged"] and two[0]["fit_converged"]
-    compared = set(one) - {"process", "processes", "devices", "local_devices", "mesh_size",
-                           "fit_converged"}
+    compared = set(one) - {
+        "process",
+        "processes",
+        "devices",
+        "local_devices",
+        "mesh_size",
+        "fit_converged",
+    }
     for key in compared:
         # both processes read the same replicated values, bit for bit
         assert two[0][key] == two[1][key], key
-        np.testing.assert_allclose(two[0][key], one[key], rtol=1e-10, atol=1e-10,
-                                   err_msg=key)
+        np.testing.assert_allclose(two[0][key], one[key], rtol=1e-10, atol=1e-10, err_msg=key)

@@ -74,9 +74,7 @@ def test_unscrambled_halton_explicit_burn_in_and_clipping():
     u = Halton(3, scramble=False, burn_in=0).uniforms(2, 1)
     # Index 0 is the origin, clipped to EPS so that ndtri stays finite.
     assert u[0, 0, 0] == EPS
-    np.testing.assert_array_equal(
-        u.ravel()[1:], plain_halton(range(1, 6), bases=(2,)).ravel()
-    )
+    np.testing.assert_array_equal(u.ravel()[1:], plain_halton(range(1, 6), bases=(2,)).ravel())
     z = Halton(3, scramble=False, burn_in=0).normals(2, 1)
     assert np.all(np.isfinite(z))
     assert z[0, 0, 0] == pytest.approx(-8.2, abs=0.1)
@@ -125,9 +123,7 @@ def test_normals_moments(cls):
         assert abs(x.var() - 1) < 4 * np.sqrt(2 / n)
 
 
-@pytest.mark.parametrize(
-    "cls,n_dims", [(Halton, 6), (ApolloHalton, 3), (Sobol, 6), (MLHS, 6)]
-)
+@pytest.mark.parametrize("cls,n_dims", [(Halton, 6), (ApolloHalton, 3), (Sobol, 6), (MLHS, 6)])
 def test_dimensions_uncorrelated(cls, n_dims):
     u = cls(100).uniforms(100, n_dims).reshape(-1, n_dims)
     corr = np.corrcoef(u, rowvar=False)

@@ -29,31 +29,40 @@ def tiny_frame(n_people=8, n_situations=2, seed=0, levels=(1, 2, 3)):
     rng = np.random.default_rng(seed)
     rows = n_people * n_situations
     person = lambda values: np.repeat(values, n_situations)  # noqa: E731
-    return pd.DataFrame({
-        "id": person(np.arange(n_people)),
-        "x": rng.normal(size=rows),
-        "y2": rng.integers(0, 2, rows),
-        "y3": rng.integers(1, 4, rows),
-        "ord": person(rng.choice(levels, n_people)),
-        "cont": person(rng.normal(size=n_people)),
-        "c": person(rng.normal(size=n_people)),
-    })
+    return pd.DataFrame(
+        {
+            "id": person(np.arange(n_people)),
+            "x": rng.normal(size=rows),
+            "y2": rng.integers(0, 2, rows),
+            "y3": rng.integers(1, 4, rows),
+            "ord": person(rng.choice(levels, n_people)),
+            "cont": person(rng.normal(size=n_people)),
+            "c": person(rng.normal(size=n_people)),
+        }
+    )
 
 
 def tiny_model(choice: str, link: str = "ordered_probit") -> ij.ICLVModel:
     lvs = [ij.LatentVariable("a", covariates=["c"])]
-    indicators = [ij.Indicator("ord", "a", kind=link, levels=3),
-                  ij.Indicator("cont", "a", kind="continuous")]
+    indicators = [
+        ij.Indicator("ord", "a", kind=link, levels=3),
+        ij.Indicator("cont", "a", kind="continuous"),
+    ]
     if choice == "probit":
-        model = ij.BinaryProbit("y2", ij.Utility(attributes={"x": "x"}, constants={"k": None},
-                                                 lvs=["a"]))
+        model = ij.BinaryProbit(
+            "y2", ij.Utility(attributes={"x": "x"}, constants={"k": None}, lvs=["a"])
+        )
     elif choice == "ordered":
         model = ij.OrderedProbitChoice("y3", ij.Utility(attributes={"x": "x"}, lvs=["a"]), 3)
     else:
-        model = ij.MultinomialLogit("y3", [
-            ij.Alternative("p", 1, ij.Utility(attributes={"x": "x"}, lvs=["a"]), asc=True),
-            ij.Alternative("q", 2, ij.Utility(attributes={"x": "x"}), asc=True),
-            ij.Alternative("r", 3)])
+        model = ij.MultinomialLogit(
+            "y3",
+            [
+                ij.Alternative("p", 1, ij.Utility(attributes={"x": "x"}, lvs=["a"]), asc=True),
+                ij.Alternative("q", 2, ij.Utility(attributes={"x": "x"}), asc=True),
+                ij.Alternative("r", 3),
+            ],
+        )
     return ij.ICLVModel(lvs, indicators, choice=model)
 
 
@@ -63,13 +72,24 @@ def tiny_model(choice: str, link: str = "ordered_probit") -> ij.ICLVModel:
 EXTREMES = {
     "utility +40": {"asc_k": 40.0, "asc_p": 40.0, "asc_q": -40.0, "beta_x": 40.0},
     "utility -40": {"asc_k": -40.0, "asc_p": -40.0, "asc_q": 40.0, "beta_x": -40.0},
-    "thresholds 20 apart": {"tau_ord_1": -10.0, "tau_ord_2": 10.0,
-                            "tau_y3_1": -10.0, "tau_y3_2": 10.0},
-    "loadings 50": {"lambda_ord": 50.0, "lambda_cont": 50.0, "theta_a": 50.0,
-                    "theta_a_p": 50.0},
-    "all at once": {"tau_ord_1": -10.0, "tau_ord_2": 10.0, "lambda_ord": 50.0,
-                    "beta_x": 40.0, "asc_k": -40.0, "theta_a": 40.0, "theta_a_p": 40.0,
-                    "tau_y3_1": -10.0, "tau_y3_2": 10.0},
+    "thresholds 20 apart": {
+        "tau_ord_1": -10.0,
+        "tau_ord_2": 10.0,
+        "tau_y3_1": -10.0,
+        "tau_y3_2": 10.0,
+    },
+    "loadings 50": {"lambda_ord": 50.0, "lambda_cont": 50.0, "theta_a": 50.0, "theta_a_p": 50.0},
+    "all at once": {
+        "tau_ord_1": -10.0,
+        "tau_ord_2": 10.0,
+        "lambda_ord": 50.0,
+        "beta_x": 40.0,
+        "asc_k": -40.0,
+        "theta_a": 40.0,
+        "theta_a_p": 40.0,
+        "tau_y3_1": -10.0,
+        "tau_y3_2": 10.0,
+    },
 }
 
 #: (choice, indicator link).  Compiling a Hessian takes ~13 s, so the fast run checks
@@ -105,14 +125,16 @@ def finite_loglike_and_gradients(problem: ij.Problem, params: dict):
     assert np.all(np.isfinite(grad)) and np.all(np.isfinite(grad_analytic))
     # two independent implementations agree, so "finite" is also "right"
     np.testing.assert_allclose(float(ll_analytic), float(ll), rtol=1e-10)
-    np.testing.assert_allclose(grad_analytic, grad, rtol=1e-8,
-                               atol=1e-8 * max(1.0, float(np.max(np.abs(grad)))))
+    np.testing.assert_allclose(
+        grad_analytic, grad, rtol=1e-8, atol=1e-8 * max(1.0, float(np.max(np.abs(grad))))
+    )
     return u, float(ll)
 
 
 def case_params(fast_cases, slow_cases):
-    return ([pytest.param(c, id="-".join(c)) for c in fast_cases]
-            + [pytest.param(c, id="-".join(c), marks=pytest.mark.slow) for c in slow_cases])
+    return [pytest.param(c, id="-".join(c)) for c in fast_cases] + [
+        pytest.param(c, id="-".join(c), marks=pytest.mark.slow) for c in slow_cases
+    ]
 
 
 @pytest.mark.parametrize("extreme", list(EXTREMES))
@@ -129,8 +151,9 @@ def test_extreme_values_give_a_finite_symmetric_hessian(case, extreme):
     u, _ = finite_loglike_and_gradients(problem, EXTREMES[extreme])
     hessian = np.asarray(problem.likelihood.hessian(u))
     assert np.all(np.isfinite(hessian))
-    np.testing.assert_allclose(hessian, hessian.T, rtol=1e-8,
-                               atol=1e-8 * float(np.max(np.abs(hessian))))
+    np.testing.assert_allclose(
+        hessian, hessian.T, rtol=1e-8, atol=1e-8 * float(np.max(np.abs(hessian)))
+    )
 
 
 def test_probit_tail_loglike_is_the_normal_log_cdf():
@@ -145,8 +168,9 @@ def test_probit_tail_loglike_is_the_normal_log_cdf():
     from scipy.special import log_ndtr
 
     expected = n_bought * log_ndtr(-40.0) + n_not * log_ndtr(40.0) - len(df) * np.log(0.5)
-    np.testing.assert_allclose(problem.loglike(extreme) - problem.loglike(at_zero), expected,
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        problem.loglike(extreme) - problem.loglike(at_zero), expected, rtol=1e-10
+    )
 
 
 def test_an_indicator_level_observed_by_nobody_stays_finite():
@@ -211,16 +235,17 @@ def _optimum(centres):
     return np.array([brentq(lambda v, c=col: np.tanh(v - c).sum(), -5, 5) for col in centres.T])
 
 
-@pytest.mark.parametrize("method", ["newton", "hybrid", "bhhh", "trust-exact", "bfgs",
-                                    "lbfgsb"])
+@pytest.mark.parametrize("method", ["newton", "hybrid", "bhhh", "trust-exact", "bfgs", "lbfgsb"])
 def test_optimiser_rejects_non_finite_trial_points_and_recovers(method):
     centres = np.array([[0.1, -0.2], [-0.1, 0.3], [0.05, 0.0], [0.2, -0.1]])
     evaluator = NaNBeyondTheOptimum(centres)
     tracker = Tracker(blocks=("choice", "choice"), scales=np.ones(2), fingerprint={})
-    u, _, message = minimise(evaluator, np.array([2.5, 2.0]), np.ones(2), method, 200,
-                             tracker, 1e-10)
-    assert any(not np.isfinite(ll) for _, ll in evaluator.evaluated), \
+    u, _, message = minimise(
+        evaluator, np.array([2.5, 2.0]), np.ones(2), method, 200, tracker, 1e-10
+    )
+    assert any(not np.isfinite(ll) for _, ll in evaluator.evaluated), (
         f"{method} never tried a non-finite point: the test does not test anything"
+    )
     assert np.all(np.isfinite(u)), message
     accepted = [entry["loglike"] for entry in tracker.history]
     assert accepted and np.all(np.isfinite(accepted)), accepted
@@ -228,6 +253,7 @@ def test_optimiser_rejects_non_finite_trial_points_and_recovers(method):
 
 
 # --- the newton optimiser's saddle escape is scale-free ---------------------------------
+
 
 def test_saddle_escape_is_not_hidden_by_one_stiff_direction():
     """Curvatures ``(1e8, 1, -0.5)``: a saddle along the third axis, with one stiff
@@ -275,8 +301,10 @@ def test_optax_lbfgs_never_takes_a_non_finite_step():
     start = np.array([1.0, -2.0])
     evaluator = NaNBeyondTheOptimum(np.zeros((1, 2)))  # its scores ...
     evaluator.scores = lambda u: (  # ... replaced by the jax likelihood's
-        float(evaluator.likelihood.loglike(jnp.asarray(u))), -2.0 * np.asarray(u),
-        -2.0 * np.asarray(u)[None])
+        float(evaluator.likelihood.loglike(jnp.asarray(u))),
+        -2.0 * np.asarray(u),
+        -2.0 * np.asarray(u)[None],
+    )
     evaluator.likelihood = FiniteOnlyAtTheStart(jnp.asarray(start))
     tracker = Tracker(blocks=("choice", "choice"), scales=np.ones(2), fingerprint={})
     u, _, _ = minimise(evaluator, start, np.ones(2), "lbfgs", 5, tracker)
@@ -293,7 +321,8 @@ def test_a_gradient_beyond_float64_is_inf_and_its_point_rejected_without_a_warni
     big = np.finfo(float).max / 2
     scores = np.array([[big, -big, 1.0], [big, -big, 2.0], [big, -big, 3.0]])
     likelihood = types.SimpleNamespace(
-        n_people=3, per_person_and_scores=lambda u: (jnp.full(3, -1.0), jnp.asarray(scores)))
+        n_people=3, per_person_and_scores=lambda u: (jnp.full(3, -1.0), jnp.asarray(scores))
+    )
     evaluator = Evaluator(likelihood)
     ll, gradient, kept = evaluator.scores(np.zeros(3))
     assert ll == -3.0 and np.array_equal(kept, scores)

@@ -57,7 +57,7 @@ def test_every_point_is_evaluated_once_and_the_final_hessian_once(small, monkeyp
     assert points["hessian"][nearest.tobytes()] == 1
     assert max(points["hessian"].values()) == 1
     for i, u in enumerate(hessian_points):  # nor at a point equal to another but for rounding
-        for other in hessian_points[i + 1:]:
+        for other in hessian_points[i + 1 :]:
             assert not np.allclose(u, other, rtol=1e-12, atol=0)
     assert max(points["scores"].values()) == 1
     assert sum(points["scores"].values()) > results.iterations  # the line-search trials
@@ -69,14 +69,18 @@ def test_cached_results_are_identical_to_the_uncached_path(small, monkeypatch):
     cached = _fit(model, df, draws)
     cached_hessians = sum(cached_points["hessian"].values())
     uncached_points = _counting(monkeypatch)
-    monkeypatch.setattr(optimize.Evaluator, "__init__", functools.partialmethod(
-        optimize.Evaluator.__init__, cache_size=0))
+    monkeypatch.setattr(
+        optimize.Evaluator,
+        "__init__",
+        functools.partialmethod(optimize.Evaluator.__init__, cache_size=0),
+    )
     uncached = _fit(model, df, draws)
     assert sum(uncached_points["hessian"].values()) > cached_hessians
     assert uncached.loglike == cached.loglike
     np.testing.assert_array_equal(uncached.table.to_numpy(), cached.table.to_numpy())
-    np.testing.assert_array_equal(uncached.robust_covariance.to_numpy(),
-                                  cached.robust_covariance.to_numpy())
+    np.testing.assert_array_equal(
+        uncached.robust_covariance.to_numpy(), cached.robust_covariance.to_numpy()
+    )
 
 
 def test_evaluator_cache_keeps_the_last_points(small):

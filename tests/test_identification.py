@@ -36,26 +36,31 @@ def frame(n_people=12, n_situations=2, seed=0):
     rng = np.random.default_rng(seed)
     rows = n_people * n_situations
     person = lambda values: np.repeat(values, n_situations)  # noqa: E731
-    return pd.DataFrame({
-        "id": person(np.arange(n_people)),
-        "x": rng.normal(size=rows),
-        "y2": rng.integers(0, 2, rows),
-        "y3": rng.integers(1, 4, rows),
-        "av3": np.ones(rows, dtype=np.int64),
-        "ord": person(np.resize([1, 2, 3], n_people)),
-        "cont": person(rng.normal(size=n_people)),
-        "c": person(rng.normal(size=n_people)),
-    })
+    return pd.DataFrame(
+        {
+            "id": person(np.arange(n_people)),
+            "x": rng.normal(size=rows),
+            "y2": rng.integers(0, 2, rows),
+            "y3": rng.integers(1, 4, rows),
+            "av3": np.ones(rows, dtype=np.int64),
+            "ord": person(np.resize([1, 2, 3], n_people)),
+            "cont": person(rng.normal(size=n_people)),
+            "c": person(rng.normal(size=n_people)),
+        }
+    )
 
 
 LV = [ij.LatentVariable("a", covariates=["c"])]
 INDICATORS = [ij.Indicator("ord", "a", levels=3), ij.Indicator("cont", "a", kind="continuous")]
-PROBIT = ij.BinaryProbit("y2", ij.Utility(attributes={"x": "x"}, constants={"k": None},
-                                          lvs=["a"]))
-MNL = ij.MultinomialLogit("y3", [
-    ij.Alternative("p", 1, ij.Utility(attributes={"x": "x"}, lvs=["a"]), asc=True),
-    ij.Alternative("q", 2, ij.Utility(attributes={"x": "x"}), asc=True),
-    ij.Alternative("r", 3, available="av3")])
+PROBIT = ij.BinaryProbit("y2", ij.Utility(attributes={"x": "x"}, constants={"k": None}, lvs=["a"]))
+MNL = ij.MultinomialLogit(
+    "y3",
+    [
+        ij.Alternative("p", 1, ij.Utility(attributes={"x": "x"}, lvs=["a"]), asc=True),
+        ij.Alternative("q", 2, ij.Utility(attributes={"x": "x"}), asc=True),
+        ij.Alternative("r", 3, available="av3"),
+    ],
+)
 ORDERED = ij.OrderedProbitChoice("y3", ij.Utility(attributes={"x": "x"}, lvs=["a"]), 3)
 
 
@@ -74,6 +79,7 @@ def data_error(model, df, *culprits):
 
 
 # --- specification --------------------------------------------------------------------
+
 
 def test_lv_whose_loadings_and_choice_effect_are_all_fixed_to_zero():
     fixed = {"lambda_ord": 0.0, "lambda_cont": 0.0, "theta_a": 0.0}
@@ -94,6 +100,7 @@ def test_lv_in_an_mnl_utility_with_its_theta_fixed_to_zero():
 
 
 # --- data -----------------------------------------------------------------------------
+
 
 def test_clean_data_pass_every_check():
     df = frame()
@@ -160,6 +167,7 @@ def test_a_single_person_cannot_be_estimated_but_can_be_evaluated():
 
 # --- unidentified parameters after estimation: NaN, not SE 0 and t = inf --------------
 
+
 def test_flat_direction_gives_nan_covariance_for_the_parameters_on_it():
     """``-H`` has the null vector ``(1, -1, 0)``: only ``a + b`` is identified.  The
     reported ``c`` keeps ``1 / 2``; ``a`` and ``b`` get NaN, and so does ``d = b + c``
@@ -201,13 +209,15 @@ def test_parameter_table_reports_nan_not_zero_and_inf():
 def test_estimate_with_a_duplicated_constant_reports_nan_for_both():
     """``asc_k`` and ``asc_k2`` multiply the same constant 1: only their sum is
     identified.  Estimation warns and reports NaN SEs for both, never SE 0 / t = inf."""
-    choice = ij.BinaryProbit("y2", ij.Utility(attributes={"x": "x"},
-                                              constants={"k": None, "k2": None}))
+    choice = ij.BinaryProbit(
+        "y2", ij.Utility(attributes={"x": "x"}, constants={"k": None, "k2": None})
+    )
     duplicated = ij.ICLVModel(LV, INDICATORS, choice=choice)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        results = ij.estimate(duplicated, frame(n_people=60), draws=10, max_iterations=20,
-                              verbose=False)
+        results = ij.estimate(
+            duplicated, frame(n_people=60), draws=10, max_iterations=20, verbose=False
+        )
     messages = [str(w.message) for w in caught if issubclass(w.category, NotAMaximumWarning)]
     assert messages and "asc_k" in messages[0] and "asc_k2" in messages[0], messages
     table = results.table
@@ -219,13 +229,15 @@ def test_estimate_with_a_duplicated_constant_reports_nan_for_both():
 
 # --- an LV measured by one item and nothing else: refused up front ---------------------
 
-ONE_ITEM_DATA = pd.DataFrame({"id": np.arange(40), "q": np.resize([1, 2, 2, 3, 3, 3, 4, 5], 40),
-                              "x": np.linspace(-1, 1, 40)})
+ONE_ITEM_DATA = pd.DataFrame(
+    {"id": np.arange(40), "q": np.resize([1, 2, 2, 3, 3, 3, 4, 5], 40), "x": np.linspace(-1, 1, 40)}
+)
 
 
 def single_item(lv=None, item=None, **kwargs):
-    return ij.ICLVModel([lv or ij.LatentVariable("a")],
-                        [item or ij.Indicator("q", "a", levels=5)], **kwargs)
+    return ij.ICLVModel(
+        [lv or ij.LatentVariable("a")], [item or ij.Indicator("q", "a", levels=5)], **kwargs
+    )
 
 
 def test_single_item_lv_is_refused_by_estimate_naming_lv_item_and_parameter():
@@ -236,16 +248,22 @@ def test_single_item_lv_is_refused_by_estimate_naming_lv_item_and_parameter():
         assert culprit in message, message
 
 
-@pytest.mark.parametrize("lv, item, refused", [
-    (None, None, "lambda_q"),
-    (None, ij.Indicator("q", "a", kind="ordered_logit", levels=5), "lambda_q"),
-    (None, ij.Indicator("q", "a", levels=5, thresholds="symmetric"), "lambda_q"),
-    (None, ij.Indicator("q", "a", kind="continuous"), "lambda_q"),
-    (ij.LatentVariable("a", reference="q"), None, "sigma_a"),
-    (ij.LatentVariable("a", covariates=["x"]), None, "lambda_q"),             # probit
-    (ij.LatentVariable("a", covariates=["x"]),
-     ij.Indicator("q", "a", kind="ordered_logit", levels=5), None),  # logit: not normal
-])
+@pytest.mark.parametrize(
+    "lv, item, refused",
+    [
+        (None, None, "lambda_q"),
+        (None, ij.Indicator("q", "a", kind="ordered_logit", levels=5), "lambda_q"),
+        (None, ij.Indicator("q", "a", levels=5, thresholds="symmetric"), "lambda_q"),
+        (None, ij.Indicator("q", "a", kind="continuous"), "lambda_q"),
+        (ij.LatentVariable("a", reference="q"), None, "sigma_a"),
+        (ij.LatentVariable("a", covariates=["x"]), None, "lambda_q"),  # probit
+        (
+            ij.LatentVariable("a", covariates=["x"]),
+            ij.Indicator("q", "a", kind="ordered_logit", levels=5),
+            None,
+        ),  # logit: not normal
+    ],
+)
 def test_single_item_rule(lv, item, refused):
     assert single_item_scale(single_item(lv, item), "a") == refused
 
@@ -257,18 +275,22 @@ def test_routes_that_can_identify_a_single_item_lv_are_not_refused():
     models = [
         ij.ICLVModel([ij.LatentVariable("a")], [q, ij.Indicator("q2", "a", levels=5)]),
         ij.ICLVModel([ij.LatentVariable("a")], [q], choice=probit),
-        ij.ICLVModel([ij.LatentVariable("a"), ij.LatentVariable("b", predictors=["a"])],
-                     [q, *b_items]),
+        ij.ICLVModel(
+            [ij.LatentVariable("a"), ij.LatentVariable("b", predictors=["a"])], [q, *b_items]
+        ),
         ij.ICLVModel([ij.LatentVariable("a")], [q], fixed={"lambda_q": 1.0}),
-        ij.ICLVModel([ij.LatentVariable("a")], [q, ij.Indicator("r", "a", levels=5,
-                                                                threshold_set="q")],
-                     fixed={"lambda_r": 0.0}),  # shares q's thresholds
+        ij.ICLVModel(
+            [ij.LatentVariable("a")],
+            [q, ij.Indicator("r", "a", levels=5, threshold_set="q")],
+            fixed={"lambda_r": 0.0},
+        ),  # shares q's thresholds
     ]
     for model in models:
         assert single_item_scale(model, "a") is None, model
     # a loading fixed to 0 is no second item
-    lone = ij.ICLVModel([ij.LatentVariable("a")], [q, ij.Indicator("q2", "a", levels=5)],
-                        fixed={"lambda_q2": 0.0})
+    lone = ij.ICLVModel(
+        [ij.LatentVariable("a")], [q, ij.Indicator("q2", "a", levels=5)], fixed={"lambda_q2": 0.0}
+    )
     assert single_item_scale(lone, "a") == "lambda_q"
 
 
@@ -280,14 +302,20 @@ def test_refused_single_item_likelihood_is_the_same_along_its_ridge(covariate):
     unchanged."""
     lv = ij.LatentVariable("a", covariates=["x"] if covariate else [])
     problem = ij.Problem(single_item(lv), ONE_ITEM_DATA, draws=ij.Quadrature(60))
-    base = {"lambda_q": 1.0, "b_x_to_a": 0.7, **{f"tau_q_{j}": t for j, t
-                                                  in enumerate((-1.2, -0.3, 0.4, 1.5), 1)}}
+    base = {
+        "lambda_q": 1.0,
+        "b_x_to_a": 0.7,
+        **{f"tau_q_{j}": t for j, t in enumerate((-1.2, -0.3, 0.4, 1.5), 1)},
+    }
     base = {k: v for k, v in base.items() if covariate or not k.startswith("b_")}
 
     def ridge(lam):
         ratio = np.sqrt(1 + lam**2) / np.sqrt(2.0)
-        return {**{k: v * ratio for k, v in base.items() if k.startswith("tau")},
-                "lambda_q": lam, **({"b_x_to_a": 0.7 * ratio / lam} if covariate else {})}
+        return {
+            **{k: v * ratio for k, v in base.items() if k.startswith("tau")},
+            "lambda_q": lam,
+            **({"b_x_to_a": 0.7 * ratio / lam} if covariate else {}),
+        }
 
     values = [problem.loglike(ridge(lam)) for lam in (0.5, 1.0, 2.0)]
     np.testing.assert_allclose(values, values[1], rtol=0, atol=1e-9)
@@ -295,6 +323,7 @@ def test_refused_single_item_likelihood_is_the_same_along_its_ridge(covariate):
 
 
 # --- curvature that is simulation noise is not a verified maximum -----------------------
+
 
 def test_noise_dominated_flags_the_direction_whose_scores_disagree_across_draw_sets():
     """Scores on two draw sets: parameter 0 carries the same exact score plus small
@@ -320,11 +349,18 @@ def test_estimate_does_not_report_an_unidentified_loading_converged():
     rng = np.random.default_rng(1)
     eta = rng.normal(size=150)
     cuts = np.array([-0.8, 0.0, 0.8])
-    df = pd.DataFrame({"id": np.arange(150), **{
-        f"q{k}": 1 + (eta[:, None] + rng.normal(size=(150, 1)) > cuts).sum(1)
-        for k in (1, 2)}})
-    model = ij.ICLVModel([ij.LatentVariable("a")],
-                         [ij.Indicator(f"q{k}", "a", levels=4) for k in (1, 2)])
+    df = pd.DataFrame(
+        {
+            "id": np.arange(150),
+            **{
+                f"q{k}": 1 + (eta[:, None] + rng.normal(size=(150, 1)) > cuts).sum(1)
+                for k in (1, 2)
+            },
+        }
+    )
+    model = ij.ICLVModel(
+        [ij.LatentVariable("a")], [ij.Indicator(f"q{k}", "a", levels=4) for k in (1, 2)]
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         results = ij.estimate(model, df, draws=ij.Halton(10), verbose=False)
@@ -337,22 +373,32 @@ def test_estimate_does_not_report_an_unidentified_loading_converged():
 
 # --- mirror images: each LV's sign anchored ---------------------------------------------
 
+
 def test_sign_anchors_default_to_the_first_free_loading_and_can_be_chosen():
     _, model, _ = datasets.beverage(n_people=2, n_situations=1)
-    assert sign_anchors(model) == {"health_concern": "lambda_hc1",
-                                   "perceived_benefit": "lambda_pb1",
-                                   "purchase_intention": "lambda_pi1"}
-    chosen = dataclasses.replace(model, latent_variables=[
-        dataclasses.replace(model.latent_variables[0], sign_anchor="hc3"),
-        model.latent_variables[1],
-        dataclasses.replace(model.latent_variables[2], sign_anchor="theta_purchase_intention")])
+    assert sign_anchors(model) == {
+        "health_concern": "lambda_hc1",
+        "perceived_benefit": "lambda_pb1",
+        "purchase_intention": "lambda_pi1",
+    }
+    chosen = dataclasses.replace(
+        model,
+        latent_variables=[
+            dataclasses.replace(model.latent_variables[0], sign_anchor="hc3"),
+            model.latent_variables[1],
+            dataclasses.replace(model.latent_variables[2], sign_anchor="theta_purchase_intention"),
+        ],
+    )
     assert sign_anchors(chosen)["health_concern"] == "lambda_hc3"
     assert sign_anchors(chosen)["purchase_intention"] == "theta_purchase_intention"
     # the first loading fixed: the next free one anchors; a fixed non-zero one: none needed
-    assert sign_anchors(dataclasses.replace(model, fixed={"lambda_hc1": 0.0}))[
-        "health_concern"] == "lambda_hc2"
-    assert "health_concern" not in sign_anchors(dataclasses.replace(
-        model, fixed={"lambda_hc2": 0.8}))
+    assert (
+        sign_anchors(dataclasses.replace(model, fixed={"lambda_hc1": 0.0}))["health_concern"]
+        == "lambda_hc2"
+    )
+    assert "health_concern" not in sign_anchors(
+        dataclasses.replace(model, fixed={"lambda_hc2": 0.8})
+    )
 
 
 def test_a_bad_sign_anchor_is_refused_naming_it():
@@ -368,11 +414,17 @@ def test_mirror_image_has_the_same_likelihood_by_quadrature_but_not_with_halton(
     (Gauss-Hermite nodes are symmetric); simulated draws are not symmetric."""
     df, model, truth = datasets.beverage(n_people=30, n_situations=3, seed=3)
     assert set(mirror_parameters(model, "perceived_benefit")) == {
-        "lambda_pb1", "lambda_pb2", "lambda_pb3", "gamma_health_concern_to_perceived_benefit",
-        "gamma_perceived_benefit_to_purchase_intention"}
+        "lambda_pb1",
+        "lambda_pb2",
+        "lambda_pb3",
+        "gamma_health_concern_to_perceived_benefit",
+        "gamma_perceived_benefit_to_purchase_intention",
+    }
     flipped = mirror(model, truth, ["perceived_benefit", "purchase_intention"])
-    assert flipped["gamma_perceived_benefit_to_purchase_intention"] == truth[
-        "gamma_perceived_benefit_to_purchase_intention"]  # negated twice
+    assert (
+        flipped["gamma_perceived_benefit_to_purchase_intention"]
+        == truth["gamma_perceived_benefit_to_purchase_intention"]
+    )  # negated twice
     assert flipped["theta_purchase_intention"] == -truth["theta_purchase_intention"]
     exact = ij.Problem(model, df, draws=ij.Quadrature(6))
     assert exact.loglike(flipped) == pytest.approx(exact.loglike(truth), rel=1e-13)
@@ -389,8 +441,9 @@ def test_a_fit_that_reaches_the_mirror_image_reports_the_anchored_solution():
     df, model, truth = datasets.beverage_one_lv(n_people=200, seed=2)
     draws = ij.Halton(10)
     anchored = ij.estimate(model, df, draws=draws, start=truth, verbose=False)
-    fit = ij.estimate(model, df, draws=draws, start=mirror(model, truth, ["purchase_intention"]),
-                      verbose=False)
+    fit = ij.estimate(
+        model, df, draws=draws, start=mirror(model, truth, ["purchase_intention"]), verbose=False
+    )
     assert fit.converged and anchored.converged
     assert "re-optimised" in fit.message and "purchase_intention" in fit.message
     assert "re-optimised" not in anchored.message
@@ -407,8 +460,10 @@ def test_beverage_study_from_start_0_1_reports_the_default_solution():
     image (before sign anchors: a different answer, LL equal to 1e-12, both
     "converged"); now both starts report the same estimates."""
     df, model, _ = datasets.beverage()
-    fits = [ij.estimate(model, df, draws=ij.Halton(20), start=start, verbose=False)
-            for start in (None, 0.1)]
+    fits = [
+        ij.estimate(model, df, draws=ij.Halton(20), start=start, verbose=False)
+        for start in (None, 0.1)
+    ]
     assert "re-optimised" in fits[1].message
     assert fits[1].loglike == pytest.approx(fits[0].loglike, abs=1e-6)
     for name, value in fits[0].estimates.items():

@@ -55,8 +55,7 @@ def _gauss_hermite_loglike(df, params, n_nodes=80):
             level = int(person[f"q{k}"].iloc[0])
             index = params[f"lambda_q{k}"] * eta
             with np.errstate(divide="ignore"):  # far-out nodes: probability 0, weight 0
-                log_p += np.log(norm.cdf(cuts[level] - index)
-                                - norm.cdf(cuts[level - 1] - index))
+                log_p += np.log(norm.cdf(cuts[level] - index) - norm.cdf(cuts[level - 1] - index))
         for _, row in person.iterrows():
             v = params["asc_c"] + params["beta_z"] * row["z"] + params["theta_a"] * eta
             log_p += norm.logcdf(v if row["buy"] == 1 else -v)
@@ -104,8 +103,10 @@ def test_interval_probability_derivatives_are_mills_ratios_in_both_tails(link):
     np.testing.assert_allclose(d_lower, -np.exp(dist.logpdf(lower) - log_p), rtol=1e-8)
     second = jax.vmap(jax.grad(jax.grad(f, argnums=1), argnums=1))(lower, upper)
     h = 1e-5
-    numeric = (jax.vmap(jax.grad(f, argnums=1))(lower, upper + h)
-               - jax.vmap(jax.grad(f, argnums=1))(lower, upper - h)) / (2 * h)
+    numeric = (
+        jax.vmap(jax.grad(f, argnums=1))(lower, upper + h)
+        - jax.vmap(jax.grad(f, argnums=1))(lower, upper - h)
+    ) / (2 * h)
     np.testing.assert_allclose(second, numeric, rtol=1e-5, atol=1e-12)
 
 
@@ -132,18 +133,26 @@ def test_interval_probability_matches_high_precision_everywhere(link):
     rng = np.random.default_rng(0)
     centre, width = rng.uniform(-60, 60, 400), 10 ** rng.uniform(-3, 1.5, 400)
     outer = np.linspace(-80, 80, 81)
-    lower = np.concatenate([centre - width / 2, np.full(81, -1e6), outer,
-                            [-31.0, -1e6, -1e6, -3000.0, -1e6]])
-    upper = np.concatenate([centre + width / 2, outer, np.full(81, 1e6),
-                            [-29.5, -30.000001, -29.999999, -2999.0, -500.0]])
+    lower = np.concatenate(
+        [centre - width / 2, np.full(81, -1e6), outer, [-31.0, -1e6, -1e6, -3000.0, -1e6]]
+    )
+    upper = np.concatenate(
+        [
+            centre + width / 2,
+            outer,
+            np.full(81, 1e6),
+            [-29.5, -30.000001, -29.999999, -2999.0, -500.0],
+        ]
+    )
     got = np.asarray(log_interval_probability(jnp.asarray(lower), jnp.asarray(upper), link))
     expected = np.array([_mp_log_interval(a, b, link) for a, b in zip(lower, upper, strict=True)])
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_log_normal_cdf_and_its_slope_match_high_precision():
-    x = np.concatenate([np.linspace(-200, 40, 961), -(10 ** np.linspace(0, 6, 25)),
-                        [-30.000001, -29.999999]])
+    x = np.concatenate(
+        [np.linspace(-200, 40, 961), -(10 ** np.linspace(0, 6, 25)), [-30.000001, -29.999999]]
+    )
     got = np.asarray(log_normal_cdf(jnp.asarray(x)))
     slope = np.asarray(jax.vmap(jax.grad(log_normal_cdf))(jnp.asarray(x)))
     with mpmath.workdps(60):
@@ -188,8 +197,10 @@ def test_gradient_matches_finite_differences(small_problem):
     for i in range(len(u)):
         e = np.zeros_like(u)
         e[i] = step
-        fd = (float(problem.likelihood.loglike(jnp.asarray(u + e)))
-              - float(problem.likelihood.loglike(jnp.asarray(u - e)))) / (2 * step)
+        fd = (
+            float(problem.likelihood.loglike(jnp.asarray(u + e)))
+            - float(problem.likelihood.loglike(jnp.asarray(u - e)))
+        ) / (2 * step)
         assert abs(fd - float(grad[i])) < 1e-5 * max(1.0, abs(fd)), problem.space.free_names[i]
 
 
@@ -207,5 +218,6 @@ def test_compressed_hessian_equals_dense_jax_hessian(study):
     assert n_seeds < n_free / 2
     dense = np.asarray(jax.hessian(problem.likelihood.loglike)(u))
     compressed = np.asarray(problem.likelihood.hessian(u))
-    np.testing.assert_allclose(compressed, dense, atol=1e-8 * max(1.0, np.abs(dense).max()),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        compressed, dense, atol=1e-8 * max(1.0, np.abs(dense).max()), rtol=1e-10
+    )

@@ -19,13 +19,18 @@ def _per_person(model, df, params):
 
 def _without(model, item):
     return dataclasses.replace(
-        model, indicators=[ind for ind in model.indicators if ind.name != item])
+        model, indicators=[ind for ind in model.indicators if ind.name != item]
+    )
 
 
 def _replaced(model, item, **changes):
-    return dataclasses.replace(model, indicators=[
-        dataclasses.replace(ind, **changes) if ind.name == item else ind
-        for ind in model.indicators])
+    return dataclasses.replace(
+        model,
+        indicators=[
+            dataclasses.replace(ind, **changes) if ind.name == item else ind
+            for ind in model.indicators
+        ],
+    )
 
 
 def test_nan_answers_are_an_error_that_says_how_to_allow_them():
@@ -53,9 +58,9 @@ def test_a_missing_answer_gives_the_loglike_of_the_model_without_that_item(kind)
         with_codes = _replaced(model, "hc1", missing_codes=(6, -1))
     else:  # hc1 read as a continuous indicator, NaN opted in model-wide
         declared.loc[missing_people, "hc1"] = np.nan
-        with_codes = dataclasses.replace(_replaced(model, "hc1", kind="continuous",
-                                                   levels=None),
-                                         missing_indicators="integrate")
+        with_codes = dataclasses.replace(
+            _replaced(model, "hc1", kind="continuous", levels=None), missing_indicators="integrate"
+        )
         model = with_codes
         truth = {**truth, "alpha_hc1": 3.0, "lambda_hc1": 0.8, "sigma_hc1": 1.1}
     problem, ll = _per_person(with_codes, declared, truth)
@@ -89,12 +94,13 @@ def test_estimates_with_ten_percent_no_opinion_answers_recover_the_truth():
     for item in ("pi1", "pi2", "pi3"):
         chosen = rng.choice(people, size=len(people) // 10, replace=False)
         df.loc[df["id"].isin(chosen), item] = 6
-    model = dataclasses.replace(model, indicators=[
-        dataclasses.replace(ind, missing_codes=(6,)) for ind in model.indicators])
+    model = dataclasses.replace(
+        model, indicators=[dataclasses.replace(ind, missing_codes=(6,)) for ind in model.indicators]
+    )
     results = ij.estimate(model, df, draws=ij.Halton(100, seed=0), verbose=False)
     assert results.converged
     assert results.missing_answers == {"pi1": 40, "pi2": 40, "pi3": 40}
     assert "missing indicator answers (integrated out): pi1 40" in results.summary()
-    z = (results.table["estimate"] - np.array([truth[n] for n in results.table.index]))
+    z = results.table["estimate"] - np.array([truth[n] for n in results.table.index])
     z /= results.table["robust_se"]
     assert np.all(np.abs(z) < 3), z[np.abs(z) >= 3]

@@ -54,11 +54,16 @@ fixed: {alpha_c1: 0}
 """)
     expected = ij.ICLVModel(
         [ij.LatentVariable("a", covariates=["x"]), ij.LatentVariable("b", predictors=["a"])],
-        [ij.Indicator("i1", "a", kind="ordered_logit", levels=4),
-         ij.Indicator("c1", "b", kind="continuous")],
-        choice=ij.BinaryProbit("y", ij.Utility({"price": "p"}, {"one": None, "label": "lab"},
-                                               lvs=["b"])),
-        person_id="person", fixed={"alpha_c1": 0.0})
+        [
+            ij.Indicator("i1", "a", kind="ordered_logit", levels=4),
+            ij.Indicator("c1", "b", kind="continuous"),
+        ],
+        choice=ij.BinaryProbit(
+            "y", ij.Utility({"price": "p"}, {"one": None, "label": "lab"}, lvs=["b"])
+        ),
+        person_id="person",
+        fixed={"alpha_c1": 0.0},
+    )
     assert ij.load_model(path) == expected
 
 
@@ -79,39 +84,80 @@ BROKEN = [
     ("list.yaml", "- a\n- b\n", "got list"),
     ("unknown.yaml", VALID_YAML + "colour: red\n", "unknown keys ['colour']"),
     ("missing.yaml", "latent_variables: [{name: a}]\n", "missing keys ['indicators']"),
-    ("lv_key.yaml", VALID_YAML.replace("{name: a}", "{name: a, covarites: [x]}"),
-     "latent variable 0: unknown keys ['covarites']"),
-    ("levels_type.yaml", VALID_YAML.replace("levels: 3", "levels: three"),
-     "indicator 0, levels: expected an integer or null, got str 'three'"),
-    ("levels_bool.yaml", VALID_YAML.replace("levels: 3", "levels: true"),
-     "indicator 0, levels: expected an integer"),
+    (
+        "lv_key.yaml",
+        VALID_YAML.replace("{name: a}", "{name: a, covarites: [x]}"),
+        "latent variable 0: unknown keys ['covarites']",
+    ),
+    (
+        "levels_type.yaml",
+        VALID_YAML.replace("levels: 3", "levels: three"),
+        "indicator 0, levels: expected an integer or null, got str 'three'",
+    ),
+    (
+        "levels_bool.yaml",
+        VALID_YAML.replace("levels: 3", "levels: true"),
+        "indicator 0, levels: expected an integer",
+    ),
     ("levels_one.yaml", VALID_YAML.replace("levels: 3", "levels: 1"), "levels >= 2"),
-    ("kind.yaml", VALID_YAML.replace("levels: 3", "levels: 3, kind: ordered_tobit"),
-     "indicator 'i1': unknown kind 'ordered_tobit'"),
-    ("choice_kind.yaml", VALID_YAML.replace("binary_probit", "tobit"),
-     "choice: unknown kind 'tobit'"),
-    ("choice_kind_list.yaml", VALID_YAML.replace("binary_probit", "[]"),
-     "choice: unknown kind []"),
-    ("utility_type.yaml", VALID_YAML.replace("lvs: [a]", "lvs: 7"),
-     "utility, lvs: expected a list of LV names or a mapping"),
-    ("attribute_type.yaml", VALID_YAML.replace("{p: p}", "[p]"),
-     "utility, attributes: expected a mapping"),
-    ("covariates.yaml", VALID_YAML.replace("{name: a}", "{name: a, covariates: x}"),
-     "latent variable 0, covariates: expected a list"),
-    ("name_type.yaml", VALID_YAML.replace("{name: a}", "{name: 5}"),
-     "latent variable 0, name: expected a string, got int 5"),
-    ("fixed_type.yaml", VALID_YAML + "fixed: {lambda_i1: 1e-3}\n",
-     "fixed, lambda_i1: expected a number, got str '1e-3'"),
-    ("unknown_lv.yaml", VALID_YAML.replace("{name: a}", "{name: a, predictors: [ghost]}"),
-     "unknown predictor 'ghost'"),
-    ("indicator_lv.yaml", VALID_YAML.replace("lv: a", "lv: ghost"),
-     "measures unknown latent variable 'ghost'"),
-    ("cycle.yaml", """latent_variables:
+    (
+        "kind.yaml",
+        VALID_YAML.replace("levels: 3", "levels: 3, kind: ordered_tobit"),
+        "indicator 'i1': unknown kind 'ordered_tobit'",
+    ),
+    (
+        "choice_kind.yaml",
+        VALID_YAML.replace("binary_probit", "tobit"),
+        "choice: unknown kind 'tobit'",
+    ),
+    ("choice_kind_list.yaml", VALID_YAML.replace("binary_probit", "[]"), "choice: unknown kind []"),
+    (
+        "utility_type.yaml",
+        VALID_YAML.replace("lvs: [a]", "lvs: 7"),
+        "utility, lvs: expected a list of LV names or a mapping",
+    ),
+    (
+        "attribute_type.yaml",
+        VALID_YAML.replace("{p: p}", "[p]"),
+        "utility, attributes: expected a mapping",
+    ),
+    (
+        "covariates.yaml",
+        VALID_YAML.replace("{name: a}", "{name: a, covariates: x}"),
+        "latent variable 0, covariates: expected a list",
+    ),
+    (
+        "name_type.yaml",
+        VALID_YAML.replace("{name: a}", "{name: 5}"),
+        "latent variable 0, name: expected a string, got int 5",
+    ),
+    (
+        "fixed_type.yaml",
+        VALID_YAML + "fixed: {lambda_i1: 1e-3}\n",
+        "fixed, lambda_i1: expected a number, got str '1e-3'",
+    ),
+    (
+        "unknown_lv.yaml",
+        VALID_YAML.replace("{name: a}", "{name: a, predictors: [ghost]}"),
+        "unknown predictor 'ghost'",
+    ),
+    (
+        "indicator_lv.yaml",
+        VALID_YAML.replace("lv: a", "lv: ghost"),
+        "measures unknown latent variable 'ghost'",
+    ),
+    (
+        "cycle.yaml",
+        """latent_variables:
   - {name: a, predictors: [b]}
   - {name: b, predictors: [a]}
 indicators: [{name: i1, lv: a, levels: 3}, {name: i2, lv: b, levels: 3}]
-""", "cycle: "),
-    ("alternative.toml", """[[latent_variables]]
+""",
+        "cycle: ",
+    ),
+    (
+        "alternative.toml",
+        """[[latent_variables]]
 name = "a"
 [[indicators]]
 name = "i1"
@@ -123,14 +169,15 @@ choice = "y"
 [[choice.alternatives]]
 name = "car"
 code = "one"
-""", "alternative 0, code: expected an integer, got str 'one'"),
+""",
+        "alternative 0, code: expected an integer, got str 'one'",
+    ),
     ("suffix.json", "{}", "unknown model file suffix '.json'"),
 ]
 
 
 @pytest.mark.parametrize(("name", "text", "message"), BROKEN, ids=[b[0] for b in BROKEN])
-def test_broken_files_raise_model_file_error_naming_file_and_key(name, text, message,
-                                                                 tmp_path):
+def test_broken_files_raise_model_file_error_naming_file_and_key(name, text, message, tmp_path):
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(ij.ModelFileError) as info:
@@ -146,6 +193,7 @@ def test_a_missing_file_is_named(tmp_path):
 
 
 # --- files that expand or nest without bound ------------------------------------------
+
 
 def _laughs(levels: int) -> str:
     """A "billion laughs" file: ``a_k`` is a list of nine aliases of ``a_(k-1)``."""
@@ -165,8 +213,9 @@ def test_nested_yaml_aliases_are_refused_with_their_expanded_size(tmp_path):
     expanded = 1 + (levels + 1) + sum(sizes) + sizes[-1]
     path = tmp_path / "laughs.yaml"
     path.write_text(_laughs(levels))
-    with pytest.raises(ij.ModelFileError, match=f"holds {expanded} values once its YAML "
-                                                "aliases are expanded"):
+    with pytest.raises(
+        ij.ModelFileError, match=f"holds {expanded} values once its YAML aliases are expanded"
+    ):
         ij.load_model(path)
     assert expanded > modelfile.MAX_VALUES
 
@@ -189,10 +238,12 @@ def test_deep_nesting_is_a_model_file_error(suffix, assign, depth, tmp_path):
 
 def test_aliases_of_a_small_model_still_load(tmp_path):
     path = tmp_path / "aliases.yaml"
-    path.write_text("latent_variables:\n  - {name: a, covariates: &x [age, female]}\n"
-                    "  - {name: b, covariates: *x}\n"
-                    "indicators:\n  - {name: i1, lv: a, levels: 3}\n"
-                    "  - {name: i2, lv: b, levels: 3}\n")
+    path.write_text(
+        "latent_variables:\n  - {name: a, covariates: &x [age, female]}\n"
+        "  - {name: b, covariates: *x}\n"
+        "indicators:\n  - {name: i1, lv: a, levels: 3}\n"
+        "  - {name: i2, lv: b, levels: 3}\n"
+    )
     model = ij.load_model(path)
     assert [lv.covariates for lv in model.latent_variables] == [("age", "female")] * 2
 
@@ -205,8 +256,13 @@ REPLACEMENTS = [None, 0, 1.5, True, "x", [], ["x"], {}, {"x": 1}, -3]
 
 def _paths(value, prefix=()):
     """Every key/index path in a nested dict/list."""
-    items = (value.items() if isinstance(value, dict) else
-             enumerate(value) if isinstance(value, list) else ())
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
     for key, entry in items:
         yield (*prefix, key)
         yield from _paths(entry, (*prefix, key))
@@ -237,16 +293,24 @@ def _holds_a_null_list_entry(value):
     return False
 
 
-@settings(max_examples=50, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(PATHS), action=st.sampled_from(["delete", *REPLACEMENTS]),
-       suffix=st.sampled_from([".yaml", ".toml"]))
+@settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    path=st.sampled_from(PATHS),
+    action=st.sampled_from(["delete", *REPLACEMENTS]),
+    suffix=st.sampled_from([".yaml", ".toml"]),
+)
 def test_mutated_files_load_or_raise_the_library_error(path, action, suffix, tmp_path):
     data = _mutated(path, action)
     assume(suffix == ".yaml" or not _holds_a_null_list_entry(data))
     file = tmp_path / f"fuzz{suffix}"
-    file.write_text(yaml.safe_dump(data) if suffix == ".yaml"
-                    else tomli_w.dumps(_without_nulls(data)))
+    file.write_text(
+        yaml.safe_dump(data) if suffix == ".yaml" else tomli_w.dumps(_without_nulls(data))
+    )
     try:
         model = ij.load_model(file)
     except ij.ModelFileError as error:

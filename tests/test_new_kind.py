@@ -75,8 +75,7 @@ def study():
     df, model = analytic_study("ordered_probit", "binary_probit", n_people=40, seed=4)
     probit = model.choice
     logit = BinaryLogit(probit.choice, probit.utility)
-    return df, ij.ICLVModel(model.latent_variables, model.indicators, logit,
-                            fixed=model.fixed)
+    return df, ij.ICLVModel(model.latent_variables, model.indicators, logit, fixed=model.fixed)
 
 
 def test_the_kind_registers_itself():
@@ -88,10 +87,14 @@ def test_the_choice_part_is_the_closed_form_logit(study):
     (every other parameter at its default, the same in both models)."""
     df, model = study
     problem = ij.Problem(model, df, draws=ij.Halton(8, seed=2))
-    params = {name: 0.3 for name in problem.space.free_names if name.startswith(
-        ("beta_", "asc_"))} | {"theta_a": 0.0, "theta_b": 0.0}
-    measurement = ij.Problem(ij.ICLVModel(model.latent_variables, model.indicators,
-                                          fixed=model.fixed), df, draws=ij.Halton(8, seed=2))
+    params = {
+        name: 0.3 for name in problem.space.free_names if name.startswith(("beta_", "asc_"))
+    } | {"theta_a": 0.0, "theta_b": 0.0}
+    measurement = ij.Problem(
+        ij.ICLVModel(model.latent_variables, model.indicators, fixed=model.fixed),
+        df,
+        draws=ij.Halton(8, seed=2),
+    )
     index = 0.3 * df["z"].to_numpy() + 0.3
     sign = np.where(df["buy"].to_numpy() == 1, 1.0, -1.0)
     closed_form = float(-np.log1p(np.exp(-sign * index)).sum())

@@ -42,31 +42,43 @@ def test_every_notebook_is_stored_as_generated_and_without_outputs():
 def _probe_cell():
     """A first cell printing the kernel's interpreter and the iclv_jax it imports."""
     return nbformat.v4.new_code_cell(
-        "import json, sys, iclv_jax\n"
-        "print(json.dumps([sys.executable, iclv_jax.__file__]))")
+        "import json, sys, iclv_jax\nprint(json.dumps([sys.executable, iclv_jax.__file__]))"
+    )
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW
-                                  else n for n in NOTEBOOKS])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NOTEBOOKS]
+)
 def test_notebook_runs(name, monkeypatch):
     """Executed in a ``python3`` kernel that must be this interpreter (jupyter_client
     runs ``sys.executable`` for the kernelspec ipykernel installs in ``sys.prefix``)
     importing this checkout's ``iclv_jax``; any error in a cell fails the test."""
     monkeypatch.setenv("ICLV_NOTEBOOK_SMALL", "1")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    )
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(FOLDER / name, as_version=4)
     notebook.cells.insert(0, _probe_cell())
-    client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=CELL_SECONDS,
-                                     resources={"metadata": {"path": str(FOLDER)}})
+    client = nbclient.NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=CELL_SECONDS,
+        resources={"metadata": {"path": str(FOLDER)}},
+    )
     client.execute()  # raises CellExecutionError naming the cell on any error
     # the probe's own line is on stdout; importing iclv_jax may write warnings to stderr
     # (tqdm's "IProgress not found" in a kernel without ipywidgets)
-    (printed,) = [out["text"] for out in notebook.cells[0].outputs
-                  if out.get("output_type") == "stream" and out.get("name") == "stdout"]
+    (printed,) = [
+        out["text"]
+        for out in notebook.cells[0].outputs
+        if out.get("output_type") == "stream" and out.get("name") == "stdout"
+    ]
     executable, package = json.loads(printed)
     assert Path(executable).resolve() == Path(sys.executable).resolve()
     assert Path(package).resolve() == ROOT / "iclv_jax" / "__init__.py"
-    assert all(out.get("output_type") != "error"
-               for cell in notebook.cells for out in cell.get("outputs", []))
+    assert all(
+        out.get("output_type") != "error"
+        for cell in notebook.cells
+        for out in cell.get("outputs", [])
+    )

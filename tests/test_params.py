@@ -52,12 +52,18 @@ def continuous_data(n_people=40, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n_people)
     eta = 0.5 * x + rng.normal(size=n_people)
-    df = pd.DataFrame({"id": np.arange(n_people), "x": x,
-                       "score": 3.0 + 2.0 * eta + 1.5 * rng.normal(size=n_people),
-                       "item": 1 + (eta + rng.normal(size=n_people) > 0)})
-    model = ij.ICLVModel([ij.LatentVariable("a", covariates=["x"])],
-                         [ij.Indicator("score", "a", kind="continuous"),
-                          ij.Indicator("item", "a", levels=2)])
+    df = pd.DataFrame(
+        {
+            "id": np.arange(n_people),
+            "x": x,
+            "score": 3.0 + 2.0 * eta + 1.5 * rng.normal(size=n_people),
+            "item": 1 + (eta + rng.normal(size=n_people) > 0),
+        }
+    )
+    model = ij.ICLVModel(
+        [ij.LatentVariable("a", covariates=["x"])],
+        [ij.Indicator("score", "a", kind="continuous"), ij.Indicator("item", "a", levels=2)],
+    )
     return model, df
 
 
@@ -65,14 +71,27 @@ def mnl_data(utilities, n_people=8, seed=0, **model_kwargs):
     """An MNL over alternatives ``one`` (code 1) and ``two`` (code 2) with
     ``utilities[name]`` and columns ``p1``, ``p2``, ``q1``, ``q2``."""
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({"id": np.arange(n_people), "y": rng.integers(1, 3, n_people),
-                       "ind": rng.integers(1, 4, n_people),
-                       **{c: rng.normal(size=n_people) for c in ("p1", "p2", "q1", "q2")}})
-    choice = ij.MultinomialLogit("y", [ij.Alternative(name, code, utilities[name], asc=asc)
-                                       for name, code, asc in (("one", 1, True),
-                                                               ("two", 2, False))])
-    model = ij.ICLVModel([ij.LatentVariable("a")], [ij.Indicator("ind", "a", levels=3)],
-                         choice=choice, **model_kwargs)
+    df = pd.DataFrame(
+        {
+            "id": np.arange(n_people),
+            "y": rng.integers(1, 3, n_people),
+            "ind": rng.integers(1, 4, n_people),
+            **{c: rng.normal(size=n_people) for c in ("p1", "p2", "q1", "q2")},
+        }
+    )
+    choice = ij.MultinomialLogit(
+        "y",
+        [
+            ij.Alternative(name, code, utilities[name], asc=asc)
+            for name, code, asc in (("one", 1, True), ("two", 2, False))
+        ],
+    )
+    model = ij.ICLVModel(
+        [ij.LatentVariable("a")],
+        [ij.Indicator("ind", "a", levels=3)],
+        choice=choice,
+        **model_kwargs,
+    )
     return model, df
 
 
@@ -114,8 +133,11 @@ def test_round_trip_with_continuous_indicator():
 
 def test_round_trip_keeps_fixed_values(probit_case):
     model, df, truth, _ = probit_case
-    fixed = {"lambda_hc1": 1.0, "beta_price": -0.001,
-             **{f"tau_pb2_{j}": t for j, t in enumerate((-1.0, 0.0, 0.25, 2.0), start=1)}}
+    fixed = {
+        "lambda_hc1": 1.0,
+        "beta_price": -0.001,
+        **{f"tau_pb2_{j}": t for j, t in enumerate((-1.0, 0.0, 0.25, 2.0), start=1)},
+    }
     space = space_of(dataclasses.replace(model, fixed=fixed), df)
     assert space.n_free == len(space.names) - 6
     assert not set(fixed) & set(space.free_names)
@@ -160,8 +182,8 @@ def test_threshold_map_is_the_documented_cumulative_sum(probit_case):
     u = np.random.default_rng(1).standard_normal(space.n_free)
     reported = np.asarray(space.reported_map(np.zeros(len(space.names)))(u))
     first = space.index["tau_hc3_1"]
-    expected = np.cumsum([u[first], *np.exp(u[first + 1:first + 4])])
-    np.testing.assert_allclose(reported[first:first + 4], expected, rtol=1e-14)
+    expected = np.cumsum([u[first], *np.exp(u[first + 1 : first + 4])])
+    np.testing.assert_allclose(reported[first : first + 4], expected, rtol=1e-14)
     lam = space.index["lambda_hc3"]
     assert reported[lam] == u[lam]
 
@@ -185,12 +207,22 @@ def test_reported_map_jacobian_is_finite_wherever_its_values_are():
     thresholds), wherever the reported values stay finite so does the Jacobian, and a
     coefficient's column is the unit vector (no NaN from ``exp(720)`` in a branch not
     taken)."""
-    model, df = mnl_data({"one": ij.Utility(attributes={"p": "p1"}, lvs=["a"]),
-                          "two": ij.Utility(attributes={"p": "p2"})}, n_people=12)
+    model, df = mnl_data(
+        {
+            "one": ij.Utility(attributes={"p": "p1"}, lvs=["a"]),
+            "two": ij.Utility(attributes={"p": "p2"}),
+        },
+        n_people=12,
+    )
     df["sym"], df["c"] = df["ind"], df["q1"]
-    model = dataclasses.replace(model, indicators=[
-        *model.indicators, ij.Indicator("sym", "a", levels=3, thresholds="symmetric"),
-        ij.Indicator("c", "a", kind="continuous")])
+    model = dataclasses.replace(
+        model,
+        indicators=[
+            *model.indicators,
+            ij.Indicator("sym", "a", levels=3, thresholds="symmetric"),
+            ij.Indicator("c", "a", kind="continuous"),
+        ],
+    )
     space = space_of(model, df)
     internal = space.to_internal(space.start_reported(None))
     to_reported, u0 = space.reported_map(internal), internal[space.free_index]
@@ -210,8 +242,14 @@ def test_reported_map_jacobian_is_finite_wherever_its_values_are():
             if p.transform == "identity":
                 np.testing.assert_array_equal(jacobian[:, i], np.eye(len(u))[i])
             checked.add((p.transform, value))
-    assert {("identity", 720.0), ("identity", 1e6), ("log", 700.0), ("log", -720.0),
-            ("threshold", 700.0), ("positive_threshold", -720.0)} <= checked
+    assert {
+        ("identity", 720.0),
+        ("identity", 1e6),
+        ("log", 700.0),
+        ("log", -720.0),
+        ("threshold", 700.0),
+        ("positive_threshold", -720.0),
+    } <= checked
 
 
 # --- to_internal refuses values outside the domain -----------------------------------
@@ -277,8 +315,11 @@ def test_start_number_leaves_sigma_at_its_default():
     model, df = continuous_data()
     space = space_of(model, df)
     start = space.start_reported(-1.0)
-    assert start[space.index["sigma_score"]] == space.start_reported(None)[
-        space.index["sigma_score"]] > 0
+    assert (
+        start[space.index["sigma_score"]]
+        == space.start_reported(None)[space.index["sigma_score"]]
+        > 0
+    )
     assert start[space.index["alpha_score"]] == -1.0
     space.to_internal(start)
 
@@ -309,8 +350,7 @@ def test_start_of_another_type(probit_case, start):
 
 def test_fixed_values_override_start(probit_case):
     model, df, _, _ = probit_case
-    space = space_of(dataclasses.replace(model, fixed={"lambda_hc1": 1.0,
-                                                       "beta_price": -0.5}), df)
+    space = space_of(dataclasses.replace(model, fixed={"lambda_hc1": 1.0, "beta_price": -0.5}), df)
     for start in (None, 3.0, {"lambda_hc1": 5.0, "beta_price": 7.0, "lambda_hc2": 0.5}):
         values = space.start_reported(start)
         assert values[space.index["lambda_hc1"]] == 1.0
@@ -335,14 +375,20 @@ def test_problem_free_internal_skips_fixed(probit_case):
 def test_beverage_probit_names(probit_case):
     *_, space = probit_case
     expected = [
-        "b_age_to_health_concern", "b_female_to_health_concern",
+        "b_age_to_health_concern",
+        "b_female_to_health_concern",
         "gamma_health_concern_to_perceived_benefit",
         "gamma_perceived_benefit_to_purchase_intention",
     ]
     for item in ITEMS:
         expected += [f"lambda_{item}"] + [f"tau_{item}_{j}" for j in range(1, 5)]
-    expected += ["asc_sugar", "asc_sugar_free", "beta_price", "beta_health_label",
-                 "theta_purchase_intention"]
+    expected += [
+        "asc_sugar",
+        "asc_sugar_free",
+        "beta_price",
+        "beta_health_label",
+        "theta_purchase_intention",
+    ]
     assert sorted(space.names) == sorted(expected)
     assert len(space.names) == len(set(space.names)) == 59
     assert space.free_names == space.names
@@ -364,30 +410,38 @@ def test_blocks_and_transforms(probit_case):
 def test_beverage_mnl_names():
     df, model, truth = beverage(n_people=30, n_situations=2, seed=5, choice="logit")
     names = set(space_of(model, df).names)
-    assert {"theta_purchase_intention_sugar", "theta_purchase_intention_sugar_free",
-            "asc_sugar", "asc_sugar_free", "beta_price", "beta_health_label"} <= names
-    assert not {"theta_purchase_intention", "asc_none",
-                "theta_purchase_intention_none"} & names
+    assert {
+        "theta_purchase_intention_sugar",
+        "theta_purchase_intention_sugar_free",
+        "asc_sugar",
+        "asc_sugar_free",
+        "beta_price",
+        "beta_health_label",
+    } <= names
+    assert not {"theta_purchase_intention", "asc_none", "theta_purchase_intention_none"} & names
 
 
 def test_beverage_ordered_choice_names():
     df, model, truth = beverage(n_people=30, n_situations=2, seed=5, choice="ordered")
     names = space_of(model, df).names
     assert [n for n in names if n.startswith("tau_likelihood")] == [
-        f"tau_likelihood_{j}" for j in range(1, 5)]
+        f"tau_likelihood_{j}" for j in range(1, 5)
+    ]
     assert not [n for n in names if n.startswith("asc_")]
 
 
 def test_alternative_specific_coefficient():
     utilities = {
-        "one": ij.Utility(attributes={"price": "p1", "quality": "q1"}, specific=("price",),
-                          lvs=["a"]),
+        "one": ij.Utility(
+            attributes={"price": "p1", "quality": "q1"}, specific=("price",), lvs=["a"]
+        ),
         "two": ij.Utility(attributes={"price": "p2", "quality": "q2"}, specific=("price",)),
     }
     model, df = mnl_data(utilities)
     space = space_of(model, df)
-    assert {"beta_price_one", "beta_price_two", "beta_quality", "asc_one",
-            "theta_a_one"} <= set(space.names)
+    assert {"beta_price_one", "beta_price_two", "beta_quality", "asc_one", "theta_a_one"} <= set(
+        space.names
+    )
     assert "beta_price" not in space.names and "beta_quality_one" not in space.names
     assert sum(n.startswith("beta_") for n in space.names) == 3
     panel = ij.prepare_data(model, df)
@@ -398,8 +452,10 @@ def test_alternative_specific_coefficient():
 
 
 def test_named_lv_parameter_shared_across_alternatives():
-    utilities = {"one": ij.Utility(attributes={"price": "p1"}, lvs={"a": "kappa"}),
-                 "two": ij.Utility(attributes={"price": "p2"}, lvs={"a": "kappa"})}
+    utilities = {
+        "one": ij.Utility(attributes={"price": "p1"}, lvs={"a": "kappa"}),
+        "two": ij.Utility(attributes={"price": "p2"}, lvs={"a": "kappa"}),
+    }
     model, df = mnl_data(utilities)
     space = space_of(model, df)
     assert space.names.count("kappa") == 1
@@ -419,18 +475,27 @@ def test_drug_choice_has_37_free_parameters(drug):
 
 def test_drug_choice_model_names_without_data():
     model = drug_choice_model()
-    params = {alt.name: alt.utility.lv_parameters(alt.name)
-              for alt in model.choice.alternatives}
-    assert params == {"alt1": {"attitude": "lambda"}, "alt2": {"attitude": "lambda"},
-                      "alt3": {}, "alt4": {}}
+    params = {alt.name: alt.utility.lv_parameters(alt.name) for alt in model.choice.alternatives}
+    assert params == {
+        "alt1": {"attitude": "lambda"},
+        "alt2": {"attitude": "lambda"},
+        "alt3": {},
+        "alt4": {},
+    }
 
 
 def test_continuous_indicator_names():
     model, df = continuous_data()
     space = space_of(model, df)
     by_name = {p.name: p for p in space.parameters}
-    assert {"alpha_score", "lambda_score", "sigma_score", "b_x_to_a", "lambda_item",
-            "tau_item_1"} == set(by_name)
+    assert {
+        "alpha_score",
+        "lambda_score",
+        "sigma_score",
+        "b_x_to_a",
+        "lambda_item",
+        "tau_item_1",
+    } == set(by_name)
     assert by_name["sigma_score"].transform == "log"
     assert by_name["alpha_score"].transform == by_name["lambda_score"].transform == "identity"
     assert by_name["sigma_score"].default > 0

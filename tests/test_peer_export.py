@@ -29,8 +29,7 @@ def test_flat_model_names_exactly_the_free_parameters(choice):
 
 def test_flat_model_refuses_continuous_indicators():
     df, model, _ = datasets.beverage(n_people=12, n_situations=2, seed=1)
-    indicators = [ij.Indicator("hc1", "health_concern", kind="continuous"),
-                  *model.indicators[1:]]
+    indicators = [ij.Indicator("hc1", "health_concern", kind="continuous"), *model.indicators[1:]]
     model = ij.ICLVModel(model.latent_variables, indicators, model.choice, person_id="id")
     with pytest.raises(ValueError, match="hc1.*continuous"):
         peer.flat_model(model, ij.Problem(model, df, draws=4).space.free_names)

@@ -43,17 +43,34 @@ def test_model_from_dict_names_bad_keys():
         ij.model_from_dict({"indicators": []})
 
 
-@pytest.mark.parametrize("draws", [
-    ij.Halton(20, seed=3), ij.Halton(5, scramble=False, burn_in=7), ij.ApolloHalton(4),
-    ij.MLHS(9, seed=2), ij.Sobol(8, seed=1), ij.PseudoRandom(3, seed=5),
-    ij.Quadrature(5).for_dims(2), ij.AdaptiveQuadrature(4, newton_steps=7).for_dims(1)])
+@pytest.mark.parametrize(
+    "draws",
+    [
+        ij.Halton(20, seed=3),
+        ij.Halton(5, scramble=False, burn_in=7),
+        ij.ApolloHalton(4),
+        ij.MLHS(9, seed=2),
+        ij.Sobol(8, seed=1),
+        ij.PseudoRandom(3, seed=5),
+        ij.Quadrature(5).for_dims(2),
+        ij.AdaptiveQuadrature(4, newton_steps=7).for_dims(1),
+    ],
+)
 def test_draws_are_recreated_from_their_repr(draws):
     assert ij.draws_from_repr(repr(draws)) == draws
     assert draws_from_dict(json.loads(json.dumps(draws_to_dict(draws)))) == draws
 
 
-@pytest.mark.parametrize("text", ["Halton(n_draws=__import__('os'))", "os.system('x')",
-                                  "Halton(10)", "Unknown(n_draws=3)", "Halton(n_draws=-1)"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Halton(n_draws=__import__('os'))",
+        "os.system('x')",
+        "Halton(10)",
+        "Unknown(n_draws=3)",
+        "Halton(n_draws=-1)",
+    ],
+)
 def test_draws_from_repr_refuses_anything_else(text):
     with pytest.raises(ValueError, match="draws="):
         ij.draws_from_repr(text)
@@ -62,26 +79,42 @@ def test_draws_from_repr_refuses_anything_else(text):
 def _strict_json(path):
     def refuse(name):
         raise AssertionError(f"non-standard JSON constant {name}")
+
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
 def test_save_load_round_trip_is_exact(tmp_path):
     cov = np.array([[0.04, 0.01], [0.01, 0.09]])
     original = fake_results({"beta_x": 0.1 + 0.2, "sigma_y": np.nextafter(1.0, 2.0)}, cov)
-    history = pd.DataFrame({"iteration": [1, 2], "stage": pd.Series(["a", "b"], dtype="str"),
-                            "loglike": [-10.5, math.nan], "step_norm": [math.inf, 1e-300]})
+    history = pd.DataFrame(
+        {
+            "iteration": [1, 2],
+            "stage": pd.Series(["a", "b"], dtype="str"),
+            "loglike": [-10.5, math.nan],
+            "step_norm": [math.inf, 1e-300],
+        }
+    )
     model = datasets.beverage(n_people=2, n_situations=1)[1]
     original = dataclasses.replace(
-        original, history=history, loglike_null_choice=-math.inf, relative_gradient=math.nan,
-        scales={"beta_x": 3.0, "sigma_y": 1e-17}, stage_iterations={"measurement": 4},
-        model=model)
+        original,
+        history=history,
+        loglike_null_choice=-math.inf,
+        relative_gradient=math.nan,
+        scales={"beta_x": 3.0, "sigma_y": 1e-17},
+        stage_iterations={"measurement": 4},
+        model=model,
+    )
     path = original.save(tmp_path / "results.json")
     payload = _strict_json(path)
     assert payload["versions"]["jax"] == jax.__version__
     assert payload["versions"]["iclv_jax"] == ij.__version__
     assert payload["draws"]["class"] == "Halton"
-    assert payload["draws"]["fields"] == {"n_draws": 10, "seed": 0, "scramble": True,
-                                          "burn_in": None}
+    assert payload["draws"]["fields"] == {
+        "n_draws": 10,
+        "seed": 0,
+        "scramble": True,
+        "burn_in": None,
+    }
     loaded = ij.load_results(path)
     assert loaded == original
     assert loaded.table.equals(original.table)
@@ -107,21 +140,32 @@ def test_estimated_results_round_trip_and_reproduce(tmp_path, fitted_small):
     assert loaded.covariance.equals(results.covariance)
     draws = ij.draws_from_dict(loaded.draws)
     assert ij.Problem(loaded.model, df, draws).loglike(loaded.estimates) == pytest.approx(
-        results.loglike, rel=1e-12, abs=0)
+        results.loglike, rel=1e-12, abs=0
+    )
     head = df[df["id"] <= 20]
-    np.testing.assert_array_equal(ij.predict(loaded, None, head),
-                                  ij.predict(results, model, head, draws))
+    np.testing.assert_array_equal(
+        ij.predict(loaded, None, head), ij.predict(results, model, head, draws)
+    )
 
 
-@pytest.mark.parametrize("draws", [
-    ij.Halton(7, seed=3), ij.ApolloHalton(4), ij.MLHS(9, seed=2), ij.Sobol(8, seed=1),
-    ij.PseudoRandom(3, seed=5), ij.Quadrature(5).for_dims(2),
-    ij.AdaptiveQuadrature(4, newton_steps=7).for_dims(1)])
+@pytest.mark.parametrize(
+    "draws",
+    [
+        ij.Halton(7, seed=3),
+        ij.ApolloHalton(4),
+        ij.MLHS(9, seed=2),
+        ij.Sobol(8, seed=1),
+        ij.PseudoRandom(3, seed=5),
+        ij.Quadrature(5).for_dims(2),
+        ij.AdaptiveQuadrature(4, newton_steps=7).for_dims(1),
+    ],
+)
 def test_results_draws_are_data_that_survive_the_file(tmp_path, draws):
     """``Results.draws`` is the plain record of the draws; results -> file -> results
     keeps it, and the draws rebuilt from it give bit-identical arrays."""
-    results = dataclasses.replace(fake_results({"beta_x": 0.5}, [[0.01]]),
-                                  draws=draws_to_dict(draws))
+    results = dataclasses.replace(
+        fake_results({"beta_x": 0.5}, [[0.01]]), draws=draws_to_dict(draws)
+    )
     assert json.loads(json.dumps(results.draws)) == results.draws  # plain JSON values
     assert f"draws                            {draws!r}" in results.summary()
     path = results.save(tmp_path / "results.json")
@@ -156,10 +200,12 @@ def test_an_old_format_file_still_loads_and_reproduces(tmp_path, fitted_small):
     assert loaded.model == model
     draws = draws_from_dict(loaded.draws)
     assert ij.Problem(model, df, draws).loglike(loaded.estimates) == pytest.approx(
-        loaded.loglike, rel=1e-10, abs=0)
+        loaded.loglike, rel=1e-10, abs=0
+    )
     head = df[df["id"] <= 5]
-    np.testing.assert_array_equal(ij.predict(loaded, None, head),
-                                  ij.predict(loaded, None, head, ij.Halton(10, seed=1)))
+    np.testing.assert_array_equal(
+        ij.predict(loaded, None, head), ij.predict(loaded, None, head, ij.Halton(10, seed=1))
+    )
     resaved = ij.load_results(loaded.save(tmp_path / "new.json"))  # in the new format
     assert resaved == loaded and _strict_json(tmp_path / "new.json")["format"] == FORMAT
 
@@ -179,15 +225,22 @@ def test_old_draws_that_cannot_be_rebuilt_keep_their_repr(tmp_path, fitted_small
     head = df[df["id"] <= 5]
     with pytest.raises(ValueError, match="pass draws= explicitly"):
         ij.predict(loaded, None, head)
-    np.testing.assert_array_equal(ij.predict(loaded, None, head, ij.Halton(10, seed=1)),
-                                  ij.predict(ij.load_results(OLD_FILE), None, head))
+    np.testing.assert_array_equal(
+        ij.predict(loaded, None, head, ij.Halton(10, seed=1)),
+        ij.predict(ij.load_results(OLD_FILE), None, head),
+    )
 
 
-@pytest.mark.parametrize("record", [
-    None, "Halton(n_draws=10, seed=0, scramble=True, burn_in=None)",
-    {"repr": 3, "class": "Halton", "fields": {}},
-    {"repr": "Halton(n_draws=3)", "class": "Halton", "fields": None},
-    {"repr": "Halton(n_draws=3)", "class": "Halton", "fields": {"n_draws": 3}, "extra": 1}])
+@pytest.mark.parametrize(
+    "record",
+    [
+        None,
+        "Halton(n_draws=10, seed=0, scramble=True, burn_in=None)",
+        {"repr": 3, "class": "Halton", "fields": {}},
+        {"repr": "Halton(n_draws=3)", "class": "Halton", "fields": None},
+        {"repr": "Halton(n_draws=3)", "class": "Halton", "fields": {"n_draws": 3}, "extra": 1},
+    ],
+)
 def test_a_malformed_draws_record_is_refused(tmp_path, record):
     payload = json.loads(OLD_FILE.read_text())
     payload["draws"] = record
@@ -198,8 +251,7 @@ def test_a_malformed_draws_record_is_refused(tmp_path, record):
 
 
 def test_tables_as_csv_markdown_and_latex(tmp_path):
-    results = fake_results({"beta_price": -0.0004123456, "theta_a_b": 1.5},
-                           np.diag([1e-8, 0.25]))
+    results = fake_results({"beta_price": -0.0004123456, "theta_a_b": 1.5}, np.diag([1e-8, 0.25]))
     text = results.to_csv()
     back = pd.read_csv(io.StringIO(text), index_col=0)
     pd.testing.assert_frame_equal(back, results.table)
@@ -210,8 +262,10 @@ def test_tables_as_csv_markdown_and_latex(tmp_path):
     assert (tmp_path / "t.md").read_text() == markdown
     lines = markdown.splitlines()
     assert len(lines) == 2 + len(results.table)
-    assert [c.strip() for c in lines[0].strip("|").split("|")] == ["parameter",
-                                                                    *results.table.columns]
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == [
+        "parameter",
+        *results.table.columns,
+    ]
     assert set(lines[1]) <= set("|-: ")
     assert "-0.00041235" in lines[2] and lines[2].startswith("| beta_price")
     assert len({len(line) for line in lines}) == 1  # aligned columns

@@ -43,8 +43,9 @@ def test_lv_posteriors_has_a_panel_per_lv_and_counts_every_person(one_lv):
     fig = plots.lv_posteriors(posterior, bins=10)
     assert len(fig.axes) == 1
     assert _heights(fig.axes[0]).sum() == len(posterior) == df["id"].nunique()
-    three = pd.DataFrame({f"{lv}_{stat}": np.arange(7.0) for lv in "abc"
-                          for stat in ("mean", "sd")})
+    three = pd.DataFrame(
+        {f"{lv}_{stat}": np.arange(7.0) for lv in "abc" for stat in ("mean", "sd")}
+    )
     fig = plots.lv_posteriors(three, bins=4)
     assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["a", "b", "c"]
     assert all(_heights(ax).sum() == 7 for ax in fig.axes)
@@ -65,8 +66,9 @@ def test_indicator_shares_bars_are_the_data_and_the_closed_form(one_lv):
         assert heights[:5] == pytest.approx(observed, abs=1e-15)
         assert heights[5:] == pytest.approx(predicted.loc[item, "predicted"].to_numpy())
     # closed form: eta = b'x + zeta, P(I <= j | x) = Phi((tau_j - lambda b'x) / sqrt(1 + lambda^2))
-    mean = sum(params[f"b_{c}_to_purchase_intention"] * people[c].to_numpy()
-               for c in ("age", "female"))
+    mean = sum(
+        params[f"b_{c}_to_purchase_intention"] * people[c].to_numpy() for c in ("age", "female")
+    )
     for item in ("pi1", "pi2", "pi3"):
         lam = params[f"lambda_{item}"]
         taus = [-np.inf, *(params[f"tau_{item}_{j}"] for j in range(1, 5)), np.inf]
@@ -86,14 +88,18 @@ def test_choice_shares_binary_and_mnl(one_lv):
 
     logit, _, _ = datasets.beverage(n_people=30, n_situations=4, seed=2, choice="logit")
     mnl = dataclasses.replace(model, choice=datasets.beverage_choice_model("logit"))
-    mnl_params = {**{k: v for k, v in params.items() if not k.startswith(("asc", "beta"))},
-                  "asc_sugar": 0.5, "asc_sugar_free": 0.2, "beta_price": -3e-4,
-                  "beta_health_label": 0.3, "theta_purchase_intention_sugar": 0.4,
-                  "theta_purchase_intention_sugar_free": 0.6}
+    mnl_params = {
+        **{k: v for k, v in params.items() if not k.startswith(("asc", "beta"))},
+        "asc_sugar": 0.5,
+        "asc_sugar_free": 0.2,
+        "beta_price": -3e-4,
+        "beta_health_label": 0.3,
+        "theta_purchase_intention_sugar": 0.4,
+        "theta_purchase_intention_sugar_free": 0.6,
+    }
     mnl_params.pop("theta_purchase_intention")
     fig = plots.choice_shares(mnl_params, mnl, logit, draws=ij.Halton(20))
     heights = _heights(fig.axes[0])
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
-        "sugar", "sugar_free", "none"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["sugar", "sugar_free", "none"]
     assert heights[:3] == pytest.approx([np.mean(logit["choice"] == c) for c in (1, 2, 3)])
     assert heights[3:].sum() == pytest.approx(1.0)

@@ -28,33 +28,42 @@ def test_delta_method_ratio_equals_the_hand_linearisation():
     assert se == pytest.approx(np.sqrt(0.09 / 16 + 4 * 0.16 / 256), rel=1e-12)
     # the classical covariance when asked
     robust = fake_results({"beta_a": a, "beta_b": b}, cov, robust_covariance=4 * cov)
-    assert ij.delta_method(robust, "beta_a / beta_b")["se"].iloc[0] == pytest.approx(
-        2 * by_hand)
-    assert ij.delta_method(robust, "beta_a / beta_b", robust=False)["se"].iloc[0] == \
-        pytest.approx(by_hand)
+    assert ij.delta_method(robust, "beta_a / beta_b")["se"].iloc[0] == pytest.approx(2 * by_hand)
+    assert ij.delta_method(robust, "beta_a / beta_b", robust=False)["se"].iloc[0] == pytest.approx(
+        by_hand
+    )
 
 
 def test_delta_method_several_expressions_and_fixed_parameters():
     cov = np.array([[0.04, 0.01], [0.01, 0.09]])
     res = fake_results({"x": 1.5, "y": 0.5}, cov, fixed={"z": 2.0})
-    table = ij.delta_method(res, {"sum": "x + y + z", "exp": "exp(x) * z",
-                                  "f": lambda p: p["x"] ** 2})
+    table = ij.delta_method(
+        res, {"sum": "x + y + z", "exp": "exp(x) * z", "f": lambda p: p["x"] ** 2}
+    )
     gradients = np.array([[1.0, 1.0], [2.0 * np.exp(1.5), 0.0], [3.0, 0.0]])
     expected = np.sqrt(np.einsum("ij,jk,ik->i", gradients, cov, gradients))
     np.testing.assert_allclose(table["se"], expected, rtol=1e-12)
     np.testing.assert_allclose(table["estimate"], [4.0, 2 * np.exp(1.5), 2.25], rtol=1e-14)
-    np.testing.assert_allclose(table.attrs["covariance"].to_numpy(),
-                               gradients @ cov @ gradients.T, rtol=1e-12)
+    np.testing.assert_allclose(
+        table.attrs["covariance"].to_numpy(), gradients @ cov @ gradients.T, rtol=1e-12
+    )
     assert list(table.index) == ["sum", "exp", "f"]
 
 
 def test_expressions_are_parsed_not_evaluated():
     names = ["beta_a", "lambda", "beta b"]
     f = parse_expression("-(beta_a + 2.5e-1) / `beta b` ** 2 + sqrt(lambda)", names)
-    assert float(f({"beta_a": 1.0, "lambda": 4.0, "beta b": 2.0})) == pytest.approx(
-        -1.25 / 4 + 2.0)
-    for bad in ["__import__('os').system('true')", "beta_a.real", "beta_c + 1",
-                "open('x')", "beta_a if 1 else 2", "[beta_a][0]", "beta_a; beta_a", "'s'"]:
+    assert float(f({"beta_a": 1.0, "lambda": 4.0, "beta b": 2.0})) == pytest.approx(-1.25 / 4 + 2.0)
+    for bad in [
+        "__import__('os').system('true')",
+        "beta_a.real",
+        "beta_c + 1",
+        "open('x')",
+        "beta_a if 1 else 2",
+        "[beta_a][0]",
+        "beta_a; beta_a",
+        "'s'",
+    ]:
         with pytest.raises(ValueError):
             parse_expression(bad, names)
 
@@ -71,6 +80,7 @@ def test_wtp_is_minus_the_ratio():
 
 
 # --- the LR test ------------------------------------------------------------------------
+
 
 def test_lr_test_against_chi2_critical_values():
     base = fake_results({"p0": 1.0}, [[1.0]], loglike=-1000.0)
@@ -94,18 +104,31 @@ def test_lr_test_against_chi2_critical_values():
 
 # --- posterior LVs ------------------------------------------------------------------------
 
+
 def _continuous_study(n_people=40, seed=1):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n_people)
-    truth = {"b_x_to_a": 0.5, "alpha_c1": 0.2, "alpha_c2": -0.3, "lambda_c1": 1.0,
-             "lambda_c2": 0.7, "sigma_c1": 0.8, "sigma_c2": 1.1}
+    truth = {
+        "b_x_to_a": 0.5,
+        "alpha_c1": 0.2,
+        "alpha_c2": -0.3,
+        "lambda_c1": 1.0,
+        "lambda_c2": 0.7,
+        "sigma_c1": 0.8,
+        "sigma_c2": 1.1,
+    }
     eta = truth["b_x_to_a"] * x + rng.normal(size=n_people)
     data = {"id": np.arange(n_people), "x": x}
     for k in (1, 2):
-        data[f"c{k}"] = (truth[f"alpha_c{k}"] + truth[f"lambda_c{k}"] * eta
-                         + truth[f"sigma_c{k}"] * rng.normal(size=n_people))
-    model = ij.ICLVModel([ij.LatentVariable("a", covariates=["x"])],
-                         [ij.Indicator(f"c{k}", "a", kind="continuous") for k in (1, 2)])
+        data[f"c{k}"] = (
+            truth[f"alpha_c{k}"]
+            + truth[f"lambda_c{k}"] * eta
+            + truth[f"sigma_c{k}"] * rng.normal(size=n_people)
+        )
+    model = ij.ICLVModel(
+        [ij.LatentVariable("a", covariates=["x"])],
+        [ij.Indicator(f"c{k}", "a", kind="continuous") for k in (1, 2)],
+    )
     return pd.DataFrame(data), model, truth
 
 
@@ -140,9 +163,9 @@ def test_posterior_means_track_the_true_lvs_of_the_beverage_study():
     df, model, truth = datasets.beverage(n_people=n, n_situations=4, seed=seed)
     rng = np.random.default_rng(seed)  # replay beverage()'s draws of the true LVs
     people = datasets._people(n, rng)
-    eta = datasets.simulate_lvs(datasets.BEVERAGE_LVS,
-                                {c: people[c].to_numpy() for c in ("age", "female")},
-                                truth, rng)
+    eta = datasets.simulate_lvs(
+        datasets.BEVERAGE_LVS, {c: people[c].to_numpy() for c in ("age", "female")}, truth, rng
+    )
     post = ij.posterior_lv(truth, model, df, draws=ij.Halton(100, seed=1))
     assert (post.filter(like="_sd") > 0).all().all()
     for lv, values in eta.items():
@@ -152,6 +175,7 @@ def test_posterior_means_track_the_true_lvs_of_the_beverage_study():
 
 
 # --- prediction ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def logit_study():
@@ -175,7 +199,8 @@ def test_predicted_shares_match_observed_shares_at_the_truth(logit_study):
     np.testing.assert_allclose(shares.to_numpy(), probs.mean(axis=0).to_numpy())
     # new data: no choice or indicator columns, rows shuffled; same probabilities
     new = df.drop(columns=["choice", *(i.name for i in model.indicators)]).sample(
-        frac=1.0, random_state=0)
+        frac=1.0, random_state=0
+    )
     again = ij.predict(truth, model, new, draws)
     np.testing.assert_allclose(again.loc[df.index].to_numpy(), probs.to_numpy(), atol=1e-12)
     with pytest.raises(ij.DataError, match="indicator"):
@@ -209,8 +234,7 @@ def test_one_situation_per_person_choice_loglike_is_the_log_prediction():
     chosen = probs.to_numpy()[np.arange(len(df)), df["choice"].to_numpy() - 1]
     fit = ij.rho_squared(truth, model, df, draws)
     assert fit["loglike_choice"] == pytest.approx(np.log(chosen).sum(), rel=1e-12)
-    assert fit["loglike"] == pytest.approx(ij.Problem(model, df, draws).loglike(truth),
-                                           rel=1e-12)
+    assert fit["loglike"] == pytest.approx(ij.Problem(model, df, draws).loglike(truth), rel=1e-12)
     assert fit["loglike_null"] == pytest.approx(200 * np.log(1 / 3))
     assert fit["loglike_null"] < fit["loglike_constants"] < fit["loglike_choice"] < 0
     assert 0 < fit["rho_squared_constants"] < fit["rho_squared_null"] < 1
@@ -252,14 +276,19 @@ def test_elasticities_equal_finite_differences_of_the_prediction(logit_study):
 
 
 def test_constants_only_loglike():
-    df = pd.DataFrame({"id": np.arange(8), "y": [1, 1, 1, 2, 2, 3, 3, 3], "i": 1,
-                       "av3": [1, 1, 1, 1, 1, 1, 1, 1]})
+    df = pd.DataFrame(
+        {"id": np.arange(8), "y": [1, 1, 1, 2, 2, 3, 3, 3], "i": 1, "av3": [1, 1, 1, 1, 1, 1, 1, 1]}
+    )
     alternatives = [ij.Alternative(f"a{k}", k, asc=k > 1) for k in (1, 2, 3)]
-    model = ij.ICLVModel([ij.LatentVariable("l")], [ij.Indicator("i", "l", levels=2)],
-                         choice=ij.MultinomialLogit("y", alternatives))
+    model = ij.ICLVModel(
+        [ij.LatentVariable("l")],
+        [ij.Indicator("i", "l", levels=2)],
+        choice=ij.MultinomialLogit("y", alternatives),
+    )
     shares = np.array([3, 2, 3]) / 8
     assert ij.loglike_constants_only(model, df) == pytest.approx(
-        (8 * shares * np.log(shares)).sum(), rel=1e-10)
+        (8 * shares * np.log(shares)).sum(), rel=1e-10
+    )
     # with availability: the maximised LL beats any other constants
     alternatives[2] = ij.Alternative("a3", 3, asc=True, available="av3")
     model = dataclasses.replace(model, choice=ij.MultinomialLogit("y", alternatives))

@@ -20,18 +20,22 @@ import iclv_jax as ij
 MODEL = ij.ICLVModel(
     [ij.LatentVariable("a", covariates=["c"])],
     [ij.Indicator("ind", "a", levels=3), ij.Indicator("cont", "a", kind="continuous")],
-    choice=ij.MultinomialLogit("y", [
-        ij.Alternative("one", 1, ij.Utility(attributes={"x": "x1"}, lvs=["a"]),
-                       available="av1"),
-        ij.Alternative("two", 2, ij.Utility(attributes={"x": "x2"}), asc=True,
-                       available="av2"),
-    ]),
+    choice=ij.MultinomialLogit(
+        "y",
+        [
+            ij.Alternative(
+                "one", 1, ij.Utility(attributes={"x": "x1"}, lvs=["a"]), available="av1"
+            ),
+            ij.Alternative("two", 2, ij.Utility(attributes={"x": "x2"}), asc=True, available="av2"),
+        ],
+    ),
 )
 PERSON_LEVEL = ("c", "ind", "cont")
 NUMERIC = ("x1", "x2", "av1", "av2", "y", *PERSON_LEVEL)
 
-SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 finite = st.floats(-50, 50, allow_nan=False, allow_infinity=False)
 UP_TO_6_PEOPLE = st.integers(1, 6)
@@ -52,8 +56,17 @@ def valid_frames(draw, n_people=UP_TO_6_PEOPLE, n_situations=UP_TO_3_SITUATIONS)
         for _ in range(draw(n_situations)):  # a ragged panel unless n_situations is fixed
             av = draw(st.sampled_from([(1, 1), (1, 0), (0, 1)]))
             chosen = draw(st.sampled_from([code for code, a in zip((1, 2), av, strict=True) if a]))
-            rows.append({"id": person, "x1": draw(finite), "x2": draw(finite),
-                         "av1": av[0], "av2": av[1], "y": chosen, **level})
+            rows.append(
+                {
+                    "id": person,
+                    "x1": draw(finite),
+                    "x2": draw(finite),
+                    "av1": av[0],
+                    "av2": av[1],
+                    "y": chosen,
+                    **level,
+                }
+            )
     df = pd.DataFrame(rows)
     order = draw(st.permutations(range(len(df))))
     return df.iloc[list(order)].reset_index(drop=True)
@@ -74,6 +87,7 @@ def person_name(person) -> str:
 
 
 # --- valid frames ---------------------------------------------------------------------
+
 
 @SETTINGS
 @given(df=valid_frames())
@@ -98,6 +112,7 @@ def test_valid_frames_have_a_finite_loglike(df, u):
 
 
 # --- bad values: the column and the person are named ----------------------------------
+
 
 @SETTINGS
 @given(df=valid_frames(), data=st.data())
@@ -174,8 +189,13 @@ def test_situation_with_no_available_alternative(df, data):
     row = data.draw(st.integers(0, len(df) - 1))
     bad = df.copy()
     bad.loc[row, ["av1", "av2"]] = 0
-    data_error(bad, "no available alternative", "'av1'", "'av2'",
-               f"person {person_name(df.loc[row, 'id'])}")
+    data_error(
+        bad,
+        "no available alternative",
+        "'av1'",
+        "'av2'",
+        f"person {person_name(df.loc[row, 'id'])}",
+    )
 
 
 @SETTINGS
@@ -200,8 +220,11 @@ def test_missing_column(df, data):
     data_error(df.drop(columns=column), f"'{column}'", "not in the data")
 
 
-@pytest.mark.parametrize("frame", [pd.DataFrame(), pd.DataFrame(
-    {c: [] for c in ("id",) + NUMERIC})], ids=["no columns", "no rows"])
+@pytest.mark.parametrize(
+    "frame",
+    [pd.DataFrame(), pd.DataFrame({c: [] for c in ("id",) + NUMERIC})],
+    ids=["no columns", "no rows"],
+)
 def test_empty_frame(frame):
     data_error(frame, "empty")
 

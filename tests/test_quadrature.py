@@ -32,6 +32,7 @@ needs_drug_data = pytest.mark.skipif(not DRUG_DATA.is_file(), reason=f"{DRUG_DAT
 
 # --- the rule -------------------------------------------------------------------------
 
+
 def _normal_moment(k):
     return 0.0 if k % 2 else float(math.prod(range(k - 1, 0, -2)))
 
@@ -90,6 +91,7 @@ def test_too_many_latent_variables_are_refused_with_the_node_count():
 
 # --- exactness ------------------------------------------------------------------------
 
+
 def test_problem_loglike_adapts_the_nodes_at_the_point_it_evaluates():
     """``Problem.loglike(params)`` with adaptive quadrature is the adaptive rule
     centred at ``params`` (exact for a Gaussian posterior with one node), not at the
@@ -121,19 +123,36 @@ def _two_lv_study(n_people=5, seed=7):
     rng = np.random.default_rng(seed)
     rows = []
     for n in range(n_people):
-        person = {"id": n, "x": rng.normal(), "c1": rng.normal(0.5, 1.2),
-                  "q": int(rng.integers(1, 4))}
-        rows += [{**person, "z": rng.normal(), "buy": int(rng.integers(0, 2))}
-                 for _ in range(1 + n % 3)]
+        person = {
+            "id": n,
+            "x": rng.normal(),
+            "c1": rng.normal(0.5, 1.2),
+            "q": int(rng.integers(1, 4)),
+        }
+        rows += [
+            {**person, "z": rng.normal(), "buy": int(rng.integers(0, 2))} for _ in range(1 + n % 3)
+        ]
     model = ij.ICLVModel(
         [ij.LatentVariable("a", covariates=["x"]), ij.LatentVariable("b", predictors=["a"])],
         [ij.Indicator("c1", "a", kind="continuous"), ij.Indicator("q", "b", levels=3)],
-        ij.BinaryProbit("buy", ij.Utility(attributes={"z": "z"}, constants={"c": None},
-                                          lvs=["a", "b"])),
+        ij.BinaryProbit(
+            "buy", ij.Utility(attributes={"z": "z"}, constants={"c": None}, lvs=["a", "b"])
+        ),
     )
-    params = {"b_x_to_a": 0.7, "gamma_a_to_b": -0.8, "alpha_c1": 0.3, "lambda_c1": 1.1,
-              "sigma_c1": 0.7, "lambda_q": 1.4, "tau_q_1": -0.5, "tau_q_2": 0.6,
-              "asc_c": 0.2, "beta_z": -0.6, "theta_a": 0.9, "theta_b": -1.2}
+    params = {
+        "b_x_to_a": 0.7,
+        "gamma_a_to_b": -0.8,
+        "alpha_c1": 0.3,
+        "lambda_c1": 1.1,
+        "sigma_c1": 0.7,
+        "lambda_q": 1.4,
+        "tau_q_1": -0.5,
+        "tau_q_2": 0.6,
+        "asc_c": 0.2,
+        "beta_z": -0.6,
+        "theta_a": 0.9,
+        "theta_b": -1.2,
+    }
     return pd.DataFrame(rows), model, params
 
 
@@ -149,8 +168,10 @@ def _two_lv_double_sum(df, p, n_nodes):
         f = norm.pdf(first["c1"], p["alpha_c1"] + p["lambda_c1"] * a, p["sigma_c1"])
         cuts = [-np.inf, p["tau_q_1"], p["tau_q_2"], np.inf]
         level = int(first["q"])
-        f = f * (norm.cdf(cuts[level] - p["lambda_q"] * b)
-                 - norm.cdf(cuts[level - 1] - p["lambda_q"] * b))
+        f = f * (
+            norm.cdf(cuts[level] - p["lambda_q"] * b)
+            - norm.cdf(cuts[level - 1] - p["lambda_q"] * b)
+        )
         for z, buy in zip(person["z"], person["buy"], strict=True):
             v_buy = p["asc_c"] + p["beta_z"] * z + p["theta_a"] * a + p["theta_b"] * b
             f = f * norm.cdf(v_buy if buy == 1 else -v_buy)
@@ -176,6 +197,7 @@ def test_two_lv_tensor_product_equals_a_numpy_double_sum():
 
 
 # --- drug choice: quadrature against simulation --------------------------------------
+
 
 @pytest.fixture(scope="module")
 def drug():
@@ -219,8 +241,7 @@ def test_msl_with_10000_halton_draws_is_within_its_monte_carlo_error(drug, n_peo
     df = df[df["ID"].isin(df["ID"].unique()[:n_people])]
     exact = ij.Problem(model, df, draws=ij.Quadrature(100)).loglike(start)
     problem = ij.Problem(model, df, draws=ij.Halton(10_000))
-    relative = float(np.sum(_relative_variances(problem.likelihood,
-                                                problem.free_internal(start))))
+    relative = float(np.sum(_relative_variances(problem.likelihood, problem.free_internal(start))))
     bound = 4 * math.sqrt(relative) + 0.5 * relative
     assert abs(problem.loglike(start) - exact) < bound
     assert bound < 0.05 * math.sqrt(n_people)  # the bound is tight: the test has power
@@ -229,6 +250,7 @@ def test_msl_with_10000_halton_draws_is_within_its_monte_carlo_error(drug, n_peo
 
 
 # --- adaptive quadrature --------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def beverage_one():
@@ -264,8 +286,9 @@ def test_adaptive_10_nodes_match_plain_100_nodes_on_the_one_lv_beverage_study(be
     components = lik.components(u)
     one = jax.tree.map(lambda a: a[person], lik.panel)
     grid = np.linspace(-4, 4, 8001)
-    log_g = jax.vmap(lambda z: person_loglike(components, one, z[None, None], jnp.zeros(1))
-                     - 0.5 * z**2)(jnp.asarray(grid))
+    log_g = jax.vmap(
+        lambda z: person_loglike(components, one, z[None, None], jnp.zeros(1)) - 0.5 * z**2
+    )(jnp.asarray(grid))
     assert abs(grid[int(np.argmax(log_g))] - float(found.mode[person, 0])) < 2e-3
     padded = slice(problem.panel.n_people, None)  # padded people keep (0, I)
     assert problem.panel.n_people < found.mode.shape[0]
@@ -275,14 +298,16 @@ def test_adaptive_10_nodes_match_plain_100_nodes_on_the_one_lv_beverage_study(be
 
 # --- derivatives, chunks, estimation --------------------------------------------------
 
+
 def test_analytic_scores_equal_autodiff_with_plain_quadrature():
     """Two correlated LVs, mixed indicators, MNL with availabilities, 26 people in
     chunks of 8 (padding), 12 x 12 nodes: per-person scores, analytic vs autodiff."""
     df, model = analytic_study("mixed", "mnl")
     problem = ij.Problem(model, df, draws=ij.Quadrature(12), chunk_size=8)
     u0 = np.asarray(problem.free_internal(None))
-    assert_scores_match(problem, jnp.asarray(u0 + 0.3 * np.random.default_rng(5).normal(
-        size=u0.shape)))
+    assert_scores_match(
+        problem, jnp.asarray(u0 + 0.3 * np.random.default_rng(5).normal(size=u0.shape))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -314,15 +339,24 @@ def test_per_person_weights_in_chunks_hessian_and_scores(adaptive_study):
     # the chunked Hessian against central differences of the autodiff gradient
     hessian = np.asarray(likelihood.hessian(u))
     step = 1e-5
-    columns = [(np.asarray(likelihood.loglike_and_grad(u + step * e)[1])
-                - np.asarray(likelihood.loglike_and_grad(u - step * e)[1])) / (2 * step)
-               for e in np.eye(len(u))]
-    np.testing.assert_allclose(hessian, np.array(columns).T, rtol=1e-5,
-                               atol=1e-6 * np.abs(hessian).max())
+    columns = [
+        (
+            np.asarray(likelihood.loglike_and_grad(u + step * e)[1])
+            - np.asarray(likelihood.loglike_and_grad(u - step * e)[1])
+        )
+        / (2 * step)
+        for e in np.eye(len(u))
+    ]
+    np.testing.assert_allclose(
+        hessian, np.array(columns).T, rtol=1e-5, atol=1e-6 * np.abs(hessian).max()
+    )
     # one chunk of 32 (other padding) with the same adaptation: the same LL and gradient
     whole = ij.Problem(model, df, draws=ij.AdaptiveQuadrature(5), chunk_size=32)
-    whole.likelihood = eqx.tree_at(lambda lik: (lik.zeta, lik.log_weights), whole.likelihood,
-                                   (likelihood.zeta, likelihood.log_weights))
+    whole.likelihood = eqx.tree_at(
+        lambda lik: (lik.zeta, lik.log_weights),
+        whole.likelihood,
+        (likelihood.zeta, likelihood.log_weights),
+    )
     ll_whole, grad_whole = whole.likelihood.loglike_and_grad(u)
     assert abs(float(ll_whole) - float(ll)) < 1e-10
     np.testing.assert_allclose(grad_whole, grad, rtol=1e-10, atol=1e-10)
@@ -336,15 +370,15 @@ def test_estimation_with_adaptive_quadrature_reaches_the_exact_optimum():
     drives ``lambda_q3`` beyond 700 and the approximate LL above the true maximum.  (Plain
     quadrature estimates through the same code as simulation draws.)"""
     df, model, params = ordered_probit_study(n_people=60)
-    results = ij.estimate(model, df, draws=ij.AdaptiveQuadrature(8), start=params,
-                          verbose=False)
+    results = ij.estimate(model, df, draws=ij.AdaptiveQuadrature(8), start=params, verbose=False)
     assert results.converged, results.message
     robust = results.table["robust_se"].to_numpy()
     assert np.all(np.isfinite(robust)) and np.all(robust > 0)
     assert "AdaptiveQuadrature(n_draws=8" in results.draws["repr"]
     fine = ij.Problem(model, df, draws=ij.Quadrature(100))
     per_person, scores = fine.likelihood.per_person_and_scores(
-        fine.free_internal(results.estimates))
+        fine.free_internal(results.estimates)
+    )
     assert abs(results.loglike - float(per_person.sum())) < 1e-2
     scores = np.asarray(scores)
     step = np.linalg.solve(scores.T @ scores, scores.sum(0))  # internal parameters

@@ -8,8 +8,15 @@ from scipy.stats import norm
 
 import iclv_jax as ij
 
-TRUTH = {"asc_A": 0.4, "asc_B": -0.2, "mu_price": 0.2, "sigma_price": 0.6,
-         "theta_a_A": 0.8, "theta_a_B": -0.5, "b_w_to_a": 0.7}
+TRUTH = {
+    "asc_A": 0.4,
+    "asc_B": -0.2,
+    "mu_price": 0.2,
+    "sigma_price": 0.6,
+    "theta_a_A": 0.8,
+    "theta_a_B": -0.5,
+    "b_w_to_a": 0.7,
+}
 THRESHOLDS = (-1.2, -0.3, 0.5, 1.4)
 
 
@@ -20,8 +27,9 @@ def _study(n_people, n_situations, seed):
     rng = np.random.default_rng(seed)
     w = rng.normal(size=n_people)
     a = TRUTH["b_w_to_a"] * w + rng.normal(size=n_people)
-    price_coefficient = -np.exp(TRUTH["mu_price"] + TRUTH["sigma_price"]
-                                * rng.normal(size=n_people))
+    price_coefficient = -np.exp(
+        TRUTH["mu_price"] + TRUTH["sigma_price"] * rng.normal(size=n_people)
+    )
     people = pd.DataFrame({"id": np.arange(n_people), "w": w})
     for k in (1, 2, 3):
         people[f"q{k}"] = 1 + np.searchsorted(THRESHOLDS, a + rng.normal(size=n_people))
@@ -29,26 +37,38 @@ def _study(n_people, n_situations, seed):
     prices = rng.uniform(0.5, 2.5, size=(len(rows), 3))
     c = np.repeat(price_coefficient, n_situations)[:, None]
     a_rows = np.repeat(a, n_situations)
-    v = c * prices + np.column_stack([TRUTH["asc_A"] + TRUTH["theta_a_A"] * a_rows,
-                                      TRUTH["asc_B"] + TRUTH["theta_a_B"] * a_rows,
-                                      np.zeros(len(rows))])
+    v = c * prices + np.column_stack(
+        [
+            TRUTH["asc_A"] + TRUTH["theta_a_A"] * a_rows,
+            TRUTH["asc_B"] + TRUTH["theta_a_B"] * a_rows,
+            np.zeros(len(rows)),
+        ]
+    )
     chosen = (v + rng.gumbel(size=v.shape)).argmax(axis=1) + 1
-    return rows.assign(price_A=prices[:, 0], price_B=prices[:, 1], price_C=prices[:, 2],
-                       choice=chosen)
+    return rows.assign(
+        price_A=prices[:, 0], price_B=prices[:, 1], price_C=prices[:, 2], choice=chosen
+    )
 
 
 def _model(distribution="negative_lognormal"):
     return ij.ICLVModel(
         [ij.LatentVariable("a", covariates=["w"])],
         [ij.Indicator(f"q{k}", "a", levels=5) for k in (1, 2, 3)],
-        ij.MultinomialLogit("choice", [
-            ij.Alternative("A", 1, ij.Utility(lvs=["a"], random={"price": "price_A"}),
-                           asc=True),
-            ij.Alternative("B", 2, ij.Utility(lvs=["a"], random={"price": "price_B"}),
-                           asc=True),
-            ij.Alternative("C", 3, ij.Utility(random={"price": "price_C"}))]),
+        ij.MultinomialLogit(
+            "choice",
+            [
+                ij.Alternative(
+                    "A", 1, ij.Utility(lvs=["a"], random={"price": "price_A"}), asc=True
+                ),
+                ij.Alternative(
+                    "B", 2, ij.Utility(lvs=["a"], random={"price": "price_B"}), asc=True
+                ),
+                ij.Alternative("C", 3, ij.Utility(random={"price": "price_C"})),
+            ],
+        ),
         fixed={f"lambda_q{k}": 1.0 for k in (1, 2, 3)},
-        random_coefficients=[ij.RandomCoefficient("price", distribution)])
+        random_coefficients=[ij.RandomCoefficient("price", distribution)],
+    )
 
 
 def _coefficient(distribution, z):
@@ -64,15 +84,18 @@ def _coefficient(distribution, z):
     return TRUTH["mu_price"] + TRUTH["sigma_price"] * triangle
 
 
-@pytest.mark.parametrize("distribution",
-                         ("negative_lognormal", "lognormal", "normal", "triangular"))
+@pytest.mark.parametrize(
+    "distribution", ("negative_lognormal", "lognormal", "normal", "triangular")
+)
 def test_the_loglike_matches_a_direct_numpy_computation(distribution):
     """``log L = sum_n log mean_r prod_k P(I_nk | a_nr) prod_t P(y_nt | a_nr, c_nr)``
     with ``a_nr`` from draw dimension 0 and ``c_nr`` from dimension 1."""
     df = _study(n_people=25, n_situations=3, seed=1)
     problem = ij.Problem(_model(distribution), df, draws=ij.Halton(16, seed=2))
-    params = {**TRUTH, **{f"tau_q{k}_{j}": t for k in (1, 2, 3)
-                          for j, t in enumerate(THRESHOLDS, 1)}}
+    params = {
+        **TRUTH,
+        **{f"tau_q{k}_{j}": t for k in (1, 2, 3) for j, t in enumerate(THRESHOLDS, 1)},
+    }
     panel, n = problem.panel, problem.panel.n_people
     zeta = np.asarray(problem.likelihood.zeta)[:n]
     assert zeta.shape[2] == 2
@@ -84,8 +107,9 @@ def test_the_loglike_matches_a_direct_numpy_computation(distribution):
         level = panel.ordered_levels[:, k][:, None]
         log_l += np.log(norm.cdf(cuts[level + 1] - a) - norm.cdf(cuts[level] - a))
     names = panel.linear_names + panel.custom_columns
-    price = np.stack([panel.design[:, :, j, names.index(f"price_{alt}")]
-                      for j, alt in enumerate("ABC")], axis=2)  # (N, T, J)
+    price = np.stack(
+        [panel.design[:, :, j, names.index(f"price_{alt}")] for j, alt in enumerate("ABC")], axis=2
+    )  # (N, T, J)
     v = c[:, None, :, None] * price[:, :, None, :]  # (N, T, R, J)
     v[..., 0] += TRUTH["asc_A"] + TRUTH["theta_a_A"] * a[:, None, :]
     v[..., 1] += TRUTH["asc_B"] + TRUTH["theta_a_B"] * a[:, None, :]
@@ -101,9 +125,12 @@ def test_random_coefficients_are_declared_and_used():
     with pytest.raises(ij.SpecificationError, match="undeclared random coefficients"):
         ij.ICLVModel(model.latent_variables, model.indicators, model.choice)
     with pytest.raises(ij.SpecificationError, match=r"\['time'\] are in no utility"):
-        ij.ICLVModel(model.latent_variables, model.indicators, model.choice,
-                     random_coefficients=[*model.random_coefficients,
-                                          ij.RandomCoefficient("time")])
+        ij.ICLVModel(
+            model.latent_variables,
+            model.indicators,
+            model.choice,
+            random_coefficients=[*model.random_coefficients, ij.RandomCoefficient("time")],
+        )
     with pytest.raises(ij.SpecificationError, match="unknown distribution 'gamma'"):
         ij.RandomCoefficient("price", "gamma")
 
@@ -115,5 +142,6 @@ def test_mixed_logit_with_a_lognormal_price_and_one_lv_recovers_the_truth():
     assert results.converged
     names = list(TRUTH)
     z = (results.table.loc[names, "estimate"] - pd.Series(TRUTH)) / results.table.loc[
-        names, "robust_se"]
+        names, "robust_se"
+    ]
     assert np.all(np.abs(z) < 3), z

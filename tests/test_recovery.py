@@ -46,8 +46,9 @@ def test_multinomial_logit_variant_recovers_the_truth():
 
 @pytest.mark.slow
 def test_ordered_probit_choice_variant_recovers_the_truth():
-    results = _assert_recovers("ordered", n_people=800, n_draws=150, seed=3,
-                               z_limit=_familywise_z(62))
+    results = _assert_recovers(
+        "ordered", n_people=800, n_draws=150, seed=3, z_limit=_familywise_z(62)
+    )
     assert results.loglike_null_choice == pytest.approx(800 * 10 * np.log(1 / 5))
 
 

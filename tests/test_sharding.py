@@ -60,20 +60,38 @@ print(json.dumps(out))
 
 def test_two_devices_equal_one_device():
     # unoptimised machine code: compiling is most of the time, and both sides share it
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS":
-           "--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0"}
-    run = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(run.stdout.strip().splitlines()[-1])
     assert len(results["halton"]["two"]["per_person"]) == 61
-    assert {"grad", "hessian", "scores", "ll_alone", "analytic_grad", "analytic_scores",
-            "probabilities", "elasticity_derivatives"} <= set(results["halton"]["two"])
+    assert {
+        "grad",
+        "hessian",
+        "scores",
+        "ll_alone",
+        "analytic_grad",
+        "analytic_scores",
+        "probabilities",
+        "elasticity_derivatives",
+    } <= set(results["halton"]["two"])
     for name, result in results.items():
         assert result["mesh_size"] == 2 and result["zeta_devices"] == 2, name
         assert result["one_mesh"], name
         one, two = result["one"], result["two"]
         assert abs(one["ll"] - two["ll"]) < 1e-10, name
         for key in set(one) - {"ll"}:
-            np.testing.assert_allclose(two[key], one[key], rtol=1e-10, atol=1e-10,
-                                       err_msg=f"{name}: {key}")
+            np.testing.assert_allclose(
+                two[key], one[key], rtol=1e-10, atol=1e-10, err_msg=f"{name}: {key}"
+            )

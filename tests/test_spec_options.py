@@ -20,30 +20,37 @@ def _loglike(model, df, params, draws=None):
 
 
 def _pi_items(**changes):
-    return [ij.Indicator(f"pi{k}", "purchase_intention", levels=5, **changes)
-            for k in (1, 2, 3)]
+    return [ij.Indicator(f"pi{k}", "purchase_intention", levels=5, **changes) for k in (1, 2, 3)]
 
 
 def _measurement_model(indicators):
-    return ij.ICLVModel([ij.LatentVariable("purchase_intention", covariates=["age"])],
-                        indicators)
+    return ij.ICLVModel([ij.LatentVariable("purchase_intention", covariates=["age"])], indicators)
 
 
-_LOADINGS = {"lambda_pi1": 1.2, "lambda_pi2": 0.9, "lambda_pi3": 1.1,
-             "b_age_to_purchase_intention": 0.3}
+_LOADINGS = {
+    "lambda_pi1": 1.2,
+    "lambda_pi2": 0.9,
+    "lambda_pi3": 1.1,
+    "b_age_to_purchase_intention": 0.3,
+}
 
 
 def test_shared_thresholds_are_one_set_with_the_loglike_of_equal_free_thresholds():
     df, _, _ = beverage(n_people=60, n_situations=1, seed=5)
     shared = _measurement_model(_pi_items(threshold_set="likert"))
     taus = (-1.5, -0.4, 0.6, 1.9)
-    problem, ll_shared = _loglike(shared, df, {**_LOADINGS, **{
-        f"tau_likert_{j}": t for j, t in enumerate(taus, 1)}})
+    problem, ll_shared = _loglike(
+        shared, df, {**_LOADINGS, **{f"tau_likert_{j}": t for j, t in enumerate(taus, 1)}}
+    )
     assert [n for n in problem.space.names if n.startswith("tau")] == [
-        f"tau_likert_{j}" for j in range(1, 5)]
+        f"tau_likert_{j}" for j in range(1, 5)
+    ]
     free = _measurement_model(_pi_items())
-    _, ll_free = _loglike(free, df, {**_LOADINGS, **{
-        f"tau_pi{k}_{j}": t for k in (1, 2, 3) for j, t in enumerate(taus, 1)}})
+    _, ll_free = _loglike(
+        free,
+        df,
+        {**_LOADINGS, **{f"tau_pi{k}_{j}": t for k in (1, 2, 3) for j, t in enumerate(taus, 1)}},
+    )
     np.testing.assert_allclose(ll_shared, ll_free, rtol=1e-12)
 
 
@@ -53,8 +60,12 @@ def test_symmetric_thresholds_match_a_direct_numpy_computation():
     df, _, _ = beverage(n_people=50, n_situations=1, seed=6)
     for k in (1, 2, 3):
         df[f"pi{k}"] = np.minimum(df[f"pi{k}"], 4)
-    items = [ij.Indicator(f"pi{k}", "purchase_intention", levels=4, thresholds="symmetric",
-                          threshold_set="s4") for k in (1, 2, 3)]
+    items = [
+        ij.Indicator(
+            f"pi{k}", "purchase_intention", levels=4, thresholds="symmetric", threshold_set="s4"
+        )
+        for k in (1, 2, 3)
+    ]
     model = _measurement_model(items)
     params = {**_LOADINGS, "tau_s4_3": 0.8}
     problem, ll = _loglike(model, df, params)
@@ -76,21 +87,29 @@ def test_five_level_symmetric_thresholds_equal_mirrored_free_ones():
     df, _, _ = beverage(n_people=60, n_situations=1, seed=7)
     symmetric = _measurement_model(_pi_items(thresholds="symmetric"))
     upper = {3: 0.5, 4: 1.7}
-    problem, ll_symmetric = _loglike(symmetric, df, {**_LOADINGS, **{
-        f"tau_pi{k}_{j}": t for k in (1, 2, 3) for j, t in upper.items()}})
+    problem, ll_symmetric = _loglike(
+        symmetric,
+        df,
+        {**_LOADINGS, **{f"tau_pi{k}_{j}": t for k in (1, 2, 3) for j, t in upper.items()}},
+    )
     assert "tau_pi2_1" not in problem.space.names and "tau_pi2_4" in problem.space.names
     taus = (-1.7, -0.5, 0.5, 1.7)
-    _, ll_free = _loglike(_measurement_model(_pi_items()), df, {**_LOADINGS, **{
-        f"tau_pi{k}_{j}": t for k in (1, 2, 3) for j, t in enumerate(taus, 1)}})
+    _, ll_free = _loglike(
+        _measurement_model(_pi_items()),
+        df,
+        {**_LOADINGS, **{f"tau_pi{k}_{j}": t for k in (1, 2, 3) for j, t in enumerate(taus, 1)}},
+    )
     np.testing.assert_allclose(ll_symmetric, ll_free, rtol=1e-12)
 
 
 def test_threshold_options_are_checked():
     with pytest.raises(ij.SpecificationError, match="share the thresholds 'x'"):
-        _measurement_model([ij.Indicator("a", "purchase_intention", levels=5,
-                                         threshold_set="x"),
-                            ij.Indicator("b", "purchase_intention", levels=4,
-                                         threshold_set="x")])
+        _measurement_model(
+            [
+                ij.Indicator("a", "purchase_intention", levels=5, threshold_set="x"),
+                ij.Indicator("b", "purchase_intention", levels=4, threshold_set="x"),
+            ]
+        )
     with refused(ij.SpecificationError, match="unknown thresholds 'sym'|parameter 'thresholds'"):
         ij.Indicator("a", "purchase_intention", levels=5, thresholds="sym")
     with pytest.raises(ij.SpecificationError, match="continuous indicator has no thresh"):
@@ -103,13 +122,16 @@ def test_a_free_scale_with_a_fixed_cost_is_a_reparametrisation(choice):
     + (mu t) eta``: the same LL at the mapped parameters."""
     df, model, truth = beverage(n_people=30, n_situations=3, seed=8, choice=choice)
     scaled = dataclasses.replace(
-        model, choice=dataclasses.replace(model.choice, scale=True),
-        fixed={"beta_price": -1.0})
+        model, choice=dataclasses.replace(model.choice, scale=True), fixed={"beta_price": -1.0}
+    )
     mu = -truth["beta_price"]
-    in_wtp_space = {name: (value / mu if name.startswith(("asc_", "beta_", "theta_"))
-                           else value) for name, value in truth.items()}
-    in_wtp_space.update({"beta_price": -1.0, "scale_buy" if choice == "probit"
-                         else "scale_choice": mu})
+    in_wtp_space = {
+        name: (value / mu if name.startswith(("asc_", "beta_", "theta_")) else value)
+        for name, value in truth.items()
+    }
+    in_wtp_space.update(
+        {"beta_price": -1.0, "scale_buy" if choice == "probit" else "scale_choice": mu}
+    )
     problem, ll_scaled = _loglike(scaled, df, in_wtp_space)
     assert problem.space.names[-1] == ("scale_buy" if choice == "probit" else "scale_choice")
     _, ll = _loglike(model, df, truth)
@@ -118,9 +140,15 @@ def test_a_free_scale_with_a_fixed_cost_is_a_reparametrisation(choice):
 
 def test_bounds_move_default_starts_inside_and_refuse_starts_outside():
     df, model, _ = beverage_one_lv(n_people=30)
-    model = dataclasses.replace(model, choice=ij.NoChoice(), bounds={
-        "b_age_to_purchase_intention": (None, -0.5), "lambda_pi1": (0.2, 3.0),
-        "b_female_to_purchase_intention": (1.0, None)})
+    model = dataclasses.replace(
+        model,
+        choice=ij.NoChoice(),
+        bounds={
+            "b_age_to_purchase_intention": (None, -0.5),
+            "lambda_pi1": (0.2, 3.0),
+            "b_female_to_purchase_intention": (1.0, None),
+        },
+    )
     problem = ij.Problem(model, df, draws=10)
     start = dict(zip(problem.space.names, problem.space.start_reported(None), strict=True))
     assert start["b_age_to_purchase_intention"] == pytest.approx(-0.6)
@@ -142,25 +170,34 @@ def test_bounds_move_default_starts_inside_and_refuse_starts_outside():
 
 def test_bounded_coefficients_are_their_own_internal_values_kept_in_a_box():
     df, model, _ = beverage_one_lv(n_people=30)
-    bounds = {"b_age_to_purchase_intention": (None, -0.5), "lambda_pi1": (0.2, 3.0),
-              "b_female_to_purchase_intention": (1.0, None)}
+    bounds = {
+        "b_age_to_purchase_intention": (None, -0.5),
+        "lambda_pi1": (0.2, 3.0),
+        "b_female_to_purchase_intention": (1.0, None),
+    }
     problem = ij.Problem(dataclasses.replace(model, bounds=bounds), df, draws=5)
     space = problem.space
     lower, upper = space.internal_bounds()
     for i, name in enumerate(space.free_names):
         expected = bounds.get(name, (None, None))
-        assert (lower[i], upper[i]) == (-np.inf if expected[0] is None else expected[0],
-                                        np.inf if expected[1] is None else expected[1]), name
+        assert (lower[i], upper[i]) == (
+            -np.inf if expected[0] is None else expected[0],
+            np.inf if expected[1] is None else expected[1],
+        ), name
     corner = np.where(np.isfinite(lower), lower, np.where(np.isfinite(upper), upper, 0.1))
     reported = problem.reported(corner)
     for name, (low, high) in bounds.items():
         assert reported[name] == (high if low is None else low)
     values = np.array(list(reported.values()))
-    assert space.active_bounds(values) == {"b_age_to_purchase_intention": "upper",
-                                           "b_female_to_purchase_intention": "lower",
-                                           "lambda_pi1": "lower"}
+    assert space.active_bounds(values) == {
+        "b_age_to_purchase_intention": "upper",
+        "b_female_to_purchase_intention": "lower",
+        "lambda_pi1": "lower",
+    }
     assert space.active_bounds(values + 1e-9 * (values == 0.2)) == {
-        "b_age_to_purchase_intention": "upper", "b_female_to_purchase_intention": "lower"}
+        "b_age_to_purchase_intention": "upper",
+        "b_female_to_purchase_intention": "lower",
+    }
 
 
 @pytest.mark.slow
@@ -197,21 +234,39 @@ def test_new_options_round_trip_through_model_to_dict():
 
     model = ij.ICLVModel(
         [ij.LatentVariable("a", reference="q2")],
-        [ij.Indicator("q1", "a", levels=5, missing_codes=(6, math.nan),
-                      thresholds="symmetric", threshold_set="likert", location_scale=True),
-         ij.Indicator("q2", "a", levels=5, thresholds="symmetric", threshold_set="likert"),
-         ij.Indicator("c1", "a", kind="continuous", missing_codes=(-9,))],
-        ij.MultinomialLogit("y", [ij.Alternative("A", 1, ij.Utility(lvs=["a"]), asc=True),
-                                  ij.Alternative("B", 2)], scale="mu"),
-        fixed={"asc_A": 0.5}, missing_indicators="integrate",
-        bounds={"theta_a_A": (None, 0)}, panel=False)
+        [
+            ij.Indicator(
+                "q1",
+                "a",
+                levels=5,
+                missing_codes=(6, math.nan),
+                thresholds="symmetric",
+                threshold_set="likert",
+                location_scale=True,
+            ),
+            ij.Indicator("q2", "a", levels=5, thresholds="symmetric", threshold_set="likert"),
+            ij.Indicator("c1", "a", kind="continuous", missing_codes=(-9,)),
+        ],
+        ij.MultinomialLogit(
+            "y",
+            [ij.Alternative("A", 1, ij.Utility(lvs=["a"]), asc=True), ij.Alternative("B", 2)],
+            scale="mu",
+        ),
+        fixed={"asc_A": 0.5},
+        missing_indicators="integrate",
+        bounds={"theta_a_A": (None, 0)},
+        panel=False,
+    )
     data = ij.model_to_dict(model)
     again = ij.model_from_dict(json.loads(json.dumps(data, allow_nan=False)))
     assert ij.model_to_dict(again) == data
     assert again.indicators[0].allows_nan and again.choice.scale == "mu"
     assert again.indicators[0].location_scale and again.latent_variables[0].reference == "q2"
     assert (again.bounds, again.panel, again.missing_indicators) == (
-        {"theta_a_A": (None, 0.0)}, False, "integrate")
+        {"theta_a_A": (None, 0.0)},
+        False,
+        "integrate",
+    )
 
 
 def test_a_reference_indicator_reparametrises_the_default_normalisation():
@@ -219,14 +274,20 @@ def test_a_reference_indicator_reparametrises_the_default_normalisation():
     loadings, the covariate effects and theta rescaled: the same LL."""
     df, model, params = beverage_one_lv(n_people=40, seed=2)
     lv = "purchase_intention"
-    reference = dataclasses.replace(model, latent_variables=[
-        dataclasses.replace(model.latent_variables[0], reference="pi1")])
+    reference = dataclasses.replace(
+        model, latent_variables=[dataclasses.replace(model.latent_variables[0], reference="pi1")]
+    )
     s = params["lambda_pi1"]
     mapped = {name: value for name, value in params.items() if name != "lambda_pi1"}
-    mapped.update({f"sigma_{lv}": s, "lambda_pi2": params["lambda_pi2"] / s,
-                   "lambda_pi3": params["lambda_pi3"] / s,
-                   f"theta_{lv}": params[f"theta_{lv}"] / s,
-                   **{f"b_{c}_to_{lv}": params[f"b_{c}_to_{lv}"] * s for c in ("age", "female")}})
+    mapped.update(
+        {
+            f"sigma_{lv}": s,
+            "lambda_pi2": params["lambda_pi2"] / s,
+            "lambda_pi3": params["lambda_pi3"] / s,
+            f"theta_{lv}": params[f"theta_{lv}"] / s,
+            **{f"b_{c}_to_{lv}": params[f"b_{c}_to_{lv}"] * s for c in ("age", "female")},
+        }
+    )
     problem, ll_reference = _loglike(reference, df, mapped)
     assert "lambda_pi1" not in problem.space.names and f"sigma_{lv}" in problem.space.names
     _, ll_default = _loglike(model, df, params)
@@ -245,20 +306,37 @@ def _biogeme_normalisation():
     lv = "purchase_intention"
     biogeme = ij.ICLVModel(
         [ij.LatentVariable(lv, covariates=["age"], reference="pi1")],
-        [ij.Indicator(f"pi{k}", lv, levels=3, threshold_set="likert", location_scale=k > 1)
-         for k in (1, 2, 3)])
-    values = {"tau_likert_1": -0.4, "tau_likert_2": 0.9, f"sigma_{lv}": 1.3,
-              f"b_age_to_{lv}": 0.5, "alpha_pi2": 0.2, "sigma_pi2": 0.7, "lambda_pi2": 1.1,
-              "alpha_pi3": -0.3, "sigma_pi3": 1.6, "lambda_pi3": 0.6}
+        [
+            ij.Indicator(f"pi{k}", lv, levels=3, threshold_set="likert", location_scale=k > 1)
+            for k in (1, 2, 3)
+        ],
+    )
+    values = {
+        "tau_likert_1": -0.4,
+        "tau_likert_2": 0.9,
+        f"sigma_{lv}": 1.3,
+        f"b_age_to_{lv}": 0.5,
+        "alpha_pi2": 0.2,
+        "sigma_pi2": 0.7,
+        "lambda_pi2": 1.1,
+        "alpha_pi3": -0.3,
+        "sigma_pi3": 1.6,
+        "lambda_pi3": 0.6,
+    }
     default = _measurement_model([ij.Indicator(f"pi{k}", lv, levels=3) for k in (1, 2, 3)])
     s = values[f"sigma_{lv}"]
-    mapped = {f"b_age_to_{lv}": values[f"b_age_to_{lv}"] / s, "lambda_pi1": s,
-              "tau_pi1_1": -0.4, "tau_pi1_2": 0.9}
+    mapped = {
+        f"b_age_to_{lv}": values[f"b_age_to_{lv}"] / s,
+        "lambda_pi1": s,
+        "tau_pi1_1": -0.4,
+        "tau_pi1_2": 0.9,
+    }
     for k in (2, 3):
         alpha, sigma = values[f"alpha_pi{k}"], values[f"sigma_pi{k}"]
         mapped[f"lambda_pi{k}"] = values[f"lambda_pi{k}"] * s / sigma
-        mapped.update({f"tau_pi{k}_{j}": (values[f"tau_likert_{j}"] - alpha) / sigma
-                       for j in (1, 2)})
+        mapped.update(
+            {f"tau_pi{k}_{j}": (values[f"tau_likert_{j}"] - alpha) / sigma for j in (1, 2)}
+        )
     return df, biogeme, values, default, mapped
 
 
@@ -270,8 +348,12 @@ def test_biogeme_location_scale_items_with_shared_thresholds_map_onto_free_thres
     _, ll_default = _loglike(default, df, mapped)
     np.testing.assert_allclose(ll_biogeme, ll_default, rtol=1e-12)
     with pytest.raises(ij.SpecificationError, match="reference indicator 'pi1' must be"):
-        dataclasses.replace(biogeme, indicators=[
-            dataclasses.replace(ind, location_scale=True) for ind in biogeme.indicators])
+        dataclasses.replace(
+            biogeme,
+            indicators=[
+                dataclasses.replace(ind, location_scale=True) for ind in biogeme.indicators
+            ],
+        )
 
 
 def test_predicted_indicator_shares_use_the_items_location_and_scale():
@@ -283,4 +365,5 @@ def test_predicted_indicator_shares_use_the_items_location_and_scale():
     expected = plots.predicted_indicator_shares(mapped, default, df, draws=draws)
     np.testing.assert_allclose(predicted.to_numpy(), expected.to_numpy(), rtol=1e-10)
     assert predicted["predicted"].groupby(level="indicator").sum().to_numpy() == (
-        pytest.approx(1.0, abs=1e-12))
+        pytest.approx(1.0, abs=1e-12)
+    )

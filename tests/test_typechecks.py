@@ -17,22 +17,26 @@ from iclv_jax.placement import PanelArrays
 
 # every module of the package (``__main__`` runs the command line when imported)
 MODULES = ["iclv_jax"] + sorted(
-    info.name for info in pkgutil.walk_packages(ij.__path__, "iclv_jax.")
-    if info.name != "iclv_jax.__main__")
+    info.name
+    for info in pkgutil.walk_packages(ij.__path__, "iclv_jax.")
+    if info.name != "iclv_jax.__main__"
+)
 
 
 def _panel(n_design: int = 3, chosen_dtype=jnp.int32) -> PanelArrays:
     """A panel of 3 people (2 situations, 2 alternatives, 1 attribute, 1 covariate, 1
     ordered and 1 continuous item) whose design has ``n_design`` people."""
     n, t, j = 3, 2, 2
-    return PanelArrays(design=jnp.zeros((n_design, t, j, 1)),
-                       available=jnp.ones((n, t, j), bool),
-                       chosen=jnp.zeros((n, t), chosen_dtype),
-                       situation_mask=jnp.ones((n, t), bool),
-                       covariates=jnp.zeros((n, 1)),
-                       ordered_levels=jnp.ones((n, 1), jnp.int32),
-                       continuous_values=jnp.zeros((n, 1)),
-                       weight=jnp.ones(n))
+    return PanelArrays(
+        design=jnp.zeros((n_design, t, j, 1)),
+        available=jnp.ones((n, t, j), bool),
+        chosen=jnp.zeros((n, t), chosen_dtype),
+        situation_mask=jnp.ones((n, t), bool),
+        covariates=jnp.zeros((n, 1)),
+        ordered_levels=jnp.ones((n, 1), jnp.int32),
+        continuous_values=jnp.zeros((n, 1)),
+        weight=jnp.ones(n),
+    )
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -47,8 +51,11 @@ def test_a_module_imported_after_the_package_is_checked_too():
     sys.modules.pop(name, None)
     module = importlib.import_module(name)
     assert type(module.__spec__.loader).__name__ == "_JaxtypingLoader"
-    assert all(hasattr(getattr(module, f), "__wrapped__") for f in module.__all__
-               if callable(getattr(module, f)))
+    assert all(
+        hasattr(getattr(module, f), "__wrapped__")
+        for f in module.__all__
+        if callable(getattr(module, f))
+    )
 
 
 def test_a_shape_mismatch_between_arguments_is_refused():

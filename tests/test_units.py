@@ -33,8 +33,9 @@ def _fit(model, data) -> ij.Results:
         return ij.estimate(model, data, draws=DRAWS, verbose=False)
 
 
-def _assert_rescaled(fit: ij.Results, reference: ij.Results, factors: dict[str, float],
-                     loglike_shift: float = 0.0) -> None:
+def _assert_rescaled(
+    fit: ij.Results, reference: ij.Results, factors: dict[str, float], loglike_shift: float = 0.0
+) -> None:
     """``fit`` is ``reference`` with parameter ``name`` (and its SEs) times
     ``factors[name]`` (1 for the others) and the LL shifted by ``loglike_shift``."""
     assert fit.converged, fit.message
@@ -42,8 +43,9 @@ def _assert_rescaled(fit: ij.Results, reference: ij.Results, factors: dict[str, 
     assert fit.iterations <= 2 * reference.iterations + 5
     factor = pd.Series(factors).reindex(reference.table.index).fillna(1.0)
     for column in ("estimate", "se", "robust_se"):
-        np.testing.assert_allclose(fit.table[column], reference.table[column] * factor,
-                                   rtol=1e-5, err_msg=column)
+        np.testing.assert_allclose(
+            fit.table[column], reference.table[column] * factor, rtol=1e-5, err_msg=column
+        )
 
 
 @pytest.fixture(scope="module")
@@ -104,12 +106,16 @@ def test_continuous_indicator_in_any_unit_gives_the_same_fit(spending, spending_
     ``-N log c`` (the density of ``c y`` is that of ``y`` over ``c``)."""
     df, model = spending
     fit = _fit(model, df.assign(spend=df["spend"] * c))
-    _assert_rescaled(fit, spending_reference,
-                     {"alpha_spend": c, "lambda_spend": c, "sigma_spend": c},
-                     loglike_shift=-fit.n_people * math.log(c))
+    _assert_rescaled(
+        fit,
+        spending_reference,
+        {"alpha_spend": c, "lambda_spend": c, "sigma_spend": c},
+        loglike_shift=-fit.n_people * math.log(c),
+    )
 
 
 # --- the pieces, in numpy --------------------------------------------------------------
+
 
 def _problem(seed: int = 0, n: int = 50, k: int = 4):
     """Scores and a negative definite Hessian of ``k`` parameters."""
@@ -144,8 +150,9 @@ def test_relative_gradient_and_curvature_test_ignore_units():
         r = _rescaled(c)
         moved_h = hessian * np.outer(r, r)
         moved_scales = scales_from_curvature(moved_h, scores * r)
-        assert relative_gradient(gradient * r, u / r, -500.0,
-                                 moved_scales) == pytest.approx(reference, rel=1e-12)
+        assert relative_gradient(gradient * r, u / r, -500.0, moved_scales) == pytest.approx(
+            reference, rel=1e-12
+        )
         assert clearly_negative_definite(moved_h, moved_scales)
 
 
@@ -160,11 +167,9 @@ def test_covariances_scale_with_the_units_of_a_column():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             moved = covariances(hessian * np.outer(r, r), scores * r, np.eye(4), list("abcd"))
-        for new, old in ((moved.classical, reference.classical),
-                         (moved.robust, reference.robust)):
+        for new, old in ((moved.classical, reference.classical), (moved.robust, reference.robust)):
             np.testing.assert_allclose(new, old / np.outer(r, r), rtol=1e-10)
-        assert moved.smallest_curvature == pytest.approx(reference.smallest_curvature,
-                                                         rel=1e-10)
+        assert moved.smallest_curvature == pytest.approx(reference.smallest_curvature, rel=1e-10)
 
 
 def test_flat_direction_is_named_whatever_the_unit_of_another_column():

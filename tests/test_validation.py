@@ -41,23 +41,29 @@ def mnl_data(n_people=6, n_situations=2, seed=0):
     ``av2``; one LV ``a`` with covariate ``c`` and a 3-level indicator ``ind``."""
     rng = np.random.default_rng(seed)
     rows = n_people * n_situations
-    df = pd.DataFrame({
-        "pid": np.repeat(np.arange(1, n_people + 1), n_situations),
-        "x1": rng.normal(size=rows),
-        "x2": rng.normal(size=rows),
-        "av2": np.ones(rows, dtype=np.int64),
-        "y": rng.integers(1, 3, size=rows),
-        "ind": np.repeat(rng.integers(1, 4, size=n_people), n_situations),
-        "c": np.repeat(rng.normal(size=n_people), n_situations),
-    })
+    df = pd.DataFrame(
+        {
+            "pid": np.repeat(np.arange(1, n_people + 1), n_situations),
+            "x1": rng.normal(size=rows),
+            "x2": rng.normal(size=rows),
+            "av2": np.ones(rows, dtype=np.int64),
+            "y": rng.integers(1, 3, size=rows),
+            "ind": np.repeat(rng.integers(1, 4, size=n_people), n_situations),
+            "c": np.repeat(rng.normal(size=n_people), n_situations),
+        }
+    )
     model = ij.ICLVModel(
         [ij.LatentVariable("a", covariates=["c"])],
         [ij.Indicator("ind", "a", levels=3)],
-        choice=ij.MultinomialLogit("y", [
-            ij.Alternative("one", 1, ij.Utility(attributes={"x": "x1"}, lvs=["a"])),
-            ij.Alternative("two", 2, ij.Utility(attributes={"x": "x2"}), asc=True,
-                           available="av2"),
-        ]),
+        choice=ij.MultinomialLogit(
+            "y",
+            [
+                ij.Alternative("one", 1, ij.Utility(attributes={"x": "x1"}, lvs=["a"])),
+                ij.Alternative(
+                    "two", 2, ij.Utility(attributes={"x": "x2"}), asc=True, available="av2"
+                ),
+            ],
+        ),
         person_id="pid",
     )
     return df, model
@@ -122,8 +128,9 @@ def test_clean_data_pass(probit):
 )
 def test_non_finite_value_names_column_and_person(probit, column, person, value, rows):
     df, model, _ = probit
-    message = check_data_error(model, with_value(df, column, person, value, rows=rows),
-                               column, person)
+    message = check_data_error(
+        model, with_value(df, column, person, value, rows=rows), column, person
+    )
     assert "missing" in message or "finite" in message
 
 
@@ -204,10 +211,13 @@ def test_mnl_unchosen_unavailable_alternative_is_fine():
 def test_mnl_situation_with_no_available_alternative():
     """Alternative ``one`` made unavailable too (``av1``), beside ``av2 = 0``."""
     df, model = mnl_data()
-    alternatives = [dataclasses.replace(model.choice.alternatives[0], available="av1"),
-                    model.choice.alternatives[1]]
+    alternatives = [
+        dataclasses.replace(model.choice.alternatives[0], available="av1"),
+        model.choice.alternatives[1],
+    ]
     model = dataclasses.replace(
-        model, choice=dataclasses.replace(model.choice, alternatives=alternatives))
+        model, choice=dataclasses.replace(model.choice, alternatives=alternatives)
+    )
     bad = with_value(df.assign(av1=1), "av2", 4, 0, id_column="pid", rows=[1])
     bad = with_value(bad, "av1", 4, 0, id_column="pid", rows=[1])
     message = check_data_error(model, bad, "av1", 4)
@@ -247,10 +257,8 @@ def test_indicator_differing_within_a_person(probit):
 
 def test_person_level_check_names_the_first_offending_person(probit):
     df, model, _ = probit
-    bad = with_value(df, "female", 16, 1 - int(df.loc[df["id"] == 16, "female"].iloc[0]),
-                     rows=[0])
-    bad = with_value(bad, "female", 3, 1 - int(df.loc[df["id"] == 3, "female"].iloc[0]),
-                     rows=[2])
+    bad = with_value(df, "female", 16, 1 - int(df.loc[df["id"] == 16, "female"].iloc[0]), rows=[0])
+    bad = with_value(bad, "female", 3, 1 - int(df.loc[df["id"] == 3, "female"].iloc[0]), rows=[2])
     check_data_error(model, bad, "female", 3)
 
 
@@ -265,8 +273,14 @@ def test_attributes_may_vary_within_a_person(probit):
 
 @pytest.mark.parametrize(
     ("column", "use"),
-    [("price", "attribute"), ("age", "covariate"), ("hc2", "indicator"),
-     ("buy", "choice"), ("sugar_free", "attribute"), ("id", "person id")],
+    [
+        ("price", "attribute"),
+        ("age", "covariate"),
+        ("hc2", "indicator"),
+        ("buy", "choice"),
+        ("sugar_free", "attribute"),
+        ("id", "person id"),
+    ],
 )
 def test_missing_column(probit, column, use):
     df, model, _ = probit
@@ -359,8 +373,11 @@ def _interleave(df):
     return df.sort_values(["situation", "id"], ascending=[True, False], kind="stable")
 
 
-@pytest.mark.parametrize("reorder", [lambda d: _shuffle_people(d, 1), _interleave],
-                         ids=["shuffled people", "interleaved rows"])
+@pytest.mark.parametrize(
+    "reorder",
+    [lambda d: _shuffle_people(d, 1), _interleave],
+    ids=["shuffled people", "interleaved rows"],
+)
 def test_unsorted_ids_are_sorted_not_rejected(probit, reorder):
     df, model, truth = probit
     messy = reorder(df)
@@ -402,8 +419,7 @@ class SameDrawsForEveryone(ij.Draws):
 def ragged(probit):
     """The probit data with person 5 keeping 2 rows and person 12 keeping 1."""
     df, model, truth = probit
-    drop = (((df["id"] == 5) & (df["situation"] == 3))
-            | ((df["id"] == 12) & (df["situation"] > 1)))
+    drop = ((df["id"] == 5) & (df["situation"] == 3)) | ((df["id"] == 12) & (df["situation"] > 1))
     return df[~drop].reset_index(drop=True), model, truth
 
 
@@ -415,8 +431,7 @@ def test_ragged_panel_mask_counts(ragged):
     np.testing.assert_array_equal(panel.situation_mask.sum(axis=1), counts)
     assert counts[4] == 2 and counts[11] == 1
     # the mask is a prefix: real situations first, padding after
-    np.testing.assert_array_equal(panel.situation_mask,
-                                  np.arange(3)[None, :] < counts[:, None])
+    np.testing.assert_array_equal(panel.situation_mask, np.arange(3)[None, :] < counts[:, None])
     assert panel.n_situations == len(df)
 
 
@@ -447,10 +462,10 @@ def _named(ids):
 ID_DTYPES = {
     "int": lambda ids: ids,
     "categorical, categories shuffled": _shuffled_categories,
-    "categorical of strings, categories shuffled": lambda ids: _shuffled_categories(
-        _named(ids)),
+    "categorical of strings, categories shuffled": lambda ids: _shuffled_categories(_named(ids)),
     "ordered categorical, reversed": lambda ids: pd.Categorical(
-        ids, categories=sorted(ids.unique(), reverse=True), ordered=True),
+        ids, categories=sorted(ids.unique(), reverse=True), ordered=True
+    ),
     "nullable Int64": lambda ids: ids.astype("Int64"),
     "string dtype": lambda ids: _named(ids).astype("string"),
     "object str": lambda ids: _named(ids).astype(object),
@@ -488,8 +503,10 @@ def test_categorical_ids_give_the_same_short_fit():
     messy = _people_shuffled_keeping_the_index(df, "pid", 5)
     messy = messy.assign(pid=_shuffled_categories(messy["pid"]))
     with pytest.warns(UserWarning, match="did not converge"), stopped_short():
-        fits = [ij.estimate(model, frame, draws=ij.Halton(8, seed=2), max_iterations=3,
-                            verbose=False) for frame in (df, messy)]
+        fits = [
+            ij.estimate(model, frame, draws=ij.Halton(8, seed=2), max_iterations=3, verbose=False)
+            for frame in (df, messy)
+        ]
     assert fits[1].estimates == pytest.approx(fits[0].estimates, rel=1e-8, abs=1e-10)
 
 
@@ -503,8 +520,9 @@ def test_categorical_ids_post_estimation_is_keyed_by_the_ids(probit):
     posterior = [ij.posterior_lv(truth, model, frame, draws=draws) for frame in (df, messy)]
     assert list(posterior[1].index) == list(range(1, 21))
     pd.testing.assert_frame_equal(posterior[1], posterior[0], rtol=1e-10, check_index_type=False)
-    predicted = [ij.predict(truth, model, frame, draws=draws, conditional=True)
-                 for frame in (df, messy)]
+    predicted = [
+        ij.predict(truth, model, frame, draws=draws, conditional=True) for frame in (df, messy)
+    ]
     pd.testing.assert_frame_equal(predicted[1].loc[df.index], predicted[0], rtol=1e-10)
 
 
@@ -512,11 +530,11 @@ def test_checkpoint_fingerprint_of_string_ids_is_their_text(probit):
     """Equal string ids (distinct objects, as in another process) give one fingerprint,
     other ids another: a run with string ids can be resumed."""
     df, model, _ = probit
-    panels = [ij.prepare_data(model, df.assign(id=_named(df["id"]).astype(object)))
-              for _ in range(2)]
+    panels = [
+        ij.prepare_data(model, df.assign(id=_named(df["id"]).astype(object))) for _ in range(2)
+    ]
     other = ij.prepare_data(model, df.assign(id=df["id"].map("q{}".format).astype(object)))
-    prints = [fingerprint(["x"], model, panel, "draws", {})["data"]
-              for panel in (*panels, other)]
+    prints = [fingerprint(["x"], model, panel, "draws", {})["data"] for panel in (*panels, other)]
     assert prints[0] == prints[1] != prints[2]
 
 
@@ -563,8 +581,10 @@ def test_values_at_the_bound_give_a_finite_loglike_and_gradient(probit, dtype):
     df, model, truth = probit
     bound = LARGEST_VALUE[dtype]
     sign = np.where(df["id"].to_numpy() % 2, 1.0, -1.0)
-    at_bound = df.assign(age=np.where(df["id"] % 5 == 0, sign * bound, df["age"]),
-                         price=np.where(df["situation"] == 2, sign * bound, df["price"]))
+    at_bound = df.assign(
+        age=np.where(df["id"] % 5 == 0, sign * bound, df["age"]),
+        price=np.where(df["situation"] == 2, sign * bound, df["price"]),
+    )
     problem = ij.Problem(model, at_bound, draws=ij.Halton(4, seed=1), dtype=dtype)
     u = problem.free_internal(truth if dtype == "float64" else None)
     ll, grad = problem.likelihood.loglike_and_grad(u)
@@ -578,12 +598,14 @@ def test_raw_prices_in_the_millions_are_accepted(probit):
     millions = df.assign(price=df["price"] * 1e6)
     values = {**truth, "beta_price": truth["beta_price"] / 1e6}
     draws = ij.Halton(4, seed=1)
-    assert ij.Problem(model, millions, draws=draws, dtype="float32").loglike(values) == \
-        pytest.approx(ij.Problem(model, df, draws=draws).loglike(truth), rel=1e-5)
+    assert ij.Problem(model, millions, draws=draws, dtype="float32").loglike(
+        values
+    ) == pytest.approx(ij.Problem(model, df, draws=draws).loglike(truth), rel=1e-5)
 
 
-@pytest.mark.parametrize("value", [pd.Timestamp("2024-01-01"), pd.Timedelta(days=1)],
-                         ids=["datetime", "timedelta"])
+@pytest.mark.parametrize(
+    "value", [pd.Timestamp("2024-01-01"), pd.Timedelta(days=1)], ids=["datetime", "timedelta"]
+)
 def test_datetime_columns_are_refused(probit, value):
     df, model, _ = probit
     message = check_data_error(model, df.assign(age=value), "age")
@@ -592,8 +614,7 @@ def test_datetime_columns_are_refused(probit, value):
 
 def test_nullable_columns_without_missing_values_are_plain_numbers(probit):
     df, model, truth = probit
-    nullable = df.astype({"female": "boolean", "age": "Float64", "hc1": "Int64",
-                          "buy": "Int8"})
+    nullable = df.astype({"female": "boolean", "age": "Float64", "hc1": "Int64", "buy": "Int8"})
     _panel_equal(ij.prepare_data(model, nullable), ij.prepare_data(model, df))
 
 
@@ -615,8 +636,7 @@ def _spec_error(build, *culprits, wrong_type=False):
     """``build()`` raises a SpecificationError naming every culprit; with ``wrong_type``
     (an argument of the wrong type) the type checks may refuse it first
     (:func:`helpers.refused`), also naming them."""
-    expect = refused(ij.SpecificationError) if wrong_type else pytest.raises(
-        ij.SpecificationError)
+    expect = refused(ij.SpecificationError) if wrong_type else pytest.raises(ij.SpecificationError)
     with expect as excinfo:
         build()
     message = str(excinfo.value)
@@ -628,8 +648,11 @@ def _spec_error(build, *culprits, wrong_type=False):
 def _cycle_model():
     """a -> b -> c -> a (b is predicted by a, c by b, a by c)."""
     return ij.ICLVModel(
-        [ij.LatentVariable("a", predictors=["c"]), ij.LatentVariable("b", predictors=["a"]),
-         ij.LatentVariable("c", predictors=["b"])],
+        [
+            ij.LatentVariable("a", predictors=["c"]),
+            ij.LatentVariable("b", predictors=["a"]),
+            ij.LatentVariable("c", predictors=["b"]),
+        ],
         [ij.Indicator(f"i_{x}", x, levels=3) for x in "abc"],
     )
 
@@ -647,18 +670,25 @@ def test_structural_cycle_message_shows_the_cycle():
 
 
 def test_self_loop_is_a_cycle():
-    _spec_error(lambda: ij.ICLVModel([ij.LatentVariable("a", predictors=["a"])], ONE_ITEM),
-                "cycle", "a -> a")
+    _spec_error(
+        lambda: ij.ICLVModel([ij.LatentVariable("a", predictors=["a"])], ONE_ITEM),
+        "cycle",
+        "a -> a",
+    )
 
 
 def test_unknown_predictor():
-    _spec_error(lambda: ij.ICLVModel([ij.LatentVariable("a", predictors=["ghost"])],
-                                     ONE_ITEM), "'ghost'", "'a'")
+    _spec_error(
+        lambda: ij.ICLVModel([ij.LatentVariable("a", predictors=["ghost"])], ONE_ITEM),
+        "'ghost'",
+        "'a'",
+    )
 
 
 def test_indicator_of_unknown_lv():
-    _spec_error(lambda: ij.ICLVModel(ONE_LV, [ij.Indicator("i1", "ghost", levels=3)]),
-                "'ghost'", "'i1'")
+    _spec_error(
+        lambda: ij.ICLVModel(ONE_LV, [ij.Indicator("i1", "ghost", levels=3)]), "'ghost'", "'i1'"
+    )
 
 
 def test_choice_uses_unknown_lv():
@@ -667,8 +697,11 @@ def test_choice_uses_unknown_lv():
 
 
 def test_lv_with_no_indicators_and_no_choice_effect():
-    _spec_error(lambda: ij.ICLVModel([*ONE_LV, ij.LatentVariable("lonely")], ONE_ITEM),
-                "'lonely'", "not identified")
+    _spec_error(
+        lambda: ij.ICLVModel([*ONE_LV, ij.LatentVariable("lonely")], ONE_ITEM),
+        "'lonely'",
+        "not identified",
+    )
 
 
 def test_lv_identified_by_the_choice_alone_is_fine():
@@ -677,8 +710,7 @@ def test_lv_identified_by_the_choice_alone_is_fine():
 
 
 def test_duplicated_lv_names():
-    _spec_error(lambda: ij.ICLVModel([*ONE_LV, ij.LatentVariable("a")], ONE_ITEM),
-                "twice", "'a'")
+    _spec_error(lambda: ij.ICLVModel([*ONE_LV, ij.LatentVariable("a")], ONE_ITEM), "twice", "'a'")
 
 
 def test_duplicated_indicator_names():
@@ -695,14 +727,17 @@ def test_mnl_with_an_asc_on_every_alternative():
 
 
 def test_mnl_with_a_constant_in_every_utility():
-    alts = [ij.Alternative("x", 1, ij.Utility(constants={"kx": None})),
-            ij.Alternative("z", 2, asc=True)]
+    alts = [
+        ij.Alternative("x", 1, ij.Utility(constants={"kx": None})),
+        ij.Alternative("z", 2, asc=True),
+    ]
     _spec_error(lambda: ij.MultinomialLogit("y", alts), "'y'")
 
 
 def test_mnl_with_one_alternative():
-    _spec_error(lambda: ij.MultinomialLogit("y", [ij.Alternative("x", 1)]),
-                "'y'", "two alternatives")
+    _spec_error(
+        lambda: ij.MultinomialLogit("y", [ij.Alternative("x", 1)]), "'y'", "two alternatives"
+    )
 
 
 def test_mnl_duplicated_alternative_names():
@@ -717,8 +752,12 @@ def test_mnl_duplicated_alternative_codes():
 
 @pytest.mark.parametrize("levels", [None, 1, 2.0])
 def test_ordered_indicator_needs_integer_levels(levels):
-    _spec_error(lambda: ij.Indicator("i1", "a", kind="ordered_logit", levels=levels),
-                "'i1'", "levels", wrong_type=isinstance(levels, float))
+    _spec_error(
+        lambda: ij.Indicator("i1", "a", kind="ordered_logit", levels=levels),
+        "'i1'",
+        "levels",
+        wrong_type=isinstance(levels, float),
+    )
 
 
 def test_continuous_indicator_takes_no_levels():
@@ -726,8 +765,12 @@ def test_continuous_indicator_takes_no_levels():
 
 
 def test_unknown_indicator_kind():
-    _spec_error(lambda: ij.Indicator("i1", "a", kind="probit", levels=3), "'i1'", "'probit'",
-                wrong_type=True)
+    _spec_error(
+        lambda: ij.Indicator("i1", "a", kind="probit", levels=3),
+        "'i1'",
+        "'probit'",
+        wrong_type=True,
+    )
 
 
 def test_specific_attribute_not_in_the_utility():
@@ -745,14 +788,16 @@ def test_ordered_choice_with_a_dummy_constant_is_fine():
 
 @pytest.mark.parametrize("levels", [1, None])
 def test_ordered_choice_levels(levels):
-    _spec_error(lambda: ij.OrderedProbitChoice("y", ij.Utility(), levels=levels), "'y'",
-                wrong_type=levels is None)
+    _spec_error(
+        lambda: ij.OrderedProbitChoice("y", ij.Utility(), levels=levels),
+        "'y'",
+        wrong_type=levels is None,
+    )
 
 
 def test_unknown_fixed_parameter_is_listed(probit):
     df, model, _ = probit
-    bad = dataclasses.replace(model, fixed={"lambda_hc9": 1.0, "beta_cost": 0.0,
-                                            "lambda_hc1": 1.0})
+    bad = dataclasses.replace(model, fixed={"lambda_hc9": 1.0, "beta_cost": 0.0, "lambda_hc1": 1.0})
     with pytest.raises(ij.SpecificationError) as excinfo:
         ij.Problem(bad, df, draws=5)
     message = str(excinfo.value)

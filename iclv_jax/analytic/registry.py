@@ -22,9 +22,11 @@ CHOICE_DERIVATIVES: dict[type, ChoiceDerivative] = {}
 
 def register(kernel: type) -> Callable[[ChoiceDerivative], ChoiceDerivative]:
     """Decorator: the derivative of the choice kernel class ``kernel``."""
+
     def add(derivative: ChoiceDerivative) -> ChoiceDerivative:
         CHOICE_DERIVATIVES[kernel] = derivative
         return derivative
+
     return add
 
 
@@ -33,7 +35,9 @@ def choice_derivative(module) -> ChoiceDerivative:
     error naming it (a new kind needs its own score file)."""
     derivative = CHOICE_DERIVATIVES.get(type(module))
     if derivative is None:
-        raise TypeError(f"no analytic score registered for choice kernel "
-                        f"{type(module).__name__}; add one with "
-                        "iclv_jax.analytic.registry.register")
+        raise TypeError(
+            f"no analytic score registered for choice kernel "
+            f"{type(module).__name__}; add one with "
+            "iclv_jax.analytic.registry.register"
+        )
     return derivative

@@ -31,8 +31,10 @@ __all__ = [
 ]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-CUSTOM_NOT_COVERED = ("analytic scores are not available for custom utility terms "
-                      "(ij.Custom) or random coefficients; use gradient='autodiff'")
+CUSTOM_NOT_COVERED = (
+    "analytic scores are not available for custom utility terms "
+    "(ij.Custom) or random coefficients; use gradient='autodiff'"
+)
 
 
 def log_density(x, link: str):
@@ -53,8 +55,7 @@ def interval_scores(lower, upper, link: str, log_p=None):
     """
     if log_p is None:
         log_p = log_interval_probability(lower, upper, link)
-    return (-jnp.exp(log_density(lower, link) - log_p),
-            jnp.exp(log_density(upper, link) - log_p))
+    return (-jnp.exp(log_density(lower, link) - log_p), jnp.exp(log_density(upper, link) - log_p))
 
 
 def structural_adjoint(module: Structural, d_eta: Float[Array, " L"]):
@@ -62,7 +63,7 @@ def structural_adjoint(module: Structural, d_eta: Float[Array, " L"]):
     ``a_l = d_eta_l + sum_{m > l} G[m, l] a_m``."""
     adjoint = d_eta
     for l in reversed(range(d_eta.shape[0] - 1)):
-        adjoint = adjoint.at[l].set(d_eta[l] + module.gamma[l + 1:, l] @ adjoint[l + 1:])
+        adjoint = adjoint.at[l].set(d_eta[l] + module.gamma[l + 1 :, l] @ adjoint[l + 1 :])
     return adjoint
 
 
@@ -109,9 +110,14 @@ class AnalyticScores(eqx.Module):
     See the module docstring for the maths and for examples of overriding.
     """
 
-    def structural(self, module: Structural, eta: Float[Array, " L"],
-                   zeta: Float[Array, " L"], covariates: Float[Array, " C"],
-                   d_eta: Float[Array, " L"]):
+    def structural(
+        self,
+        module: Structural,
+        eta: Float[Array, " L"],
+        zeta: Float[Array, " L"],
+        covariates: Float[Array, " C"],
+        d_eta: Float[Array, " L"],
+    ):
         """``(d l / d G [L, L], d l / d B [L, C])`` for one draw.
 
         ``d_eta`` is ``d l / d eta`` with eta treated as free (measurement + choice).
@@ -122,13 +128,19 @@ class AnalyticScores(eqx.Module):
         adjoint = structural_adjoint(module, d_eta)
         return jnp.outer(adjoint, eta), jnp.outer(adjoint, covariates)
 
-    def structural_scale(self, module: Structural, zeta: Float[Array, " L"],
-                         d_eta: Float[Array, " L"]):
+    def structural_scale(
+        self, module: Structural, zeta: Float[Array, " L"], d_eta: Float[Array, " L"]
+    ):
         """``d l / d sigma_l = a_l zeta_l`` (``eta = (I - G)^{-1} (B x + sigma zeta)``)."""
         return structural_adjoint(module, d_eta) * zeta
 
-    def ordered(self, module: OrderedIndicators, eta: Float[Array, " L"],
-                levels: Int[Array, " K"], log_prob: Float[Array, " K"]) -> OrderedScores:
+    def ordered(
+        self,
+        module: OrderedIndicators,
+        eta: Float[Array, " L"],
+        levels: Int[Array, " K"],
+        log_prob: Float[Array, " K"],
+    ) -> OrderedScores:
         """Ordered probit/logit items at one draw: with ``m = alpha + lambda eta``,
         ``a = (c[j] - m) / s``, ``b = (c[j + 1] - m) / s`` and ``(d_a, d_b)`` from
         :func:`interval_scores`, ``d_m = -(d_a + d_b) / s``: loading ``eta d_m``,
@@ -144,14 +156,16 @@ class AnalyticScores(eqx.Module):
         upper_cut = jnp.take_along_axis(module.cuts, levels[:, None] + 1, axis=1)[:, 0]
         lower = (lower_cut - index) / module.scales
         upper = (upper_cut - index) / module.scales
-        d_lower, d_upper = interval_scores(lower, upper, module.link,
-                                           jnp.where(answered, log_prob, 0.0))
+        d_lower, d_upper = interval_scores(
+            lower, upper, module.link, jnp.where(answered, log_prob, 0.0)
+        )
         d_lower = jnp.where(answered, d_lower, 0.0) / module.scales
         d_upper = jnp.where(answered, d_upper, 0.0) / module.scales
         d_index = -(d_lower + d_upper)
         positions = jnp.arange(module.cuts.shape[1])
-        cuts = (d_lower[:, None] * (positions == levels[:, None])
-                + d_upper[:, None] * (positions == levels[:, None] + 1))
+        cuts = d_lower[:, None] * (positions == levels[:, None]) + d_upper[:, None] * (
+            positions == levels[:, None] + 1
+        )
         return OrderedScores(
             loadings=d_index * eta_k,
             cuts=cuts,
@@ -160,15 +174,15 @@ class AnalyticScores(eqx.Module):
             scales=-(d_lower * lower + d_upper * upper),
         )
 
-    def continuous(self, module: ContinuousIndicators, eta: Float[Array, " L"],
-                   values: Float[Array, " K"]) -> ContinuousScores:
+    def continuous(
+        self, module: ContinuousIndicators, eta: Float[Array, " L"], values: Float[Array, " K"]
+    ) -> ContinuousScores:
         """Normal items at one draw: ``r = (x - mu) / sigma^2`` for alpha, ``r eta`` for
         the loading, ``-1 / sigma + (x - mu)^2 / sigma^3`` for sigma, ``lambda r`` for eta;
         all zero for a missing (NaN) answer."""
         eta_k = eta[module.lv_index]
         observed = ~jnp.isnan(values)  # a missing answer (NaN) contributes nothing
-        residual = jnp.where(observed, values - module.intercepts - module.loadings * eta_k,
-                             0.0)
+        residual = jnp.where(observed, values - module.intercepts - module.loadings * eta_k, 0.0)
         d_mean = residual / module.sigmas**2
         return ContinuousScores(
             intercepts=d_mean,
@@ -177,9 +191,16 @@ class AnalyticScores(eqx.Module):
             eta=_per_lv(d_mean * module.loadings, module.lv_index, eta.shape[0]),
         )
 
-    def choice(self, module, base: Float[Array, "T J"], eta: Float[Array, " L"],
-               chosen: Int[Array, " T"], available: Bool[Array, "T J"],
-               mask: Bool[Array, " T"], log_prob: Float[Array, " T"]) -> ChoiceScores:
+    def choice(
+        self,
+        module,
+        base: Float[Array, "T J"],
+        eta: Float[Array, " L"],
+        chosen: Int[Array, " T"],
+        available: Bool[Array, "T J"],
+        mask: Bool[Array, " T"],
+        log_prob: Float[Array, " T"],
+    ) -> ChoiceScores:
         """Choices at one draw, ``V = mu W``, ``W_tj = x_tj . beta + theta_j . eta``:
         ``d l / d W_tj = mu d l / d V_tj`` (zero on padded situations), the cut-points of
         an ordered choice, ``mu: sum_tj dV_tj W_tj``, ``theta_j: (sum_t dW_tj) eta`` and
@@ -212,11 +233,16 @@ class AnalyticScores(eqx.Module):
         """The transpose of the layout's gathers: every component's field gradients
         (``fields``, one dict per component in layout order) scatter-added into the
         reported gradient (:meth:`~iclv_jax.components.ComponentLayout.scatter`)."""
-        return sum(part.scatter(grads, n_params)
-                   for part, grads in zip(layout.parts, fields, strict=True))
+        return sum(
+            part.scatter(grads, n_params) for part, grads in zip(layout.parts, fields, strict=True)
+        )
 
-    def transform(self, to_reported: ToReported, free_internal: Float[Array, " F"],
-                  d_reported: Float[Array, " P"]) -> Float[Array, " F"]:
+    def transform(
+        self,
+        to_reported: ToReported,
+        free_internal: Float[Array, " F"],
+        d_reported: Float[Array, " P"],
+    ) -> Float[Array, " F"]:
         """Reported gradient -> free internal gradient (chain rule of :class:`ToReported`):
         identity ``1``, log ``exp(u)``, thresholds ``inc'_j sum_{i >= j in group} d tau_i``
         (``inc'_j = exp(u_j)`` for exponentiated increments, else 1)."""
@@ -230,5 +256,3 @@ class AnalyticScores(eqx.Module):
 
 
 DEFAULT = AnalyticScores()
-
-

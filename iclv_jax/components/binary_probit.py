@@ -60,8 +60,9 @@ class BinaryProbit(ChoiceModel):
         return chosen, np.ones((len(df), 1), dtype=bool)
 
     def check_identified(self, chosen: np.ndarray, available: np.ndarray) -> None:
-        refuse_constant(self.choice, "binary choice", chosen,
-                        "the choice coefficients are not identified")
+        refuse_constant(
+            self.choice, "binary choice", chosen, "the choice coefficients are not identified"
+        )
 
     def null_loglike(self, chosen: np.ndarray, available: np.ndarray) -> float:
         """Equal shares: ``n log 1/2`` over the ``n`` observed situations."""

@@ -217,16 +217,26 @@ class ChoiceModel(abc.ABC):
         for _, sd in pairs:
             declarations.add(sd, "choice", 0.5, "log")
         scale = scale_parameter(self)
-        names["scale"] = ("1" if scale is None
-                          else declarations.add(scale, "choice", 1.0, "log"), ())
+        names["scale"] = (
+            "1" if scale is None else declarations.add(scale, "choice", 1.0, "log"),
+            (),
+        )
         names["custom_params"] = (custom_params, (len(custom_params),))
-        return ComponentPlan(component=self.kernel, names=names, signs={}, data={},
-                             static=(("custom_terms", custom_terms),
-                                     ("random_terms", _random_terms(model, panel, utilities))))
+        return ComponentPlan(
+            component=self.kernel,
+            names=names,
+            signs={},
+            data={},
+            static=(
+                ("custom_terms", custom_terms),
+                ("random_terms", _random_terms(model, panel, utilities)),
+            ),
+        )
 
 
-def _custom_terms(model, panel, utilities: dict[str, Utility],
-                  declarations: Declarations) -> tuple[list[str], tuple[CustomTerm, ...]]:
+def _custom_terms(
+    model, panel, utilities: dict[str, Utility], declarations: Declarations
+) -> tuple[list[str], tuple[CustomTerm, ...]]:
     """The parameter names gathered into ``custom_params`` and the placed custom terms
     (attribute columns after the ``P`` linear ones in the design)."""
     lvs = model.lv_names
@@ -243,19 +253,26 @@ def _custom_terms(model, panel, utilities: dict[str, Utility],
             if name not in names:
                 names.append(name)
             parameters.append((name, names.index(name)))
-        terms.append(CustomTerm(
-            fn=custom.fn, utility=j, parameters=tuple(parameters),
-            attributes=tuple((c, first_column + panel.custom_columns.index(c))
-                             for c in custom.attributes),
-            lvs=tuple((lv, lvs.index(lv)) for lv in custom.lvs)))
+        terms.append(
+            CustomTerm(
+                fn=custom.fn,
+                utility=j,
+                parameters=tuple(parameters),
+                attributes=tuple(
+                    (c, first_column + panel.custom_columns.index(c)) for c in custom.attributes
+                ),
+                lvs=tuple((lv, lvs.index(lv)) for lv in custom.lvs),
+            )
+        )
     return names, tuple(terms)
 
 
 def _random_terms(model, panel, utilities: dict[str, Utility]) -> tuple[tuple[int, int, int], ...]:
     """``(utility j, design column, position in eta)`` of every random-coefficient term."""
-    position = {rc.name: len(model.lv_names) + k
-                for k, rc in enumerate(model.random_coefficients)}
+    position = {rc.name: len(model.lv_names) + k for k, rc in enumerate(model.random_coefficients)}
     first_column = len(panel.linear_names)
-    return tuple((j, first_column + panel.custom_columns.index(column), position[name])
-                 for j, utility in enumerate(utilities.values())
-                 for name, column in utility.random.items())
+    return tuple(
+        (j, first_column + panel.custom_columns.index(column), position[name])
+        for j, utility in enumerate(utilities.values())
+        for name, column in utility.random.items()
+    )

@@ -25,8 +25,14 @@ from jaxtyping import Array
 from ..params import Parameter
 from .links import OUTER_CUT
 
-__all__ = ["EXTRAS", "SLOTS", "AbstractComponent", "ComponentLayout", "ComponentPlan",
-           "Declarations"]
+__all__ = [
+    "EXTRAS",
+    "SLOTS",
+    "AbstractComponent",
+    "ComponentLayout",
+    "ComponentPlan",
+    "Declarations",
+]
 
 # Constant slots appended to the reported vector so that every field is a pure gather.
 SLOTS = {None: 0, "-": 1, "+": 2, "1": 3}
@@ -41,8 +47,9 @@ class Declarations:
     def __init__(self):
         self.parameters: dict[str, Parameter] = {}
 
-    def add(self, name: str, block: str, default: float, transform="identity",
-            group: str | None = None) -> str:
+    def add(
+        self, name: str, block: str, default: float, transform="identity", group: str | None = None
+    ) -> str:
         """Declare ``name`` (first declaration wins) and return it, for a gather."""
         self.parameters.setdefault(name, Parameter(name, transform, block, default, group))
         return name
@@ -57,14 +64,19 @@ class Declarations:
 
     def resolve(self, plan: ComponentPlan) -> ComponentLayout:
         """``plan``'s names as positions: the component's layout."""
-        gathers = {field: self.index(names, shape)
-                   for field, (names, shape) in plan.names.items()}
+        gathers = {field: self.index(names, shape) for field, (names, shape) in plan.names.items()}
         return ComponentLayout(
-            component=plan.component, gathers=gathers,
+            component=plan.component,
+            gathers=gathers,
             signs={field: jnp.asarray(sign, dtype=float) for field, sign in plan.signs.items()},
-            data=dict(plan.data), static=plan.static,
-            parameter_fields=tuple(field for field, index in gathers.items()
-                                   if bool((index < len(self.parameters)).any())))
+            data=dict(plan.data),
+            static=plan.static,
+            parameter_fields=tuple(
+                field
+                for field, index in gathers.items()
+                if bool((index < len(self.parameters)).any())
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -136,11 +148,16 @@ class ComponentLayout(eqx.Module):
         unknown = sorted(set(gradients) - set(self.gathers))
         missing = [name for name in self.parameter_fields if gradients.get(name) is None]
         if unknown or missing:
-            raise ValueError(f"{self.component.__name__}: gradients for the fields "
-                             f"{unknown} that are not parameter fields, none for the "
-                             f"parameter fields {missing}")
-        parts = [self.scatter_field(name, gradient, n_params)
-                 for name, gradient in gradients.items() if gradient is not None]
+            raise ValueError(
+                f"{self.component.__name__}: gradients for the fields "
+                f"{unknown} that are not parameter fields, none for the "
+                f"parameter fields {missing}"
+            )
+        parts = [
+            self.scatter_field(name, gradient, n_params)
+            for name, gradient in gradients.items()
+            if gradient is not None
+        ]
         total = parts[0] if parts else jnp.zeros(n_params)
         for part in parts[1:]:
             total = total + part

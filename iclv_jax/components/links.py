@@ -73,8 +73,9 @@ def _log_normal_cdf_jvp(primals, tangents):
     tail = NORMAL_TAIL[jnp.result_type(x).name]
     in_tail = x < tail
     x_tail = jnp.where(in_tail, x, tail)
-    slope = jnp.where(in_tail, -x_tail / _mills_series(x_tail),
-                      jnp.exp(_log_normal_pdf(x) - log_cdf))
+    slope = jnp.where(
+        in_tail, -x_tail / _mills_series(x_tail), jnp.exp(_log_normal_pdf(x) - log_cdf)
+    )
     return log_cdf, slope * dx
 
 
@@ -88,8 +89,13 @@ def _log_normal_interval(a, b):
     a_body, b_body = jnp.where(in_tail, tail - 1.0, a), jnp.where(in_tail, tail, b)
     a_tail, b_tail = jnp.where(in_tail, a, tail - 1.0), jnp.where(in_tail, b, tail)
     root_half = jnp.sqrt(0.5)
-    body = jnp.log(0.5 * (jax.scipy.special.erfc(-b_body * root_half)
-                          - jax.scipy.special.erfc(-a_body * root_half)))
+    body = jnp.log(
+        0.5
+        * (
+            jax.scipy.special.erfc(-b_body * root_half)
+            - jax.scipy.special.erfc(-a_body * root_half)
+        )
+    )
     log_b = _log_normal_cdf_tail(b_tail)
     far = log_b + _log1mexp(_log_normal_cdf_tail(a_tail) - log_b)
     return jnp.where(in_tail, far, body)
@@ -112,8 +118,9 @@ def log_interval_probability(lower, upper, link: str):
     if link == "logit":
         return _log_sigmoid(upper) + _log_sigmoid(-lower) + jnp.log(-jnp.expm1(lower - upper))
     reflect = lower + upper > 0
-    return _log_normal_interval(jnp.where(reflect, -upper, lower),
-                                jnp.where(reflect, -lower, upper))
+    return _log_normal_interval(
+        jnp.where(reflect, -upper, lower), jnp.where(reflect, -lower, upper)
+    )
 
 
 def _interval_slopes(lower, upper, link: str, log_p):

@@ -18,8 +18,14 @@ from .declarations import AbstractComponent, ComponentPlan, Declarations
 from .links import along_draws, log_interval_probability
 from .thresholds import declare_thresholds
 
-__all__ = ["AbstractMeasurement", "ContinuousIndicators", "OrderedIndicators",
-           "intercept_name", "loading_name", "scale_name"]
+__all__ = [
+    "AbstractMeasurement",
+    "ContinuousIndicators",
+    "OrderedIndicators",
+    "intercept_name",
+    "loading_name",
+    "scale_name",
+]
 
 
 def loading_name(item: str) -> str:
@@ -87,14 +93,17 @@ class OrderedIndicators(AbstractMeasurement):
 
     def log_prob(self, eta: Float[Array, " L *R"], levels: Int[Array, " K"]):
         index = along_draws(self.intercepts, eta) + eta[self.lv_index] * along_draws(
-            self.loadings, eta)
+            self.loadings, eta
+        )
         answered = jnp.maximum(levels, 0)  # a missing answer reads level 0, then masked
         lower = jnp.take_along_axis(self.cuts, answered[:, None], axis=1)[:, 0]
         upper = jnp.take_along_axis(self.cuts, answered[:, None] + 1, axis=1)[:, 0]
         scales = along_draws(self.scales, eta)
-        log_p = log_interval_probability((along_draws(lower, eta) - index) / scales,
-                                         (along_draws(upper, eta) - index) / scales,
-                                         self.link)
+        log_p = log_interval_probability(
+            (along_draws(lower, eta) - index) / scales,
+            (along_draws(upper, eta) - index) / scales,
+            self.link,
+        )
         return jnp.where(along_draws(levels >= 0, eta), log_p, 0.0)
 
     @classmethod
@@ -109,28 +118,47 @@ class OrderedIndicators(AbstractMeasurement):
         width = max((ind.levels for ind in items), default=2) + 1
         loadings, cuts, signs, intercepts, scales = [], [], [], [], []
         for k, ind in enumerate(items):
-            loadings.append("1" if ind.name in references
-                            else declarations.add(loading_name(ind.name), "measurement", 1.0))
-            intercepts.append(declarations.add(intercept_name(ind.name), "measurement", 0.0)
-                              if ind.location_scale else None)
-            scales.append(declarations.add(scale_name(ind.name), "measurement", 1.0, "log")
-                          if ind.location_scale else "1")
+            loadings.append(
+                "1"
+                if ind.name in references
+                else declarations.add(loading_name(ind.name), "measurement", 1.0)
+            )
+            intercepts.append(
+                declarations.add(intercept_name(ind.name), "measurement", 0.0)
+                if ind.location_scale
+                else None
+            )
+            scales.append(
+                declarations.add(scale_name(ind.name), "measurement", 1.0, "log")
+                if ind.location_scale
+                else "1"
+            )
             answered = panel.ordered_levels[:, k]
             names, item_signs = declare_thresholds(
-                declarations, ind.threshold_group, "measurement", answered[answered >= 0],
-                ind.levels, link, ind.thresholds, width)
+                declarations,
+                ind.threshold_group,
+                "measurement",
+                answered[answered >= 0],
+                ind.levels,
+                link,
+                ind.thresholds,
+                width,
+            )
             cuts.append(names)
             signs.append(item_signs)
         n = len(items)
         return ComponentPlan(
             component=cls,
-            names={"loadings": (loadings, (n,)),
-                     "cuts": (cuts, (n, width)),
-                     "intercepts": (intercepts, (n,)),
-                     "scales": (scales, (n,))},
+            names={
+                "loadings": (loadings, (n,)),
+                "cuts": (cuts, (n, width)),
+                "intercepts": (intercepts, (n,)),
+                "scales": (scales, (n,)),
+            },
             signs={"cuts": np.asarray(signs, dtype=float).reshape(n, width)},
             data={"lv_index": _lv_index(model, items)},
-            static=(("link", link),))
+            static=(("link", link),),
+        )
 
 
 class ContinuousIndicators(AbstractMeasurement):
@@ -143,11 +171,13 @@ class ContinuousIndicators(AbstractMeasurement):
     lv_index: Int[Array, " K"]
 
     def log_prob(self, eta: Float[Array, " L *R"], values: Float[Array, " K"]):
-        mean = along_draws(self.intercepts, eta) + along_draws(self.loadings, eta) * eta[
-            self.lv_index]
+        mean = (
+            along_draws(self.intercepts, eta) + along_draws(self.loadings, eta) * eta[self.lv_index]
+        )
         observed = along_draws(~jnp.isnan(values), eta)
-        log_p = norm.logpdf(jnp.where(observed, along_draws(values, eta), mean), mean,
-                            along_draws(self.sigmas, eta))
+        log_p = norm.logpdf(
+            jnp.where(observed, along_draws(values, eta), mean), mean, along_draws(self.sigmas, eta)
+        )
         return jnp.where(observed, log_p, 0.0)
 
     @classmethod
@@ -161,16 +191,22 @@ class ContinuousIndicators(AbstractMeasurement):
             values = panel.continuous_values[:, k]
             values = values[~np.isnan(values)]  # missing answers
             spread = float(np.std(values)) or 1.0
-            intercepts.append(declarations.add(intercept_name(ind.name), "measurement",
-                                               float(np.mean(values))))
-            loadings.append(declarations.add(loading_name(ind.name), "measurement",
-                                             0.5 * spread))
-            sigmas.append(declarations.add(scale_name(ind.name), "measurement",
-                                           0.8 * spread, "log"))
+            intercepts.append(
+                declarations.add(intercept_name(ind.name), "measurement", float(np.mean(values)))
+            )
+            loadings.append(declarations.add(loading_name(ind.name), "measurement", 0.5 * spread))
+            sigmas.append(
+                declarations.add(scale_name(ind.name), "measurement", 0.8 * spread, "log")
+            )
         n = len(items)
         return ComponentPlan(
             component=cls,
-            names={"intercepts": (intercepts, (n,)),
-                     "loadings": (loadings, (n,)),
-                     "sigmas": (sigmas, (n,))},
-            signs={}, data={"lv_index": _lv_index(model, items)}, static=())
+            names={
+                "intercepts": (intercepts, (n,)),
+                "loadings": (loadings, (n,)),
+                "sigmas": (sigmas, (n,)),
+            },
+            signs={},
+            data={"lv_index": _lv_index(model, items)},
+            static=(),
+        )

@@ -56,10 +56,14 @@ class Alternative:
         """Its utility with ``asc_<name>`` (the constant 1) when ``asc``."""
         if not self.asc:
             return self.utility
-        return Utility(attributes=self.utility.attributes,
-                       constants={self.name: None, **self.utility.constants},
-                       lvs=self.utility.lvs, specific=self.utility.specific,
-                       extra=self.utility.extra, random=self.utility.random)
+        return Utility(
+            attributes=self.utility.attributes,
+            constants={self.name: None, **self.utility.constants},
+            lvs=self.utility.lvs,
+            specific=self.utility.specific,
+            extra=self.utility.extra,
+            random=self.utility.random,
+        )
 
 
 def _constants_loglike(chosen: np.ndarray, available: np.ndarray) -> float:
@@ -118,8 +122,10 @@ class MultinomialLogit(ChoiceModel):
                     f"multinomial logit {self.choice!r}: duplicated alternative "
                     f"{what}s {duplicated}"
                 )
-        if all(any(column is None for column in utility.constants.values())
-               for utility in self.utilities().values()):
+        if all(
+            any(column is None for column in utility.constants.values())
+            for utility in self.utilities().values()
+        ):
             raise SpecificationError(
                 f"multinomial logit {self.choice!r}: an asc for every alternative is "
                 "not identified; fix one (leave asc=False on a reference alternative)"

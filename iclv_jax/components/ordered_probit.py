@@ -27,14 +27,18 @@ class OrderedProbitChoiceModule(AbstractChoice):
 
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
         v = self.utilities(base, eta)[:, 0]
-        return log_interval_probability(along_draws(self.cuts[chosen], eta) - v,
-                                        along_draws(self.cuts[chosen + 1], eta) - v, "probit")
+        return log_interval_probability(
+            along_draws(self.cuts[chosen], eta) - v,
+            along_draws(self.cuts[chosen + 1], eta) - v,
+            "probit",
+        )
 
     def probabilities(self, base, eta, available):
         """``Phi(tau_k - V_t) - Phi(tau_{k-1} - V_t)`` for levels ``k = 1..J``."""
         v = self.utilities(base, eta)[:, :1]
-        return jnp.exp(log_interval_probability(self.cuts[None, :-1] - v,
-                                                self.cuts[None, 1:] - v, "probit"))
+        return jnp.exp(
+            log_interval_probability(self.cuts[None, :-1] - v, self.cuts[None, 1:] - v, "probit")
+        )
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,7 @@ class OrderedProbitChoice(ChoiceModel):
     def __post_init__(self):
         scale_parameter(self)
         if not isinstance(self.levels, int) or self.levels < 2:
-            raise SpecificationError(
-                f"ordered choice {self.choice!r}: levels must be an int >= 2"
-            )
+            raise SpecificationError(f"ordered choice {self.choice!r}: levels must be an int >= 2")
         if any(column is None for column in self.utility.constants.values()):
             raise SpecificationError(
                 f"ordered choice {self.choice!r}: a constant asc is not identified "
@@ -95,7 +97,14 @@ class OrderedProbitChoice(ChoiceModel):
 
     def declare_own(self, model, panel, declarations: Declarations) -> dict:
         """The thresholds ``tau_<choice>_<j>``, starting at the observed shares."""
-        names, _ = declare_thresholds(declarations, self.choice, "choice",
-                                      panel.chosen[panel.situation_mask], self.levels,
-                                      "probit", "free", self.levels + 1)
+        names, _ = declare_thresholds(
+            declarations,
+            self.choice,
+            "choice",
+            panel.chosen[panel.situation_mask],
+            self.levels,
+            "probit",
+            "free",
+            self.levels + 1,
+        )
         return {"cuts": (names, (self.levels + 1,))}

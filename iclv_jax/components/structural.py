@@ -13,8 +13,7 @@ from jaxtyping import Array, Float
 from .declarations import AbstractComponent, ComponentPlan, Declarations
 from .links import along_draws
 
-__all__ = ["Structural", "covariate_name", "lv_scale_name", "path_name",
-           "random_coefficient_names"]
+__all__ = ["Structural", "covariate_name", "lv_scale_name", "path_name", "random_coefficient_names"]
 
 
 def path_name(upstream: str, lv: str) -> str:
@@ -67,8 +66,11 @@ class Structural(AbstractComponent):
                 values.append(-jnp.exp(linear))
             elif kind == "triangular":
                 u = ndtr(z[k])
-                t = jnp.where(u < 0.5, jnp.sqrt(2.0 * jnp.minimum(u, 0.5)) - 1.0,
-                              1.0 - jnp.sqrt(2.0 * (1.0 - jnp.maximum(u, 0.5))))
+                t = jnp.where(
+                    u < 0.5,
+                    jnp.sqrt(2.0 * jnp.minimum(u, 0.5)) - 1.0,
+                    1.0 - jnp.sqrt(2.0 * (1.0 - jnp.maximum(u, 0.5))),
+                )
                 values.append(self.random_mean[k] + self.random_sd[k] * t)
             else:
                 values.append(linear)
@@ -104,21 +106,30 @@ class Structural(AbstractComponent):
             lv = model.lv(name)
             for upstream in lv.predictors:
                 gamma[l][lvs.index(upstream)] = declarations.add(
-                    path_name(upstream, name), "structural", 0.0)
+                    path_name(upstream, name), "structural", 0.0
+                )
             for cov in lv.covariates:
                 b[l][covariates.index(cov)] = declarations.add(
-                    covariate_name(cov, name), "structural", 0.0)
-        sigma = ["1" if model.lv(name).reference is None
-                 else declarations.add(lv_scale_name(name), "structural", 1.0, "log")
-                 for name in lvs]
+                    covariate_name(cov, name), "structural", 0.0
+                )
+        sigma = [
+            "1"
+            if model.lv(name).reference is None
+            else declarations.add(lv_scale_name(name), "structural", 1.0, "log")
+            for name in lvs
+        ]
         pairs = [random_coefficient_names(rc.name) for rc in model.random_coefficients]
         n, k = len(lvs), len(pairs)
         return ComponentPlan(
             component=cls,
-            names={"gamma": (gamma, (n, n)), "b": (b, (n, len(covariates))),
-                   "sigma": (sigma, (n,)),
-                   "random_mean": ([mean for mean, _ in pairs], (k,)),
-                   "random_sd": ([sd for _, sd in pairs], (k,))},
-            signs={}, data={},
-            static=(("random_kinds",
-                     tuple(rc.distribution for rc in model.random_coefficients)),))
+            names={
+                "gamma": (gamma, (n, n)),
+                "b": (b, (n, len(covariates))),
+                "sigma": (sigma, (n,)),
+                "random_mean": ([mean for mean, _ in pairs], (k,)),
+                "random_sd": ([sd for _, sd in pairs], (k,)),
+            },
+            signs={},
+            data={},
+            static=(("random_kinds", tuple(rc.distribution for rc in model.random_coefficients)),),
+        )

@@ -36,7 +36,7 @@ def _symmetric_starts(free: np.ndarray) -> np.ndarray:
     the spread of each mirrored pair after centring (positive and increasing)."""
     half = len(free) // 2
     centred = free - free.mean()
-    return 0.5 * (centred[len(free) - half:] - centred[:half][::-1])
+    return 0.5 * (centred[len(free) - half :] - centred[:half][::-1])
 
 
 def threshold_starts(levels: np.ndarray, n_levels: int, link: str) -> np.ndarray:
@@ -53,8 +53,16 @@ def threshold_starts(levels: np.ndarray, n_levels: int, link: str) -> np.ndarray
     return logit(shares) * np.sqrt(1.0 + 3.0 / np.pi**2)
 
 
-def declare_thresholds(declarations: Declarations, group: str, block: str, levels: np.ndarray,
-                       n_levels: int, link: str, form: str, width: int) -> tuple[list, list]:
+def declare_thresholds(
+    declarations: Declarations,
+    group: str,
+    block: str,
+    levels: np.ndarray,
+    n_levels: int,
+    link: str,
+    form: str,
+    width: int,
+) -> tuple[list, list]:
     """Declare the thresholds ``tau_<group>_<j>`` of ``n_levels`` ordered levels (observed
     0-based ``levels`` give the starts) and return the padded cut-point gather of
     ``width`` and its signs.  ``form="free"``: ``J - 1`` increasing thresholds;
@@ -63,10 +71,21 @@ def declare_thresholds(declarations: Declarations, group: str, block: str, level
     starts = threshold_starts(levels, n_levels, link)
     if form == "symmetric":
         first = n_levels - len(starts) // 2
-        upper = [declarations.add(threshold_name(group, first + j), block, float(value),
-                                  "positive_threshold", group=group)
-                 for j, value in enumerate(_symmetric_starts(starts))]
+        upper = [
+            declarations.add(
+                threshold_name(group, first + j),
+                block,
+                float(value),
+                "positive_threshold",
+                group=group,
+            )
+            for j, value in enumerate(_symmetric_starts(starts))
+        ]
         return _symmetric_cuts(upper, n_levels - 1, width)
-    names = [declarations.add(threshold_name(group, j + 1), block, float(value), "threshold",
-                              group=group) for j, value in enumerate(starts)]
+    names = [
+        declarations.add(
+            threshold_name(group, j + 1), block, float(value), "threshold", group=group
+        )
+        for j, value in enumerate(starts)
+    ]
     return padded_cuts(names, width), [1.0] * width

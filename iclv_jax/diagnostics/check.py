@@ -52,7 +52,8 @@ class GradientCheck:
     def loglike_ok(self) -> bool:
         """The implementation's log-likelihood equals autodiff's (to 1e-10 relative)."""
         return abs(self.loglike_implementation - self.loglike) <= 1e-10 * max(
-            1.0, abs(self.loglike))
+            1.0, abs(self.loglike)
+        )
 
     @property
     def failed(self) -> list[str]:
@@ -63,16 +64,20 @@ class GradientCheck:
         return bool(self.table["ok"].all()) and self.loglike_ok
 
     def __str__(self) -> str:
-        verdict = "OK" if self.ok else "FAILED" + (
-            f" for {format_names(self.failed)}" if self.failed else "")
+        verdict = (
+            "OK"
+            if self.ok
+            else "FAILED" + (f" for {format_names(self.failed)}" if self.failed else "")
+        )
         if not self.loglike_ok:
-            verdict += (f"; its log-likelihood {self.loglike_implementation:.10g} is not "
-                        f"autodiff's {self.loglike:.10g}")
+            verdict += (
+                f"; its log-likelihood {self.loglike_implementation:.10g} is not "
+                f"autodiff's {self.loglike:.10g}"
+            )
         lines = [
             f"Gradient check of {self.implementation!r} against autodiff and central "
             "finite differences",
-            f"  gradients d log L / du in the internal parameter space; log L = "
-            f"{self.loglike:.6f}",
+            f"  gradients d log L / du in the internal parameter space; log L = {self.loglike:.6f}",
             f"  relative = |a - b| / max(|a|, |b|, floor); floor = {self.floor:g} / s_i "
             "(s_i the BHHH scale), for finite differences at least 10 fd_noise / tolerance",
             f"  max relative difference: analytic vs autodiff {self.max_rel_error:.2e} "
@@ -80,17 +85,32 @@ class GradientCheck:
             f"{self.max_rel_error_fd:.2e} (tolerance {self.fd_tolerance:g})",
             f"  {verdict}",
         ]
-        columns = ["block", "autodiff", "analytic", "finite_difference", "rel_analytic",
-                   "rel_fd", "ok"]
+        columns = [
+            "block",
+            "autodiff",
+            "analytic",
+            "finite_difference",
+            "rel_analytic",
+            "rel_fd",
+            "ok",
+        ]
         return "\n".join(lines) + "\n" + table_text(self.table, columns)
 
     __repr__ = __str__
 
 
-def check_gradients(model, data=None, params=None, draws: int | Draws = 100,
-                    gradient: str | GradientFn = "analytic", finite_differences: bool = True,
-                    analytic_tolerance: float = 1e-6, fd_tolerance: float = 1e-5,
-                    floor: float = 1e-6, chunk_size: int | None = None) -> GradientCheck:
+def check_gradients(
+    model,
+    data=None,
+    params=None,
+    draws: int | Draws = 100,
+    gradient: str | GradientFn = "analytic",
+    finite_differences: bool = True,
+    analytic_tolerance: float = 1e-6,
+    fd_tolerance: float = 1e-5,
+    floor: float = 1e-6,
+    chunk_size: int | None = None,
+) -> GradientCheck:
     """Compare the ``gradient`` implementation and central finite differences with autodiff.
 
     Args:
@@ -127,10 +147,14 @@ def check_gradients(model, data=None, params=None, draws: int | Draws = 100,
     uncovered = gradient == "analytic" and bool(choice["custom_terms"] or choice["random_terms"])
     if uncovered:  # autodiff is checked against finite differences alone
         if not finite_differences:
-            raise ValueError(f"{CUSTOM_NOT_COVERED}: check_gradients needs "
-                             "finite_differences=True to check such a model")
-        name = ("analytic not available for custom terms or random coefficients; "
-                "autodiff vs finite differences")
+            raise ValueError(
+                f"{CUSTOM_NOT_COVERED}: check_gradients needs "
+                "finite_differences=True to check such a model"
+            )
+        name = (
+            "analytic not available for custom terms or random coefficients; "
+            "autodiff vs finite differences"
+        )
         ll_impl, impl = np.asarray(ll), np.full_like(np.asarray(auto), np.nan)
     else:
         ll_impl, impl = (np.asarray(x) for x in gradient_fn(likelihood, u))
@@ -160,6 +184,12 @@ def check_gradients(model, data=None, params=None, draws: int | Draws = 100,
         },
         index=pd.Index(list(problem.space.free_names), name="parameter"),
     )
-    return GradientCheck(table=table, loglike=float(ll), loglike_implementation=float(ll_impl),
-                         implementation=name, analytic_tolerance=analytic_tolerance,
-                         fd_tolerance=fd_tolerance, floor=floor)
+    return GradientCheck(
+        table=table,
+        loglike=float(ll),
+        loglike_implementation=float(ll_impl),
+        implementation=name,
+        analytic_tolerance=analytic_tolerance,
+        fd_tolerance=fd_tolerance,
+        floor=floor,
+    )

@@ -30,8 +30,10 @@ def free_internal_at(problem: Problem, params) -> jax.Array:
     if isinstance(params, (np.ndarray, jax.Array)):
         u = jnp.asarray(params, dtype=float)
         if u.shape != (problem.space.n_free,):
-            raise ValueError(f"an array of params must hold the {problem.space.n_free} "
-                             f"free internal values, got shape {u.shape}")
+            raise ValueError(
+                f"an array of params must hold the {problem.space.n_free} "
+                f"free internal values, got shape {u.shape}"
+            )
         return u
     return problem.free_internal(params)
 
@@ -40,8 +42,10 @@ def autodiff_at(likelihood: SimulatedLikelihood, u):
     """Autodiff ``(log L, gradient)`` as numpy; raises if either is not finite."""
     ll, grad = (np.asarray(x) for x in likelihood.loglike_and_grad(u))
     if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
-        raise ValueError(f"the log-likelihood ({float(ll)}) or its autodiff gradient is not "
-                         "finite at these parameters; diagnose at another point")
+        raise ValueError(
+            f"the log-likelihood ({float(ll)}) or its autodiff gradient is not "
+            "finite at these parameters; diagnose at another point"
+        )
     return ll, grad
 
 

@@ -19,8 +19,15 @@ from ..likelihood import SimulatedLikelihood
 from ..optimize.optimality import scales_from_curvature
 from .gradients import GradientFn
 
-__all__ = ["EPS", "exact_steps", "finite_difference_gradient", "finite_steps",
-           "gradient_response", "hessian_vector_products", "natural_scales"]
+__all__ = [
+    "EPS",
+    "exact_steps",
+    "finite_difference_gradient",
+    "finite_steps",
+    "gradient_response",
+    "hessian_vector_products",
+    "natural_scales",
+]
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -46,8 +53,9 @@ def exact_steps(u: np.ndarray, steps: np.ndarray):
     return up, down, up - down
 
 
-def finite_difference_gradient(likelihood: SimulatedLikelihood, free_internal,
-                               steps=None) -> np.ndarray:
+def finite_difference_gradient(
+    likelihood: SimulatedLikelihood, free_internal, steps=None
+) -> np.ndarray:
     """Central differences ``(log L(u + h_i e_i) - log L(u - h_i e_i)) / (2 h_i)``
     (``2 F`` likelihood evaluations; ``steps`` default :func:`finite_steps`)."""
     u = np.asarray(free_internal, dtype=float)
@@ -62,8 +70,9 @@ def finite_difference_gradient(likelihood: SimulatedLikelihood, free_internal,
     return grad
 
 
-def gradient_response(gradient_fn: GradientFn, likelihood: SimulatedLikelihood, free_internal,
-                      steps) -> np.ndarray:
+def gradient_response(
+    gradient_fn: GradientFn, likelihood: SimulatedLikelihood, free_internal, steps
+) -> np.ndarray:
     """``[F, F]`` central differences of a gradient implementation: column ``i`` is
     ``(g(u + h_i e_i) - g(u - h_i e_i)) / 2 h_i``, so entry ``(k, i)`` approximates
     ``d g_k / d u_i`` (``2 F`` gradient evaluations)."""
@@ -80,15 +89,18 @@ def gradient_response(gradient_fn: GradientFn, likelihood: SimulatedLikelihood, 
 @eqx.filter_jit
 def _hvp_map(likelihood: SimulatedLikelihood, free_internal, directions, batch_size: int):
     """``H v`` for every row ``v`` of ``directions``, ``batch_size`` rows per step."""
+
     def hvp(direction):
-        return jax.jvp(lambda x: likelihood.loglike_and_grad(x)[1],
-                       (free_internal,), (direction,))[1]
+        return jax.jvp(lambda x: likelihood.loglike_and_grad(x)[1], (free_internal,), (direction,))[
+            1
+        ]
 
     return lax.map(hvp, directions, batch_size=batch_size)
 
 
-def hessian_vector_products(likelihood: SimulatedLikelihood, free_internal, directions,
-                            batch_size: int = 4) -> np.ndarray:
+def hessian_vector_products(
+    likelihood: SimulatedLikelihood, free_internal, directions, batch_size: int = 4
+) -> np.ndarray:
     """``H v`` for each row ``v`` of ``directions`` (``[K, F]``): ``jax.jvp`` of the autodiff
     gradient (forward over reverse), ``batch_size`` directions at a time (memory: about
     ``batch_size`` times that of one chunked gradient; use 1 on a tight device)."""

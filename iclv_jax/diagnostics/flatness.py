@@ -17,9 +17,14 @@ def typical_curvature(diagonal: np.ndarray) -> float:
     return largest if largest > 0 else 1.0
 
 
-def flat_directions(scaled_hessian: np.ndarray, scaled_bhhh: np.ndarray, names,
-                    typical: float, tolerance: float,
-                    weight: float = 0.1) -> list[dict[str, float]]:
+def flat_directions(
+    scaled_hessian: np.ndarray,
+    scaled_bhhh: np.ndarray,
+    names,
+    typical: float,
+    tolerance: float,
+    weight: float = 0.1,
+) -> list[dict[str, float]]:
     """Unit directions ``d`` (scaled coordinates) along which the likelihood is flat:
     in the span of the eigenvectors of the symmetrised scaled Hessian with
     ``|eigenvalue| <= tolerance * typical``, and with ``d' B d <= tolerance`` for the
@@ -39,6 +44,5 @@ def flat_directions(scaled_hessian: np.ndarray, scaled_bhhh: np.ndarray, names,
         vector = vector / np.linalg.norm(vector)
         vector = vector * np.sign(vector[np.argmax(np.abs(vector))])
         order = np.argsort(-np.abs(vector))
-        directions.append({names[i]: float(vector[i]) for i in order
-                           if abs(vector[i]) >= weight})
+        directions.append({names[i]: float(vector[i]) for i in order if abs(vector[i]) >= weight})
     return directions

@@ -66,44 +66,70 @@ class FrozenReport:
     @property
     def message(self) -> str:
         if self.ok:
-            return (f"every parameter's {self.implementation!r} gradient responds to it as "
-                    "autodiff's curvature says; no flat direction")
+            return (
+                f"every parameter's {self.implementation!r} gradient responds to it as "
+                "autodiff's curvature says; no flat direction"
+            )
         parts = []
         if self.wrong:
             wrong = self.table.loc[self.wrong]
-            reasons = "; ".join(f"{name}: {reason}" for name, reason
-                                in zip(wrong.index, wrong["reason"], strict=True))
+            reasons = "; ".join(
+                f"{name}: {reason}"
+                for name, reason in zip(wrong.index, wrong["reason"], strict=True)
+            )
             parts.append(
                 f"WRONG GRADIENT CODE in {self.implementation!r} for {len(self.wrong)} "
                 f"parameter(s): {format_names(self.wrong)}.  The implementation disagrees "
                 f"with autodiff, which is the truth; fix the derivative code.  "
-                f"Details: {reasons}")
+                f"Details: {reasons}"
+            )
         if self.flat:
             directions = "; ".join(
-                " ".join(f"{w:+.2f} {n}" for n, w in d.items()) for d in self.flat_directions)
+                " ".join(f"{w:+.2f} {n}" for n, w in d.items()) for d in self.flat_directions
+            )
             parts.append(
                 f"FLAT LIKELIHOOD / UNIDENTIFIED for {len(self.flat)} parameter(s): "
                 f"{format_names(self.flat)}.  Autodiff agrees: the curvature (relative "
                 f"to the typical {self.typical_curvature:.3g} in BHHH-scaled units) and "
                 f"every person's score are ~0 along: {directions}.  This is the model or the data "
-                "(not identified), not the gradient code.")
+                "(not identified), not the gradient code."
+            )
         return "\n".join(parts)
 
     def __str__(self) -> str:
-        head = (f"Frozen-gradient check of {self.implementation!r} against autodiff "
-                f"Hessian-vector products (internal parameter space)\n{self.message}")
-        columns = ["block", "autodiff", "implementation", "rel_gradient", "scaled_curvature",
-                   "scaled_response", "response_error", "verdict"]
+        head = (
+            f"Frozen-gradient check of {self.implementation!r} against autodiff "
+            f"Hessian-vector products (internal parameter space)\n{self.message}"
+        )
+        columns = [
+            "block",
+            "autodiff",
+            "implementation",
+            "rel_gradient",
+            "scaled_curvature",
+            "scaled_response",
+            "response_error",
+            "verdict",
+        ]
         return head + "\n" + table_text(self.table, columns)
 
     __repr__ = __str__
 
 
-def detect_frozen(model, data=None, params=None, draws: int | Draws = 100,
-                  gradient: str | GradientFn = "analytic", gradient_tolerance: float = 1e-6,
-                  response_tolerance: float = 1e-3, flat_tolerance: float = 1e-6,
-                  floor: float = 1e-6, relative_step: float = 1e-4, batch_size: int = 4,
-                  chunk_size: int | None = None) -> FrozenReport:
+def detect_frozen(
+    model,
+    data=None,
+    params=None,
+    draws: int | Draws = 100,
+    gradient: str | GradientFn = "analytic",
+    gradient_tolerance: float = 1e-6,
+    response_tolerance: float = 1e-3,
+    flat_tolerance: float = 1e-6,
+    floor: float = 1e-6,
+    relative_step: float = 1e-4,
+    batch_size: int = 4,
+    chunk_size: int | None = None,
+) -> FrozenReport:
     """Flag parameters whose ``gradient`` does not respond when they move.
 
     For each free parameter ``i`` the implementation's gradient is evaluated at
@@ -157,8 +183,7 @@ def detect_frozen(model, data=None, params=None, draws: int | Draws = 100,
     scales = scales_from_curvature(None, scores)
     hessian = hessian_vector_products(likelihood, u, np.eye(n), batch_size).T
     curvature_scales = scales_from_curvature(hessian, scores)
-    steps = relative_step * np.minimum(np.maximum(np.abs(np.asarray(u)), 1.0),
-                                       curvature_scales)
+    steps = relative_step * np.minimum(np.maximum(np.abs(np.asarray(u)), 1.0), curvature_scales)
     u_np = np.asarray(u, dtype=float)
     response = gradient_response(gradient_fn, likelihood, u_np, steps)
 
@@ -184,22 +209,30 @@ def detect_frozen(model, data=None, params=None, draws: int | Draws = 100,
         h_ii, r_ii = unit_h[i, i], unit_r[i, i]
         problems = []
         if not rel_gradient[i] <= gradient_tolerance:  # NaN counts as wrong
-            problems.append(f"gradient {impl[i]:.9g} but autodiff {auto[i]:.9g} "
-                            f"(relative difference {rel_gradient[i]:.2g})")
+            problems.append(
+                f"gradient {impl[i]:.9g} but autodiff {auto[i]:.9g} "
+                f"(relative difference {rel_gradient[i]:.2g})"
+            )
         if abs(r_ii) <= flat_tolerance and abs(h_ii) > response_tolerance:
-            problems.append(f"gradient does not respond when it moves (d g/d u = "
-                            f"{response[i, i]:.3g}, autodiff curvature {hessian[i, i]:.3g})")
+            problems.append(
+                f"gradient does not respond when it moves (d g/d u = "
+                f"{response[i, i]:.3g}, autodiff curvature {hessian[i, i]:.3g})"
+            )
         elif not response_error[i] <= response_tolerance:
             j = partner[i]
-            problems.append(f"gradient responds wrongly to {names[j]} (d g/d u = "
-                            f"{response[i, j]:.4g}, autodiff H = {hessian[i, j]:.4g})")
+            problems.append(
+                f"gradient responds wrongly to {names[j]} (d g/d u = "
+                f"{response[i, j]:.4g}, autodiff H = {hessian[i, j]:.4g})"
+            )
         if problems:
             verdicts.append(WRONG)
             reasons.append("; ".join(problems))
         elif name in in_flat:
             verdicts.append(FLAT)
-            reasons.append("autodiff curvature and scores ~0 along a direction "
-                           f"involving it (scaled H_ii = {scaled_h[i, i] / typical:.2g})")
+            reasons.append(
+                "autodiff curvature and scores ~0 along a direction "
+                f"involving it (scaled H_ii = {scaled_h[i, i] / typical:.2g})"
+            )
         else:
             verdicts.append(OK)
             reasons.append("")
@@ -224,8 +257,14 @@ def detect_frozen(model, data=None, params=None, draws: int | Draws = 100,
         index=pd.Index(names, name="parameter"),
     )
     return FrozenReport(
-        table=table, implementation=impl_name, typical_curvature=typical,
+        table=table,
+        implementation=impl_name,
+        typical_curvature=typical,
         flat_directions=flat_dirs,
-        tolerances={"gradient": gradient_tolerance, "response": response_tolerance,
-                    "flat": flat_tolerance, "floor": floor},
+        tolerances={
+            "gradient": gradient_tolerance,
+            "response": response_tolerance,
+            "flat": flat_tolerance,
+            "floor": floor,
+        },
     )

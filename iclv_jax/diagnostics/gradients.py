@@ -17,8 +17,13 @@ from ..analytic import AnalyticScores
 from ..analytic import loglike_and_grad as _analytic_loglike_and_grad
 from ..likelihood import SimulatedLikelihood
 
-__all__ = ["GradientFn", "analytic_gradient", "analytic_gradient_with", "autodiff_gradient",
-           "resolve_gradient"]
+__all__ = [
+    "GradientFn",
+    "analytic_gradient",
+    "analytic_gradient_with",
+    "autodiff_gradient",
+    "resolve_gradient",
+]
 
 GradientFn = Callable[[SimulatedLikelihood, jax.Array], tuple[jax.Array, jax.Array]]
 
@@ -41,7 +46,8 @@ def resolve_gradient(gradient: str | GradientFn) -> tuple[str, GradientFn]:
     if gradient not in named:
         raise ValueError(
             f"gradient must be 'autodiff', 'analytic' or a callable "
-            f"(likelihood, free_internal) -> (loglike, grad), got {gradient!r}")
+            f"(likelihood, free_internal) -> (loglike, grad), got {gradient!r}"
+        )
     return gradient, named[gradient]
 
 

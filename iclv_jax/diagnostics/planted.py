@@ -15,8 +15,7 @@ from ..estimation import Problem
 from ..likelihood import SimulatedLikelihood, person_loglike
 from .gradients import GradientFn, analytic_gradient_with
 
-__all__ = ["FlippedThresholdScores", "SeedStructuralScores", "seed_gamma_values",
-           "seed_gradient"]
+__all__ = ["FlippedThresholdScores", "SeedStructuralScores", "seed_gamma_values", "seed_gradient"]
 
 
 class SeedStructuralScores(AnalyticScores):
@@ -61,8 +60,9 @@ class FlippedThresholdScores(AnalyticScores):
 
     def ordered(self, module, eta, levels, *args, **kwargs):
         out = super().ordered(module, eta, levels, *args, **kwargs)
-        return eqx.tree_at(lambda o: o.cuts, out,
-                           out.cuts.at[self.item, self.position].multiply(-1.0))
+        return eqx.tree_at(
+            lambda o: o.cuts, out, out.cuts.at[self.item, self.position].multiply(-1.0)
+        )
 
 
 @eqx.filter_jit
@@ -76,8 +76,7 @@ def _seed_gamma_fields(likelihood: SimulatedLikelihood, free_internal, importanc
     def person(p, zeta):
         etas = jax.vmap(lambda z: structural(p.covariates, z))(zeta)
         if importance:
-            draw_ll = jax.vmap(lambda z: person_loglike(components, p, z[None],
-                                                        jnp.zeros(1)))(zeta)
+            draw_ll = jax.vmap(lambda z: person_loglike(components, p, z[None], jnp.zeros(1)))(zeta)
             weights = softmax(draw_ll + likelihood.log_weights)
         else:
             weights = jnp.exp(likelihood.log_weights)
@@ -129,10 +128,12 @@ def seed_gradient(weights: str = "importance") -> GradientFn:
     return gradient
 
 
-def seed_gamma_values(likelihood: SimulatedLikelihood, free_internal,
-                      weights: str = "importance") -> np.ndarray:
+def seed_gamma_values(
+    likelihood: SimulatedLikelihood, free_internal, weights: str = "importance"
+) -> np.ndarray:
     """The ``[L, L]`` seed formula summed over people and draws, computed directly
     (independent of :class:`SeedStructuralScores`; entries off the paths are not
     parameters)."""
-    return np.asarray(_seed_gamma_fields(likelihood, jnp.asarray(free_internal),
-                                         weights == "importance"))
+    return np.asarray(
+        _seed_gamma_fields(likelihood, jnp.asarray(free_internal), weights == "importance")
+    )

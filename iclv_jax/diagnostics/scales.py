@@ -18,8 +18,13 @@ from .evaluation import as_problem, autodiff_at, free_internal_at
 from .finite_differences import natural_scales
 from .tables import table_text
 
-__all__ = ["BLOCK_LABELS", "GradientScales", "gradient_scales", "parameter_groups",
-           "reported_gradient"]
+__all__ = [
+    "BLOCK_LABELS",
+    "GradientScales",
+    "gradient_scales",
+    "parameter_groups",
+    "reported_gradient",
+]
 
 BLOCK_LABELS = {
     "structural": "structural",
@@ -27,8 +32,6 @@ BLOCK_LABELS = {
     "choice_lv": "choice: LV coefficients",
     "choice_other": "choice: other",
 }
-
-
 
 
 @dataclass
@@ -82,10 +85,13 @@ class GradientScales:
             f"Gradient scales per block (mean |d log L / d theta|, reported space; "
             f"log L = {self.loglike:.6g})",
             f"  largest / smallest block: {self.imbalance:,.1f}"
-            + (f"; after scaling (gradient in v = u / s): {self.scaled_imbalance:,.2f}"
-               if self.scaled else ""),
-            "  largest entries: " + ", ".join(
-                f"{name} {value:+.5g}" for name, value in self.largest().items()),
+            + (
+                f"; after scaling (gradient in v = u / s): {self.scaled_imbalance:,.2f}"
+                if self.scaled
+                else ""
+            ),
+            "  largest entries: "
+            + ", ".join(f"{name} {value:+.5g}" for name, value in self.largest().items()),
         ]
         return "\n".join(lines) + "\n" + table_text(self.table, columns)
 
@@ -114,8 +120,9 @@ def reported_gradient(likelihood: SimulatedLikelihood, free_internal, internal_g
     ``g_u = J' g_theta`` with ``J = d theta_free / du`` (diagonal for identity and log
     transforms, lower triangular within a threshold group), solved for ``g_theta``."""
     free = likelihood.to_reported.free_index
-    jacobian = np.asarray(jax.jacobian(lambda x: likelihood.to_reported(x)[free])(
-        jnp.asarray(free_internal)))
+    jacobian = np.asarray(
+        jax.jacobian(lambda x: likelihood.to_reported(x)[free])(jnp.asarray(free_internal))
+    )
     return np.linalg.solve(jacobian.T, np.asarray(internal_gradient))
 
 
@@ -129,8 +136,14 @@ def _named_scales(name: str, likelihood: SimulatedLikelihood, u) -> np.ndarray:
     raise ValueError(f"scales must be None, 'bhhh', 'estimator' or an array, got {name!r}")
 
 
-def gradient_scales(model, data=None, params=None, draws: int | Draws = 100, scales=None,
-                    chunk_size: int | None = None) -> GradientScales:
+def gradient_scales(
+    model,
+    data=None,
+    params=None,
+    draws: int | Draws = 100,
+    scales=None,
+    chunk_size: int | None = None,
+) -> GradientScales:
     """Mean absolute gradient per block and the ratios between blocks (the seed's
     failure 1: structural 0.026, LV coefficients 11.14, other choice 256.66).
 
@@ -152,8 +165,10 @@ def gradient_scales(model, data=None, params=None, draws: int | Draws = 100, sca
     reported = reported_gradient(likelihood, u, internal)
     names = list(problem.space.free_names)
     groups = parameter_groups(problem)
-    frame = pd.DataFrame({"group": groups, "reported": reported, "internal": internal},
-                         index=pd.Index(names, name="parameter"))
+    frame = pd.DataFrame(
+        {"group": groups, "reported": reported, "internal": internal},
+        index=pd.Index(names, name="parameter"),
+    )
     if isinstance(scales, str):
         scales = _named_scales(scales, likelihood, u)
     if scales is not None:
@@ -167,8 +182,13 @@ def gradient_scales(model, data=None, params=None, draws: int | Draws = 100, sca
         if part.empty:
             continue
         magnitude = part["reported"].abs()
-        row = {"label": BLOCK_LABELS[group], "n": len(part), "mean_abs": magnitude.mean(),
-               "max_abs": magnitude.max(), "largest": magnitude.idxmax()}
+        row = {
+            "label": BLOCK_LABELS[group],
+            "n": len(part),
+            "mean_abs": magnitude.mean(),
+            "max_abs": magnitude.max(),
+            "largest": magnitude.idxmax(),
+        }
         if scales is not None:
             row["scaled_mean_abs"] = part["scaled"].abs().mean()
         rows[group] = row
@@ -176,6 +196,7 @@ def gradient_scales(model, data=None, params=None, draws: int | Draws = 100, sca
     table.index.name = "block"
     table["ratio_to_smallest"] = table["mean_abs"] / table["mean_abs"].min()
     if scales is not None:
-        table["scaled_ratio_to_smallest"] = (table["scaled_mean_abs"]
-                                             / table["scaled_mean_abs"].min())
+        table["scaled_ratio_to_smallest"] = (
+            table["scaled_mean_abs"] / table["scaled_mean_abs"].min()
+        )
     return GradientScales(table=table, gradient=frame, loglike=float(ll))

@@ -25,6 +25,7 @@ def table_text(table: pd.DataFrame, columns: Sequence[str], rows=None) -> str:
     """``columns`` of ``table`` (the ``rows`` given, default all) as text, 4 significant
     digits."""
     view = table.loc[rows if rows is not None else table.index, list(columns)]
-    with pd.option_context("display.max_rows", 200, "display.width", 160,
-                           "display.float_format", "{:.4g}".format):
+    with pd.option_context(
+        "display.max_rows", 200, "display.width", 160, "display.float_format", "{:.4g}".format
+    ):
         return view.to_string()

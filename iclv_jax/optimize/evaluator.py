@@ -29,8 +29,9 @@ class Evaluator:
     computations (``"scores"``, ``"hessian"``).
     """
 
-    def __init__(self, likelihood: SimulatedLikelihood, gradient: str = "autodiff",
-                 cache_size: int = 4):
+    def __init__(
+        self, likelihood: SimulatedLikelihood, gradient: str = "autodiff", cache_size: int = 4
+    ):
         if gradient not in GRADIENTS:
             raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
         self.likelihood, self.gradient, self.cache_size = likelihood, gradient, cache_size
@@ -89,4 +90,3 @@ class Evaluator:
 
     def hessian(self, u) -> np.ndarray:
         return self._at(u, "hessian", self._compute_hessian)
-

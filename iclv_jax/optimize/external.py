@@ -20,6 +20,7 @@ _LBFGS = optax.lbfgs()
 @eqx.filter_jit
 def lbfgs_step(likelihood: SimulatedLikelihood, scales, v, state):
     """One optax L-BFGS step (zoom line search) on ``-log L(s v) / N``, all in jax."""
+
     def objective(x):
         return -likelihood.loglike(x * scales) / likelihood.n_people
 
@@ -60,16 +61,32 @@ def _initial_radius(objective: ScaledObjective, v0) -> float:
 def trust_exact(objective: ScaledObjective, v0, max_iterations: int):
     """SciPy's exact trust region (the exact Hessian of ``f``) from ``v0``, its first
     radius :func:`_initial_radius`; returns ``(v, iterations, message)``."""
-    options = {"maxiter": max_iterations, "gtol": 1e-8, "max_trust_radius": 1e10,
-               "initial_trust_radius": _initial_radius(objective, v0)}
+    options = {
+        "maxiter": max_iterations,
+        "gtol": 1e-8,
+        "max_trust_radius": 1e10,
+        "initial_trust_radius": _initial_radius(objective, v0),
+    }
     result = scipy.optimize.minimize(
-        objective.value_and_grad, v0, jac=True, hess=objective.exact_hessian,
-        method="trust-exact", callback=objective.callback, options=options)
+        objective.value_and_grad,
+        v0,
+        jac=True,
+        hess=objective.exact_hessian,
+        method="trust-exact",
+        callback=objective.callback,
+        options=options,
+    )
     return result.x, int(result.nit), str(result.message)
 
 
-def restarted_quasi_newton(objective: ScaledObjective, v0, method: str, max_iterations: int,
-                           tolerance: float, max_restarts: int = 10):
+def restarted_quasi_newton(
+    objective: ScaledObjective,
+    v0,
+    method: str,
+    max_iterations: int,
+    tolerance: float,
+    max_restarts: int = 10,
+):
     """SciPy's BFGS or L-BFGS-B, restarted (fresh curvature memory, a short first step)
     from where a run stopped while iclv_jax's relative gradient is above ``tolerance``
     and the run moved.  A trial point with a non-finite log-likelihood is ``+inf`` to
@@ -83,14 +100,17 @@ def restarted_quasi_newton(objective: ScaledObjective, v0, method: str, max_iter
             options.update(ftol=1e-15, maxcor=20)
             box = scipy.optimize.Bounds(objective.lower, objective.upper)
         result = scipy.optimize.minimize(
-            objective.value_and_grad, v, jac=True,
-            method={"bfgs": "BFGS", "lbfgsb": "L-BFGS-B"}[method], bounds=box,
-            callback=objective.callback, options=options)
+            objective.value_and_grad,
+            v,
+            jac=True,
+            method={"bfgs": "BFGS", "lbfgsb": "L-BFGS-B"}[method],
+            bounds=box,
+            callback=objective.callback,
+            options=options,
+        )
         iterations += int(result.nit)
         moved = not np.array_equal(result.x, v)
         v = result.x
-        if (objective.relative_gradient(v) < tolerance or not moved
-                or iterations >= max_iterations):
+        if objective.relative_gradient(v) < tolerance or not moved or iterations >= max_iterations:
             break
     return v, iterations, str(result.message)
-

@@ -24,8 +24,16 @@ def _scaled_start(u0, scales, tracker: Tracker) -> np.ndarray:
     return np.asarray(resumed, dtype=float) if resumed is not None else np.asarray(u0) / scales
 
 
-def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
-             tracker: Tracker, tolerance: float = 1e-6, bounds=None):
+def minimise(
+    evaluator: Evaluator,
+    u0,
+    scales,
+    method: str,
+    max_iterations: int,
+    tracker: Tracker,
+    tolerance: float = 1e-6,
+    bounds=None,
+):
     """Run one of :data:`OPTIMIZERS` in ``v = u / s``; returns ``(u, iterations, message)``.
 
     ``bounds``: ``(lower, upper)``, the box of ``u`` (``-inf`` / ``inf`` for open
@@ -47,16 +55,17 @@ def minimise(evaluator: Evaluator, u0, scales, method: str, max_iterations: int,
     tracker.start(tracker.stage, max_iterations)
     try:
         if method in _LINE_SEARCH_NEWTON:
-            v, iterations, message = line_search_newton(objective, v0, max_iterations, method,
-                                                        tolerance)
+            v, iterations, message = line_search_newton(
+                objective, v0, max_iterations, method, tolerance
+            )
         elif method == "lbfgs":
             v, iterations, message = optax_lbfgs(objective, v0, max_iterations, 1e-9)
         elif method == "trust-exact":
             v, iterations, message = trust_exact(objective, v0, max_iterations)
         else:
             v, iterations, message = restarted_quasi_newton(
-                objective, v0, method, max_iterations, tolerance)
+                objective, v0, method, max_iterations, tolerance
+            )
     finally:
         tracker.close()
     return objective.internal(v), iterations, message
-

@@ -8,8 +8,12 @@ import numpy as np
 
 from .objective import ScaledObjective
 
-__all__ = ["hybrid_next", "line_search_newton", "modified_newton_direction",
-           "projected_newton_direction"]
+__all__ = [
+    "hybrid_next",
+    "line_search_newton",
+    "modified_newton_direction",
+    "projected_newton_direction",
+]
 
 #: the largest distance (in scaled units) from a bound at which projected Newton moves a
 #: coordinate whose gradient pushes it onto that bound by a gradient step (Bertsekas's
@@ -57,8 +61,7 @@ def projected_newton_direction(v, gradient, matrix, lower, upper):
     """
     distance = float(np.linalg.norm(v - np.clip(v - gradient, lower, upper)))
     epsilon = min(_BOUND_EPSILON, distance)
-    binding = (((v <= lower + epsilon) & (gradient > 0))
-               | ((v >= upper - epsilon) & (gradient < 0)))
+    binding = ((v <= lower + epsilon) & (gradient > 0)) | ((v >= upper - epsilon) & (gradient < 0))
     pinned = np.zeros_like(binding)
     while True:
         free = ~(binding | pinned)
@@ -66,15 +69,17 @@ def projected_newton_direction(v, gradient, matrix, lower, upper):
         predicted = 0.0
         if free.any():
             direction[free], predicted = modified_newton_direction(
-                gradient[free], matrix[np.ix_(free, free)])
+                gradient[free], matrix[np.ix_(free, free)]
+            )
         outward = free & (((v <= lower) & (direction < 0)) | ((v >= upper) & (direction > 0)))
         if not outward.any():
             return direction, predicted
         pinned |= outward
 
 
-def hybrid_next(used_exact: bool, step: float, rho: float, bhhh_streak: int,
-                 max_streak: int = 10) -> tuple[bool, int]:
+def hybrid_next(
+    used_exact: bool, step: float, rho: float, bhhh_streak: int, max_streak: int = 10
+) -> tuple[bool, int]:
     """Which matrix the hybrid uses next: ``(use_exact, BHHH streak)``.
 
     BHHH costs about one gradient, the exact Hessian about ten; BHHH overstates
@@ -96,8 +101,9 @@ def hybrid_next(used_exact: bool, step: float, rho: float, bhhh_streak: int,
     return True, 0
 
 
-def line_search_newton(objective: ScaledObjective, v0, max_iterations: int, mode: str,
-                        tolerance: float):
+def line_search_newton(
+    objective: ScaledObjective, v0, max_iterations: int, mode: str, tolerance: float
+):
     """Newton-type steps with Armijo backtracking on ``f(v) = -log L(s v) / N``, projected
     onto the objective's box (:func:`projected_newton_direction`; the Armijo test
     along the arc is ``f(P(v + t d)) <= f(v) + 1e-4 g'(P(v + t d) - v)``).
@@ -115,8 +121,9 @@ def line_search_newton(objective: ScaledObjective, v0, max_iterations: int, mode
         if objective.relative_gradient(v) < tolerance:
             return v, iteration - 1, "relative gradient below tolerance"
         matrix = objective.exact_hessian(v) if use_exact else objective.bhhh(v)
-        direction, predicted = projected_newton_direction(v, grad, matrix, objective.lower,
-                                                          objective.upper)
+        direction, predicted = projected_newton_direction(
+            v, grad, matrix, objective.lower, objective.upper
+        )
         step = 1.0
         while True:
             trial = objective.project(v + step * direction)
@@ -138,4 +145,3 @@ def line_search_newton(objective: ScaledObjective, v0, max_iterations: int, mode
         state.update(use_exact=bool(use_exact), bhhh_streak=int(bhhh_streak))
         objective.callback(v)
     return v, max_iterations, "maximum number of iterations reached"
-

@@ -22,8 +22,15 @@ class ScaledObjective:
     none); ``self.lower``, ``self.upper`` are the box of ``v``.
     """
 
-    def __init__(self, evaluator: Evaluator, scales: np.ndarray, tracker: Tracker,
-                 v0=None, u0=None, bounds=None):
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        scales: np.ndarray,
+        tracker: Tracker,
+        v0=None,
+        u0=None,
+        bounds=None,
+    ):
         self.evaluator, self.scales, self.tracker = evaluator, scales, tracker
         self.n = evaluator.likelihood.n_people
         self._start = None if v0 is None else (np.asarray(v0).tobytes(), np.asarray(u0))
@@ -37,8 +44,11 @@ class ScaledObjective:
         if self._start is not None and v.tobytes() == self._start[0]:
             return self._start[1]
         lower, upper = self.bounds
-        return np.where(v <= self.lower, lower, np.where(v >= self.upper, upper,
-                                                         np.clip(v * self.scales, lower, upper)))
+        return np.where(
+            v <= self.lower,
+            lower,
+            np.where(v >= self.upper, upper, np.clip(v * self.scales, lower, upper)),
+        )
 
     def project(self, v) -> np.ndarray:
         """The nearest point of the box to ``v``."""
@@ -72,11 +82,11 @@ class ScaledObjective:
         optimiser's scales), with the coordinates held at a bound left out."""
         ll, grad, _ = self._evaluate(v)
         u = self.internal(v)
-        return relative_gradient(np.where(on_active_bound(u, grad, *self.bounds), 0.0, grad),
-                                 u, ll, self.scales)
+        return relative_gradient(
+            np.where(on_active_bound(u, grad, *self.bounds), 0.0, grad), u, ll, self.scales
+        )
 
     def callback(self, intermediate_result=None, *_):
         v = np.asarray(getattr(intermediate_result, "x", intermediate_result))
         ll, grad, _ = self._evaluate(v)
         self.tracker.record(self.internal(v), ll, grad, scaled=v)
-

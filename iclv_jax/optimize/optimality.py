@@ -12,8 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["clearly_negative_definite", "flat_threshold", "on_active_bound",
-           "relative_gradient", "scaled_curvature", "scales_from_curvature", "unbounded"]
+__all__ = [
+    "clearly_negative_definite",
+    "flat_threshold",
+    "on_active_bound",
+    "relative_gradient",
+    "scaled_curvature",
+    "scales_from_curvature",
+    "unbounded",
+]
 
 
 def relative_gradient(gradient, internal, loglike, scales) -> float:
@@ -80,4 +87,3 @@ def clearly_negative_definite(hessian: np.ndarray, scales) -> bool:
     and "not a maximum"; in scaled coordinates it does not depend on the data's units."""
     curvature = scaled_curvature(hessian, scales)
     return bool(np.linalg.eigvalsh(curvature)[0] > flat_threshold(curvature))
-

@@ -36,8 +36,14 @@ class Tracker:
     def start(self, stage: str, max_iterations: int):
         self.stage = stage
         self.close()
-        self._bar = tqdm(total=max_iterations, desc=f"iclv_jax {stage}", file=sys.stderr,
-                         disable=not self.verbose, leave=True, dynamic_ncols=True)
+        self._bar = tqdm(
+            total=max_iterations,
+            desc=f"iclv_jax {stage}",
+            file=sys.stderr,
+            disable=not self.verbose,
+            leave=True,
+            dynamic_ncols=True,
+        )
 
     def close(self):
         if self._bar is not None:
@@ -52,20 +58,35 @@ class Tracker:
         step = 0.0 if self._last_u is None else float(np.linalg.norm(u - self._last_u))
         self._last_u = u
         labels = np.array(self.blocks)
-        entry = {"iteration": self.iteration, "stage": self.stage, "loglike": loglike,
-                 "gradient_norm": float(np.linalg.norm(gradient)), "step_norm": step}
+        entry = {
+            "iteration": self.iteration,
+            "stage": self.stage,
+            "loglike": loglike,
+            "gradient_norm": float(np.linalg.norm(gradient)),
+            "step_norm": step,
+        }
         for block in dict.fromkeys(self.blocks):
             entry[f"mean_abs_gradient_{block}"] = float(np.mean(np.abs(gradient[labels == block])))
         self.history.append(entry)
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix(LL=f"{loglike:.4f}", grad=f"{entry['gradient_norm']:.2e}",
-                                  step=f"{step:.2e}", refresh=False)
+            self._bar.set_postfix(
+                LL=f"{loglike:.4f}",
+                grad=f"{entry['gradient_norm']:.2e}",
+                step=f"{step:.2e}",
+                refresh=False,
+            )
         if self.checkpoint is not None and self.stage == "simultaneous":
-            checkpoints.write_atomic(self.checkpoint, {
-                "fingerprint": self.fingerprint, "internal": u.tolist(),
-                "scales": np.asarray(self.scales).tolist(), "iteration": self.iteration,
-                "loglike": loglike, "history": self.history,
-                "optimizer_state": self.optimizer_state,
-                "scaled": None if scaled is None else np.asarray(scaled).tolist()})
-
+            checkpoints.write_atomic(
+                self.checkpoint,
+                {
+                    "fingerprint": self.fingerprint,
+                    "internal": u.tolist(),
+                    "scales": np.asarray(self.scales).tolist(),
+                    "iteration": self.iteration,
+                    "loglike": loglike,
+                    "history": self.history,
+                    "optimizer_state": self.optimizer_state,
+                    "scaled": None if scaled is None else np.asarray(scaled).tolist(),
+                },
+            )

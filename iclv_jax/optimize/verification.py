@@ -34,8 +34,15 @@ class Verified:
     negative_definite: bool
 
 
-def verify(evaluator: Evaluator, u, tolerance: float, tracker: Tracker,
-           max_steps: int = 8, reach: float = 1e-2, bounds=None) -> Verified:
+def verify(
+    evaluator: Evaluator,
+    u,
+    tolerance: float,
+    tracker: Tracker,
+    max_steps: int = 8,
+    reach: float = 1e-2,
+    bounds=None,
+) -> Verified:
     """Newton steps with the exact Hessian (and step halving) until the optimum is
     verified: relative gradient below ``tolerance`` and ``-H`` positive definite, both
     judged with the scales :func:`scales_from_curvature` gives at the point.
@@ -57,15 +64,21 @@ def verify(evaluator: Evaluator, u, tolerance: float, tracker: Tracker,
         free = ~on_active_bound(u, grad, lower, upper)
         reduced = hessian[np.ix_(free, free)]
         finite = np.all(np.isfinite(hessian))
-        negative_definite = bool(finite and (not free.any() or clearly_negative_definite(
-            reduced, scales[free])))
+        negative_definite = bool(
+            finite and (not free.any() or clearly_negative_definite(reduced, scales[free]))
+        )
         rel = relative_gradient(np.where(free, grad, 0.0), u, ll, scales)
-        if (rel < tolerance and negative_definite) or step == max_steps or rel > reach \
-                or not negative_definite:
+        if (
+            (rel < tolerance and negative_definite)
+            or step == max_steps
+            or rel > reach
+            or not negative_definite
+        ):
             return Verified(u, ll, grad, hessian, step, rel, negative_definite)
         direction = np.zeros_like(u)
         direction[free] = scales[free] * np.linalg.solve(
-            scaled_curvature(reduced, scales[free]), scales[free] * grad[free])
+            scaled_curvature(reduced, scales[free]), scales[free] * grad[free]
+        )
         for _ in range(30):
             candidate = np.clip(u + direction, lower, upper)
             ll_new, grad_new, scores_new = evaluator.scores(candidate)
