@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax.numpy as jnp
+from jaxtyping import Array
 
 from .components import (
     EXTRAS,
@@ -21,6 +22,7 @@ from .components import (
     OrderedIndicators,
     Structural,
 )
+from .components.declarations import scatter
 from .data import Panel
 from .params import ParameterSpace
 from .spec import ICLVModel
@@ -46,6 +48,17 @@ class Layout(eqx.Module):
         """The component modules for one reported parameter vector."""
         extended = jnp.concatenate([reported, jnp.asarray(EXTRAS, reported.dtype)])
         return tuple(part.build(extended) for part in self.parts)
+
+    def scatter(self, fields: tuple[dict, ...], n_params: int, dtype) -> Array:
+        """The transpose of every gather: ``d / d theta_reported`` from each component's
+        field gradients (``fields``, one dict per component in layout order; see
+        :meth:`~iclv_jax.components.ComponentLayout.all_entries`), in one scatter."""
+        entries = [
+            entry
+            for part, grads in zip(self.parts, fields, strict=True)
+            for entry in part.all_entries(grads)
+        ]
+        return scatter(entries, n_params, dtype)
 
 
 def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout]:

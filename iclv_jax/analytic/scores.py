@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
@@ -232,10 +233,9 @@ class AnalyticScores(eqx.Module):
     def gather(self, layout: Layout, fields: tuple[dict, ...], n_params: int):
         """The transpose of the layout's gathers: every component's field gradients
         (``fields``, one dict per component in layout order) scatter-added into the
-        reported gradient (:meth:`~iclv_jax.components.ComponentLayout.scatter`)."""
-        return sum(
-            part.scatter(grads, n_params) for part, grads in zip(layout.parts, fields, strict=True)
-        )
+        reported gradient (:meth:`~iclv_jax.layout.Layout.scatter`)."""
+        dtype = jnp.result_type(*jax.tree.leaves(fields))
+        return layout.scatter(fields, n_params, dtype)
 
     def transform(
         self,

@@ -32,6 +32,7 @@ __all__ = [
     "ComponentLayout",
     "ComponentPlan",
     "Declarations",
+    "scatter",
 ]
 
 # Constant slots appended to the reported vector so that every field is a pure gather.
@@ -132,19 +133,19 @@ class ComponentLayout(eqx.Module):
         index = np.asarray(self.gathers[name]).ravel()
         return np.unique(index[index < n_params])
 
-    def scatter_field(self, name: str, gradient: Array, n_params: int) -> Array:
-        """The transpose of field ``name``'s gather: ``d / d theta_reported`` from
-        ``gradient`` (the field's gradient, signed like the gather)."""
+    def entries(self, name: str, gradient: Array) -> tuple[Array, Array]:
+        """``(positions, values)`` of field ``name``'s gradient in
+        ``concat(theta_reported, EXTRAS)`` (signed like the gather): what the transpose
+        of its gather adds up."""
         if name in self.signs:
             gradient = gradient * self.signs[name]
-        extended = jnp.zeros(n_params + len(EXTRAS), gradient.dtype)
-        return extended.at[self.gathers[name].reshape(-1)].add(gradient.reshape(-1))[:n_params]
+        return self.gathers[name].reshape(-1), gradient.reshape(-1)
 
-    def scatter(self, gradients: dict[str, Array | None], n_params: int) -> Array:
-        """The transpose of all the gathers: ``d / d theta_reported`` from the gradient
-        of every parameter field.  A field gathering a parameter with no gradient given
-        is an error (a witness that forgot a field must not pass for one that found it
-        zero), and so is a gradient for a field that is not a parameter field."""
+    def all_entries(self, gradients: dict[str, Array | None]) -> list[tuple[Array, Array]]:
+        """:meth:`entries` of every parameter field.  A field gathering a parameter with
+        no gradient given is an error (a witness that forgot a field must not pass for
+        one that found it zero), and so is a gradient for a field that is not a
+        parameter field."""
         unknown = sorted(set(gradients) - set(self.gathers))
         missing = [name for name in self.parameter_fields if gradients.get(name) is None]
         if unknown or missing:
@@ -153,12 +154,15 @@ class ComponentLayout(eqx.Module):
                 f"{unknown} that are not parameter fields, none for the "
                 f"parameter fields {missing}"
             )
-        parts = [
-            self.scatter_field(name, gradient, n_params)
-            for name, gradient in gradients.items()
-            if gradient is not None
-        ]
-        total = parts[0] if parts else jnp.zeros(n_params)
-        for part in parts[1:]:
-            total = total + part
-        return total
+        return [self.entries(name, g) for name, g in gradients.items() if g is not None]
+
+
+def scatter(entries: list[tuple[Array, Array]], n_params: int, dtype) -> Array:
+    """``d / d theta_reported``: the ``(positions, values)`` pairs of gathered fields'
+    gradients added up in one scatter, the constant slots dropped."""
+    total = jnp.zeros(n_params + len(EXTRAS), dtype)
+    if entries:
+        positions = jnp.concatenate([p for p, _ in entries])
+        values = jnp.concatenate([v for _, v in entries])
+        total = total.at[positions].add(values.astype(dtype))
+    return total[:n_params]

@@ -11,6 +11,7 @@ import numpy as np
 from jax.nn import softmax
 
 from ..analytic import AnalyticScores
+from ..components.declarations import scatter
 from ..estimation import Problem
 from ..likelihood import SimulatedLikelihood, person_loglike
 from .gradients import GradientFn, analytic_gradient_with
@@ -119,7 +120,9 @@ def seed_gradient(weights: str = "importance") -> GradientFn:
         ll, grad = likelihood.loglike_and_grad(free_internal)
         fields = _seed_gamma_fields(likelihood, free_internal, False)
         n_params = likelihood.to_reported.fixed_internal.shape[0]
-        reported = likelihood.layout.structural.scatter_field("gamma", fields, n_params)
+        reported = scatter(
+            [likelihood.layout.structural.entries("gamma", fields)], n_params, fields.dtype
+        )
         seeded = reported[likelihood.to_reported.free_index]
         positions = jnp.asarray(_gamma_positions(likelihood), dtype=int)
         return ll, grad.at[positions].set(seeded[positions])
