@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .binding import bind
 from .columns import plain, read_levels
 from .errors import DataError
 from .spec import ICLVModel
+from .utility import declared_utilities
 
 # The largest |value| a used column may hold, per evaluation precision: sqrt(largest
 # float) / 1e4.  Scores, the BHHH matrix and the Hessian multiply two data values
@@ -62,7 +64,7 @@ class Panel:
 
 def linear_coefficients(model: ICLVModel) -> dict[str, list[str | None]]:
     """``parameter name -> column per utility`` (``""`` absent, ``None`` constant 1)."""
-    utilities = model.choice.utilities()
+    utilities = declared_utilities(model.choice, model.lv_names)
     columns: dict[str, list[str | None]] = {}
     for j, (alt, utility) in enumerate(utilities.items()):
         for name, column in utility.linear_terms(model.choice.lv_suffix(alt)).items():
@@ -74,7 +76,7 @@ def custom_columns(model: ICLVModel) -> tuple[str, ...]:
     """The attribute columns read by custom utility terms and random coefficients, in
     order of first use."""
     seen: dict[str, None] = {}
-    for utility in model.choice.utilities().values():
+    for utility in declared_utilities(model.choice, model.lv_names).values():
         if utility.extra is not None:
             seen.update(dict.fromkeys(utility.extra.attributes))
         seen.update(dict.fromkeys(utility.random.values()))
@@ -272,7 +274,7 @@ def _design_rows(df: pd.DataFrame, model: ICLVModel) -> tuple[np.ndarray, tuple[
     attribute columns), and the linear coefficients' names."""
     coefficients = linear_coefficients(model)
     extra = custom_columns(model)
-    n_utilities = len(model.choice.utilities())
+    n_utilities = len(declared_utilities(model.choice, model.lv_names))
     design = np.zeros((len(df), n_utilities, len(coefficients) + len(extra)))
     for p, columns in enumerate(coefficients.values()):
         for j, column in enumerate(columns):
@@ -296,6 +298,9 @@ def prepare_data(
 ) -> Panel:
     """Validate ``df`` against ``model`` and build the padded :class:`Panel`.
 
+    A model with derived variables or utility expressions is bound to ``df`` first
+    (:func:`~iclv_jax.binding.bind`).
+
     Raises :class:`DataError` naming the column and the first offending person for a
     missing or non-numeric (or complex) column, a NaN (except declared missing
     indicator answers), a value beyond ``LARGEST_VALUE[dtype]`` in magnitude, an
@@ -313,6 +318,7 @@ def prepare_data(
     """
     if dtype not in LARGEST_VALUE:
         raise ValueError(f"dtype must be one of {tuple(LARGEST_VALUE)}, got {dtype!r}")
+    model, df = bind(model, df)
     if not (model.panel if panel is None else panel):
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"data must be a pandas DataFrame, not {type(df).__name__}")

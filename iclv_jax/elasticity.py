@@ -17,6 +17,7 @@ from .estimation import Problem
 from .posthoc import frame_rows
 from .prediction import prediction_setup, probabilities
 from .spec import ICLVModel
+from .utility import declared_utilities
 
 __all__ = ["elasticities", "probabilities_and_tangents"]
 
@@ -38,7 +39,7 @@ def probabilities_and_tangents(likelihood, u, mode: str, multipliers, tangents):
 def _attribute_entries(model: ICLVModel, problem: Problem, label: str):
     """``(utility labels, (J, P) 0/1 masks)``: for each utility with attribute ``label``
     the entry of the design holding its column."""
-    utilities = model.choice.utilities()
+    utilities = declared_utilities(model.choice, model.lv_names)
     names = problem.panel.linear_names
     rows, masks = [], []
     for j, (alt, utility) in enumerate(utilities.items()):

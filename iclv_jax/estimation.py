@@ -215,7 +215,7 @@ def estimate(
         identification.check_specification(model)
         problem = Problem(model, data, draws, chunk_size=chunk_size, dtype=dtype, devices=devices)
         check_bounds_kept(problem.space, optimizer)
-        identification.check_data(model, problem.panel)
+        identification.check_data(problem.bound, problem.panel)
         evaluator = Evaluator(problem.likelihood, gradient)
         fingerprint = checkpoints.fingerprint(
             problem.space.free_names,

@@ -35,6 +35,7 @@ from .components.thresholds import threshold_name
 from .data import Panel
 from .errors import DataError, SpecificationError, UnobservedLevelWarning
 from .spec import ICLVModel, Indicator
+from .utility import declared_utilities
 
 __all__ = [
     "DataError",
@@ -117,13 +118,13 @@ def single_item_scale(model: ICLVModel, lv: str) -> str | None:
     ]
     coefficients = [
         name
-        for alt, utility in model.choice.utilities().items()
+        for alt, utility in declared_utilities(model.choice, model.lv_names).items()
         for other, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items()
         if other == lv and model.fixed.get(name) != 0.0
     ]
     custom = any(
         utility.extra is not None and lv in utility.extra.lvs
-        for utility in model.choice.utilities().values()
+        for utility in declared_utilities(model.choice, model.lv_names).values()
     )
     paths = spec.predictors or any(lv in other.predictors for other in model.latent_variables)
     if len(items) != 1 or coefficients or custom or paths:

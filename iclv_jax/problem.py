@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .binding import bind
 from .data import Panel, prepare_data
 from .draws import Draws, as_draws, check_draws_memory
 from .layout import build_layout
@@ -46,13 +47,16 @@ class Problem:
         devices=None,
     ):
         self.model = model
+        # the model with its expressions resolved against the data (bind), and the data
+        # with its derived columns: what the panel and the layout are built from
+        self.bound, data = bind(model, data)
         self.draws = as_draws(draws).for_dims(model.n_draw_dims)
-        self.panel: Panel = prepare_data(model, data, dtype=dtype)
+        self.panel: Panel = prepare_data(self.bound, data, dtype=dtype)
         check_draws_memory(
             self.panel.n_people, self.draws.n_draws, model.n_draw_dims, available_memory_bytes()
         )
         self.space: ParameterSpace
-        self.space, self.layout = build_layout(model, self.panel)
+        self.space, self.layout = build_layout(self.bound, self.panel)
         defaults = self.space.to_internal(self.space.start_reported(None))
         normals = self.draws.normals(self.panel.n_people, model.n_draw_dims)
         log_weights = self.draws.log_weights()

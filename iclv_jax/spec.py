@@ -33,8 +33,10 @@ from .components import (
 )
 from .components.measurement import loading_name
 from .errors import SpecificationError
+from .expressions import Expression
+from .expressions import parse as parse_expression
 from .symmetry import lv_coefficients, mirror_parameters, sign_anchors
-from .utility import Custom, Utility, frozen_mapping, scale_parameter
+from .utility import Custom, Utility, declared_utilities, frozen_mapping, scale_parameter
 
 __all__ = [
     "Alternative",
@@ -233,6 +235,11 @@ class ICLVModel:
             (``person_id`` is not read).
         random_coefficients: the :class:`RandomCoefficient` s used by the utilities;
             each adds a draw dimension after the LVs'.
+        variables: derived variables, name -> expression of columns and constants
+            (text, e.g. ``"brand_1 == 'Novum'"``, ``"price_1 / 1000"``, or an
+            expression), computed once on the data in this order (each may use the
+            ones before it) and usable wherever a column is: utilities, covariates,
+            availability.  Text and categorical columns may be compared with strings.
     """
 
     latent_variables: Sequence[LatentVariable]
@@ -244,8 +251,10 @@ class ICLVModel:
     bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     panel: bool = True
     random_coefficients: Sequence[RandomCoefficient] = ()
+    variables: Mapping[str, str | Expression] = field(default_factory=dict)
 
     def __post_init__(self):
+        object.__setattr__(self, "variables", _parsed_variables(self.variables))
         object.__setattr__(self, "random_coefficients", tuple(self.random_coefficients))
         object.__setattr__(self, "latent_variables", tuple(self.latent_variables))
         object.__setattr__(self, "indicators", tuple(self.indicators))
@@ -282,6 +291,18 @@ class ICLVModel:
         for name in self.lv_names:
             seen.update(dict.fromkeys(self.lv(name).covariates))
         return tuple(seen)
+
+
+def _parsed_variables(variables) -> dict[str, Expression]:
+    """``name -> expression``, text parsed; a name must be an identifier."""
+    parsed = {}
+    for name, value in frozen_mapping(variables).items():
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise SpecificationError(
+                f"variable name {name!r} must be an identifier (letters, digits, _)"
+            )
+        parsed[name] = value if isinstance(value, Expression) else parse_expression(value)
+    return parsed
 
 
 def _bound_pair(name: str, pair) -> tuple[float | None, float | None]:
@@ -367,7 +388,11 @@ def _check_random_coefficients(model: ICLVModel) -> None:
     duplicated = sorted({n for n in declared if declared.count(n) > 1})
     if duplicated:
         raise SpecificationError(f"random coefficients declared twice: {duplicated}")
-    used = {name for utility in model.choice.utilities().values() for name in utility.random}
+    used = {
+        name
+        for utility in declared_utilities(model.choice, model.lv_names).values()
+        for name in utility.random
+    }
     if used - set(declared):
         raise SpecificationError(
             f"utilities use undeclared random coefficients {sorted(used - set(declared))}; "
@@ -404,7 +429,7 @@ def validate_structure(model: ICLVModel) -> None:
             raise SpecificationError(
                 f"indicator {ind.name!r} measures unknown latent variable {ind.lv!r}"
             )
-    for utility in model.choice.utilities().values():
+    for utility in declared_utilities(model.choice, model.lv_names).values():
         for lv_name in utility.lv_parameters(None):
             if lv_name not in known:
                 raise SpecificationError(f"choice utility uses unknown latent variable {lv_name!r}")
@@ -428,7 +453,7 @@ def _lv_links(model: ICLVModel) -> dict[str, list[str]]:
     links: dict[str, list[str]] = {lv.name: [] for lv in model.latent_variables}
     for ind in model.indicators:
         links[ind.lv].append(loading_name(ind.name))
-    for alt, utility in model.choice.utilities().items():
+    for alt, utility in declared_utilities(model.choice, model.lv_names).items():
         for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
             links[lv].append(name)
         for lv in utility.extra.lvs if utility.extra is not None else ():

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from .components.measurement import loading_name
 from .components.structural import covariate_name, path_name
 from .errors import SpecificationError
+from .utility import declared_utilities
 
 if TYPE_CHECKING:
     from .spec import ICLVModel, LatentVariable
@@ -24,7 +25,7 @@ __all__ = ["lv_coefficients", "mirror", "mirror_parameters", "mirrored_lvs", "si
 def lv_coefficients(model: ICLVModel) -> dict[str, list[str]]:
     """``lv -> names of its coefficients in the utilities`` (``theta``)."""
     names: dict[str, list[str]] = {lv.name: [] for lv in model.latent_variables}
-    for alt, utility in model.choice.utilities().items():
+    for alt, utility in declared_utilities(model.choice, model.lv_names).items():
         for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
             names[lv].append(name)
     return names
@@ -46,7 +47,7 @@ def mirror_parameters(model: ICLVModel, lv: str) -> tuple[str, ...] | None:
     spec = model.lv(lv)
     if spec.reference is not None:
         return None
-    utilities = model.choice.utilities().values()
+    utilities = declared_utilities(model.choice, model.lv_names).values()
     if any(utility.extra is not None and lv in utility.extra.lvs for utility in utilities):
         return None
     coefficients = lv_coefficients(model)

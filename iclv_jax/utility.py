@@ -3,12 +3,24 @@ and random coefficients (:class:`Utility`, :class:`Custom`), and the choice scal
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .errors import SpecificationError
+from .expressions import Expression, parse
+from .expressions.evaluate import ExpressionTerm
+from .expressions.linear import split
+from .expressions.nodes import Beta, Latent
+from .expressions.resolve import mentions, resolve
 
-__all__ = ["Custom", "Utility", "frozen_mapping", "scale_parameter"]
+__all__ = [
+    "Custom",
+    "Utility",
+    "as_utility",
+    "declared_utilities",
+    "frozen_mapping",
+    "scale_parameter",
+]
 
 
 def frozen_mapping(value) -> dict:
@@ -41,8 +53,6 @@ class Custom:
             object.__setattr__(self, what, tuple(getattr(self, what)))
         if not callable(self.fn):
             raise SpecificationError(f"Custom: fn must be callable, not {self.fn!r}")
-        if not self.parameters:
-            raise SpecificationError("Custom: name at least one parameter")
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ class Utility:
         extra: a :class:`Custom` term added to the utility.
         random: random-coefficient name -> column: ``c_n x`` with ``c_n`` the
             :class:`RandomCoefficient` of that name declared on the model.
+        terms: parameter name -> column (``None``: the constant 1), named as given
+            (what a utility expression's linear terms become).
     """
 
     attributes: Mapping[str, str] = field(default_factory=dict)
@@ -71,8 +83,16 @@ class Utility:
     specific: Sequence[str] = ()
     extra: Custom | None = None
     random: Mapping[str, str] = field(default_factory=dict)
+    terms: Mapping[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self):
+        if not isinstance(self.attributes, Mapping):
+            raise SpecificationError(
+                f"Utility(attributes=...) takes a mapping label -> column (coefficient "
+                f"beta_<label>), not {type(self.attributes).__name__} {self.attributes!r}; "
+                "e.g. attributes={'price': 'price_1'}"
+            )
+        object.__setattr__(self, "terms", frozen_mapping(self.terms))
         object.__setattr__(self, "attributes", frozen_mapping(self.attributes))
         object.__setattr__(self, "random", frozen_mapping(self.random))
         object.__setattr__(self, "constants", frozen_mapping(self.constants))
@@ -103,7 +123,45 @@ class Utility:
             terms[f"asc_{label}"] = column
         for label, column in self.attributes.items():
             terms[self.coefficient_name(label, suffix)] = column
+        terms.update(self.terms)
         return terms
+
+
+def as_utility(value, where: str) -> Utility | Expression:
+    """A declared utility: a :class:`Utility`, an expression, or the text of one
+    (parsed here, so a bad expression fails where it is declared)."""
+    if isinstance(value, Utility | Expression):
+        return value
+    if isinstance(value, str):
+        return parse(value)
+    raise SpecificationError(
+        f"{where}: a utility is a Utility, an expression or its text, not {value!r}"
+    )
+
+
+def provisional_utility(expression: Expression, lvs: Collection[str]) -> Utility:
+    """An expression's utility before the data are seen: its LVs are known, every other
+    name counts as a parameter (so ``theta * lv`` is an LV term and a parameter alone a
+    constant; everything else is a custom term).  Enough for the checks made when the
+    model is declared; the data then decide (:func:`iclv_jax.binding.bind`)."""
+    parts = split(resolve(expression, (), lvs, "utility"))
+    extra = None
+    if parts.rest is not None:
+        extra = Custom(
+            ExpressionTerm(parts.rest),
+            parameters=mentions(parts.rest, Beta),
+            lvs=mentions(parts.rest, Latent),
+        )
+    return Utility(terms=dict.fromkeys(parts.linear), lvs=parts.lvs, extra=extra)
+
+
+def declared_utilities(choice, lvs: Collection[str]) -> dict[str, Utility]:
+    """``label -> Utility`` of a choice model, expressions taken provisionally
+    (:func:`provisional_utility`; a bound model holds none)."""
+    return {
+        label: u if isinstance(u, Utility) else provisional_utility(u, lvs)
+        for label, u in choice.utilities().items()
+    }
 
 
 def scale_parameter(choice) -> str | None:

@@ -11,7 +11,8 @@ from jax.scipy.special import ndtr
 from jaxtyping import Array, Int
 
 from ..columns import read_binary, refuse_constant
-from ..utility import Utility, scale_parameter
+from ..expressions import Expression
+from ..utility import Utility, as_utility, scale_parameter
 from .choice import AbstractChoice, ChoiceModel
 from .links import along_draws, log_normal_cdf
 
@@ -43,13 +44,14 @@ class BinaryProbit(ChoiceModel):
     kernel = BinaryProbitChoice
 
     choice: str
-    utility: Utility
+    utility: Utility | Expression
     scale: bool | str = False
 
     def __post_init__(self):
         scale_parameter(self)
+        object.__setattr__(self, "utility", as_utility(self.utility, f"choice {self.choice!r}"))
 
-    def utilities(self) -> dict[str, Utility]:
+    def utilities(self) -> dict[str, Utility | Expression]:
         return {"": self.utility}
 
     def outcome_labels(self) -> list:

@@ -14,8 +14,9 @@ kernel (its probabilities, pure JAX).  Nothing outside the file branches on the 
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, cast
 
 import equinox as eqx
 import jax
@@ -24,7 +25,8 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Array, Bool, Float, Int
 
-from ..utility import Utility, scale_parameter
+from ..expressions import Expression
+from ..utility import Utility, declared_utilities, scale_parameter
 from .declarations import AbstractComponent, ComponentPlan, Declarations
 from .links import along_draws
 from .structural import random_coefficient_names
@@ -128,9 +130,16 @@ class ChoiceModel(abc.ABC):
 
     # -- the utilities ------------------------------------------------------------------
     @abc.abstractmethod
-    def utilities(self) -> dict[str, Utility]:
-        """``label -> utility`` in kernel order (``""`` for the one utility of a binary
-        or ordered model)."""
+    def utilities(self) -> dict[str, Utility | Expression]:
+        """``label -> utility`` as declared, in kernel order (``""`` for the one utility
+        of a binary or ordered model); :func:`~iclv_jax.utility.declared_utilities`
+        gives them all as :class:`Utility`."""
+
+    def with_utilities(self, utilities: dict[str, Utility]) -> ChoiceModel:
+        """The same choice model with these utilities (by label); this default serves a
+        kind with one utility held in its field ``utility``."""
+        (utility,) = utilities.values()
+        return dataclasses.replace(cast(Any, self), utility=utility)
 
     def lv_suffix(self, alternative: str) -> str | None:
         """The suffix of default LV-coefficient names in utility ``alternative``."""
@@ -200,8 +209,8 @@ class ChoiceModel(abc.ABC):
         coefficients, ``theta_<lv>[_<alt>]`` or as named), the kind's own
         (:meth:`declare_own`), the parameters of custom terms, the random
         coefficients' means ``mu`` then spreads ``sigma`` (log), and the scale (log)."""
-        utilities = self.utilities()
         lvs = model.lv_names
+        utilities = declared_utilities(self, lvs)
         n_draws = len(lvs) + len(model.random_coefficients)
         beta = [declarations.add(name, "choice", 0.0) for name in panel.linear_names]
         theta: list[list[str | None]] = [[None] * n_draws for _ in utilities]

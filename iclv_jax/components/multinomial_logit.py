@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +16,9 @@ from scipy.special import logsumexp as logsumexp_np
 
 from ..columns import plain, read_binary
 from ..errors import DataError, SpecificationError
-from ..utility import Utility, scale_parameter
+from ..expressions import Expression
+from ..expressions.nodes import Beta
+from ..utility import Utility, as_utility, declared_utilities, scale_parameter
 from .choice import AbstractChoice, ChoiceModel
 from .links import along_draws
 
@@ -42,20 +45,29 @@ class Alternative:
     Attributes:
         name: used in parameter names (``asc_<name>``, ``theta_<lv>_<name>``).
         code: the value in the choice column meaning "this one was chosen".
-        utility: its utility; ``asc=True`` adds ``asc_<name>`` (the constant 1).
-        available: a 0/1 availability column (``None``: always available).
+        utility: its utility: a :class:`Utility`, or an expression (its text, e.g.
+            ``"asc_car + beta_time * TimeCar / 60 + theta_att * attitude"``, or one
+            built from :class:`~iclv_jax.Beta`, :class:`~iclv_jax.Var`); ``asc=True``
+            adds ``asc_<name>`` (the constant 1).
+        available: a 0/1 availability column or derived variable (``None``: always
+            available).
     """
 
     name: str
     code: int
-    utility: Utility = field(default_factory=Utility)
+    utility: Utility | Expression = field(default_factory=Utility)
     asc: bool = False
     available: str | None = None
 
-    def full_utility(self) -> Utility:
+    def __post_init__(self):
+        object.__setattr__(self, "utility", as_utility(self.utility, f"alternative {self.name!r}"))
+
+    def full_utility(self) -> Utility | Expression:
         """Its utility with ``asc_<name>`` (the constant 1) when ``asc``."""
         if not self.asc:
             return self.utility
+        if isinstance(self.utility, Expression):
+            return Beta(f"asc_{self.name}") + self.utility
         return Utility(
             attributes=self.utility.attributes,
             constants={self.name: None, **self.utility.constants},
@@ -123,16 +135,26 @@ class MultinomialLogit(ChoiceModel):
                     f"{what}s {duplicated}"
                 )
         if all(
-            any(column is None for column in utility.constants.values())
-            for utility in self.utilities().values()
+            any(column is None for column in utility.linear_terms(alt).values())
+            for alt, utility in declared_utilities(self, ()).items()
         ):
             raise SpecificationError(
                 f"multinomial logit {self.choice!r}: an asc for every alternative is "
                 "not identified; fix one (leave asc=False on a reference alternative)"
             )
 
-    def utilities(self) -> dict[str, Utility]:
+    def utilities(self) -> dict[str, Utility | Expression]:
         return {alt.name: alt.full_utility() for alt in self.alternatives}
+
+    def with_utilities(self, utilities: dict[str, Utility]) -> MultinomialLogit:
+        """The same alternatives with these (full) utilities."""
+        return dataclasses.replace(
+            self,
+            alternatives=[
+                dataclasses.replace(alt, utility=utilities[alt.name], asc=False)
+                for alt in self.alternatives
+            ],
+        )
 
     def lv_suffix(self, alternative: str) -> str | None:
         return alternative

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Array, Int
 
+from ..expressions import Expression
 from ..utility import Utility
 from .choice import AbstractChoice, ChoiceModel
 
@@ -37,8 +38,11 @@ class NoChoice(ChoiceModel):
 
     choice: None = None
 
-    def utilities(self) -> dict[str, Utility]:
+    def utilities(self) -> dict[str, Utility | Expression]:
         return {}
+
+    def with_utilities(self, utilities: dict[str, Utility]) -> NoChoice:
+        return self
 
     @property
     def empty(self) -> bool:

@@ -11,7 +11,8 @@ from jaxtyping import Array, Float, Int
 
 from ..columns import read_levels, refuse_single_level
 from ..errors import SpecificationError
-from ..utility import Utility, scale_parameter
+from ..expressions import Expression
+from ..utility import Utility, as_utility, declared_utilities, scale_parameter
 from .choice import AbstractChoice, ChoiceModel
 from .declarations import Declarations
 from .links import along_draws, log_interval_probability
@@ -53,21 +54,23 @@ class OrderedProbitChoice(ChoiceModel):
     kernel = OrderedProbitChoiceModule
 
     choice: str
-    utility: Utility
+    utility: Utility | Expression
     levels: int
     scale: bool | str = False
 
     def __post_init__(self):
         scale_parameter(self)
+        object.__setattr__(self, "utility", as_utility(self.utility, f"choice {self.choice!r}"))
         if not isinstance(self.levels, int) or self.levels < 2:
             raise SpecificationError(f"ordered choice {self.choice!r}: levels must be an int >= 2")
-        if any(column is None for column in self.utility.constants.values()):
+        (utility,) = declared_utilities(self, ()).values()
+        if any(column is None for column in utility.linear_terms(None).values()):
             raise SpecificationError(
                 f"ordered choice {self.choice!r}: a constant asc is not identified "
                 "beside the thresholds; remove it"
             )
 
-    def utilities(self) -> dict[str, Utility]:
+    def utilities(self) -> dict[str, Utility | Expression]:
         return {"": self.utility}
 
     def outcome_labels(self) -> list:
