@@ -27,6 +27,7 @@ from .draws import (  # noqa: E402
 )
 from .errors import UnobservedLevelWarning  # noqa: E402
 from .estimation import Problem, estimate  # noqa: E402
+from .expressions import Beta, Expression, Latent, Var, parse  # noqa: E402
 from .inference import NotAMaximumWarning  # noqa: E402
 from .modelfile import ModelFileError, load_model, save_model  # noqa: E402
 from .persistence import (  # noqa: E402
@@ -85,13 +86,16 @@ __all__ = [
     "estimate",
     "gradient_scales",
     "Alternative",
+    "Beta",
     "BinaryProbit",
     "CheckpointError",
     "ChoiceModel",
     "Custom",
     "DataError",
+    "Expression",
     "ICLVModel",
     "Indicator",
+    "Latent",
     "LatentVariable",
     "MultinomialLogit",
     "NoChoice",
@@ -100,6 +104,8 @@ __all__ = [
     "RandomCoefficient",
     "SpecificationError",
     "Utility",
+    "Var",
+    "parse",
     "prepare_data",
     "delta_method",
     "draws_from_dict",

@@ -15,7 +15,7 @@ import dataclasses
 import pandas as pd
 
 from .errors import DataError, SpecificationError
-from .expressions import Expression
+from .expressions import Expression, parse
 from .expressions.evaluate import ExpressionTerm, evaluate_data
 from .expressions.linear import additive_terms, data_only, split
 from .expressions.nodes import Beta, Latent, Number, Text, Var
@@ -68,7 +68,8 @@ def _variables(model: ICLVModel, df: pd.DataFrame) -> pd.DataFrame:
     columns and the variables before it)."""
     columns = set(df.columns)
     added: dict[str, object] = {}
-    for name, expr in model.variables.items():
+    for name, declared in model.variables.items():
+        expr = declared if isinstance(declared, Expression) else parse(declared)
         where = f"variable {name!r} = {expr}"
         if name in columns:
             raise SpecificationError(f"variable {name!r} is also a column of the data; rename it")

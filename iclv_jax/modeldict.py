@@ -12,6 +12,7 @@ import typing
 from collections.abc import Mapping, Sequence
 
 from .components import CHOICE_KINDS
+from .expressions import Expression, parse
 from .jsonvalues import decode_float, encode_value, plain
 from .modelschema import check_model_dict
 from .spec import (
@@ -39,6 +40,8 @@ def _utility_to_dict(utility: Utility) -> dict:
     }
     if utility.random:
         out["random"] = dict(utility.random)
+    if utility.terms:
+        out["terms"] = dict(utility.terms)
     if isinstance(utility.lvs, Mapping):
         out["lvs"] = dict(utility.lvs)
     elif len(utility.lvs) or not isinstance(utility.lvs, tuple):
@@ -58,6 +61,7 @@ def _utility_from_dict(data: Mapping) -> Utility:
         lvs=lvs,
         specific=tuple(data.get("specific", ())),
         random=dict(data.get("random", {})),
+        terms=dict(data.get("terms", {})),
     )
 
 
@@ -66,6 +70,8 @@ def _value_to_dict(value):
     MNL alternative), a list of them, or a plain scalar."""
     if isinstance(value, Utility):
         return _utility_to_dict(value)
+    if isinstance(value, Expression):
+        return str(value)
     if dataclasses.is_dataclass(value):
         return {f.name: _value_to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
@@ -89,8 +95,8 @@ def _choice_to_dict(choice) -> dict:
 
 def _value_from_dict(hint, value):
     """The inverse of :func:`_value_to_dict` for a field declared as ``hint``."""
-    if hint is Utility:
-        return _utility_from_dict(value)
+    if hint == Utility | Expression | str:
+        return parse(value) if isinstance(value, str) else _utility_from_dict(value)
     if typing.get_origin(hint) is Sequence:
         (item,) = typing.get_args(hint)
         return [_record_from_dict(item, entry) for entry in value]
@@ -119,7 +125,8 @@ def model_to_dict(model: ICLVModel) -> dict:
     "missing_indicators", "bounds", "panel", "random_coefficients"}`` (indicators also
     carry "missing_codes", NaN as ``"NaN"``, "thresholds", "threshold_set" and
     "location_scale"; latent variables "reference" and "sign_anchor");
-    a utility is ``{"attributes", "constants", "specific", "lvs"}`` (and "random").
+    a utility is ``{"attributes", "constants", "specific", "lvs"}`` (and "random"), or
+    the text of an expression; "variables" maps derived variables to their text.
     :func:`model_from_dict` inverts it: ``model_from_dict(model_to_dict(m)) == m``.
     """
     return {
@@ -155,6 +162,7 @@ def model_to_dict(model: ICLVModel) -> dict:
         "random_coefficients": [
             {"name": rc.name, "distribution": rc.distribution} for rc in model.random_coefficients
         ],
+        "variables": {name: str(expr) for name, expr in model.variables.items()},
     }
 
 
@@ -203,4 +211,5 @@ def model_from_dict(data: Mapping) -> ICLVModel:
         bounds={k: tuple(v) for k, v in data.get("bounds", {}).items()},
         panel=bool(data.get("panel", True)),
         random_coefficients=[RandomCoefficient(**rc) for rc in data.get("random_coefficients", ())],
+        variables=dict(data.get("variables", {})),
     )

@@ -16,6 +16,7 @@ import numpy as np
 
 from .components import CHOICE_KINDS
 from .errors import SpecificationError
+from .expressions import Expression
 from .utility import Utility
 
 __all__ = ["check_model_dict"]
@@ -116,6 +117,7 @@ _UTILITY = _record(
         "specific": _list_of(_STR, "entry"),
         "lvs_tuple": _BOOL,
         "random": _map_of(_STR),
+        "terms": _map_of(_OPTIONAL_STR),
         "lvs": _either(
             _list_of(_STR, "entry"),
             _map_of(_STR),
@@ -128,8 +130,8 @@ _UTILITY = _record(
 def _checker_of(hint):
     """The checker of a declared field type: a utility, a sequence of records, or one
     of the scalar types a choice model declares."""
-    if hint is Utility:
-        return _UTILITY
+    if hint == Utility | Expression | str:
+        return _either(_UTILITY, _STR, "a utility (a mapping) or an expression (a string)")
     if typing.get_origin(hint) is Sequence:
         (item,) = typing.get_args(hint)
         return _list_of(_record_of(item), item.__name__.lower())
@@ -217,6 +219,7 @@ _MODEL = _record(
             _record({"name": _STR, "distribution": _STR}, frozenset({"name", "distribution"})),
             "random coefficient",
         ),
+        "variables": _map_of(_STR),
     },
     frozenset({"latent_variables", "indicators"}),
 )

@@ -251,7 +251,7 @@ class ICLVModel:
     bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     panel: bool = True
     random_coefficients: Sequence[RandomCoefficient] = ()
-    variables: Mapping[str, Expression] = field(default_factory=dict)
+    variables: Mapping[str, Expression | str] = field(default_factory=dict)  # text parsed
 
     def __post_init__(self):
         object.__setattr__(self, "variables", _parsed_variables(self.variables))

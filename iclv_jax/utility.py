@@ -144,7 +144,7 @@ def provisional_utility(expression: Expression, lvs: Collection[str]) -> Utility
     name counts as a parameter (so ``theta * lv`` is an LV term and a parameter alone a
     constant; everything else is a custom term).  Enough for the checks made when the
     model is declared; the data then decide (:func:`iclv_jax.binding.bind`)."""
-    parts = split(resolve(expression, (), lvs, "utility"))
+    parts = split(resolve(expression, None, lvs, "utility"))
     extra = None
     if parts.rest is not None:
         extra = Custom(

@@ -44,7 +44,7 @@ class BinaryProbit(ChoiceModel):
     kernel = BinaryProbitChoice
 
     choice: str
-    utility: Utility | Expression
+    utility: Utility | Expression | str  # text is parsed on construction
     scale: bool | str = False
 
     def __post_init__(self):
@@ -52,7 +52,7 @@ class BinaryProbit(ChoiceModel):
         object.__setattr__(self, "utility", as_utility(self.utility, f"choice {self.choice!r}"))
 
     def utilities(self) -> dict[str, Utility | Expression]:
-        return {"": self.utility}
+        return {"": as_utility(self.utility, f"choice {self.choice!r}")}
 
     def outcome_labels(self) -> list:
         return [0, 1]

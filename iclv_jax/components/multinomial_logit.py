@@ -55,7 +55,7 @@ class Alternative:
 
     name: str
     code: int
-    utility: Utility | Expression = field(default_factory=Utility)
+    utility: Utility | Expression | str = field(default_factory=Utility)
     asc: bool = False
     available: str | None = None
 
@@ -64,18 +64,12 @@ class Alternative:
 
     def full_utility(self) -> Utility | Expression:
         """Its utility with ``asc_<name>`` (the constant 1) when ``asc``."""
+        utility = as_utility(self.utility, f"alternative {self.name!r}")
         if not self.asc:
-            return self.utility
-        if isinstance(self.utility, Expression):
-            return Beta(f"asc_{self.name}") + self.utility
-        return Utility(
-            attributes=self.utility.attributes,
-            constants={self.name: None, **self.utility.constants},
-            lvs=self.utility.lvs,
-            specific=self.utility.specific,
-            extra=self.utility.extra,
-            random=self.utility.random,
-        )
+            return utility
+        if isinstance(utility, Expression):
+            return Beta(f"asc_{self.name}") + utility
+        return dataclasses.replace(utility, constants={self.name: None, **utility.constants})
 
 
 def _constants_loglike(chosen: np.ndarray, available: np.ndarray) -> float:

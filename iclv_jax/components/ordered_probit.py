@@ -54,7 +54,7 @@ class OrderedProbitChoice(ChoiceModel):
     kernel = OrderedProbitChoiceModule
 
     choice: str
-    utility: Utility | Expression
+    utility: Utility | Expression | str  # text is parsed on construction
     levels: int
     scale: bool | str = False
 
@@ -71,7 +71,7 @@ class OrderedProbitChoice(ChoiceModel):
             )
 
     def utilities(self) -> dict[str, Utility | Expression]:
-        return {"": self.utility}
+        return {"": as_utility(self.utility, f"choice {self.choice!r}")}
 
     def outcome_labels(self) -> list:
         return list(range(1, self.levels + 1))
