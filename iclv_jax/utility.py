@@ -139,7 +139,7 @@ def as_utility(value, where: str) -> Utility | Expression:
     )
 
 
-def provisional_utility(expression: Expression, lvs: Collection[str]) -> Utility:
+def provisional_utility(expression: Expression, lvs: Collection[str] | None) -> Utility:
     """An expression's utility before the data are seen: its LVs are known, every other
     name counts as a parameter (so ``theta * lv`` is an LV term and a parameter alone a
     constant; everything else is a custom term).  Enough for the checks made when the
@@ -155,9 +155,10 @@ def provisional_utility(expression: Expression, lvs: Collection[str]) -> Utility
     return Utility(terms=dict.fromkeys(parts.linear), lvs=parts.lvs, extra=extra)
 
 
-def declared_utilities(choice, lvs: Collection[str]) -> dict[str, Utility]:
+def declared_utilities(choice, lvs: Collection[str] | None) -> dict[str, Utility]:
     """``label -> Utility`` of a choice model, expressions taken provisionally
-    (:func:`provisional_utility`; a bound model holds none)."""
+    (:func:`provisional_utility`; a bound model holds none); ``lvs=None`` where the
+    model's LVs are not known (a choice model checking itself)."""
     return {
         label: u if isinstance(u, Utility) else provisional_utility(u, lvs)
         for label, u in choice.utilities().items()

@@ -130,7 +130,7 @@ class MultinomialLogit(ChoiceModel):
                 )
         if all(
             any(column is None for column in utility.linear_terms(alt).values())
-            for alt, utility in declared_utilities(self, ()).items()
+            for alt, utility in declared_utilities(self, None).items()
         ):
             raise SpecificationError(
                 f"multinomial logit {self.choice!r}: an asc for every alternative is "

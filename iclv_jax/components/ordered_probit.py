@@ -63,7 +63,7 @@ class OrderedProbitChoice(ChoiceModel):
         object.__setattr__(self, "utility", as_utility(self.utility, f"choice {self.choice!r}"))
         if not isinstance(self.levels, int) or self.levels < 2:
             raise SpecificationError(f"ordered choice {self.choice!r}: levels must be an int >= 2")
-        (utility,) = declared_utilities(self, ()).values()
+        (utility,) = declared_utilities(self, None).values()
         if any(column is None for column in utility.linear_terms(None).values()):
             raise SpecificationError(
                 f"ordered choice {self.choice!r}: a constant asc is not identified "

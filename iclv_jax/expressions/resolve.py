@@ -53,32 +53,34 @@ def position_of(text: str, name: str) -> str:
 
 
 def resolve(
-    expr: Expression, columns: Collection[str] | None, lvs: Collection[str], where: str
+    expr: Expression, columns: Collection[str] | None, lvs: Collection[str] | None, where: str
 ) -> Expression:
     """Every :class:`Name` made a :class:`Var` (a column), a :class:`Latent` (an LV) or
     a :class:`Beta` (anything else); explicit leaves are checked.  ``columns=None``: the
     data are not known yet (names that are no LV become parameters, explicit
-    :class:`Var` s are taken on trust).  A name that is both a
+    :class:`Var` s are taken on trust); ``lvs=None``: the LVs are not known (names
+    are no LV, explicit :class:`Latent` s are taken on trust).  A name that is both a
     column and an LV, a :class:`Var` that is no column or a :class:`Latent` that is no
     LV raises :class:`SpecificationError` naming ``where`` (e.g. the utility)."""
 
     known = columns if columns is not None else ()
+    latent = lvs if lvs is not None else ()
 
     def leaf(node: Expression) -> Expression:
         if isinstance(node, Name):
-            if node.name in known and node.name in lvs:
+            if node.name in known and node.name in latent:
                 raise SpecificationError(
                     f"{where}: {node.name!r} is both a data column and a latent variable; "
                     "rename one of them"
                 )
             if node.name in known:
                 return Var(node.name)
-            return Latent(node.name) if node.name in lvs else Beta(node.name)
+            return Latent(node.name) if node.name in latent else Beta(node.name)
         if isinstance(node, Var) and columns is not None and node.name not in columns:
             close = difflib.get_close_matches(node.name, list(columns), n=3)
             hint = f"; did you mean {close}?" if close else ""
             raise SpecificationError(f"{where}: column {node.name!r} is not in the data{hint}")
-        if isinstance(node, Latent) and node.name not in lvs:
+        if isinstance(node, Latent) and lvs is not None and node.name not in lvs:
             raise SpecificationError(
                 f"{where}: {node.name!r} is not a latent variable of the model ({sorted(lvs)})"
             )
