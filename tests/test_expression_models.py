@@ -93,7 +93,11 @@ def test_drug_choice_example_reproduces_the_reference_from_the_cli(tmp_path, cap
     results = ij.load_results(tmp_path / "results.json")
     assert results.converged
     assert results.loglike == pytest.approx(-16545.03, abs=0.05)
+    assert results.n_params == 37
     assert results.estimates["b_price"] == pytest.approx(-0.724, abs=0.01)
+    assert results.table.loc["b_price", "se"] == pytest.approx(0.018, abs=0.002)
+    assert results.estimates["lambda_attitude"] == pytest.approx(0.638, abs=0.02)
+    assert "-16545.03" in results.summary()
     assert ij.model_to_dict(results.model) == ij.model_to_dict(
         ij.load_model(EXAMPLES / "drug_choice.yaml")
     )
@@ -106,7 +110,7 @@ def test_beverage_example_script_recovers_the_truth(capsys):
         import beverage as example
     finally:
         sys.path.remove(str(EXAMPLES))
-    results, truth = example.main(people=200, draws=50, seed=1)
+    results, truth = example.main(people=150, draws=30, seed=1)
     assert results.converged
     z = (results.estimates["beta_price"] - truth["beta_price"]) / results.table.loc[
         "beta_price", "robust_se"

@@ -52,18 +52,12 @@ def test_ordered_probit_choice_variant_recovers_the_truth():
     assert results.loglike_null_choice == pytest.approx(800 * 10 * np.log(1 / 5))
 
 
-def test_drug_choice_iclv_reproduces_the_reference_loglikelihood():
-    """README of ../shared/data: LL -19734.47 at the start, -16545.03 at the optimum
-    (Apollo-compatible Halton, R = 100, 37 parameters)."""
+def test_drug_choice_iclv_reproduces_the_reference_start_loglikelihood():
+    """README of ../shared/data: LL -19734.47 at the start (Apollo-compatible Halton,
+    R = 100, 37 parameters); the optimum, -16545.03, is reproduced from the raw CSV by
+    ``examples/drug_choice.yaml`` (tests/test_expression_models.py), whose likelihood
+    equals this dummy-coded form's to 1e-10."""
     df, model, start = datasets.drug_choice()
-    draws = ij.ApolloHalton(100)
-    assert ij.Problem(model, df, draws=draws).loglike(start) == pytest.approx(-19734.47, abs=0.01)
-    results = ij.estimate(model, df, draws=draws, start=start, verbose=False)
-    assert results.n_params == 37
-    assert results.converged
-    assert results.loglike == pytest.approx(-16545.03, abs=0.05)
-    assert results.estimates["beta_price"] == pytest.approx(-0.724, abs=0.01)
-    assert results.table.loc["beta_price", "se"] == pytest.approx(0.018, abs=0.002)
-    assert results.estimates["lambda"] == pytest.approx(0.638, abs=0.02)
-    summary = results.summary()
-    assert "beta_price" in summary and "-16545.03" in summary
+    problem = ij.Problem(model, df, draws=ij.ApolloHalton(100))
+    assert len(problem.space.free_names) == 37
+    assert problem.loglike(start) == pytest.approx(-19734.47, abs=0.01)
