@@ -382,8 +382,15 @@ def _check_random_coefficients(model: ICLVModel) -> None:
 def validate_structure(model: ICLVModel) -> None:
     """Reject names that refer to nothing, duplicates, cycles and LVs with no information."""
     names = [lv.name for lv in model.latent_variables]
-    if not names:
-        raise SpecificationError("the model has no latent variables")
+    if not names and model.choice.empty:
+        raise SpecificationError(
+            "the model has no latent variables and no choice model: nothing to estimate"
+        )
+    if not names and model.indicators:
+        raise SpecificationError(
+            f"indicators {[ind.name for ind in model.indicators]} but no latent variables: "
+            "an indicator measures a latent variable; declare it in latent_variables"
+        )
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise SpecificationError(f"latent variables defined twice: {duplicated}")
