@@ -365,8 +365,9 @@ def information_share(
     parameters not ``held`` at a bound, from the scores on the estimation draws and on
     an independent set (scrambled Halton, seed + 1) (see
     :func:`iclv_jax.inference.noise_dominated`); ``(nan, none)`` for quadrature or
-    :class:`~iclv_jax.NoDraws` (no simulation noise), where ``-H`` is not positive definite, or with fewer than
-    :data:`~iclv_jax.inference.PEOPLE_PER_PARAMETER` people per free parameter."""
+    :class:`~iclv_jax.NoDraws` (no simulation noise), where ``-H`` is not positive
+    definite, or with fewer than :data:`~iclv_jax.inference.PEOPLE_PER_PARAMETER` people
+    per free parameter."""
     none = np.zeros(problem.space.n_free, dtype=bool)
     free = ~np.asarray(held, dtype=bool)
     if (
