@@ -92,9 +92,7 @@ def _check_same_outcomes(parts: Sequence[Results], unrestricted: Results) -> Non
         )
 
 
-def lr_test(
-    restricted: Results | Sequence[Results], unrestricted: Results
-) -> LikelihoodRatioTest:
+def lr_test(restricted: Results | Sequence[Results], unrestricted: Results) -> LikelihoodRatioTest:
     """Likelihood-ratio test of a restricted model nested in an unrestricted one.
 
     ``LR = 2 (LL_u - LL_r)`` is asymptotically ``chi2`` with

@@ -429,3 +429,19 @@ def test_lr_test_of_a_base_model_against_an_iclv():
         2.0 * (iclv.loglike - base.loglike - measurement.loglike), rel=1e-12
     )
     assert test.statistic > chi2.isf(0.01, 1)  # theta = 0.6 in the simulation
+
+
+def test_cli_estimates_a_model_file_without_latent_variables(mnl, tmp_path, capsys):
+    from iclv_jax.cli import main
+
+    df, results = mnl
+    ij.save_model(mnl_model(), tmp_path / "mnl.yaml")
+    df.to_csv(tmp_path / "mnl.csv", index=False)
+    arguments = [str(tmp_path / "mnl.yaml"), str(tmp_path / "mnl.csv")]
+    assert main(["estimate", *arguments, "--draws", "50", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "0 latent variables, 0 indicators" in out and "draws NoDraws()" in out
+    written = ij.load_results(tmp_path / "out" / "results.json")
+    assert written.loglike == pytest.approx(results.loglike, abs=1e-8)
+    assert written.draws == results.draws
+    assert main(["check-gradients", *arguments]) == 0
