@@ -216,7 +216,8 @@ class ICLVModel:
     """An integrated choice and latent variable model.
 
     Attributes:
-        latent_variables: the LVs (any order; evaluated in topological order).
+        latent_variables: the LVs (any order; evaluated in topological order); none
+            for a choice model alone (MNL, probit, mixed logit: no indicators then).
         indicators: the measurement equations.
         choice: the choice model (:class:`NoChoice` for measurement and structure alone).
         person_id: the column identifying people (panel).
