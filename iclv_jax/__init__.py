@@ -22,6 +22,7 @@ from .draws import (  # noqa: E402
     Draws,
     DrawsMemoryError,
     Halton,
+    NoDraws,
     PseudoRandom,
     Sobol,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "Draws",
     "DrawsMemoryError",
     "Halton",
+    "NoDraws",
     "Problem",
     "PseudoRandom",
     "Quadrature",

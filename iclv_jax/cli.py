@@ -317,7 +317,7 @@ def run_estimate(args):
     prepare_out(args.out)
     print(
         f"{args.model}: {len(model.lv_names)} latent variables, {len(model.indicators)} "
-        f"indicators; {args.data}: {len(data)} rows; draws {draws!r}",
+        f"indicators; {args.data}: {len(data)} rows; draws {draws.for_dims(model.n_draw_dims)!r}",
         flush=True,
     )
     options = {} if args.max_iterations is None else {"max_iterations": args.max_iterations}

@@ -27,7 +27,7 @@ from __future__ import annotations
 import abc
 import numbers
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeGuard
 
 import numpy as np
@@ -40,6 +40,7 @@ __all__ = [
     "Draws",
     "DrawsMemoryError",
     "Halton",
+    "NoDraws",
     "PseudoRandom",
     "Sobol",
     "as_draws",
@@ -168,7 +169,45 @@ class Draws(abc.ABC):
     def for_dims(self, n_dims: int) -> Draws:
         """This rule for ``n_dims`` random terms: ``self`` for simulation draws; a
         quadrature rule returns a copy whose ``n_draws`` is its node count in
-        ``n_dims`` dimensions (see :mod:`iclv_jax.quadrature`)."""
+        ``n_dims`` dimensions (see :mod:`iclv_jax.quadrature`); every rule becomes
+        :class:`NoDraws` for ``n_dims = 0`` (nothing to integrate)."""
+        return NoDraws() if n_dims == 0 else self
+
+
+@dataclass(frozen=True)
+class NoDraws(Draws):
+    """No random terms to integrate (a model without LVs or random coefficients): the
+    likelihood is exact, ``L_n = prod_t P(y_nt)``, evaluated at one point with zero
+    dimensions and weight 1 (``zeta`` is ``(N, 1, 0)``, ``log w = (0,)``): the cost of
+    one draw, never ``R``.  Every rule's ``for_dims(0)`` is this one, so the draws a
+    user passes to such a model are not used."""
+
+    n_draws: int = field(init=False, default=1, repr=False)
+    seed: int = field(init=False, default=0, repr=False)
+
+    def _raw_uniforms(self, n_people: int, n_dims: int) -> np.ndarray:
+        return np.empty((n_people, 1, 0))
+
+    def uniforms(self, n_people: int, n_dims: int) -> np.ndarray:
+        """The empty point: shape ``(N, 1, 0)``."""
+        self.for_dims(n_dims)
+        return self._raw_uniforms(_check_count("n_people", n_people, 1), 0)
+
+    def normals(self, n_people: int, n_dims: int) -> np.ndarray:
+        """The empty point: shape ``(N, 1, 0)``."""
+        return self.uniforms(n_people, n_dims)
+
+    def log_weights(self) -> np.ndarray:
+        """``log 1 = 0`` for the one point, shape ``(1,)``."""
+        return np.zeros(1)
+
+    def for_dims(self, n_dims: int) -> NoDraws:
+        """``self`` for ``n_dims = 0``; raises for a model with random terms."""
+        if n_dims != 0:
+            raise ValueError(
+                f"NoDraws integrates nothing, but the model has {n_dims} random term(s) "
+                "(latent variables, random coefficients): pass simulation draws or quadrature"
+            )
         return self
 
 

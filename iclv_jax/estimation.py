@@ -25,7 +25,7 @@ import pandas as pd
 from . import checkpoint as checkpoints
 from . import identification
 from .data import prepare_data
-from .draws import Draws, Halton
+from .draws import Draws, Halton, NoDraws
 from .drawsdict import draws_to_dict
 from .inference import PEOPLE_PER_PARAMETER, covariances_held_at_bounds, noise_dominated
 from .layout import build_layout
@@ -128,6 +128,11 @@ def sequential_start(
     """
     if model.choice.empty:
         raise SpecificationError("sequential starts need a choice model")
+    if not model.latent_variables:
+        raise SpecificationError(
+            "sequential starts need latent variables: a model without them has no "
+            "measurement stage; leave start= at its default"
+        )
     unfixed = dataclasses.replace(
         model, choice=NoChoice(), fixed={}, bounds={}, random_coefficients=()
     )
@@ -359,13 +364,14 @@ def information_share(
     directions whose curvature is simulation noise)`` at the final point, over the
     parameters not ``held`` at a bound, from the scores on the estimation draws and on
     an independent set (scrambled Halton, seed + 1) (see
-    :func:`iclv_jax.inference.noise_dominated`); ``(nan, none)`` for quadrature (no
-    simulation noise), where ``-H`` is not positive definite, or with fewer than
-    :data:`~iclv_jax.inference.PEOPLE_PER_PARAMETER` people per free parameter."""
+    :func:`iclv_jax.inference.noise_dominated`); ``(nan, none)`` for quadrature or
+    :class:`~iclv_jax.NoDraws` (no simulation noise), where ``-H`` is not positive
+    definite, or with fewer than :data:`~iclv_jax.inference.PEOPLE_PER_PARAMETER` people
+    per free parameter."""
     none = np.zeros(problem.space.n_free, dtype=bool)
     free = ~np.asarray(held, dtype=bool)
     if (
-        isinstance(problem.draws, Quadrature | AdaptiveQuadrature)
+        isinstance(problem.draws, Quadrature | AdaptiveQuadrature | NoDraws)
         or not final.negative_definite
         or problem.panel.n_people < PEOPLE_PER_PARAMETER * free.sum()
         or not free.any()

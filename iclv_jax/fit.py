@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -56,7 +56,43 @@ class LikelihoodRatioTest:
         )
 
 
-def lr_test(restricted: Results, unrestricted: Results) -> LikelihoodRatioTest:
+def _outcomes(results: Results) -> frozenset[str] | None:
+    """What a fit's likelihood explains: its indicators by name, and ``"choices"``
+    when it has a choice part (``None`` when the results do not carry their model)."""
+    model = getattr(results, "model", None)
+    if model is None:
+        return None
+    choices = () if model.choice.empty else ("choices",)
+    return frozenset((*(ind.name for ind in model.indicators), *choices))
+
+
+def _check_same_outcomes(parts: Sequence[Results], unrestricted: Results) -> None:
+    """Refuse a restricted model whose parts do not explain exactly the data the
+    unrestricted model explains (an outcome missing, or explained twice)."""
+    outcomes = [found for found in map(_outcomes, parts) if found is not None]
+    whole = _outcomes(unrestricted)
+    if whole is None or len(outcomes) < len(parts):
+        return
+    seen: set[str] = set()
+    for found in outcomes:
+        twice = sorted(seen & found)
+        if twice:
+            raise ValueError(f"the restricted parts both explain {twice}: their LLs do not add")
+        seen |= found
+    if seen != whole:
+        lacking, extra = sorted(whole - seen), sorted(seen - whole)
+        raise ValueError(
+            "the two likelihoods are of different data, so no LR test compares them: "
+            f"only the unrestricted model explains {lacking}, only the restricted one "
+            f"{extra}.  A model without latent variables is nested in an ICLV model "
+            "together with the ICLV's measurement model: with every choice coefficient "
+            "of the LVs at 0 the ICLV likelihood factorises into the two.  Estimate the "
+            "ICLV with choice=NoChoice() on the same data and draws and pass "
+            "lr_test([base, measurement], iclv)"
+        )
+
+
+def lr_test(restricted: Results | Sequence[Results], unrestricted: Results) -> LikelihoodRatioTest:
     """Likelihood-ratio test of a restricted model nested in an unrestricted one.
 
     ``LR = 2 (LL_u - LL_r)`` is asymptotically ``chi2`` with
@@ -66,35 +102,60 @@ def lr_test(restricted: Results, unrestricted: Results) -> LikelihoodRatioTest:
     the unrestricted one (not nested, or one estimate is not the maximum) or the
     restricted free parameters are not among the unrestricted ones.
 
-    With simulated likelihoods both must use the same data and draws.
+    ``restricted`` may be a sequence of independent fits of disjoint parts of the
+    data (``LL_r`` and ``K_r`` the sums).  Both sides must explain the same data
+    (checked where the results carry their models): a model without latent variables
+    (MNL, probit, mixed logit) explains the choices only, an ICLV model the choices
+    *and* the indicators, so their LLs are not comparable.  The restricted model an
+    ICLV nests is the joint base model: the choice model without LVs and the ICLV's
+    measurement model (``choice=NoChoice()``), estimated apart; with every LV
+    coefficient of the utilities at 0 the ICLV's likelihood is their product, so
+    ``lr_test([base, measurement], iclv)`` tests those coefficients (``df`` their
+    number).  Comparing the base model with the ICLV's choice part at the ICLV
+    estimates (``rho_squared``'s ``loglike_choice``) is a comparison of fit, not an
+    LR test: those estimates maximise the joint likelihood, not the choice part, so
+    twice the difference has no ``chi2`` law.  A random coefficient's ``sigma`` is
+    positive, so "MNL in mixed logit" restricts it to its boundary, where the
+    ``chi2(df)`` p-value is conservative.
+
+    With simulated likelihoods all must use the same data and draws (a model without
+    random terms has an exact likelihood and needs none).
     """
-    df = unrestricted.n_params - restricted.n_params
+    parts = [restricted] if isinstance(restricted, Results) else list(restricted)
+    if not parts:
+        raise ValueError("no restricted model given")
+    loglike = sum(part.loglike for part in parts)
+    n_params = sum(part.n_params for part in parts)
+    df = unrestricted.n_params - n_params
     if df <= 0:
         raise ValueError(
             f"the restricted model must have fewer free parameters: "
-            f"{restricted.n_params} vs {unrestricted.n_params}"
+            f"{n_params} vs {unrestricted.n_params}"
         )
-    if (restricted.n_people, restricted.n_observations) != (
-        unrestricted.n_people,
-        unrestricted.n_observations,
-    ):
-        raise ValueError(
-            "the two results were estimated on different data "
-            f"({restricted.n_people}/{restricted.n_observations} vs "
-            f"{unrestricted.n_people}/{unrestricted.n_observations} "
-            "people/observations)"
-        )
-    outside = sorted(set(restricted.table.index) - set(unrestricted.table.index))
+    for part in parts:
+        if (part.n_people, part.n_observations) != (
+            unrestricted.n_people,
+            unrestricted.n_observations,
+        ):
+            raise ValueError(
+                "the two results were estimated on different data "
+                f"({part.n_people}/{part.n_observations} vs "
+                f"{unrestricted.n_people}/{unrestricted.n_observations} "
+                "people/observations)"
+            )
+    _check_same_outcomes(parts, unrestricted)
+    names = {name for part in parts for name in part.table.index}
+    outside = sorted(names - set(unrestricted.table.index))
     if outside:
         warnings.warn(
             f"restricted parameters not in the unrestricted model: {outside}; "
             "are the models nested?",
             stacklevel=2,
         )
-    statistic = 2.0 * (unrestricted.loglike - restricted.loglike)
+    statistic = 2.0 * (unrestricted.loglike - loglike)
     if statistic < -1e-6 * max(1.0, abs(unrestricted.loglike)):
         warnings.warn(
-            f"the restricted LL ({restricted.loglike:.4f}) is above the "
+            f"the restricted LL ({loglike:.4f}) is above the "
             f"unrestricted one ({unrestricted.loglike:.4f}): not nested, or an "
             "estimate is not at the maximum",
             stacklevel=2,
@@ -103,7 +164,7 @@ def lr_test(restricted: Results, unrestricted: Results) -> LikelihoodRatioTest:
         statistic=float(statistic),
         df=int(df),
         p_value=float(chi2.sf(max(statistic, 0.0), df)),
-        loglike_restricted=float(restricted.loglike),
+        loglike_restricted=float(loglike),
         loglike_unrestricted=float(unrestricted.loglike),
     )
 

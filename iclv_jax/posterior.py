@@ -103,6 +103,8 @@ def posterior_lv(
         LV (in topological order).
     """
     model = model_of(results, model)
+    if not model.latent_variables:
+        raise ValueError("the model has no latent variables: there is no posterior to compute")
     frame = data if choices else prediction_frame(model, data, need_indicators=True)
     problem, u = setup_problem(results, model, frame, draws)
     mode = "all" if choices else "indicators"

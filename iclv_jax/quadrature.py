@@ -81,7 +81,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import ndtr
 
-from .draws import Draws, _check_count
+from .draws import Draws, NoDraws, _check_count
 from .likelihood import SimulatedLikelihood, person_loglike
 from .optimize.evaluator import Evaluator
 from .optimize.optimality import relative_gradient
@@ -178,9 +178,12 @@ class Quadrature(Draws):
             _check_size(n_nodes, self.n_dims)
         object.__setattr__(self, "n_draws", n_nodes ** (self.n_dims or 1))
 
-    def for_dims(self, n_dims: int) -> Quadrature:
+    def for_dims(self, n_dims: int) -> Quadrature | NoDraws:
         """This rule in ``n_dims`` dimensions (raises if it was built for others, or if
-        ``n_nodes ** n_dims`` nodes are too many)."""
+        ``n_nodes ** n_dims`` nodes are too many); :class:`~iclv_jax.draws.NoDraws`
+        for ``n_dims = 0``."""
+        if n_dims == 0:
+            return NoDraws()
         n_dims = _check_count("n_dims", n_dims, 1)
         if self.n_dims is None:
             return replace(self, n_dims=n_dims)

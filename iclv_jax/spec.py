@@ -218,7 +218,8 @@ class ICLVModel:
     """An integrated choice and latent variable model.
 
     Attributes:
-        latent_variables: the LVs (any order; evaluated in topological order).
+        latent_variables: the LVs (any order; evaluated in topological order); none
+            for a choice model alone (MNL, probit, mixed logit: no indicators then).
         indicators: the measurement equations.
         choice: the choice model (:class:`NoChoice` for measurement and structure alone).
         person_id: the column identifying people (panel).
@@ -407,8 +408,15 @@ def _check_random_coefficients(model: ICLVModel) -> None:
 def validate_structure(model: ICLVModel) -> None:
     """Reject names that refer to nothing, duplicates, cycles and LVs with no information."""
     names = [lv.name for lv in model.latent_variables]
-    if not names:
-        raise SpecificationError("the model has no latent variables")
+    if not names and model.choice.empty:
+        raise SpecificationError(
+            "the model has no latent variables and no choice model: nothing to estimate"
+        )
+    if not names and model.indicators:
+        raise SpecificationError(
+            f"indicators {[ind.name for ind in model.indicators]} but no latent variables: "
+            "an indicator measures a latent variable; declare it in latent_variables"
+        )
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise SpecificationError(f"latent variables defined twice: {duplicated}")

@@ -717,8 +717,13 @@ def test_duplicated_indicator_names():
     _spec_error(lambda: ij.ICLVModel(ONE_LV, ONE_ITEM * 2), "twice", "'i1'")
 
 
-def test_no_latent_variables():
-    _spec_error(lambda: ij.ICLVModel([], []), "no latent variables")
+def test_no_latent_variables_and_no_choice():
+    _spec_error(lambda: ij.ICLVModel([], []), "no latent variables", "no choice model")
+
+
+def test_indicators_without_latent_variables():
+    choice = ij.BinaryProbit("y", ij.Utility(attributes={"x": "x"}))
+    _spec_error(lambda: ij.ICLVModel([], ONE_ITEM, choice), "'i1'", "no latent variables")
 
 
 def test_mnl_with_an_asc_on_every_alternative():
