@@ -152,7 +152,8 @@ def provisional_utility(expression: Expression, lvs: Collection[str] | None) -> 
             parameters=mentions(parts.rest, Beta),
             lvs=mentions(parts.rest, Latent),
         )
-    return Utility(terms=dict.fromkeys(parts.linear), lvs=parts.lvs, extra=extra)
+    terms = {name: None if data is None else str(data) for name, data in parts.linear.items()}
+    return Utility(terms=terms, lvs=parts.lvs, extra=extra)
 
 
 def declared_utilities(choice, lvs: Collection[str] | None) -> dict[str, Utility]:

@@ -270,3 +270,13 @@ def test_a_missing_explicit_column_suggests_close_names():
     utility = ij.Beta("b") * ij.Var("TimeCarr") + ij.Beta("t") * ij.Latent("eta")
     with pytest.raises(ij.SpecificationError, match=r"did you mean \['TimeCar'\]"):
         bind(_model(utility), df)
+
+
+def test_the_asc_check_reads_expression_constants():
+    """One alternative with a constant, the other without: identified (a parameter
+    times data is no constant, even before the data are seen)."""
+    car = ij.Alternative("car", 1, "asc_car + beta_time * TimeCar / 60")
+    bus = ij.Alternative("bus", 2, ij.Beta("beta_time") * ij.Var("TimeBus") / 60)
+    ij.MultinomialLogit("choice", [car, bus])
+    with pytest.raises(ij.SpecificationError, match="an asc for every alternative"):
+        ij.MultinomialLogit("choice", [car, ij.Alternative("bus", 2, "asc_bus + b * TimeBus")])
