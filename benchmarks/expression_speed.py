@@ -34,7 +34,7 @@ DRUG_NAMES = {
     f"beta_{attribute}_{label}": f"b_{label}"
     for attribute, levels in datasets.DRUG_DUMMIES.items()
     for label in levels
-} | {"beta_risk": "b_risk", "beta_price": "b_price", "lambda": "lambda_attitude"}
+} | {"beta_risk": "b_risk", "beta_price": "b_price", "lambda": "lambda"}
 
 
 def _studies(people: int, draws: int):

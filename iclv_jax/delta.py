@@ -7,11 +7,8 @@ JAX autodiff; :func:`wtp` is the ratio ``-beta_k / beta_cost`` in this frame.
 
 from __future__ import annotations
 
-import ast
-import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -19,95 +16,41 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from .expressions import Expression, parse
+from .expressions.evaluate import evaluate, leaf_name
+from .expressions.nodes import Beta, Text
+from .expressions.resolve import leaves, mentions, resolve
 from .results import Results
 
 __all__ = ["delta_method", "parse_expression", "wtp"]
 
 
-_FUNCTIONS: dict[str, Callable] = {"exp": jnp.exp, "log": jnp.log, "sqrt": jnp.sqrt, "abs": jnp.abs}
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.Pow: operator.pow,
-}
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
-    ast.UAdd: operator.pos,
-    ast.USub: operator.neg,
-}
-_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
-_QUOTED = re.compile(r"`([^`]+)`")
-
-
 def parse_expression(text: str, names: Sequence[str]) -> Callable[[Mapping], jnp.ndarray]:
-    """Compile an arithmetic expression of parameter names into a function of a dict.
+    """Compile an expression of parameter names into a function of a dict of values.
 
-    The grammar is numbers, parameter names, ``+ - * / **``, unary ``+ -``,
-    parentheses and the functions ``exp, log, sqrt, abs``.  A name that is not a
-    Python identifier (or is a keyword, like ``lambda``) may be quoted with backticks:
-    ``-`beta x` / beta_price``.  Nothing is ``eval``-ed: the text is parsed with
-    :mod:`ast` and only the nodes above are interpreted, so any other name, attribute,
-    subscript or call raises ``ValueError``.
+    The grammar is that of utility expressions (:func:`iclv_jax.expressions.parse`):
+    numbers, names, ``+ - * / **``, unary ``-``, parentheses, comparisons and the
+    functions ``exp, log, sqrt, abs, min, max, where, ...``; a name that is a Python
+    keyword (``lambda``) is a name, and one that is no identifier may be quoted with
+    backticks: ``-`beta x` / beta_price``.  Nothing is ``eval``-ed.  Every name must be
+    a parameter in ``names``; text constants, attributes, subscripts or unknown calls
+    raise ``ValueError``.
     """
     if not isinstance(text, str):
         raise TypeError(f"expression must be a string or a callable, not {type(text).__name__}")
+    expression = resolve(parse(text), None, None, f"expression {text!r}")
     known = set(names)
-    placeholders: dict[str, str] = {}
+    unknown = [name for name in mentions(expression, Beta) if name not in known]
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r} in {text!r}")
+    if any(isinstance(leaf, Text) for leaf in leaves(expression)):
+        raise ValueError(f"expression {text!r}: text constants have no value here")
+    return partial(_value, expression)
 
-    def placeholder(name: str) -> str:
-        if name not in known:
-            raise ValueError(f"unknown parameter {name!r} in {text!r}")
-        key = f"_p{len(placeholders)}_"
-        placeholders[key] = name
-        return key
 
-    body = _QUOTED.sub(lambda m: placeholder(m.group(1)), text)
-
-    def identifier(match: re.Match) -> str:
-        word = match.group(0)
-        if word in placeholders or (word in _FUNCTIONS and word not in known):
-            return word
-        return placeholder(word)
-
-    body = _IDENTIFIER.sub(identifier, body)
-    try:
-        tree = ast.parse(body.strip(), mode="eval")
-    except SyntaxError as error:
-        raise ValueError(f"cannot parse expression {text!r}: {error.msg}") from None
-
-    def build(node) -> Callable:
-        if (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, int | float)
-            and not isinstance(node.value, bool)
-        ):
-            value = float(node.value)
-            return lambda p: value
-        if isinstance(node, ast.Name) and node.id in placeholders:
-            name = placeholders[node.id]
-            return lambda p: p[name]
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            op, left, right = _BINARY[type(node.op)], build(node.left), build(node.right)
-            return lambda p: op(left(p), right(p))
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            sign, operand = _UNARY[type(node.op)], build(node.operand)
-            return lambda p: sign(operand(p))
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in _FUNCTIONS
-            and len(node.args) == 1
-            and not node.keywords
-        ):
-            fn, argument = _FUNCTIONS[node.func.id], build(node.args[0])
-            return lambda p: fn(argument(p))
-        raise ValueError(
-            f"expression {text!r}: {ast.dump(node)[:60]} is not allowed "
-            "(use numbers, parameter names, + - * / **, exp, log, sqrt, abs)"
-        )
-
-    return build(tree.body)
+def _value(expression: Expression, values: Mapping) -> jnp.ndarray:
+    """The expression at parameter ``values`` (by name)."""
+    return evaluate(expression, lambda leaf: values[leaf_name(leaf)], jnp)
 
 
 def _as_function(expression, names) -> Callable:

@@ -54,7 +54,7 @@ DRUG_NAMES = {
     f"beta_{attribute}_{label}": f"b_{label}"
     for attribute, levels in datasets.DRUG_DUMMIES.items()
     for label in levels
-} | {"beta_risk": "b_risk", "beta_price": "b_price", "lambda": "lambda_attitude"}
+} | {"beta_risk": "b_risk", "beta_price": "b_price", "lambda": "lambda"}
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_drug_choice_example_reproduces_the_reference_from_the_cli(tmp_path, cap
     assert results.n_params == 37
     assert results.estimates["b_price"] == pytest.approx(-0.724, abs=0.01)
     assert results.table.loc["b_price", "se"] == pytest.approx(0.018, abs=0.002)
-    assert results.estimates["lambda_attitude"] == pytest.approx(0.638, abs=0.02)
+    assert results.estimates["lambda"] == pytest.approx(0.638, abs=0.02)
     assert "-16545.03" in results.summary()
     assert ij.model_to_dict(results.model) == ij.model_to_dict(
         ij.load_model(EXAMPLES / "drug_choice.yaml")

@@ -280,3 +280,13 @@ def test_the_asc_check_reads_expression_constants():
     ij.MultinomialLogit("choice", [car, bus])
     with pytest.raises(ij.SpecificationError, match="an asc for every alternative"):
         ij.MultinomialLogit("choice", [car, ij.Alternative("bus", 2, "asc_bus + b * TimeBus")])
+
+
+def test_python_keywords_and_backticks_are_names():
+    """Apollo's drug-choice model calls its LV coefficient ``lambda``; a name that is
+    no identifier is written in backticks."""
+    assert parse("lambda * attitude") == Binary("*", Name("lambda"), Name("attitude"))
+    expr = parse("`beta x` ** 2 + sqrt(in)")
+    assert expr.left.left == Name("beta x") and str(expr) == "`beta x` ** 2 + sqrt(in)"
+    with pytest.raises(ij.SpecificationError, match=r"column 5: attribute is not allowed"):
+        parse("a + x.__class__")

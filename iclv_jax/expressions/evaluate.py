@@ -20,6 +20,7 @@ from .nodes import (
     Compare,
     Expression,
     Latent,
+    Leaf,
     Logical,
     Number,
     Text,
@@ -28,7 +29,7 @@ from .nodes import (
 )
 from .resolve import leaves
 
-__all__ = ["ExpressionTerm", "evaluate", "evaluate_data"]
+__all__ = ["ExpressionTerm", "evaluate", "evaluate_data", "leaf_name"]
 
 _ARITHMETIC: dict[str, Callable] = {
     "+": lambda a, b: a + b,
@@ -73,6 +74,12 @@ def evaluate(expr: Expression, leaf: Callable[[Expression], object], xp):
         args = [evaluate(arg, leaf, xp) for arg in expr.args]
         return FUNCTIONS[expr.function].apply(xp, *args)
     return leaf(expr)
+
+
+def leaf_name(leaf: Expression) -> str:
+    if not isinstance(leaf, Leaf):
+        raise SpecificationError(f"{leaf} is not a name")
+    return leaf.name
 
 
 def _is_text(series: pd.Series) -> bool:
@@ -128,7 +135,7 @@ def evaluate_data(expr: Expression, df: pd.DataFrame, person_id: str, where: str
             else series.to_numpy(dtype=float)
         )
     with np.errstate(all="ignore"):
-        result = evaluate(expr, lambda leaf: values[str(leaf)], np)
+        result = evaluate(expr, lambda leaf: values[leaf_name(leaf)], np)
     return np.broadcast_to(np.asarray(result, dtype=float), (len(df),)).copy()
 
 

@@ -10,6 +10,7 @@ equality of trees, not a comparison expression: write ``a.eq(b)`` or ``"a == b"`
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from ..errors import SpecificationError
@@ -21,6 +22,7 @@ __all__ = [
     "Compare",
     "Expression",
     "Latent",
+    "Leaf",
     "Logical",
     "Name",
     "Number",
@@ -151,45 +153,38 @@ class Text(Expression):
         return repr(self.value)
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+
+
 @dataclass(frozen=True, eq=True)
-class Name(Expression):
-    """A name not yet resolved: a data column, else an LV, else a parameter
-    (:func:`~iclv_jax.expressions.resolve`)."""
+class Leaf(Expression):
+    """A named leaf; written as its name, in backticks unless an identifier."""
 
     name: str
 
     def __str__(self) -> str:
-        return self.name
+        return self.name if _IDENTIFIER.fullmatch(self.name) else f"`{self.name}`"
 
 
 @dataclass(frozen=True, eq=True)
-class Beta(Expression):
+class Name(Leaf):
+    """A name not yet resolved: a data column, else an LV, else a parameter
+    (:func:`~iclv_jax.expressions.resolve.resolve`)."""
+
+
+@dataclass(frozen=True, eq=True)
+class Beta(Leaf):
     """A parameter, estimated (or fixed by name)."""
 
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
-
 
 @dataclass(frozen=True, eq=True)
-class Var(Expression):
+class Var(Leaf):
     """A data column (or a derived variable)."""
 
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
-
 
 @dataclass(frozen=True, eq=True)
-class Latent(Expression):
+class Latent(Leaf):
     """A latent variable, at the person's draw."""
-
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
 
 
 @dataclass(frozen=True, eq=True)

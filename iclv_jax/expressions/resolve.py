@@ -8,7 +8,19 @@ import re
 from collections.abc import Callable, Collection, Iterator
 
 from ..errors import SpecificationError
-from .nodes import Beta, Binary, Call, Compare, Expression, Latent, Logical, Name, Unary, Var
+from .nodes import (
+    Beta,
+    Binary,
+    Call,
+    Compare,
+    Expression,
+    Latent,
+    Leaf,
+    Logical,
+    Name,
+    Unary,
+    Var,
+)
 
 __all__ = ["leaves", "map_children", "mentions", "position_of", "rebuild", "resolve"]
 
@@ -43,7 +55,8 @@ def leaves(expr: Expression) -> Iterator[Expression]:
 def mentions(expr: Expression, kind: type) -> list[str]:
     """The names of the leaves of type ``kind`` (:class:`Beta`, :class:`Var`,
     :class:`Latent`, :class:`Name`), in order of first appearance."""
-    return list(dict.fromkeys(str(leaf) for leaf in leaves(expr) if isinstance(leaf, kind)))
+    named = (leaf for leaf in leaves(expr) if isinstance(leaf, Leaf) and isinstance(leaf, kind))
+    return list(dict.fromkeys(leaf.name for leaf in named))
 
 
 def position_of(text: str, name: str) -> str:
