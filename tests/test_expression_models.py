@@ -318,3 +318,32 @@ def test_results_save_and_load_keep_the_expression_model(tmp_path):
     assert ij.Problem(loaded.model, df, 10).loglike(loaded.estimates) == pytest.approx(
         results.loglike, abs=1e-8
     )
+
+
+def test_analytic_scores_cover_all_but_the_parameters_of_data_only_rest_terms():
+    """``s * (bw * peak + bo * (1 - peak)) * t_car`` is no LV's: the hand-written scores
+    cover every other parameter (LV, structural, measurement, linear) and say which
+    they do not; a rest term of an LV leaves them all to autodiff vs finite
+    differences; estimation with the analytic gradient is refused."""
+    df = _mnl_data(n_people=50, seed=4)
+    df["buy"] = (df["y"] == 1).astype(int)
+    model = ij.ICLVModel(
+        [ij.LatentVariable("a")],
+        [ij.Indicator("i1", "a", levels=4), ij.Indicator("i2", "a", levels=7)],
+        ij.BinaryProbit(
+            "buy", "c + b * c_car + s * (bw * peak + bo * (1 - peak)) * t_car / 60 + t * a"
+        ),
+        person_id="person",
+    )
+    params = {"c": 0.1, "b": -0.2, "s": 0.7, "bw": -0.4, "bo": -0.3, "t": 0.5}
+    check = ij.check_gradients(model, df, params, draws=8, gradient="analytic")
+    assert check.ok
+    assert check.not_covered == ["s", "bw", "bo"]
+    covered = check.table.drop(index=check.not_covered)
+    assert covered["rel_analytic"].max() < 1e-8 and len(covered) > 10
+    assert "not covered by analytic" in str(check)
+    with pytest.raises(NotImplementedError, match="do not cover custom utility terms"):
+        ij.estimate(model, df, draws=8, gradient="analytic", verbose=False)
+    with_lv = dataclasses.replace(model, choice=ij.BinaryProbit("buy", "c + exp(s * a) * c_car"))
+    check = ij.check_gradients(with_lv, df, {"c": 0.1, "s": 0.2}, draws=8, gradient="analytic")
+    assert check.ok and set(check.not_covered) == set(check.table.index)

@@ -10,7 +10,7 @@ from jax.nn import logsumexp, softmax
 
 from ..likelihood import SimulatedLikelihood
 from ..placement import PanelArrays
-from .scores import DEFAULT, AnalyticScores
+from .scores import CUSTOM_NOT_COVERED, DEFAULT, AnalyticScores
 
 __all__ = ["loglike_and_grad", "per_person_and_scores"]
 
@@ -58,7 +58,8 @@ def _person(scores: AnalyticScores, components, person: PanelArrays, zeta, log_w
     structural_f, ordered_f, continuous_f, choice_f = jax.tree.map(
         lambda g: jnp.tensordot(weights, g, axes=1), per_draw
     )
-    choice_f["beta"] = scores.beta(person.design, choice_f.pop("utility"))
+    linear_columns = person.design[..., : choice.beta.shape[0]]
+    choice_f["beta"] = scores.beta(linear_columns, choice_f.pop("utility"))
     return logsumexp(shifted) * person.weight, (structural_f, ordered_f, continuous_f, choice_f)
 
 
@@ -79,6 +80,14 @@ def _to_free(
     return scores.transform(likelihood.to_reported, free_internal, d_reported)
 
 
+def _check_covered(likelihood: SimulatedLikelihood, uncovered: bool) -> None:
+    """Refuse a model with custom utility terms (their own parameters would get NaN
+    scores) unless the caller takes NaN as "not covered" (``uncovered=True``)."""
+    static = dict(likelihood.layout.choice.static)
+    if static.get("custom_terms") and not uncovered:
+        raise NotImplementedError(CUSTOM_NOT_COVERED)
+
+
 @eqx.filter_jit
 def per_person_and_scores(
     likelihood: SimulatedLikelihood, free_internal, scores: AnalyticScores = DEFAULT
@@ -91,6 +100,8 @@ def per_person_and_scores(
     the module docstring).
     """
 
+    _check_covered(likelihood, False)
+
     def chunk_scores(u, panel, zeta, log_weights):
         values, fields = _chunk(likelihood, scores, u, panel, zeta, log_weights)
         return values, jax.vmap(lambda f: _to_free(likelihood, scores, u, f))(fields)
@@ -100,14 +111,19 @@ def per_person_and_scores(
 
 @eqx.filter_jit
 def loglike_and_grad(
-    likelihood: SimulatedLikelihood, free_internal, scores: AnalyticScores = DEFAULT
+    likelihood: SimulatedLikelihood,
+    free_internal,
+    scores: AnalyticScores = DEFAULT,
+    uncovered: bool = False,
 ):
     """``(log L, d log L / du)`` by hand-written derivatives.
 
     Field gradients are summed over people chunk by chunk (``lax.map``) and over
     devices, and mapped to the free internal space once.  ``scores`` replaces the
-    per-component derivatives.
+    per-component derivatives.  ``uncovered=True`` accepts custom utility terms of data
+    alone: the entries of their own parameters are NaN (not covered).
     """
+    _check_covered(likelihood, uncovered)
 
     def chunk_sum(u, panel, zeta, log_weights):
         values, fields = _chunk(likelihood, scores, u, panel, zeta, log_weights)

@@ -21,6 +21,7 @@ from .registry import choice_derivative
 
 __all__ = [
     "CUSTOM_NOT_COVERED",
+    "covers",
     "DEFAULT",
     "AnalyticScores",
     "ChoiceScores",
@@ -33,9 +34,17 @@ __all__ = [
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 CUSTOM_NOT_COVERED = (
-    "analytic scores are not available for custom utility terms "
-    "(ij.Custom) or random coefficients; use gradient='autodiff'"
+    "analytic scores do not cover custom utility terms (ij.Custom, or the non-linear "
+    "terms of a utility expression) or random coefficients; use gradient='autodiff'"
 )
+
+
+def covers(custom_terms, random_terms) -> bool:
+    """Whether the hand-written scores cover a choice kernel: not with random
+    coefficients or custom terms of LVs (their derivatives in ``eta`` would be
+    autodiff's); custom terms of data alone are covered but for their own parameters,
+    whose scores are NaN."""
+    return not random_terms and not any(term.lvs for term in custom_terms)
 
 
 def log_density(x, link: str):
@@ -195,7 +204,7 @@ class AnalyticScores(eqx.Module):
     def choice(
         self,
         module,
-        base: Float[Array, "T J"],
+        base: Float[Array, "T J"] | tuple[Float[Array, "T J"], Float[Array, "T J PA"]],
         eta: Float[Array, " L"],
         chosen: Int[Array, " T"],
         available: Bool[Array, "T J"],
@@ -209,13 +218,21 @@ class AnalyticScores(eqx.Module):
         at this draw (``module.log_prob(...)``, before masking).  ``d l / d V`` and the
         kind's own fields come from the derivative registered for the kernel's class
         (:func:`~iclv_jax.analytic.registry.choice_derivative`)."""
-        if module.custom_terms or module.random_terms:
+        if not covers(module.custom_terms, module.random_terms):
             raise NotImplementedError(CUSTOM_NOT_COVERED)
         v = module.utilities(base, eta)
         d_v, own = choice_derivative(module)(module, v, chosen, available, mask, log_prob)
         d_v = jnp.where(mask[:, None], d_v, 0.0)
-        # V = mu W with W = x . beta + theta . eta: d/d mu = sum dV W, d/d W = mu dV
-        d_scale = (d_v * (base + module.theta @ eta)).sum()
+        unscaled = module.theta @ eta
+        if module.custom_terms:  # draw-free terms: W gains custom(x), d/d eta does not
+            linear, design = base
+            unscaled = unscaled + linear + module.custom(design, eta)
+            own = own | {"custom_params": jnp.full_like(module.custom_params, jnp.nan)}
+        else:
+            unscaled = unscaled + base
+        # V = mu W with W = x . beta + theta . eta (+ custom): d/d mu = sum dV W,
+        # d/d W = mu dV; the custom terms' own parameters are not covered (NaN)
+        d_scale = (d_v * unscaled).sum()
         d_w = module.scale * d_v
         per_utility = d_w.sum(axis=0)
         return ChoiceScores(
