@@ -36,21 +36,35 @@ def probabilities_and_tangents(likelihood, u, mode: str, multipliers, tangents):
     return value, derivatives
 
 
-def _attribute_entries(model: ICLVModel, problem: Problem, label: str):
+def _coefficient(utility, label: str, suffix: str | None) -> str | None:
+    """The linear coefficient multiplying attribute ``label`` (a column-form label, or
+    the column a term of an expression multiplies) in ``utility``, if any."""
+    if label in utility.attributes:
+        return utility.coefficient_name(label, suffix)
+    return next((name for name, column in utility.terms.items() if column == label), None)
+
+
+def _attribute_entries(problem: Problem, label: str):
     """``(utility labels, (J, P) 0/1 masks)``: for each utility with attribute ``label``
-    the entry of the design holding its column."""
+    the entry of the design holding its column (read from the model bound to the data,
+    so an expression's ``beta * price_1`` is attribute ``price_1``)."""
+    model = problem.bound
     utilities = declared_utilities(model.choice, model.lv_names)
     names = problem.panel.linear_names
     rows, masks = [], []
     for j, (alt, utility) in enumerate(utilities.items()):
-        if label not in utility.attributes:
+        coefficient = _coefficient(utility, label, model.choice.lv_suffix(alt))
+        if coefficient is None:
             continue
         mask = np.zeros(problem.panel.design.shape[2:])
-        mask[j, names.index(utility.coefficient_name(label, model.choice.lv_suffix(alt)))] = 1.0
+        mask[j, names.index(coefficient)] = 1.0
         rows.append(alt if alt else label)
         masks.append(mask)
     if not rows:
-        known = sorted({a for u in utilities.values() for a in u.attributes})
+        known = sorted(
+            {a for u in utilities.values() for a in u.attributes}
+            | {c for u in utilities.values() for c in u.terms.values() if c is not None}
+        )
         raise ValueError(f"no utility has attribute {label!r}; attributes: {known}")
     return rows, np.stack(masks)
 
@@ -90,7 +104,7 @@ def elasticities(
     model, labels, mode, frame, problem, u = prediction_setup(
         results, model, data, draws, conditional
     )
-    rows, masks = _attribute_entries(model, problem, attribute_label)
+    rows, masks = _attribute_entries(problem, attribute_label)
     tangents = jnp.eye(len(rows))
     value, derivatives = probabilities_and_tangents(
         problem.likelihood, u, mode, jnp.asarray(masks), tangents

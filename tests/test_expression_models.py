@@ -234,6 +234,9 @@ def test_mnl_estimates_equal_between_expression_and_column_forms():
     np.testing.assert_allclose(
         [fit_b.estimates[n] for n in names], [fit_a.estimates[n] for n in names], atol=1e-5
     )
+    by_label = ij.elasticities(fit_a, column_model, df, "price", draws=20)
+    by_column = ij.elasticities(fit_b, expression_model, df, "price_sugar", draws=20)
+    np.testing.assert_allclose(by_column.loc["sugar"], by_label.loc["sugar"], rtol=1e-6)
 
 
 # -- terms that are not linear in parameters ---------------------------------------------
