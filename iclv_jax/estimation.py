@@ -325,7 +325,7 @@ def estimate(
         scores = evaluator.scores(final.internal)[2]
         other = on_independent_draws(problem, final.internal)  # simulation error, noise
         share, noisy = information_share(
-            problem, final, held, scores, None if other is None else other[1]
+            problem, final, held, scores, None if other is None else other[1][0]
         )
         if not converged:
             message += (

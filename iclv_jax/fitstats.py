@@ -84,8 +84,8 @@ def report_fields(
     """The report's fields of :class:`~iclv_jax.results.Results` at ``final`` (the
     verified optimum, with its Hessian; ``likelihood`` the one it was verified on):
     LL parts, choice baselines, the number of choice parameters, curvature
-    eigenvalues, and the simulation SDs (``other``: the per-person ``(log L_n, s_n)``
-    on an independent draw set, ``None`` for quadrature; ``se``: the classical SEs,
+    eigenvalues, and the simulation SDs (``other``: the per-person ``(log L_nk, s_nk)``
+    on independent draw sets ``k``, ``None`` for quadrature; ``se``: the classical SEs,
     whose NaN the simulation SDs share)."""
     names = problem.space.free_names
     free = ~np.asarray(held, dtype=bool)
@@ -108,9 +108,12 @@ def report_fields(
     }
     if other is None:
         return fields
-    covariance = jacobian @ estimate_simulation_covariance(final.hessian, scores, other[1], free)
+    score_sets = np.concatenate([scores[None], other[1]])
+    covariance = jacobian @ estimate_simulation_covariance(final.hessian, score_sets, free)
     sd = np.sqrt(np.maximum(np.diag(covariance @ jacobian.T), 0.0))
     sd = np.where(np.isnan(np.asarray(se, dtype=float)), np.nan, sd)
-    fields["simulation_sd_loglike"] = loglike_simulation_sd(per_person, other[0])
+    fields["simulation_sd_loglike"] = loglike_simulation_sd(
+        np.concatenate([per_person[None], other[0]])
+    )
     fields["simulation_sd"] = dict(zip(names, sd.tolist(), strict=True))
     return fields
