@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .simerror import SIMULATION_SHARE, simulation_draws_needed
+from .tables import table_to_latex, table_to_markdown
 
 if TYPE_CHECKING:
     from .results import Results
@@ -32,10 +33,13 @@ __all__ = [
     "CONDITION_WARNING",
     "LOGLIKE_TARGET",
     "correlation",
+    "latex_report",
+    "markdown_report",
     "notes",
     "report_table",
     "simulation_verdict",
     "statistics",
+    "statistics_frame",
 ]
 
 #: a condition number of the scaled curvature above this gets a plain-language warning
@@ -220,3 +224,45 @@ def notes(results: Results) -> list[str]:
     if verdict is not None:
         lines.append(verdict)
     return lines
+
+
+def statistics_frame(results: Results) -> pd.DataFrame:
+    """The statistics as a frame: index ``key``, columns ``label``, ``value`` (text as
+    shown) and ``number`` (the value, NaN for text)."""
+    rows = statistics(results)
+    return pd.DataFrame(
+        {
+            "label": [label for _, label, _, _ in rows],
+            "value": [format_value(value, spec) for _, _, value, spec in rows],
+            "number": [
+                float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
+                for _, _, v, _ in rows
+            ],
+        },
+        index=pd.Index([key for key, _, _, _ in rows], name="key"),
+    )
+
+
+def markdown_report(results: Results, float_format: str = ".5g") -> str:
+    """The report as Markdown: the statistics, the notes as a list, the parameter
+    table (:func:`report_table`)."""
+    fit = statistics_frame(results)[["label", "value"]].set_index("label")
+    notes_text = "".join(f"- {line}\n" for line in notes(results))
+    return (
+        "# iclv_jax estimation results\n\n"
+        + table_to_markdown(fit.rename_axis("statistic"))
+        + ("\n" + notes_text if notes_text else "")
+        + "\n"
+        + table_to_markdown(report_table(results), float_format)
+    )
+
+
+def latex_report(results: Results, float_format: str = ".5g") -> str:
+    """The report as LaTeX: the statistics and the parameter table, two booktabs
+    tabulars."""
+    fit = statistics_frame(results)[["label", "value"]].set_index("label")
+    return (
+        table_to_latex(fit.rename_axis("statistic"), float_format, "Fit", "tab:fit")
+        + "\n"
+        + table_to_latex(report_table(results), float_format, "Estimates", "tab:estimates")
+    )

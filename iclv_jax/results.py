@@ -206,6 +206,26 @@ class Results:
             ]
         return "\n".join(lines)
 
+    def to_html(
+        self,
+        path: str | os.PathLike | None = None,
+        data: pd.DataFrame | None = None,
+        draws: Draws | None = None,
+        plots: bool = True,
+        correlation: bool = True,
+    ) -> str:
+        """The single-file HTML report (:mod:`iclv_jax.htmlreport`), written to ``path``
+        if given: statistics, notes, the parameter table, the correlation matrix and,
+        with ``plots`` and matplotlib installed, the figures of
+        :func:`iclv_jax.reportfigures.report_figures` (the data's figures with
+        ``data``; ``draws`` default to the estimation's)."""
+        from .htmlreport import results_to_html
+        from .reportfigures import matplotlib_missing, report_figures
+
+        note = matplotlib_missing() if plots else "plots not asked for"
+        figures = report_figures(self, data, draws) if note is None else {}
+        return _write(results_to_html(self, figures, note, correlation), path)
+
     def __str__(self) -> str:
         return self.summary()
 
