@@ -49,6 +49,7 @@ from .postestimation import (  # noqa: E402
     wtp,
 )
 from .quadrature import AdaptiveQuadrature, Quadrature  # noqa: E402
+from .reportfigures import html_report, report_figures  # noqa: E402
 from .results import Results, UndefinedStandardErrorWarning  # noqa: E402
 from .spec import (  # noqa: E402
     Alternative,
@@ -68,6 +69,8 @@ from .spec import (  # noqa: E402
 from .version import __version__ as __version__  # noqa: E402
 
 __all__ = [
+    "html_report",
+    "report_figures",
     "MLHS",
     "AdaptiveQuadrature",
     "ApolloHalton",

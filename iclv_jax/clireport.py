@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from .report import latex_report, statistics_frame
-from .reportfigures import matplotlib_missing, report_figures
+from .reportfigures import html_report, matplotlib_missing, report_figures
 
 __all__ = ["PLOT_OUTPUTS", "REPORT_OUTPUTS", "add_plot_command", "write_plots", "write_report"]
 
@@ -24,7 +24,7 @@ def write_report(results, data, out: Path) -> list[Path]:
     :func:`~iclv_jax.reportfigures.report_figures` on ``data``) in ``out``."""
     statistics_frame(results).to_csv(out / "statistics.csv")
     (out / "results.tex").write_text(latex_report(results))
-    results.to_html(out / "report.html", data=data)
+    html_report(results, out / "report.html", data)
     return [out / name for name in REPORT_OUTPUTS]
 
 

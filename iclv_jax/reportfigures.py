@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
 
 from . import plots
 from .posterior import posterior_lv
 
-__all__ = ["figure_png", "matplotlib_missing", "report_figures"]
+__all__ = ["figure_png", "html_report", "matplotlib_missing", "report_figures"]
 
 
 def matplotlib_missing() -> str | None:
@@ -55,3 +56,19 @@ def report_figures(results, data=None, draws=None) -> dict[str, bytes]:
     if not model.choice.empty:
         figures["choice_shares"] = figure_png(plots.choice_shares(results, None, data, draws))
     return figures
+
+
+def html_report(
+    results,
+    path: str | os.PathLike | None = None,
+    data=None,
+    draws=None,
+    plots: bool = True,
+    correlation: bool = True,
+) -> str:
+    """The single-file HTML report of ``results`` with its figures
+    (:func:`report_figures` on ``data``, when ``plots`` and matplotlib is installed;
+    otherwise a line says why there are none), written to ``path`` if given."""
+    note = matplotlib_missing() if plots else "plots not asked for"
+    figures = report_figures(results, data, draws) if note is None else {}
+    return results.to_html(path, figures, correlation, note)

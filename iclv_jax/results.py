@@ -15,6 +15,7 @@ from scipy.stats import norm
 
 from . import report
 from .draws import Draws
+from .htmlreport import results_to_html
 from .resultsfile import save_results
 from .spec import ICLVModel
 from .tables import table_to_latex, table_to_markdown
@@ -209,22 +210,21 @@ class Results:
     def to_html(
         self,
         path: str | os.PathLike | None = None,
-        data: pd.DataFrame | None = None,
-        draws: Draws | None = None,
-        plots: bool = True,
+        figures: dict[str, bytes] | None = None,
         correlation: bool = True,
+        figures_note: str | None = None,
     ) -> str:
         """The single-file HTML report (:mod:`iclv_jax.htmlreport`), written to ``path``
-        if given: statistics, notes, the parameter table, the correlation matrix and,
-        with ``plots`` and matplotlib installed, the figures of
-        :func:`iclv_jax.reportfigures.report_figures` (the data's figures with
-        ``data``; ``draws`` default to the estimation's)."""
-        from .htmlreport import results_to_html
-        from .reportfigures import matplotlib_missing, report_figures
-
-        note = matplotlib_missing() if plots else "plots not asked for"
-        figures = report_figures(self, data, draws) if note is None else {}
-        return _write(results_to_html(self, figures, note, correlation), path)
+        if given: statistics, notes, the parameter table, the correlation matrix
+        (``correlation``) and the ``figures`` (``name -> PNG``; else ``figures_note`` or a
+        line saying how to add them).  The report with its
+        figures (convergence; with data, LV posteriors and observed against predicted
+        shares) is ``ij.html_report(results, path, data)``
+        (:func:`iclv_jax.reportfigures.html_report`), which computes them and calls
+        this."""
+        if not figures and figures_note is None:
+            figures_note = "no figures: ij.html_report(results, path, data) adds them"
+        return _write(results_to_html(self, figures or {}, figures_note, correlation), path)
 
     def __str__(self) -> str:
         return self.summary()

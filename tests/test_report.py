@@ -126,7 +126,7 @@ def test_fit_statistics_against_independent_computations(fitted_small):
 
 def test_html_report_numbers_equal_the_results(fitted_small, tmp_path):
     results, _, df = fitted_small
-    text = results.to_html(tmp_path / "report.html", data=df)
+    text = ij.html_report(results, tmp_path / "report.html", df)
     assert (tmp_path / "report.html").read_text() == text
     reader = _read(text)
     stats = results.statistics()
@@ -159,7 +159,7 @@ def test_html_marks_fixed_parameters_and_bounds(fitted_small):
     results, _, _ = fitted_small
     held = results.table.index[0]
     marked = dataclasses.replace(results, fixed={"beta_fixed": -1.5}, active_bounds={held: "upper"})
-    reader = _read(marked.to_html(plots=False, correlation=False))
+    reader = _read(marked.to_html(correlation=False))
     rows = reader.tables["parameters"]
     assert rows["beta_fixed"]["status"] == "fixed" and reader.row_class["beta_fixed"] == "fixed"
     assert float(rows["beta_fixed"]["estimate"]) == -1.5
