@@ -1,6 +1,7 @@
 """Command line.
 
-- ``iclv-jax demo``: simulate the beverage study, estimate it, print beside the truth.
+- ``iclv-jax demo``: simulate the beverage study, estimate it, print beside the truth
+  (``--html PATH``: the HTML report).
 - ``iclv-jax estimate MODEL.yaml DATA.csv``: estimate a model file on a CSV file and
   write the table (CSV, Markdown), the results (JSON) and convergence plots (PNG),
   the fit statistics (CSV, LaTeX) and the single-file HTML report.
@@ -49,6 +50,7 @@ from .modelfile import load_model
 from .persistence import load_results
 from .placement import available_memory_bytes
 from .report import markdown_report
+from .reportfigures import html_report
 
 DRAW_TYPES = ("halton", "mlhs", "sobol", "pseudo", "apollo-halton")
 USAGE_ERROR = 2
@@ -125,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--choice", choices=("probit", "logit", "ordered"), default="probit")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--json", metavar="PATH", help="write estimates, SEs and truth as JSON")
+    demo.add_argument("--html", metavar="PATH", help="write the HTML report with its figures")
 
     estimate = commands.add_parser(
         "estimate", help="estimate a model file on a CSV file; write tables, JSON and plots"
@@ -182,6 +185,8 @@ def run_demo(args) -> dict:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
+    if args.html:
+        html_report(results, args.html, df)
     return report
 
 

@@ -22,12 +22,12 @@ def matplotlib_missing() -> str | None:
     return None
 
 
-def figure_png(figure) -> bytes:
-    """The figure as PNG bytes (120 dpi); the figure is closed."""
+def figure_png(figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
     import matplotlib.pyplot as plt  # the optional plots extra
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(figure)
     return buffer.getvalue()
 
