@@ -7,7 +7,7 @@ back: statistics as ``<td data-key="...">`` in ``<table id="statistics">``, the
 parameter table as ``<tr data-parameter="...">`` rows of ``<td data-column="...">``
 in ``<table id="parameters">`` (fixed parameters and estimates at a bound marked in
 the ``status`` column and the row's class), the correlation matrix in
-``<table id="correlation">``.
+``<table id="correlation">`` (two decimals, cells in the header's order).
 """
 
 from __future__ import annotations
@@ -83,15 +83,18 @@ def _parameter_table(results: Results) -> str:
 
 
 def _correlation_table(results: Results) -> str:
+    """The correlation matrix to two decimals; a cell's column is the header's at its
+    position (no attributes, to keep large matrices small)."""
     matrix = results.correlation()
     names = list(matrix.index)
     header = "".join(f"<th>{escape(n)}</th>" for n in ["", *names])
-    rows = [
-        f'<tr data-parameter="{escape(a)}"><td class="label">{escape(a)}</td>'
-        + "".join(_cell(matrix.loc[a, b], ".2f", f'data-column="{escape(b)}"') for b in names)
-        + "</tr>"
-        for a in names
-    ]
+    rows = []
+    for a in names:
+        cells = "".join(
+            f"<td>{'' if math.isnan(v) else format(v, '.2f')}</td>"
+            for v in matrix.loc[a].to_numpy(dtype=float)
+        )
+        rows.append(f'<tr data-parameter="{escape(a)}"><th>{escape(a)}</th>{cells}</tr>')
     return f'<table id="correlation">\n<tr>{header}</tr>\n' + "\n".join(rows) + "\n</table>"
 
 

@@ -22,7 +22,7 @@ def matplotlib_missing() -> str | None:
     return None
 
 
-def figure_png(figure, dpi: int = 100) -> bytes:
+def figure_png(figure, dpi: int = 80) -> bytes:
     """The figure as PNG bytes; the figure is closed."""
     import matplotlib.pyplot as plt  # the optional plots extra
 
