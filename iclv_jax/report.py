@@ -73,9 +73,11 @@ def statistics(results: Results) -> list[tuple[str, str, object, str]]:
         ("loglike_measurement", "LL, measurement part", r.loglike_measurement, ".4f"),
     ]
     if choice is not None:
+        rows.append(("loglike_choice", "LL, choice part", choice, ".4f"))
+    if null is not None:
+        rows.append(("loglike_null_choice", "choice LL(0), equal shares", null, ".4f"))
+    if choice is not None:
         rows += [
-            ("loglike_choice", "LL, choice part", choice, ".4f"),
-            ("loglike_null_choice", "choice LL(0), equal shares", null, ".4f"),
             ("loglike_constants_choice", "choice LL(C), constants", constants, ".4f"),
             ("n_choice_params", "choice parameters", k_choice, "d"),
             ("rho_squared_null", "rho-squared vs LL(0)", 1 - _ratio(choice, null), ".4f"),
