@@ -69,8 +69,6 @@ from .spec import (  # noqa: E402
 from .version import __version__ as __version__  # noqa: E402
 
 __all__ = [
-    "html_report",
-    "report_figures",
     "MLHS",
     "AdaptiveQuadrature",
     "ApolloHalton",
@@ -118,6 +116,8 @@ __all__ = [
     "predict",
     "rho_squared",
     "save_results",
+    "html_report",
+    "report_figures",
     "ModelFileError",
     "NotAMaximumWarning",
     "UndefinedStandardErrorWarning",
