@@ -51,6 +51,7 @@ from .postestimation import (  # noqa: E402
     wtp,
 )
 from .quadrature import AdaptiveQuadrature, Quadrature  # noqa: E402
+from .reportfigures import html_report, report_figures  # noqa: E402
 from .results import Results, UndefinedStandardErrorWarning  # noqa: E402
 from .spec import (  # noqa: E402
     Alternative,
@@ -123,6 +124,8 @@ __all__ = [
     "predict",
     "rho_squared",
     "save_results",
+    "html_report",
+    "report_figures",
     "ModelFileError",
     "NotAMaximumWarning",
     "UndefinedStandardErrorWarning",

@@ -1,8 +1,12 @@
 """Command line.
 
-- ``iclv-jax demo``: simulate the beverage study, estimate it, print beside the truth.
+- ``iclv-jax demo``: simulate the beverage study, estimate it, print beside the truth
+  (``--html PATH``: the HTML report).
 - ``iclv-jax estimate MODEL.yaml DATA.csv``: estimate a model file on a CSV file and
-  write the table (CSV, Markdown), the results (JSON) and convergence plots (PNG).
+  write the table (CSV, Markdown), the results (JSON) and convergence plots (PNG),
+  the fit statistics (CSV, LaTeX) and the single-file HTML report.
+- ``iclv-jax plot RESULTS.json DATA.csv``: LV posteriors and observed against
+  predicted indicator and choice shares (PNG).
 - ``iclv-jax check-gradients MODEL.yaml DATA.csv``: autodiff, analytic and finite-
   difference gradients at the start values; exit status 1 when they disagree.
 
@@ -28,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import datasets, plots
+from .clireport import PLOT_OUTPUTS, REPORT_OUTPUTS, add_plot_command, write_plots, write_report
 from .data import DataError, prepare_data
 from .diagnostics import check_gradients
 from .draws import (
@@ -42,12 +47,19 @@ from .draws import (
 from .errors import SpecificationError
 from .estimation import estimate
 from .modelfile import load_model
+from .persistence import load_results
 from .placement import available_memory_bytes
+from .report import markdown_report
+from .reportfigures import html_report
 
 DRAW_TYPES = ("halton", "mlhs", "sobol", "pseudo", "apollo-halton")
 USAGE_ERROR = 2
 #: what ``estimate`` writes into ``--out``
-OUTPUTS = ("results.csv", "results.md", "results.json", "convergence.png", "gradient_scales.png")
+OUTPUTS = (
+    ("results.csv", "results.md", "results.json", "convergence.png", "gradient_scales.png")
+    + REPORT_OUTPUTS
+    + PLOT_OUTPUTS
+)
 #: the longest error line printed (longer messages are cut, saying how long they were)
 MAX_MESSAGE = 2000
 
@@ -115,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--choice", choices=("probit", "logit", "ordered"), default="probit")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--json", metavar="PATH", help="write estimates, SEs and truth as JSON")
+    demo.add_argument("--html", metavar="PATH", help="write the HTML report with its figures")
 
     estimate = commands.add_parser(
         "estimate", help="estimate a model file on a CSV file; write tables, JSON and plots"
@@ -137,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
         help="compare analytic, autodiff and finite-difference gradients at the start values",
     )
     _model_and_data_arguments(check)
+    add_plot_command(commands, _existing_file, _positive_int)
     return parser
 
 
@@ -171,6 +185,8 @@ def run_demo(args) -> dict:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
+    if args.html:
+        html_report(results, args.html, df)
     return report
 
 
@@ -297,8 +313,8 @@ def write_outputs(results, out: Path) -> list[Path]:
     :func:`prepare_out`): one may have appeared during the estimation."""
     out.mkdir(parents=True, exist_ok=True)
     _check_links(out)
-    results.to_csv(out / "results.csv")
-    results.to_markdown(out / "results.md")
+    results.report_table().to_csv(out / "results.csv")
+    (out / "results.md").write_text(markdown_report(results))
     written = [out / "results.csv", out / "results.md", results.save(out / "results.json")]
     if importlib.util.find_spec("matplotlib") is None:
         print("plots skipped: matplotlib is not installed (pip install 'iclv_jax[plots]')")
@@ -328,9 +344,25 @@ def run_estimate(args):
     except ValueError as error:  # e.g. an unknown optimizer, a non-finite start
         raise InputError(str(error)) from None
     print(results.summary())
-    for path in write_outputs(results, args.out):
+    for path in write_outputs(results, args.out) + write_report(results, data, args.out):
         print(f"wrote {path}")
     return results
+
+
+def run_plot(args):
+    """``plot``: the figures of saved results on a CSV file, PNGs in ``--out``."""
+    try:
+        results = load_results(args.results)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    if results.model is None:
+        raise InputError(f"{args.results}: the results file holds no model")
+    data = read_csv(args.data)
+    check_against_data(results.model, data, args.data)
+    prepare_out(args.out)
+    draws = None if args.draws is None else make_draws("halton", args.draws, 0)
+    for path in write_plots(results, data, args.out, draws):
+        print(f"wrote {path}")
 
 
 def run_check_gradients(args):
@@ -351,6 +383,8 @@ def main(argv=None) -> int:
             run_demo(args)
         elif args.command == "estimate":
             run_estimate(args)
+        elif args.command == "plot":
+            run_plot(args)
         elif args.command == "check-gradients":
             return 0 if run_check_gradients(args).ok else 1
     except InputError as error:

@@ -25,9 +25,10 @@ import pandas as pd
 from . import checkpoint as checkpoints
 from . import identification
 from .data import prepare_data
-from .draws import Draws, Halton, NoDraws
+from .draws import Draws
 from .drawsdict import draws_to_dict
-from .inference import PEOPLE_PER_PARAMETER, covariances_held_at_bounds, noise_dominated
+from .fitstats import report_fields
+from .inference import covariances_held_at_bounds
 from .layout import build_layout
 from .optimize import (
     BOUNDED_OPTIMIZERS,
@@ -42,8 +43,9 @@ from .optimize import (
 )
 from .params import ParameterSpace, ToReported
 from .problem import Problem, start_scales
-from .quadrature import AdaptiveQuadrature, Quadrature, readapt
+from .quadrature import AdaptiveQuadrature, readapt
 from .results import Results, parameter_table
+from .simerror import information_share, on_independent_draws
 from .spec import ICLVModel, NoChoice, SpecificationError
 from .symmetry import mirror, mirrored_lvs, sign_anchors
 
@@ -325,7 +327,11 @@ def estimate(
         converged = bool(final.relative_gradient < tolerance and final.negative_definite)
         message = f"{message}; {final.newton_steps} Newton verification steps"
         held = on_active_bound(final.internal, final.gradient, *bounds)
-        share, noisy = information_share(problem, evaluator, final, held)
+        scores = evaluator.scores(final.internal)[2]
+        other = on_independent_draws(problem, final.internal)  # simulation error, noise
+        share, noisy = information_share(
+            problem, final, held, scores, None if other is None else other[1][0]
+        )
         if not converged:
             message += (
                 f"; NOT converged: relative gradient {final.relative_gradient:.2e}, "
@@ -354,40 +360,8 @@ def estimate(
             held,
             share,
             noisy,
+            other,
         )
-
-
-def information_share(
-    problem: Problem, evaluator: Evaluator, final, held: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """``(smallest share of the curvature that is information, internal parameters on
-    directions whose curvature is simulation noise)`` at the final point, over the
-    parameters not ``held`` at a bound, from the scores on the estimation draws and on
-    an independent set (scrambled Halton, seed + 1) (see
-    :func:`iclv_jax.inference.noise_dominated`); ``(nan, none)`` for quadrature or
-    :class:`~iclv_jax.NoDraws` (no simulation noise), where ``-H`` is not positive
-    definite, or with fewer than :data:`~iclv_jax.inference.PEOPLE_PER_PARAMETER` people
-    per free parameter."""
-    none = np.zeros(problem.space.n_free, dtype=bool)
-    free = ~np.asarray(held, dtype=bool)
-    if (
-        isinstance(problem.draws, Quadrature | AdaptiveQuadrature | NoDraws)
-        or not final.negative_definite
-        or problem.panel.n_people < PEOPLE_PER_PARAMETER * free.sum()
-        or not free.any()
-    ):
-        return float("nan"), none
-    other = Halton(problem.draws.n_draws, seed=problem.draws.seed + 1).normals(
-        problem.panel.n_people, problem.model.n_draw_dims
-    )
-    scores = evaluator.scores(final.internal)[2][:, free]
-    other_scores = np.asarray(
-        evaluator.likelihood.with_draws(other).scores(jnp.asarray(final.internal))
-    )[:, free]
-    share, noisy_free = noise_dominated(final.hessian[np.ix_(free, free)], scores, other_scores)
-    noisy = none.copy()
-    noisy[free] = noisy_free
-    return share, noisy
 
 
 def _resume(tracker: Tracker, saved: dict, evaluator: Evaluator, path) -> np.ndarray:
@@ -430,6 +404,7 @@ def _results(
     held: np.ndarray,
     share: float,
     noisy: np.ndarray,
+    other: tuple[np.ndarray, np.ndarray] | None,
 ) -> Results:
     reported, jacobian = (
         np.asarray(x)
@@ -438,16 +413,14 @@ def _results(
     names = problem.space.free_names
     at_bound = problem.space.active_bounds(reported)
     active_bounds = {name: at_bound[name] for name, h in zip(names, held, strict=True) if h}
-    cov = covariances_held_at_bounds(
-        final.hessian, evaluator.scores(final.internal)[2], jacobian, names, held, noisy
-    )
+    scores = evaluator.scores(final.internal)[2]
+    cov = covariances_held_at_bounds(final.hessian, scores, jacobian, names, held, noisy)
     estimates = dict(zip(problem.space.names, reported.tolist(), strict=True))
     values = np.array([estimates[name] for name in names])
+    table = parameter_table(names, values, cov.classical, cov.robust, tuple(active_bounds))
     frame = lambda m: pd.DataFrame(m, index=list(names), columns=list(names))  # noqa: E731
     results = Results(
-        table=parameter_table(
-            names, values, cov.classical, cov.robust, at_bound=tuple(active_bounds)
-        ),
+        table=table,
         estimates=estimates,
         fixed=dict(problem.space.fixed),
         covariance=frame(cov.classical),
@@ -474,6 +447,9 @@ def _results(
         sign_anchors=sign_anchors(problem.model),
         information_share=share,
         model=problem.model,
+        **report_fields(
+            problem, evaluator.likelihood, final, scores, held, other, jacobian, table["se"]
+        ),
     )
     if active_bounds:
         warnings.warn(

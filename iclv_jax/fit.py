@@ -11,32 +11,17 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import equinox as eqx
 import numpy as np
 import pandas as pd
-from jax.nn import logsumexp
 from scipy.stats import chi2
 
 from .data import prepare_data
-from .likelihood import draw_terms
-from .posthoc import map_people, model_of, setup_problem
+from .fitstats import loglike_parts
+from .posthoc import model_of, setup_problem
 from .results import Results
 from .spec import ICLVModel
 
 __all__ = ["LikelihoodRatioTest", "loglike_constants_only", "lr_test", "rho_squared"]
-
-
-@eqx.filter_jit
-def _log_likelihood_parts(likelihood, u):
-    """Per person ``logsumexp_r(log w_r + m_nr + c_nr)``, the same without ``c``
-    (measurement only) and without ``m`` (choices only, the LV from the structural
-    model)."""
-
-    def person(components, p, zeta, lw):
-        _, m, c = draw_terms(components, p, zeta)
-        return logsumexp(lw + m + c), logsumexp(lw + m), logsumexp(lw + c)
-
-    return map_people(person, likelihood, u)
 
 
 @dataclass(frozen=True)
@@ -219,7 +204,7 @@ def rho_squared(
     model = model_of(results, model)
     problem, u = setup_problem(results, model, data, draws)
     total, measurement, choice = (
-        float(np.asarray(x).sum()) for x in _log_likelihood_parts(problem.likelihood, u)
+        float(np.asarray(x).sum()) for x in loglike_parts(problem.likelihood, u)
     )
     null = problem.null_choice_loglike()
     if null is None:

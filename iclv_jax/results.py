@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from . import report
 from .draws import Draws
+from .htmlreport import results_to_html
 from .resultsfile import save_results
 from .spec import ICLVModel
 from .tables import table_to_latex, table_to_markdown
@@ -90,6 +92,17 @@ class Results:
     (:func:`iclv_jax.drawsdict.draws_to_dict`; :func:`iclv_jax.draws_from_dict`
     rebuilds the object).
 
+    The report's fields (:mod:`iclv_jax.fitstats`; NaN/None/empty in files written
+    before them): ``loglike_measurement`` and ``loglike_choice``, the LL of the
+    indicators alone and of the choices alone (LVs integrated; None without a choice
+    part); ``loglike_constants_choice``, the choice part's constants-only LL;
+    ``n_choice_params``, its free parameters; ``largest_curvature``, the largest
+    eigenvalue of ``-D H D`` (``condition_number`` is largest / smallest);
+    ``weakest_parameters``, those carrying its weakest direction;
+    ``simulation_sd_loglike`` and ``simulation_sd`` (by free parameter), the
+    simulation SDs of the LL and of the estimates (:mod:`iclv_jax.simerror`; NaN and
+    empty for quadrature).
+
     ``==`` compares every field exactly (data frames with their dtypes and index
     names, NaN equal to NaN), so a :meth:`save` / :func:`iclv_jax.load_results` round
     trip can be checked with ``==``.
@@ -121,6 +134,14 @@ class Results:
     active_bounds: dict[str, str] = field(default_factory=dict)
     sign_anchors: dict[str, str] = field(default_factory=dict)
     information_share: float = math.nan
+    loglike_measurement: float = math.nan
+    loglike_choice: float | None = None
+    loglike_constants_choice: float | None = None
+    n_choice_params: int = 0
+    largest_curvature: float = math.nan
+    weakest_parameters: list[str] = field(default_factory=list)
+    simulation_sd_loglike: float = math.nan
+    simulation_sd: dict[str, float] = field(default_factory=dict)
     model: ICLVModel | None = None
 
     def __eq__(self, other) -> bool:
@@ -140,32 +161,38 @@ class Results:
     def bic(self) -> float:
         return self.n_params * np.log(self.n_people) - 2 * self.loglike
 
+    @property
+    def condition_number(self) -> float:
+        """Largest over smallest eigenvalue of the scaled curvature ``-D H D`` (inf
+        where the smallest is not positive)."""
+        if not self.smallest_curvature > 0:
+            return math.inf
+        return self.largest_curvature / self.smallest_curvature
+
+    def correlation(self, robust: bool = False) -> pd.DataFrame:
+        """The correlation matrix of the estimates (of the sandwich covariance with
+        ``robust=True``); NaN for parameters without a variance."""
+        return report.correlation(self.robust_covariance if robust else self.covariance)
+
+    def report_table(self) -> pd.DataFrame:
+        """The parameter table with simulation SDs, fixed parameters and bounds marked
+        (:func:`iclv_jax.report.report_table`)."""
+        return report.report_table(self)
+
+    def statistics(self) -> pd.Series:
+        """The fit statistics of the report by key (:func:`iclv_jax.report.statistics`)."""
+        rows = report.statistics(self)
+        return pd.Series({key: value for key, _, value, _ in rows}, name="statistics", dtype=object)
+
     def summary(self) -> str:
-        """A Biogeme/Apollo-style report."""
-        lines = [
-            "iclv_jax estimation results",
-            f"  people / choice observations     {self.n_people} / {self.n_observations}",
-            f"  draws                            {self.draws['repr']}",
-            f"  free parameters                  {self.n_params}",
-            f"  log-likelihood at start          {self.loglike_start:.4f}",
+        """A Biogeme/Apollo-style report: statistics, notes, the parameter table."""
+        lines = ["iclv_jax estimation results"] + [
+            f"  {label:<32} {report.format_value(value, spec)}"
+            for _, label, value, spec in report.statistics(self)
         ]
-        if self.loglike_null_choice is not None:
-            lines.append(f"  choice LL, equal shares          {self.loglike_null_choice:.4f}")
-        lines += [
-            f"  final log-likelihood             {self.loglike:.4f}",
-            f"  AIC / BIC                        {self.aic:.2f} / {self.bic:.2f}",
-            f"  optimizer                        {self.optimizer}, {self.iterations} iterations",
-            f"  converged                        {self.converged} ({self.message})",
-            f"  final gradient norm / relative   {self.gradient_norm:.3g} / "
-            f"{self.relative_gradient:.3g}",
-            f"  smallest scaled curvature        {self.smallest_curvature:.4g}",
-            f"  information share of curvature   {self.information_share:.3g}",
-            f"  estimation time                  {self.seconds:.1f} s",
-            "",
-            self.table.to_string(float_format=lambda x: f"{x:.5g}"),
-        ]
-        if self.fixed:
-            lines += ["", "fixed: " + ", ".join(f"{k} = {v:g}" for k, v in self.fixed.items())]
+        lines += [f"  message                          {self.message}", ""]
+        lines += report.notes(self)
+        lines += ["", self.report_table().to_string(float_format=lambda x: f"{x:.5g}")]
         if self.missing_answers:
             lines += [
                 "",
@@ -178,12 +205,26 @@ class Results:
                 "sign anchors (each LV's mirror image has the same likelihood): "
                 + ", ".join(f"{lv}: {name} > 0" for lv, name in self.sign_anchors.items()),
             ]
-        if self.active_bounds:
-            lines += [
-                "",
-                "at a bound: " + ", ".join(f"{k} ({v})" for k, v in self.active_bounds.items()),
-            ]
         return "\n".join(lines)
+
+    def to_html(
+        self,
+        path: str | os.PathLike | None = None,
+        figures: dict[str, bytes] | None = None,
+        correlation: bool = True,
+        figures_note: str | None = None,
+    ) -> str:
+        """The single-file HTML report (:mod:`iclv_jax.htmlreport`), written to ``path``
+        if given: statistics, notes, the parameter table, the correlation matrix
+        (``correlation``) and the ``figures`` (``name -> PNG``; else ``figures_note`` or a
+        line saying how to add them).  The report with its
+        figures (convergence; with data, LV posteriors and observed against predicted
+        shares) is ``ij.html_report(results, path, data)``
+        (:func:`iclv_jax.reportfigures.html_report`), which computes them and calls
+        this."""
+        if not figures and figures_note is None:
+            figures_note = "no figures: ij.html_report(results, path, data) adds them"
+        return _write(results_to_html(self, figures or {}, figures_note, correlation), path)
 
     def __str__(self) -> str:
         return self.summary()

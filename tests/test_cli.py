@@ -120,15 +120,23 @@ def test_estimate_writes_tables_json_and_plots(files, tmp_path, capsys):
     raw = pd.read_csv(folder / "data.csv", keep_default_na=False)  # empty cells as ""
     assert set(raw.loc[raw["pi3"] == "", "person"]) == set(NO_ANSWER)
     assert results.missing_answers["pi3"] == len(NO_ANSWER)
-    table = pd.read_csv(out / "results.csv", index_col=0)
-    assert list(table.index) == list(results.table.index)
+    table = pd.read_csv(out / "results.csv", index_col=0, keep_default_na=False, na_values=[""])
+    assert list(table.index) == list(results.table.index)  # no fixed parameters here
     assert table["estimate"].to_numpy() == pytest.approx(
         results.table["estimate"].to_numpy(), rel=1e-15
     )
+    assert "simulation_sd" in table.columns and "status" in table.columns
     markdown = (out / "results.md").read_text()
     assert all(f"| {name} " in markdown for name in results.table.index)
+    assert "| rho-squared vs LL(0) " in markdown and "NOT converged" in markdown
     for name in ("convergence.png", "gradient_scales.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    statistics = pd.read_csv(out / "statistics.csv", index_col=0)
+    assert statistics.loc["loglike", "number"] == results.loglike
+    assert statistics.loc["loglike_choice", "number"] == results.loglike_choice
+    assert r"\caption{Estimates}" in (out / "results.tex").read_text()
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5 and f'"{results.loglike!r}"' in html
 
 
 def test_check_gradients_passes_and_a_planted_bug_fails(files, capsys, monkeypatch):

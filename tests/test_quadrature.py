@@ -21,7 +21,7 @@ from helpers import (
 from scipy.stats import norm
 
 import iclv_jax as ij
-from iclv_jax import datasets
+from iclv_jax import datasets, report
 from iclv_jax import diagnostics as dg
 from iclv_jax.likelihood import person_loglike
 from iclv_jax.quadrature import MAX_NODES, adaptation, gauss_hermite
@@ -375,6 +375,9 @@ def test_estimation_with_adaptive_quadrature_reaches_the_exact_optimum():
     robust = results.table["robust_se"].to_numpy()
     assert np.all(np.isfinite(robust)) and np.all(robust > 0)
     assert "AdaptiveQuadrature(n_draws=8" in results.draws["repr"]
+    # exact integration: no simulation error, so no verdict on the draws
+    assert math.isnan(results.simulation_sd_loglike) and results.simulation_sd == {}
+    assert report.simulation_verdict(results) is None
     fine = ij.Problem(model, df, draws=ij.Quadrature(100))
     per_person, scores = fine.likelihood.per_person_and_scores(
         fine.free_internal(results.estimates)

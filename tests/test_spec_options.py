@@ -2,6 +2,7 @@
 cross-sectional data."""
 
 import dataclasses
+import math
 import warnings
 
 import numpy as np
@@ -212,6 +213,12 @@ def test_an_estimate_pushed_against_its_bound_stops_there_and_is_reported():
     assert results.active_bounds == {name: "upper"}
     assert any("at a bound" in str(w.message) and name in str(w.message) for w in caught)
     assert f"at a bound: {name} (upper)" in results.summary()
+    assert results.report_table().loc[name, "status"] == "at upper bound"
+    assert math.isnan(results.simulation_sd[name])  # held: no SE, no simulation SD
+    # no choice part: the measurement part is the whole LL, no choice statistics
+    assert results.loglike_choice is None and results.loglike_constants_choice is None
+    assert results.loglike_measurement == pytest.approx(results.loglike, abs=1e-9)
+    assert "rho_squared_null" not in results.statistics()
 
 
 def test_cross_sectional_data_give_every_row_its_own_draws():
