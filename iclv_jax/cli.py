@@ -3,6 +3,9 @@
 - ``iclv-jax demo``: simulate the beverage study, estimate it, print beside the truth.
 - ``iclv-jax estimate MODEL.yaml DATA.csv``: estimate a model file on a CSV file and
   write the table (CSV, Markdown), the results (JSON) and convergence plots (PNG).
+  Every iteration is checkpointed (``--out``/checkpoint.json, or ``--checkpoint``);
+  Ctrl-C stops the run with exit status 130 and one line giving the command that
+  continues it (the same with ``--resume``).
 - ``iclv-jax check-gradients MODEL.yaml DATA.csv``: autodiff, analytic and finite-
   difference gradients at the start values; exit status 1 when they disagree.
 
@@ -20,6 +23,7 @@ import dataclasses
 import importlib.util
 import json
 import reprlib
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -50,6 +54,10 @@ USAGE_ERROR = 2
 OUTPUTS = ("results.csv", "results.md", "results.json", "convergence.png", "gradient_scales.png")
 #: the longest error line printed (longer messages are cut, saying how long they were)
 MAX_MESSAGE = 2000
+#: the checkpoint ``estimate`` writes into ``--out`` unless ``--checkpoint`` says where
+CHECKPOINT = "checkpoint.json"
+#: the exit status of a run stopped by Ctrl-C (SIGINT): 128 + 2, as shells report it
+INTERRUPTED = 130
 
 
 class InputError(Exception):
@@ -131,6 +139,18 @@ def _parser() -> argparse.ArgumentParser:
         "--max-iterations", type=_positive_int, metavar="K", help="iteration limit of the optimiser"
     )
     estimate.add_argument("--optimizer", default="hybrid", help="see iclv_jax.estimate")
+    estimate.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="PATH",
+        help=f"the state after every iteration (default: DIR/{CHECKPOINT}); Ctrl-C stops "
+        "the run cleanly and prints the command that resumes it",
+    )
+    estimate.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint (same model, data, draws and optimizer)",
+    )
 
     check = commands.add_parser(
         "check-gradients",
@@ -312,9 +332,19 @@ def write_outputs(results, out: Path) -> list[Path]:
     return written
 
 
+def checkpoint_path(args) -> Path:
+    """``--checkpoint``, or ``checkpoint.json`` in ``--out``."""
+    return args.checkpoint if args.checkpoint is not None else args.out / CHECKPOINT
+
+
 def run_estimate(args):
     model, data, draws = load_inputs(args)
     prepare_out(args.out)
+    checkpoint = checkpoint_path(args)
+    if args.resume and not checkpoint.is_file():
+        raise InputError(f"--resume: there is no checkpoint {str(checkpoint)!r} to resume from")
+    if not args.resume and checkpoint.is_file():
+        print(f"{checkpoint} exists: starting afresh and overwriting it (--resume continues it)")
     print(
         f"{args.model}: {len(model.lv_names)} latent variables, {len(model.indicators)} "
         f"indicators; {args.data}: {len(data)} rows; draws {draws!r}",
@@ -323,7 +353,14 @@ def run_estimate(args):
     options = {} if args.max_iterations is None else {"max_iterations": args.max_iterations}
     try:
         results = estimate(
-            model, data, draws=draws, optimizer=args.optimizer, verbose=True, **options
+            model,
+            data,
+            draws=draws,
+            optimizer=args.optimizer,
+            verbose=True,
+            checkpoint=str(checkpoint),
+            resume=str(checkpoint) if args.resume else None,
+            **options,
         )
     except ValueError as error:  # e.g. an unknown optimizer, a non-finite start
         raise InputError(str(error)) from None
@@ -340,8 +377,40 @@ def run_check_gradients(args):
     return report
 
 
+def resume_command(argv: list[str]) -> str:
+    """The command line that continues an interrupted ``estimate`` run: this one, as
+    the shell would take it, with ``--resume`` (``iclv-jax`` when run as that
+    script, else this Python with ``-m iclv_jax``)."""
+    program = (
+        ["iclv-jax"] if Path(sys.argv[0]).name == "iclv-jax" else [sys.executable, "-m", "iclv_jax"]
+    )
+    return shlex.join([*program, *argv, *([] if "--resume" in argv else ["--resume"])])
+
+
+def interrupted_message(args, argv: list[str]) -> str:
+    """What an interrupted command says: for ``estimate``, where the last iterate is
+    and the command that resumes from it (or that nothing was checkpointed yet)."""
+    if args.command != "estimate":
+        return f"iclv-jax {args.command}: interrupted"
+    checkpoint = checkpoint_path(args)
+    try:
+        saved = json.loads(checkpoint.read_text())
+        where = f"iteration {saved['iteration']}, LL {saved['loglike']:.6f}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return (
+            f"iclv-jax estimate: interrupted before the first iteration was checkpointed; "
+            f"start again with: {resume_command([a for a in argv if a != '--resume'])}"
+        )
+    return (
+        f"iclv-jax estimate: interrupted; the last iterate ({where}) is in {checkpoint}; "
+        f"resume with: {resume_command(argv)}"
+    )
+
+
 def main(argv=None) -> int:
-    """Run a command; returns the exit status (2: bad input, 1: gradient check failed)."""
+    """Run a command; returns the exit status (2: bad input, 1: gradient check failed,
+    130: interrupted by Ctrl-C, which prints one line saying how to resume)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # argparse has printed its one-line error (or the help)
@@ -356,6 +425,9 @@ def main(argv=None) -> int:
     except InputError as error:
         print(f"iclv-jax {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:
+        print(interrupted_message(args, argv), file=sys.stderr, flush=True)
+        return INTERRUPTED
     return 0
 
 

@@ -73,6 +73,14 @@ class Utility:
     random: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
+        for what in ("attributes", "constants", "random"):
+            value = getattr(self, what)
+            if value is not None and not isinstance(value, Mapping):
+                example = {str(c): str(c) for c in value} if isinstance(value, list | tuple) else {}
+                raise SpecificationError(
+                    f"Utility: {what} must be a mapping label -> column, e.g. "
+                    f"{what}={example or {'price': 'price'}!r}, not {value!r}"
+                )
         object.__setattr__(self, "attributes", frozen_mapping(self.attributes))
         object.__setattr__(self, "random", frozen_mapping(self.random))
         object.__setattr__(self, "constants", frozen_mapping(self.constants))
