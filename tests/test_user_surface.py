@@ -91,10 +91,17 @@ def _lower_bound(requirement: str) -> tuple[int, ...]:
     return tuple(int(part) for part in bound.split("."))
 
 
-def test_jax_lower_bound_has_the_jax_shard_map_the_likelihood_calls():
-    """``jax.shard_map`` is first exported at the top level by jax 0.6.1 (0.6.0's
-    ``jax/__init__.py`` lacks it; checked on the released wheels)."""
-    assert "jax.shard_map(" in (PACKAGE / "likelihood.py").read_text()
+#: jax APIs the package calls, with the first jax release providing them, read off the
+#: released wheels: ``jax/__init__.py`` exports ``shard_map`` from 0.6.1 on,
+#: ``jax/lax/__init__.py`` ``pcast`` from 0.8.2 on, and ``all_gather`` accepts
+#: ``to="invarying"`` from 0.10.0 on (0.8.2-0.9.2 refuse it: the sharding test fails
+#: on jax 0.8.2 with "unexpected `to` value for `jax.lax.all_gather`")
+NEWEST_API = {"jax.shard_map(": (0, 6, 1), "lax.pcast(": (0, 8, 2), 'to="invarying"': (0, 10, 0)}
+
+
+def test_jax_lower_bound_has_every_newer_api_the_package_calls():
+    source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
+    assert all(call in source for call in NEWEST_API)
     jax_requirements = [
         r
         for r in PYPROJECT["project"]["dependencies"]
@@ -102,7 +109,7 @@ def test_jax_lower_bound_has_the_jax_shard_map_the_likelihood_calls():
         if _requirement_name(r) == "jax"
     ]
     assert len(jax_requirements) == 2
-    assert all(_lower_bound(r) >= (0, 6, 1) for r in jax_requirements)
+    assert all(_lower_bound(r) >= max(NEWEST_API.values()) for r in jax_requirements)
 
 
 def test_pyyaml_is_a_core_dependency_since_model_files_are_a_main_path():
