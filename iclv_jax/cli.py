@@ -26,6 +26,7 @@ import reprlib
 import shlex
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -377,33 +378,45 @@ def run_check_gradients(args):
     return report
 
 
-def resume_command(argv: list[str]) -> str:
-    """The command line that continues an interrupted ``estimate`` run: this one, as
-    the shell would take it, with ``--resume`` (``iclv-jax`` when run as that
-    script, else this Python with ``-m iclv_jax``)."""
+def command_line(argv: list[str], resume: bool) -> str:
+    """This command line as the shell would take it, with ``--resume`` or without
+    (``iclv-jax`` when run as that script, else this Python with ``-m iclv_jax``)."""
     program = (
         ["iclv-jax"] if Path(sys.argv[0]).name == "iclv-jax" else [sys.executable, "-m", "iclv_jax"]
     )
-    return shlex.join([*program, *argv, *([] if "--resume" in argv else ["--resume"])])
+    kept = [a for a in argv if a != "--resume"]
+    return shlex.join([*program, *kept, *(["--resume"] if resume else [])])
 
 
-def interrupted_message(args, argv: list[str]) -> str:
+def checkpoint_of_this_run(path: Path, resumed: bool, started: float) -> dict | None:
+    """The checkpoint at ``path`` if this run wrote it (since ``started``, a
+    :func:`time.time`) or resumed from it, and it is readable; else None."""
+    try:
+        if not resumed and path.stat().st_mtime < started:
+            return None  # an earlier run's, not yet overwritten
+        saved = json.loads(path.read_text())
+        return saved if isinstance(saved, dict) and {"iteration", "loglike"} <= set(saved) else None
+    except (OSError, ValueError):
+        return None
+
+
+def interrupted_message(args, argv: list[str], started: float) -> str:
     """What an interrupted command says: for ``estimate``, where the last iterate is
-    and the command that resumes from it (or that nothing was checkpointed yet)."""
+    and the command that resumes from it, or, with no checkpoint of this run, the
+    command that starts it again."""
     if args.command != "estimate":
         return f"iclv-jax {args.command}: interrupted"
     checkpoint = checkpoint_path(args)
-    try:
-        saved = json.loads(checkpoint.read_text())
-        where = f"iteration {saved['iteration']}, LL {saved['loglike']:.6f}"
-    except (OSError, ValueError, KeyError, TypeError):
+    saved = checkpoint_of_this_run(checkpoint, args.resume, started)
+    if saved is None:
         return (
-            f"iclv-jax estimate: interrupted before the first iteration was checkpointed; "
-            f"start again with: {resume_command([a for a in argv if a != '--resume'])}"
+            "iclv-jax estimate: interrupted before the first iteration was checkpointed; "
+            f"start again with: {command_line(argv, resume=False)}"
         )
     return (
-        f"iclv-jax estimate: interrupted; the last iterate ({where}) is in {checkpoint}; "
-        f"resume with: {resume_command(argv)}"
+        f"iclv-jax estimate: interrupted; the last iterate (iteration {saved['iteration']}, "
+        f"LL {saved['loglike']:.6f}) is in {checkpoint}; resume with: "
+        f"{command_line(argv, resume=True)}"
     )
 
 
@@ -411,6 +424,7 @@ def main(argv=None) -> int:
     """Run a command; returns the exit status (2: bad input, 1: gradient check failed,
     130: interrupted by Ctrl-C, which prints one line saying how to resume)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    started = time.time()
     try:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # argparse has printed its one-line error (or the help)
@@ -426,7 +440,7 @@ def main(argv=None) -> int:
         print(f"iclv-jax {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
-        print(interrupted_message(args, argv), file=sys.stderr, flush=True)
+        print(interrupted_message(args, argv, started), file=sys.stderr, flush=True)
         return INTERRUPTED
     return 0
 

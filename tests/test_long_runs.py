@@ -168,3 +168,26 @@ def test_resume_without_a_checkpoint_is_refused_before_estimating(files, tmp_pat
     assert cli.main(["estimate", *argv, "--resume"]) == cli.USAGE_ERROR
     err = capsys.readouterr().err
     assert "no checkpoint" in err and str(tmp_path / cli.CHECKPOINT) in err
+
+
+def test_the_interrupted_line_resumes_only_from_a_checkpoint_of_this_run(files, tmp_path):
+    """No checkpoint, or an earlier run's (older than this run and not resumed from):
+    the command that starts again, without ``--resume``; one written by this run, or
+    the one resumed from: where the last iterate is and the command with ``--resume``."""
+    argv = ["estimate", str(files / "model.yaml"), str(files / "data.csv"), "--out", str(tmp_path)]
+    fresh, resuming = cli._parser().parse_args(argv), cli._parser().parse_args([*argv, "--resume"])
+    path = tmp_path / cli.CHECKPOINT
+    start_again = cli.interrupted_message(fresh, argv, started=0.0)
+    assert "before the first iteration" in start_again and "--resume" not in start_again
+    assert start_again.endswith(shlex.join(argv))
+
+    checkpoint.write_atomic(path, {"iteration": 4, "loglike": -123.25})
+    written = path.stat().st_mtime
+    later = cli.interrupted_message(fresh, argv, started=written + 1.0)
+    assert "before the first iteration" in later and "--resume" not in later
+    for args, line in (
+        (fresh, cli.interrupted_message(fresh, argv, started=written - 1.0)),
+        (resuming, cli.interrupted_message(resuming, [*argv, "--resume"], written + 1.0)),
+    ):
+        assert f"(iteration 4, LL -123.250000) is in {path}" in line
+        assert line.endswith(shlex.join([*argv, "--resume"])), args
