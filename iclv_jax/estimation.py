@@ -269,9 +269,10 @@ def estimate(
             history=stage_history,
             began=began,
         )
-        tracker.say(
+        tracker.say(  # a resumed run's first LL is its checkpoint's (see _resume)
             f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
-            f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}"
+            f"{problem.draws.n_draws} draws"
+            + ("" if saved is not None else f"; LL at start {ll_start:.4f}")
         )
         if saved is not None:
             u0 = _resume(tracker, saved, evaluator, resume)

@@ -145,6 +145,7 @@ def test_ctrl_c_ends_a_cli_run_cleanly_and_resume_reaches_the_same_optimum(files
     assert resumed.returncode == 0, resumed.stderr
     lines = resumed.stderr.splitlines()
     (at,) = [i for i, line in enumerate(lines) if "resumed from checkpoint" in line]
+    assert not any(" LL " in line for line in lines[:at])  # the checkpoint's LL comes first
     assert f"iteration {saved['iteration']}, LL {saved['loglike']:.6f}" in lines[at]
     if "simultaneous iteration" in lines[at + 1]:  # unless the checkpoint was the optimum
         assert f"iteration {saved['iteration'] + 1} " in lines[at + 1]
