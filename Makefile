@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check install lint bench
+.PHONY: demo test check install lint bench notebooks
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -29,3 +29,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/loglike_speed.py
+
+# write the notebooks from notebooks/make_notebooks.py, run them (full size; NOTEBOOKS_SMALL=1
+# for the test suite's sizes) into notebooks/executed/, fail on a warning, error or NaN SE
+notebooks: $(STAMP)
+	$(VENV)/bin/python notebooks/make_notebooks.py
+	$(VENV)/bin/python notebooks/execute_notebooks.py $(if $(NOTEBOOKS_SMALL),--small)

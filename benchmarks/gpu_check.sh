@@ -22,7 +22,7 @@ mkdir -p "$OUT"
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
   "$PYTHON" -c "import jax; print(jax.__version__, jax.devices())"
-  "$PYTHON" -c "import equinox, jaxtyping, optax, pandas, scipy, matplotlib, tqdm"
+  "$PYTHON" -c "import equinox, jaxtyping, optax, pandas, scipy, matplotlib, yaml"
 } >"$OUT/environment.txt" 2>&1 || { cat "$OUT/environment.txt"; exit 1; }
 cat "$OUT/environment.txt"
 # the float32 estimation comparison is a CPU-sized job: the CPU run records it

@@ -8,6 +8,8 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+# submodules users reach as attributes (``ij.datasets.beverage()``, ``ij.plots.convergence``)
+from . import datasets, plots  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
 from .data import DataError, Panel, prepare_data  # noqa: E402
 from .diagnostics import (  # noqa: E402
@@ -71,6 +73,8 @@ from .spec import (  # noqa: E402
 from .version import __version__ as __version__  # noqa: E402
 
 __all__ = [
+    "datasets",
+    "plots",
     "MLHS",
     "AdaptiveQuadrature",
     "ApolloHalton",

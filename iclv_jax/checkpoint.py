@@ -23,8 +23,10 @@ import hashlib
 import json
 import math
 import os
+import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -104,20 +106,47 @@ def fingerprint(names: Sequence[str], model, panel, draws, settings: Mapping) ->
     }
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold back SIGINT (Ctrl-C) for the duration of the block, then deliver it.
+
+    Python runs signal handlers in the main thread only, so in the main thread the
+    SIGINT handler is swapped for one that notes the signal; on leaving, the previous
+    handler is restored and a noted signal is raised again, reaching that handler
+    (``KeyboardInterrupt`` by default).  Elsewhere (no handler can be set) nothing
+    changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)
+
+
 def write_atomic(path: str | os.PathLike, payload: dict) -> None:
-    """Write JSON to ``path`` via a temporary file, fsync and rename."""
+    """Write JSON to ``path`` via a temporary file, fsync and rename; a Ctrl-C arriving
+    meanwhile takes effect once the new file is in place (:func:`interrupts_deferred`),
+    so an interrupted run keeps its last iterate."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as f:
-            json.dump({"format": FORMAT, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with interrupts_deferred():
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(handle, "w") as f:
+                json.dump({"format": FORMAT, **payload}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 # --- reading and validating --------------------------------------------------------------

@@ -4,7 +4,10 @@
   (``--html PATH``: the HTML report).
 - ``iclv-jax estimate MODEL.yaml DATA.csv``: estimate a model file on a CSV file and
   write the table (CSV, Markdown), the results (JSON) and convergence plots (PNG),
-  the fit statistics (CSV, LaTeX) and the single-file HTML report.
+  the fit statistics (CSV, LaTeX) and the single-file HTML report.  Every iteration is
+  checkpointed (``--out``/checkpoint.json, or ``--checkpoint``); Ctrl-C stops the run
+  with exit status 130 and one line giving the command that continues it (the same
+  with ``--resume``).
 - ``iclv-jax plot RESULTS.json DATA.csv``: LV posteriors and observed against
   predicted indicator and choice shares (PNG).
 - ``iclv-jax check-gradients MODEL.yaml DATA.csv``: autodiff, analytic and finite-
@@ -24,8 +27,10 @@ import dataclasses
 import importlib.util
 import json
 import reprlib
+import shlex
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +67,10 @@ OUTPUTS = (
 )
 #: the longest error line printed (longer messages are cut, saying how long they were)
 MAX_MESSAGE = 2000
+#: the checkpoint ``estimate`` writes into ``--out`` unless ``--checkpoint`` says where
+CHECKPOINT = "checkpoint.json"
+#: the exit status of a run stopped by Ctrl-C (SIGINT): 128 + 2, as shells report it
+INTERRUPTED = 130
 
 
 class InputError(Exception):
@@ -144,6 +153,18 @@ def _parser() -> argparse.ArgumentParser:
         "--max-iterations", type=_positive_int, metavar="K", help="iteration limit of the optimiser"
     )
     estimate.add_argument("--optimizer", default="hybrid", help="see iclv_jax.estimate")
+    estimate.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="PATH",
+        help=f"the state after every iteration (default: DIR/{CHECKPOINT}); Ctrl-C stops "
+        "the run cleanly and prints the command that resumes it",
+    )
+    estimate.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint (same model, data, draws and optimizer)",
+    )
 
     check = commands.add_parser(
         "check-gradients",
@@ -328,9 +349,19 @@ def write_outputs(results, out: Path) -> list[Path]:
     return written
 
 
+def checkpoint_path(args) -> Path:
+    """``--checkpoint``, or ``checkpoint.json`` in ``--out``."""
+    return args.checkpoint if args.checkpoint is not None else args.out / CHECKPOINT
+
+
 def run_estimate(args):
     model, data, draws = load_inputs(args)
     prepare_out(args.out)
+    checkpoint = checkpoint_path(args)
+    if args.resume and not checkpoint.is_file():
+        raise InputError(f"--resume: there is no checkpoint {str(checkpoint)!r} to resume from")
+    if not args.resume and checkpoint.is_file():
+        print(f"{checkpoint} exists: starting afresh and overwriting it (--resume continues it)")
     print(
         f"{args.model}: {len(model.lv_names)} latent variables, {len(model.indicators)} "
         f"indicators; {args.data}: {len(data)} rows; draws {draws.for_dims(model.n_draw_dims)!r}",
@@ -339,7 +370,14 @@ def run_estimate(args):
     options = {} if args.max_iterations is None else {"max_iterations": args.max_iterations}
     try:
         results = estimate(
-            model, data, draws=draws, optimizer=args.optimizer, verbose=True, **options
+            model,
+            data,
+            draws=draws,
+            optimizer=args.optimizer,
+            verbose=True,
+            checkpoint=str(checkpoint),
+            resume=str(checkpoint) if args.resume else None,
+            **options,
         )
     except ValueError as error:  # e.g. an unknown optimizer, a non-finite start
         raise InputError(str(error)) from None
@@ -372,8 +410,53 @@ def run_check_gradients(args):
     return report
 
 
+def command_line(argv: list[str], resume: bool) -> str:
+    """This command line as the shell would take it, with ``--resume`` or without
+    (``iclv-jax`` when run as that script, else this Python with ``-m iclv_jax``)."""
+    program = (
+        ["iclv-jax"] if Path(sys.argv[0]).name == "iclv-jax" else [sys.executable, "-m", "iclv_jax"]
+    )
+    kept = [a for a in argv if a != "--resume"]
+    return shlex.join([*program, *kept, *(["--resume"] if resume else [])])
+
+
+def checkpoint_of_this_run(path: Path, resumed: bool, started: float) -> dict | None:
+    """The checkpoint at ``path`` if this run wrote it (since ``started``, a
+    :func:`time.time`) or resumed from it, and it is readable; else None."""
+    try:
+        if not resumed and path.stat().st_mtime < started:
+            return None  # an earlier run's, not yet overwritten
+        saved = json.loads(path.read_text())
+        return saved if isinstance(saved, dict) and {"iteration", "loglike"} <= set(saved) else None
+    except (OSError, ValueError):
+        return None
+
+
+def interrupted_message(args, argv: list[str], started: float) -> str:
+    """What an interrupted command says: for ``estimate``, where the last iterate is
+    and the command that resumes from it, or, with no checkpoint of this run, the
+    command that starts it again."""
+    if args.command != "estimate":
+        return f"iclv-jax {args.command}: interrupted"
+    checkpoint = checkpoint_path(args)
+    saved = checkpoint_of_this_run(checkpoint, args.resume, started)
+    if saved is None:
+        return (
+            "iclv-jax estimate: interrupted before the first iteration was checkpointed; "
+            f"start again with: {command_line(argv, resume=False)}"
+        )
+    return (
+        f"iclv-jax estimate: interrupted; the last iterate (iteration {saved['iteration']}, "
+        f"LL {saved['loglike']:.6f}) is in {checkpoint}; resume with: "
+        f"{command_line(argv, resume=True)}"
+    )
+
+
 def main(argv=None) -> int:
-    """Run a command; returns the exit status (2: bad input, 1: gradient check failed)."""
+    """Run a command; returns the exit status (2: bad input, 1: gradient check failed,
+    130: interrupted by Ctrl-C, which prints one line saying how to resume)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    started = time.time()
     try:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # argparse has printed its one-line error (or the help)
@@ -390,6 +473,9 @@ def main(argv=None) -> int:
     except InputError as error:
         print(f"iclv-jax {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:
+        print(interrupted_message(args, argv, started), file=sys.stderr, flush=True)
+        return INTERRUPTED
     return 0
 
 

@@ -196,10 +196,11 @@ def estimate(
         start: ``None``/``"default"`` (data-based defaults), ``"sequential"``
             (measurement and structure first, then the choice model, then all), a
             number for every coefficient, or a dict of values by name.
-        optimizer: one of :data:`OPTIMIZERS`; ``"hybrid"`` (default) is a trust region
-            on the BHHH matrix that switches to the exact Hessian where BHHH models the
-            likelihood badly.  All run on automatically scaled parameters and end with
-            exact-Hessian Newton verification.  With bounds on free parameters only the
+        optimizer: one of :data:`OPTIMIZERS`; ``"hybrid"`` (default) is line-search
+            Newton on the BHHH matrix that switches to the exact Hessian where BHHH models
+            the likelihood badly (:func:`iclv_jax.optimize.newton.line_search_newton`).
+            All run on automatically scaled parameters and end with exact-Hessian Newton
+            verification.  With bounds on free parameters only the
             :data:`BOUNDED_OPTIMIZERS` are accepted (a ``SpecificationError`` otherwise).
         gradient: ``"autodiff"`` (default) or ``"analytic"`` (the hand-written scores).
         max_iterations: iteration limit of the optimiser.
@@ -273,15 +274,15 @@ def estimate(
             checkpoint=checkpoint,
             verbose=verbose,
             history=stage_history,
+            began=began,
+        )
+        tracker.say(  # a resumed run's first LL is its checkpoint's (see _resume)
+            f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
+            f"{problem.draws.n_draws} draws"
+            + ("" if saved is not None else f"; LL at start {ll_start:.4f}")
         )
         if saved is not None:
             u0 = _resume(tracker, saved, evaluator, resume)
-        if verbose:
-            print(
-                f"iclv_jax: {problem.space.n_free} parameters, {problem.panel.n_people} people, "
-                f"{problem.draws.n_draws} draws; LL at start {ll_start:.4f}",
-                file=sys.stderr,
-            )
         bounds = problem.space.internal_bounds()
 
         def optimise(evaluator: Evaluator, u0) -> tuple[np.ndarray, Evaluator, str]:
@@ -378,6 +379,7 @@ def _resume(tracker: Tracker, saved: dict, evaluator: Evaluator, path) -> np.nda
     tracker.optimizer_state = dict(saved.get("optimizer_state", {}))
     if saved.get("scaled") is not None:
         tracker.optimizer_state["resume_scaled"] = saved["scaled"]
+    tracker.resumed(path, u, loglike)
     return u
 
 

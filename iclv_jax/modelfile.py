@@ -34,6 +34,8 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
+
 from .modeldict import model_from_dict, model_to_dict
 from .spec import ICLVModel, SpecificationError
 
@@ -61,7 +63,8 @@ def _format(path: Path) -> str:
 
 
 def _module(name: str, package: str):
-    """Import the optional ``name`` (pip package ``package``, extra ``files``)."""
+    """Import the optional ``name`` (pip package ``package``, extra ``files``: tomli-w,
+    for writing TOML; PyYAML is a core dependency)."""
     try:
         return importlib.import_module(name)
     except ImportError:
@@ -167,9 +170,7 @@ def save_model(model: ICLVModel, path: str | os.PathLike) -> Path:
     path = Path(path)
     data = model_to_dict(model)
     if _format(path) == "yaml":
-        text = _module("yaml", "pyyaml").safe_dump(
-            data, sort_keys=False, default_flow_style=None, width=88
-        )
+        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=88)
     else:
         text = _module("tomli_w", "tomli-w").dumps(_without_nulls(data))
     path.write_text(text)
@@ -185,7 +186,6 @@ def _parse(path: Path, text: str, fmt: str):
             raise ModelFileError(f"{path}: invalid TOML: {error}") from None
         except RecursionError:
             raise ModelFileError(f"{path}: nested too deeply to parse") from None
-    yaml = _module("yaml", "pyyaml")
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:

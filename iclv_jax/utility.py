@@ -86,12 +86,14 @@ class Utility:
     terms: Mapping[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self):
-        if not isinstance(self.attributes, Mapping):
-            raise SpecificationError(
-                f"Utility(attributes=...) takes a mapping label -> column (coefficient "
-                f"beta_<label>), not {type(self.attributes).__name__} {self.attributes!r}; "
-                "e.g. attributes={'price': 'price_1'}"
-            )
+        for what in ("attributes", "constants", "random"):
+            value = getattr(self, what)
+            if value is not None and not isinstance(value, Mapping):
+                example = {str(c): str(c) for c in value} if isinstance(value, list | tuple) else {}
+                raise SpecificationError(
+                    f"Utility: {what} must be a mapping label -> column, e.g. "
+                    f"{what}={example or {'price': 'price'}!r}, not {value!r}"
+                )
         object.__setattr__(self, "terms", frozen_mapping(self.terms))
         object.__setattr__(self, "attributes", frozen_mapping(self.attributes))
         object.__setattr__(self, "random", frozen_mapping(self.random))

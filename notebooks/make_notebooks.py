@@ -2,8 +2,9 @@
 
     python notebooks/make_notebooks.py
 
-Every notebook reads ``ICLV_NOTEBOOK_SMALL=1`` to run small (few people, few draws, few
-iterations): ``tests/test_notebooks.py`` executes them so.
+Every notebook reads ``ICLV_NOTEBOOK_SMALL=1`` to run small (fewer people and draws,
+still estimated to a verified optimum): ``tests/test_notebooks.py`` executes them so.
+``execute_notebooks.py`` (``make notebooks``) runs them and checks their outputs.
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ import pandas as pd
 import iclv_jax as ij
 from iclv_jax import datasets, plots
 """ + SMALL + """
-N_PEOPLE, N_DRAWS = (60, 20) if SMALL else (326, 100)
-MAX_ITERATIONS = 5 if SMALL else 2000
+N_PEOPLE, N_DRAWS = (150, 20) if SMALL else (326, 100)
 OUT = Path(tempfile.mkdtemp(prefix="iclv-quickstart-"))"""),
     ("md", "## The data: one row per choice situation, person-level columns repeated"),
     ("code", """df, model, truth = datasets.beverage(n_people=N_PEOPLE, seed=0)
@@ -52,10 +52,10 @@ assert ij.load_model(path) == model"""),
     ("md", """## Estimation
 
 Maximum simulated likelihood with scrambled Halton draws; the optimiser scales the
-parameters itself, so the raw prices need no rescaling.  (The small run stops after a
-few iterations and warns that it has not converged.)"""),
+parameters itself, so the raw prices need no rescaling.  (The small run, 150 people
+and 20 draws, converges too; its estimates are further from the truth.)"""),
     ("code", """results = ij.estimate(ij.load_model(path), df, draws=ij.Halton(N_DRAWS, seed=0),
-                      max_iterations=MAX_ITERATIONS, verbose=False)
+                      verbose=False)
 print(results.summary())"""),
     ("md", "Estimates beside the values the data were simulated with:"),
     ("code", """table = results.table[["estimate", "robust_se"]].assign(truth=pd.Series(truth))
@@ -211,15 +211,14 @@ assert abs(ll_start - REFERENCE["loglike at start (R=100)"]) < 0.01"""),
     ("md", """## Estimation
 
 The full run takes the whole data with 100 draws (about half a minute on two CPU
-cores).  The small run (`ICLV_NOTEBOOK_SMALL=1`) uses the first 150 people, 20 draws
-and a few iterations: its numbers are not comparable with the reference."""),
+cores).  The small run (`ICLV_NOTEBOOK_SMALL=1`) estimates the first 150 people with
+20 draws, also to a verified optimum: its numbers are not comparable with the
+reference."""),
     ("code", """if SMALL:
-    data = df[df["ID"].isin(df["ID"].unique()[:150])]
-    draws, max_iterations = ij.ApolloHalton(20), 4
+    data, draws = df[df["ID"].isin(df["ID"].unique()[:150])], ij.ApolloHalton(20)
 else:
-    data, draws, max_iterations = df, ij.ApolloHalton(100), 2000
-results = ij.estimate(model, data, draws=draws, start=start, max_iterations=max_iterations,
-                      verbose=False)
+    data, draws = df, ij.ApolloHalton(100)
+results = ij.estimate(model, data, draws=draws, start=start, verbose=False)
 print(results.summary())"""),
     ("code", """comparison = pd.DataFrame(
     {"iclv_jax": [results.estimates[n] for n in REFERENCE_ESTIMATES],
@@ -238,9 +237,10 @@ comparison.round(3)"""),
 BENCHMARKS = [
     ("md", """# Benchmarks
 
-Reads the JSON files the scripts of `benchmarks/` wrote into `benchmarks/results/`
-and plots them.  Nothing is run here; rerun a script (e.g.
-`python benchmarks/convergence.py`) to refresh its file."""),
+Nothing is measured here: this notebook reads the JSON files that the scripts of
+`benchmarks/` saved in `benchmarks/results/`, on the machines listed in the first
+table, and tables or plots them.  Each section names the script and what it measured;
+rerun the script (e.g. `python benchmarks/convergence.py`) to refresh its file."""),
     ("code", """import json
 from pathlib import Path
 
@@ -262,7 +262,14 @@ pd.DataFrame({name: {"device": run.get("machine", {}).get("device"),
                      "cpus": run.get("machine", {}).get("cpu_count"),
                      "jax": run.get("machine", {}).get("versions", {}).get("jax")}
               for name, run in runs.items()}).T"""),
-    ("md", "## Convergence: optimisers from the default starts"),
+    ("md", """## Convergence: every optimiser to a verified optimum
+
+`benchmarks/convergence.py` runs each optimiser of `iclv_jax.optimize.OPTIMIZERS` on
+the beverage study (326 people, raw prices, every start value 0.1, `Halton(100)`, 59
+parameters) and on drug choice (1,000 people, its usual start values,
+`ApolloHalton(100)`, 37 parameters).  `wall_s` is the time to the verified optimum
+after a warm-up that compiled every function (compilation excluded); `gap_to_best` is
+the LL gap to the best converged run on that problem."""),
     ("code", """rows = [{"file": name, "problem": problem, "optimizer": r["optimizer"],
          "iterations": r["iterations"], "wall_s": r["wall_s"],
          "converged": r["converged"], "gap_to_best": r["gap_to_best"]}
@@ -274,7 +281,12 @@ if len(convergence):
     ax = table.plot.barh(figsize=(7, 3.5))
     ax.set_xlabel("seconds to the optimum (CPU)")
 convergence"""),
-    ("md", "## Log-likelihood and gradient evaluation times"),
+    ("md", """## Log-likelihood and gradient evaluation times
+
+`benchmarks/gradients.py`: the beverage study at its true parameters over a grid of
+people N and draws R; median seconds per call, after a compiling first call, of the LL
+alone, the LL with the autodiff gradient and the LL with the hand-written analytic
+gradient."""),
     ("code", """rows = [{"file": name, "people": c["n_people"], "draws": c["n_draws"],
          **{f"{what} (s)": c[what]["median_s"] for what in
             ("loglike", "loglike_and_autodiff_grad", "loglike_and_analytic_grad")}}
@@ -288,7 +300,13 @@ if len(timing):
         logx=True, logy=True, figsize=(7, 3.5))
     ax.set_ylabel("median seconds per call")
 timing"""),
-    ("md", "## Quadrature against simulation: log-likelihood error at the reference"),
+    ("md", """## Quadrature against simulation: log-likelihood error at the reference
+
+`benchmarks/quadrature.py`: two one-LV models (the beverage study's one-LV variant and
+drug choice), each estimated with Gauss-Hermite (`GH`, 10/20/40 nodes), adaptive
+Gauss-Hermite (`AGH`, 5/10) and simulation (`MSL`, 100/1,000/10,000 Halton draws);
+the bars are each method's |LL error| at the reference estimates, against 100-node
+Gauss-Hermite."""),
     ("code", """rows = [{"case": case["case"], "label": m["label"], "method": m["method"],
          "size": m["size"], "abs error": abs(m["error_at_reference"]),
          "seconds": m["loglike_seconds"]}
@@ -306,7 +324,15 @@ if len(quadrature):
     axes[0, 0].set_ylabel("|LL error| at the reference")
     fig.tight_layout()
 quadrature"""),
-    ("md", "## Speed of the Hessian, and memory at scale"),
+    ("md", """## One evaluation of each quantity, and memory at scale
+
+`benchmarks/loglike_speed.py`: seconds for one LL, LL and gradient, per-person scores
+(best of five calls after a compiling one) and the exact Hessian (one call after a
+compiling one) (beverage study
+N=2,000, R=200; drug choice N=1,000, R=100); `hessian_over_grad` is the Hessian's cost
+in LL-and-gradient calls.  `benchmarks/memory_scale.py`: one LL (and gradient) of the
+beverage study at N x R up to 10^8 person-draws in chunks: chunk size, times
+(first calls include compilation) and peak resident memory."""),
     ("code", """speed = {name: run for name, run in runs.items()
          if name.startswith("loglike_speed")}
 pd.DataFrame({f"{name}: {problem}": values for name, run in speed.items()

@@ -52,20 +52,16 @@ def minimise(
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {method!r}")
     v0 = _scaled_start(u0, scales, tracker)
     objective = ScaledObjective(evaluator, scales, tracker, v0, u0, bounds)
-    tracker.start(tracker.stage, max_iterations)
-    try:
-        if method in _LINE_SEARCH_NEWTON:
-            v, iterations, message = line_search_newton(
-                objective, v0, max_iterations, method, tolerance
-            )
-        elif method == "lbfgs":
-            v, iterations, message = optax_lbfgs(objective, v0, max_iterations, 1e-9)
-        elif method == "trust-exact":
-            v, iterations, message = trust_exact(objective, v0, max_iterations)
-        else:
-            v, iterations, message = restarted_quasi_newton(
-                objective, v0, method, max_iterations, tolerance
-            )
-    finally:
-        tracker.close()
+    if method in _LINE_SEARCH_NEWTON:
+        v, iterations, message = line_search_newton(
+            objective, v0, max_iterations, method, tolerance
+        )
+    elif method == "lbfgs":
+        v, iterations, message = optax_lbfgs(objective, v0, max_iterations, 1e-9)
+    elif method == "trust-exact":
+        v, iterations, message = trust_exact(objective, v0, max_iterations)
+    else:
+        v, iterations, message = restarted_quasi_newton(
+            objective, v0, method, max_iterations, tolerance
+        )
     return objective.internal(v), iterations, message
