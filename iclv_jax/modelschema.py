@@ -127,11 +127,18 @@ _UTILITY = _record(
 )
 
 
+def _utility_or_expression(value, where):
+    """A utility: the text of an expression (parsed when the model is built), or a
+    mapping checked key by key."""
+    if not isinstance(value, str):
+        _UTILITY(value, where)
+
+
 def _checker_of(hint):
     """The checker of a declared field type: a utility, a sequence of records, or one
     of the scalar types a choice model declares."""
     if hint == Utility | Expression | str:
-        return _either(_UTILITY, _STR, "a utility (a mapping) or an expression (a string)")
+        return _utility_or_expression
     if typing.get_origin(hint) is Sequence:
         (item,) = typing.get_args(hint)
         return _list_of(_record_of(item), item.__name__.lower())
