@@ -125,7 +125,6 @@ def test_an_intercept_identified_by_a_symmetric_reference_item_recovers_the_trut
     df = simulate(INTERCEPT_TRUTH, _biogeme_items(INTERCEPT_TRUTH), 1500, 3, seed=3)
     model = biogeme_model()
     results = ij.estimate(model, df, draws=ij.AdaptiveQuadrature(8), verbose=False)
-    assert results.table.loc[f"intercept_{LV}", "block"] == "structural"
     _assert_recovers(results, INTERCEPT_TRUTH)
 
 
@@ -193,7 +192,7 @@ def test_a_reference_loading_of_minus_one_is_the_mirror_image_of_plus_one():
 def test_a_fit_with_reference_loading_minus_one_converges_to_the_mirrored_optimum():
     truth = {**INTERCEPT_TRUTH, f"theta_{LV}": -0.7, "lambda_q2": -0.9, "lambda_q3": -1.2}
     truth.update({f"intercept_{LV}": -0.6, f"b_x_to_{LV}": -0.8})
-    df = simulate(truth, _biogeme_items(truth, reference_loading=-1.0), 400, 2, seed=6)
+    df = simulate(truth, _biogeme_items(truth, reference_loading=-1.0), 300, 2, seed=6)
     draws = ij.AdaptiveQuadrature(8)
     minus = ij.estimate(biogeme_model(reference_loading=-1.0), df, draws=draws, verbose=False)
     plus = ij.estimate(biogeme_model(), df, draws=draws, verbose=False)
@@ -358,7 +357,8 @@ def test_parameters_is_the_table_estimate_starts_from():
     table = ij.parameters(model, df)
     assert list(table.columns) == ["block", "start", "lower", "upper", "fixed", "value"]
     draws = ij.Halton(20, seed=1)
-    results = ij.estimate(model, df, draws=draws, verbose=False, max_iterations=3)
+    with pytest.warns(UserWarning, match="did not converge"):  # only its start matters
+        results = ij.estimate(model, df, draws=draws, verbose=False, max_iterations=2)
     assert list(table.index) == list(results.estimates)
     assert set(results.table.index) == set(table.index[~table["fixed"]])
     assert table.loc["lambda_p2", "fixed"] and table.loc["lambda_p2", "value"] == 0.8

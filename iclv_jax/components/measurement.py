@@ -53,6 +53,13 @@ def ordered_links(items) -> tuple[str, ...]:
     return tuple("logit" if ind.kind == "ordered_logit" else "probit" for ind in items)
 
 
+def _loading_direction(model, item) -> float:
+    """The sign of the reference loading of ``item``'s LV (1 without one): free loadings
+    start in the reference item's direction, so the default starts of a model with
+    ``reference_loading=-r`` are the mirror image of those with ``r``."""
+    return float(np.sign(model.lv(item.lv).reference_loading))
+
+
 class AbstractMeasurement(AbstractComponent):
     """Indicators of the LVs, one row per item; each item is one additive term of the
     draw log-likelihood.  A final kind defines :meth:`log_prob` and declares its
@@ -104,7 +111,8 @@ class OrderedIndicators(AbstractMeasurement):
     @classmethod
     def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
         """Per ordered item ``k``: ``lambda_<k>`` (the LV's ``reference_loading`` for a
-        reference indicator, a constant slot ``1`` times that sign),
+        reference indicator, a constant slot ``1`` times that sign; else starting at the
+        sign of the LV's reference loading),
         ``alpha_<k>`` and ``sigma_<k>`` (log) with ``location_scale``, and its threshold
         set (see :func:`~iclv_jax.components.thresholds.declare_thresholds`), starting
         at the observed shares."""
@@ -121,7 +129,9 @@ class OrderedIndicators(AbstractMeasurement):
             loadings.append(
                 "1"
                 if ind.name in references
-                else declarations.add(loading_name(ind.name), "measurement", 1.0)
+                else declarations.add(
+                    loading_name(ind.name), "measurement", _loading_direction(model, ind)
+                )
             )
             intercepts.append(
                 declarations.add(intercept_name(ind.name), "measurement", 0.0)
@@ -186,8 +196,8 @@ class ContinuousIndicators(AbstractMeasurement):
     @classmethod
     def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
         """Per continuous item ``k``: ``alpha_<k>``, ``lambda_<k>`` and ``sigma_<k>``
-        (log), starting at the mean, half and 0.8 of the standard deviation of the
-        observed answers."""
+        (log), starting at the mean, half (times the sign of the LV's reference loading)
+        and 0.8 of the standard deviation of the observed answers."""
         items = [ind for ind in model.indicators if not ind.ordered]
         intercepts, loadings, sigmas = [], [], []
         for k, ind in enumerate(items):
@@ -197,7 +207,13 @@ class ContinuousIndicators(AbstractMeasurement):
             intercepts.append(
                 declarations.add(intercept_name(ind.name), "measurement", float(np.mean(values)))
             )
-            loadings.append(declarations.add(loading_name(ind.name), "measurement", 0.5 * spread))
+            loadings.append(
+                declarations.add(
+                    loading_name(ind.name),
+                    "measurement",
+                    0.5 * spread * _loading_direction(model, ind),
+                )
+            )
             sigmas.append(
                 declarations.add(scale_name(ind.name), "measurement", 0.8 * spread, "log")
             )
