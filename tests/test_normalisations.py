@@ -189,7 +189,7 @@ def test_a_reference_loading_of_minus_one_is_the_mirror_image_of_plus_one():
         ij.LatentVariable(LV, reference_loading=-1.0)
 
 
-def test_a_fit_with_reference_loading_minus_one_converges_to_the_mirrored_optimum():
+def test_a_fit_with_reference_loading_minus_one_converges_to_the_mirrored_optimum(tmp_path):
     truth = {**INTERCEPT_TRUTH, f"theta_{LV}": -0.7, "lambda_q2": -0.9, "lambda_q3": -1.2}
     truth.update({f"intercept_{LV}": -0.6, f"b_x_to_{LV}": -0.8})
     df = simulate(truth, _biogeme_items(truth, reference_loading=-1.0), 300, 2, seed=6)
@@ -203,6 +203,11 @@ def test_a_fit_with_reference_loading_minus_one_converges_to_the_mirrored_optimu
         np.testing.assert_allclose(
             minus.estimates[name], signs.get(name, 1.0) * value, atol=2e-4, err_msg=name
         )
+    assert f"intercept_{LV}" in minus.summary()
+    minus.save(tmp_path / "minus.json")
+    loaded = ij.load_results(tmp_path / "minus.json")
+    assert loaded.model == biogeme_model(reference_loading=-1.0)
+    assert loaded.estimates == minus.estimates
 
 
 MIXED_TRUTH = {
