@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -301,8 +302,10 @@ def test_mixed_links_recover_the_truth():
     _assert_recovers(results, MIXED_TRUTH)
 
 
-def test_analytic_scores_agree_with_autodiff_and_finite_differences():
-    """An intercept, reference loading -1 and mixed links in one model."""
+def test_analytic_scores_and_the_hessian_agree_with_autodiff():
+    """An intercept, reference loading -1 and mixed links in one model: analytic,
+    autodiff and finite-difference gradients, and the structured Hessian against
+    ``jax.hessian``."""
     items = _biogeme_items(INTERCEPT_TRUTH, reference_loading=-1.0)
     items["q3"] = ("logit", *items["q3"][1:])
     mixed = {
@@ -331,6 +334,12 @@ def test_analytic_scores_agree_with_autodiff_and_finite_differences():
     check = ij.check_gradients(model, df, at, draws=ij.Halton(20, seed=2))
     assert check.ok, check.table
     assert {f"intercept_{LV}", "lambda_q2", "tau_p1_1", "tau_l1_3"} <= set(check.table.index)
+    problem = ij.Problem(model, df, ij.Halton(20, seed=2))
+    u = problem.free_internal(at)
+    dense = np.asarray(jax.hessian(problem.likelihood.loglike)(u))
+    np.testing.assert_allclose(
+        np.asarray(problem.likelihood.hessian(u)), dense, atol=1e-8 * np.abs(dense).max(), rtol=1e-8
+    )
 
 
 def test_normalisation_options_round_trip_through_model_files(tmp_path):
