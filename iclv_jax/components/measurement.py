@@ -110,9 +110,9 @@ class OrderedIndicators(AbstractMeasurement):
 
     @classmethod
     def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
-        """Per ordered item ``k``: ``lambda_<k>`` (the LV's ``reference_loading`` for a
-        reference indicator, a constant slot ``1`` times that sign; else starting at the
-        sign of the LV's reference loading),
+        """Per ordered item ``k``: ``lambda_<k>`` starting at the sign of its LV's
+        reference loading (a reference indicator has none: the constant slot ``1`` times
+        its ``reference_loading``, a factor in ``signs``),
         ``alpha_<k>`` and ``sigma_<k>`` (log) with ``location_scale``, and its threshold
         set (see :func:`~iclv_jax.components.thresholds.declare_thresholds`), starting
         at the observed shares."""
