@@ -33,6 +33,7 @@ from .estimation import Problem, estimate  # noqa: E402
 from .expressions import Beta, Expression, Latent, Var, parse  # noqa: E402
 from .inference import NotAMaximumWarning  # noqa: E402
 from .modelfile import ModelFileError, load_model, save_model  # noqa: E402
+from .parametertable import parameters  # noqa: E402
 from .persistence import (  # noqa: E402
     draws_from_dict,
     draws_from_repr,
@@ -124,6 +125,7 @@ __all__ = [
     "market_shares",
     "model_from_dict",
     "model_to_dict",
+    "parameters",
     "posterior_lv",
     "predict",
     "rho_squared",

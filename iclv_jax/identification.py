@@ -9,8 +9,10 @@ indicator variance to zero, where the likelihood is unbounded) and name the culp
   thresholds and loading are not identified (every ``P(I = j)`` can be driven to 1);
 - a continuous indicator with the same value for everyone: ``sigma -> 0`` makes the
   likelihood unbounded;
-- a covariate with the same value for everyone: ``b * x`` is a constant, confounded
-  with the thresholds and intercepts (LVs have mean 0);
+- a covariate with the same value for everyone: ``b * x`` is a constant, an intercept
+  of the LV, confounded with the thresholds and item intercepts unless an item of the
+  LV pins its mean (then it is accepted as the intercept, see
+  :func:`~iclv_jax.locations.constant_covariate_refusal`);
 - a binary choice with the same outcome in every situation, a multinomial logit in
   which a single alternative is ever chosen, or an alternative available to nobody.
 
@@ -28,12 +30,15 @@ and reaching nothing else (see :func:`single_item_scale`).
 
 from __future__ import annotations
 
+import numpy as np
+
 from .columns import refuse_constant, refuse_single_level
 from .components.measurement import loading_name, scale_name
 from .components.structural import lv_scale_name
 from .components.thresholds import threshold_name
 from .data import Panel
 from .errors import DataError, SpecificationError, UnobservedLevelWarning
+from .locations import constant_covariate_refusal
 from .spec import ICLVModel, Indicator
 from .utility import declared_utilities
 
@@ -59,13 +64,16 @@ def check_data(model: ICLVModel, panel: Panel) -> None:
             panel.continuous_values[:, k],
             f"{scale_name(ind.name)} -> 0 makes the likelihood unbounded",
         )
+    values = panel.covariates
+    constant = {
+        column
+        for c, column in enumerate(model.covariates)
+        if values.shape[0] and np.all(values[:, c] == values[0, c])
+    }
     for c, column in enumerate(model.covariates):
-        refuse_constant(
-            column,
-            "covariate",
-            panel.covariates[:, c],
-            "its coefficients are confounded with the thresholds and intercepts",
-        )
+        why = constant_covariate_refusal(model, column, constant)
+        if why is not None:
+            refuse_constant(column, "covariate", values[:, c], why)
     mask = panel.situation_mask
     model.choice.check_identified(panel.chosen[mask], panel.available[mask])
 

@@ -124,7 +124,8 @@ def model_to_dict(model: ICLVModel) -> dict:
     "ordered_probit" | "multinomial_logit" | "none", "scale", ...}, "person_id", "fixed",
     "missing_indicators", "bounds", "panel", "random_coefficients"}`` (indicators also
     carry "missing_codes", NaN as ``"NaN"``, "thresholds", "threshold_set" and
-    "location_scale"; latent variables "reference" and "sign_anchor");
+    "location_scale"; latent variables "reference", "sign_anchor", "intercept" and
+    "reference_loading");
     a utility is ``{"attributes", "constants", "specific", "lvs"}`` (and "random"), or
     the text of an expression; "variables" maps derived variables to their text.
     :func:`model_from_dict` inverts it: ``model_from_dict(model_to_dict(m)) == m``.
@@ -137,6 +138,8 @@ def model_to_dict(model: ICLVModel) -> dict:
                 "predictors": list(lv.predictors),
                 "reference": lv.reference,
                 "sign_anchor": lv.sign_anchor,
+                "intercept": lv.intercept,
+                "reference_loading": lv.reference_loading,
             }
             for lv in model.latent_variables
         ],
@@ -180,6 +183,8 @@ def model_from_dict(data: Mapping) -> ICLVModel:
             predictors=lv.get("predictors", ()),
             reference=lv.get("reference"),
             sign_anchor=lv.get("sign_anchor"),
+            intercept=bool(lv.get("intercept", False)),
+            reference_loading=float(lv.get("reference_loading", 1.0)),
         )
         for lv in data["latent_variables"]
     ]

@@ -190,6 +190,8 @@ _MODEL = _record(
                     "predictors": _list_of(_STR, "entry"),
                     "reference": _OPTIONAL_STR,
                     "sign_anchor": _OPTIONAL_STR,
+                    "intercept": _BOOL,
+                    "reference_loading": _NUMBER,
                 },
                 frozenset({"name"}),
             ),

@@ -35,6 +35,7 @@ from .components.measurement import loading_name
 from .errors import SpecificationError
 from .expressions import Expression
 from .expressions import parse as parse_expression
+from .locations import check_intercepts, check_reference_loading
 from .symmetry import lv_coefficients, mirror_parameters, sign_anchors
 from .utility import Custom, Utility, declared_utilities, frozen_mapping, scale_parameter
 
@@ -86,6 +87,11 @@ class LatentVariable:
             parameters (e.g. ``theta_<name>``).  ``None`` (default): the loading of
             its first indicator with a free loading, else its first free choice
             coefficient (see :func:`sign_anchors`).
+        intercept: a free structural intercept ``intercept_<name>``, ``eta = intercept +
+            ...``; identified only where an item of the LV has no free location (see
+            :func:`~iclv_jax.locations.location_item`), refused otherwise.
+        reference_loading: the reference indicator's fixed loading (default 1; any
+            non-zero value, e.g. Biogeme's -1).
     """
 
     name: str
@@ -93,10 +99,14 @@ class LatentVariable:
     predictors: Sequence[str] = ()
     reference: str | None = None
     sign_anchor: str | None = None
+    intercept: bool = False
+    reference_loading: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "covariates", tuple(self.covariates))
         object.__setattr__(self, "predictors", tuple(self.predictors))
+        object.__setattr__(self, "reference_loading", float(self.reference_loading))
+        check_reference_loading(self)
 
 
 # The user's declaration checks its own fields (kind, levels, thresholds) and names the
@@ -451,6 +461,7 @@ def validate_structure(model: ICLVModel) -> None:
     _check_references(model)
     _check_random_coefficients(model)
     _check_lv_information(model)
+    check_intercepts(model)
     sign_anchors(model)
 
 

@@ -12,14 +12,21 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .components.measurement import loading_name
-from .components.structural import covariate_name, path_name
+from .components.structural import covariate_name, lv_intercept_name, path_name
 from .errors import SpecificationError
 from .utility import declared_utilities
 
 if TYPE_CHECKING:
     from .spec import ICLVModel, LatentVariable
 
-__all__ = ["lv_coefficients", "mirror", "mirror_parameters", "mirrored_lvs", "sign_anchors"]
+__all__ = [
+    "lv_coefficients",
+    "mirror",
+    "mirror_parameters",
+    "mirrored_lvs",
+    "sign_anchors",
+    "sign_parameters",
+]
 
 
 def lv_coefficients(model: ICLVModel) -> dict[str, list[str]]:
@@ -31,13 +38,35 @@ def lv_coefficients(model: ICLVModel) -> dict[str, list[str]]:
     return names
 
 
+def sign_parameters(model: ICLVModel, lv: str) -> list[str]:
+    """The parameters multiplying ``eta_lv`` (or added to it): the loadings of its items
+    other than a reference item, its utility coefficients, ``b_<x>_to_<lv>``, its
+    intercept and the paths into and out of it.  Negating them with ``eta_lv`` leaves
+    every other LV and every term unchanged; with a reference item, that item's loading
+    (``reference_loading``) must change sign too, which makes it another model."""
+    spec = model.lv(lv)
+    names = (
+        [
+            loading_name(ind.name)
+            for ind in model.indicators
+            if ind.lv == lv and ind.name != spec.reference
+        ]
+        + lv_coefficients(model)[lv]
+        + [covariate_name(c, lv) for c in spec.covariates]
+        + ([lv_intercept_name(lv)] if spec.intercept else [])
+        + [path_name(m, lv) for m in spec.predictors]
+        + [path_name(lv, k.name) for k in model.latent_variables if lv in k.predictors]
+    )
+    return list(dict.fromkeys(names))
+
+
 def mirror_parameters(model: ICLVModel, lv: str) -> tuple[str, ...] | None:
     """The parameters that change sign when ``lv`` does, or ``None`` where that mirror
     image is not a symmetry of the likelihood.
 
     With ``zeta ~ N(0, 1)`` symmetric, ``eta_lv -> -eta_lv`` leaves the likelihood
     unchanged when the loadings ``lambda_<item>`` of its items, its coefficients in the
-    utilities, ``b_<x>_to_<lv>`` and the paths ``gamma_<m>_to_<lv>`` and
+    utilities, ``b_<x>_to_<lv>``, its intercept and the paths ``gamma_<m>_to_<lv>`` and
     ``gamma_<lv>_to_<k>`` all change sign.  It is not a symmetry (``None``) when the LV
     has a reference indicator (loading fixed to 1), a custom utility term uses it, one
     of those parameters is fixed to a value other than 0 or bounded, or one of them
@@ -51,14 +80,7 @@ def mirror_parameters(model: ICLVModel, lv: str) -> tuple[str, ...] | None:
     if any(utility.extra is not None and lv in utility.extra.lvs for utility in utilities):
         return None
     coefficients = lv_coefficients(model)
-    names = (
-        [loading_name(ind.name) for ind in model.indicators if ind.lv == lv]
-        + coefficients[lv]
-        + [covariate_name(c, lv) for c in spec.covariates]
-        + [path_name(m, lv) for m in spec.predictors]
-        + [path_name(lv, k.name) for k in model.latent_variables if lv in k.predictors]
-    )
-    names = list(dict.fromkeys(names))
+    names = sign_parameters(model, lv)
     elsewhere = {name for other, own in coefficients.items() if other != lv for name in own}
     elsewhere.update(
         name

@@ -39,7 +39,8 @@ carries ``g = d l / d eta`` back to ``G`` and ``B`` through the whole LV chain:
   then ``d l / d G[l, m] = a_l eta_m`` and ``d l / d B[l, c] = a_l x_c``.  This is the
   chain rule through every downstream LV (the part the seed's code missed).  With free
   LV scales (reference indicators), ``eta = (I - G)^{-1} (B x + sigma zeta)`` and
-  ``d l / d sigma_l = a_l zeta_l``.
+  ``d l / d sigma_l = a_l zeta_l``; a structural intercept ``c_l`` (``eta = (I -
+  G)^{-1} (B x + c + sigma zeta)``) has ``d l / d c_l = a_l``.
 - ordered items with an intercept and scale (``location_scale``): the arguments are
   ``a = (c_j - alpha - lambda eta) / s`` and ``b`` likewise; every derivative above is
   divided by ``s``, ``d / d alpha = -(d_a + d_b) / s`` and

@@ -39,8 +39,9 @@ def _person(scores: AnalyticScores, components, person: PanelArrays, zeta, log_w
         d_eta = o.eta + c.eta + ch.eta
         d_gamma, d_b = scores.structural(structural, eta, z, person.covariates, d_eta)
         d_sigma = scores.structural_scale(structural, z, d_eta)
+        d_intercept = scores.structural_intercept(structural, d_eta)
         fields = (
-            {"gamma": d_gamma, "b": d_b, "sigma": d_sigma},
+            {"gamma": d_gamma, "b": d_b, "intercept": d_intercept, "sigma": d_sigma},
             {
                 "loadings": o.loadings,
                 "cuts": o.cuts,

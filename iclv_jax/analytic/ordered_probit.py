@@ -11,7 +11,7 @@ from .scores import interval_scores
 @register(OrderedProbitChoiceModule)
 def ordered_probit(module, v, chosen, available, mask, log_prob):
     d_lower, d_upper = interval_scores(
-        module.cuts[chosen] - v[:, 0], module.cuts[chosen + 1] - v[:, 0], "probit", log_prob
+        module.cuts[chosen] - v[:, 0], module.cuts[chosen + 1] - v[:, 0], log_prob, "probit"
     )
     d_lower = jnp.where(mask, d_lower, 0.0)
     d_upper = jnp.where(mask, d_upper, 0.0)

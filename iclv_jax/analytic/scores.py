@@ -13,8 +13,8 @@ from ..components import (
     ContinuousIndicators,
     OrderedIndicators,
     Structural,
-    log_interval_probability,
 )
+from ..components.links import per_link
 from ..layout import Layout
 from ..params import ToReported
 from .registry import choice_derivative
@@ -56,15 +56,13 @@ def log_density(x, link: str):
     return -(magnitude + 2.0 * jnp.log1p(jnp.exp(-magnitude)))
 
 
-def interval_scores(lower, upper, link: str, log_p=None):
+def interval_scores(lower, upper, log_p, link: str):
     """``(d log P / d lower, d log P / d upper)`` for ``P = F(upper) - F(lower)``.
 
     ``(-f(lower) / P, f(upper) / P)``, each as ``exp(log f - log P)``: finite however far
-    in a tail, and exactly 0 at a cut-point of ``+-OUTER_CUT``.  ``log_p`` is ``log P``
-    if already known (else from :func:`log_interval_probability`).
+    in a tail, and exactly 0 at a cut-point of ``+-OUTER_CUT``; ``log_p`` is ``log P``
+    (:func:`~iclv_jax.components.log_interval_probability`).
     """
-    if log_p is None:
-        log_p = log_interval_probability(lower, upper, link)
     return (-jnp.exp(log_density(lower, link) - log_p), jnp.exp(log_density(upper, link) - log_p))
 
 
@@ -144,6 +142,10 @@ class AnalyticScores(eqx.Module):
         """``d l / d sigma_l = a_l zeta_l`` (``eta = (I - G)^{-1} (B x + sigma zeta)``)."""
         return structural_adjoint(module, d_eta) * zeta
 
+    def structural_intercept(self, module: Structural, d_eta: Float[Array, " L"]):
+        """``d l / d c_l = a_l`` (``eta = (I - G)^{-1} (B x + c + sigma zeta)``)."""
+        return structural_adjoint(module, d_eta)
+
     def ordered(
         self,
         module: OrderedIndicators,
@@ -166,8 +168,8 @@ class AnalyticScores(eqx.Module):
         upper_cut = jnp.take_along_axis(module.cuts, levels[:, None] + 1, axis=1)[:, 0]
         lower = (lower_cut - index) / module.scales
         upper = (upper_cut - index) / module.scales
-        d_lower, d_upper = interval_scores(
-            lower, upper, module.link, jnp.where(answered, log_prob, 0.0)
+        d_lower, d_upper = per_link(
+            interval_scores, module.links, lower, upper, jnp.where(answered, log_prob, 0.0)
         )
         d_lower = jnp.where(answered, d_lower, 0.0) / module.scales
         d_upper = jnp.where(answered, d_upper, 0.0) / module.scales

@@ -107,7 +107,8 @@ class AbstractComponent(eqx.Module):
 
 class ComponentLayout(eqx.Module):
     """One component of a model: its (final) class, the gathers of its parameter fields,
-    the signs some gathered entries are multiplied by (mirrored symmetric thresholds),
+    the signs (constant factors) some gathered entries are multiplied by (mirrored
+    symmetric thresholds, a reference loading),
     its data fields (arrays that are not parameters, e.g. which LV an item measures)
     and its static fields.  :meth:`build` makes the component from a reported vector."""
 

@@ -5,6 +5,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Cut-points beyond the outermost thresholds: finite, so that gradients and Hessians
 # of the outer categories stay finite (F(+-1e6) is 1 or 0 to machine precision).
@@ -153,3 +154,20 @@ def along_draws(values, eta):
     draws last: on CPU the innermost, vectorised axis is then the long draw axis
     rather than the handful of items)."""
     return jnp.reshape(values, jnp.shape(values) + (1,) * (eta.ndim - 1))
+
+
+def per_link(function, links: tuple[str, ...], *arrays):
+    """``function(*arrays, link)`` with each item (the first axis of ``arrays``) under its
+    own link: one call when every item shares a link (no extra cost), else one call per
+    link on its items (indices fixed at trace time), put back in item order.  ``function``
+    returns an array or a tuple of arrays shaped like its inputs."""
+    distinct = tuple(dict.fromkeys(links))
+    if len(distinct) <= 1:
+        return function(*arrays, distinct[0] if distinct else "probit")
+    parts, order = [], []
+    for link in distinct:
+        index = np.flatnonzero(np.asarray(links) == link)
+        parts.append(function(*(array[index] for array in arrays), link))
+        order.append(index)
+    inverse = np.argsort(np.concatenate(order))
+    return jax.tree.map(lambda *pieces: jnp.concatenate(pieces)[inverse], *parts)

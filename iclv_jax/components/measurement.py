@@ -13,9 +13,8 @@ import numpy as np
 from jax.scipy.stats import norm
 from jaxtyping import Array, Float, Int
 
-from ..errors import SpecificationError
 from .declarations import AbstractComponent, ComponentPlan, Declarations
-from .links import along_draws, log_interval_probability
+from .links import along_draws, log_interval_probability, per_link
 from .thresholds import declare_thresholds
 
 __all__ = [
@@ -49,15 +48,16 @@ def _lv_index(model, items) -> Array:
     return jnp.asarray([position[item.lv] for item in items], dtype=jnp.int64)
 
 
-def ordered_link(model) -> str:
-    """``"probit"`` or ``"logit"``: the one link of the model's ordered items."""
-    links = {ind.kind for ind in model.indicators if ind.ordered}
-    if len(links) > 1:
-        raise SpecificationError(
-            "mixing ordered probit and ordered logit indicators in one model is not "
-            "supported yet; use one link for all ordered indicators"
-        )
-    return "logit" if links == {"ordered_logit"} else "probit"
+def ordered_links(items) -> tuple[str, ...]:
+    """``"probit"`` or ``"logit"`` for each ordered item, in order."""
+    return tuple("logit" if ind.kind == "ordered_logit" else "probit" for ind in items)
+
+
+def _loading_direction(model, item) -> float:
+    """The sign of the reference loading of ``item``'s LV (1 without one): free loadings
+    start in the reference item's direction, so the default starts of a model with
+    ``reference_loading=-r`` are the mirror image of those with ``r``."""
+    return float(np.sign(model.lv(item.lv).reference_loading))
 
 
 class AbstractMeasurement(AbstractComponent):
@@ -76,7 +76,8 @@ class AbstractMeasurement(AbstractComponent):
 class OrderedIndicators(AbstractMeasurement):
     """``P(I_k = j) = F((c_k[j+1] - m_k) / s_k) - F((c_k[j] - m_k) / s_k)`` (0-based j),
     ``m_k = alpha_k + lambda_k eta`` (``alpha_k = 0``, ``s_k = 1`` unless the item has
-    ``location_scale``).
+    ``location_scale``); ``F`` the normal (probit) or logistic (logit) CDF, per item
+    (``links``).
 
     ``cuts[k] = (-OUTER_CUT, tau_k1, ..., tau_k,J-1, OUTER_CUT, ...)`` padded with
     ``OUTER_CUT`` for items with fewer levels than the longest.  A level ``-1`` marks a
@@ -89,7 +90,7 @@ class OrderedIndicators(AbstractMeasurement):
     intercepts: Float[Array, " K"]
     scales: Float[Array, " K"]
     lv_index: Int[Array, " K"]
-    link: str = eqx.field(static=True)
+    links: tuple[str, ...] = eqx.field(static=True)
 
     def log_prob(self, eta: Float[Array, " L *R"], levels: Int[Array, " K"]):
         index = along_draws(self.intercepts, eta) + eta[self.lv_index] * along_draws(
@@ -99,29 +100,38 @@ class OrderedIndicators(AbstractMeasurement):
         lower = jnp.take_along_axis(self.cuts, answered[:, None], axis=1)[:, 0]
         upper = jnp.take_along_axis(self.cuts, answered[:, None] + 1, axis=1)[:, 0]
         scales = along_draws(self.scales, eta)
-        log_p = log_interval_probability(
+        log_p = per_link(
+            log_interval_probability,
+            self.links,
             (along_draws(lower, eta) - index) / scales,
             (along_draws(upper, eta) - index) / scales,
-            self.link,
         )
         return jnp.where(along_draws(levels >= 0, eta), log_p, 0.0)
 
     @classmethod
     def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
-        """Per ordered item ``k``: ``lambda_<k>`` (1 for a reference indicator),
+        """Per ordered item ``k``: ``lambda_<k>`` starting at the sign of its LV's
+        reference loading (a reference indicator has none: the constant slot ``1`` times
+        its ``reference_loading``, a factor in ``signs``),
         ``alpha_<k>`` and ``sigma_<k>`` (log) with ``location_scale``, and its threshold
         set (see :func:`~iclv_jax.components.thresholds.declare_thresholds`), starting
         at the observed shares."""
         items = [ind for ind in model.indicators if ind.ordered]
-        references = {lv.reference for lv in model.latent_variables} - {None}
-        link = ordered_link(model)
+        references = {
+            lv.reference: lv.reference_loading
+            for lv in model.latent_variables
+            if lv.reference is not None
+        }
+        links = ordered_links(items)
         width = max((ind.levels for ind in items), default=2) + 1
         loadings, cuts, signs, intercepts, scales = [], [], [], [], []
         for k, ind in enumerate(items):
             loadings.append(
                 "1"
                 if ind.name in references
-                else declarations.add(loading_name(ind.name), "measurement", 1.0)
+                else declarations.add(
+                    loading_name(ind.name), "measurement", _loading_direction(model, ind)
+                )
             )
             intercepts.append(
                 declarations.add(intercept_name(ind.name), "measurement", 0.0)
@@ -140,7 +150,7 @@ class OrderedIndicators(AbstractMeasurement):
                 "measurement",
                 answered[answered >= 0],
                 ind.levels,
-                link,
+                links[k],
                 ind.thresholds,
                 width,
             )
@@ -155,9 +165,12 @@ class OrderedIndicators(AbstractMeasurement):
                 "intercepts": (intercepts, (n,)),
                 "scales": (scales, (n,)),
             },
-            signs={"cuts": np.asarray(signs, dtype=float).reshape(n, width)},
+            signs={
+                "cuts": np.asarray(signs, dtype=float).reshape(n, width),
+                "loadings": np.asarray([references.get(ind.name, 1.0) for ind in items]),
+            },
             data={"lv_index": _lv_index(model, items)},
-            static=(("link", link),),
+            static=(("links", links),),
         )
 
 
@@ -183,8 +196,8 @@ class ContinuousIndicators(AbstractMeasurement):
     @classmethod
     def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
         """Per continuous item ``k``: ``alpha_<k>``, ``lambda_<k>`` and ``sigma_<k>``
-        (log), starting at the mean, half and 0.8 of the standard deviation of the
-        observed answers."""
+        (log), starting at the mean, half (times the sign of the LV's reference loading)
+        and 0.8 of the standard deviation of the observed answers."""
         items = [ind for ind in model.indicators if not ind.ordered]
         intercepts, loadings, sigmas = [], [], []
         for k, ind in enumerate(items):
@@ -194,7 +207,13 @@ class ContinuousIndicators(AbstractMeasurement):
             intercepts.append(
                 declarations.add(intercept_name(ind.name), "measurement", float(np.mean(values)))
             )
-            loadings.append(declarations.add(loading_name(ind.name), "measurement", 0.5 * spread))
+            loadings.append(
+                declarations.add(
+                    loading_name(ind.name),
+                    "measurement",
+                    0.5 * spread * _loading_direction(model, ind),
+                )
+            )
             sigmas.append(
                 declarations.add(scale_name(ind.name), "measurement", 0.8 * spread, "log")
             )

@@ -13,7 +13,14 @@ from jaxtyping import Array, Float
 from .declarations import AbstractComponent, ComponentPlan, Declarations
 from .links import along_draws
 
-__all__ = ["Structural", "covariate_name", "lv_scale_name", "path_name", "random_coefficient_names"]
+__all__ = [
+    "Structural",
+    "covariate_name",
+    "lv_intercept_name",
+    "lv_scale_name",
+    "path_name",
+    "random_coefficient_names",
+]
 
 
 def path_name(upstream: str, lv: str) -> str:
@@ -31,6 +38,11 @@ def lv_scale_name(lv: str) -> str:
     return f"sigma_{lv}"
 
 
+def lv_intercept_name(lv: str) -> str:
+    """``intercept_<lv>``: an LV's structural intercept (``LatentVariable(intercept=True)``)."""
+    return f"intercept_{lv}"
+
+
 def random_coefficient_names(name: str) -> tuple[str, str]:
     """``(mu_<name>, sigma_<name>)``: the mean and spread of a random coefficient (declared
     with the utilities they enter, see :meth:`AbstractChoice.declare_utilities`)."""
@@ -38,17 +50,19 @@ def random_coefficient_names(name: str) -> tuple[str, str]:
 
 
 class Structural(AbstractComponent):
-    """``eta_l = sum_{m < l} gamma[l, m] eta_m + b[l] . x + sigma_l zeta_l`` in topological
-    order (``sigma_l = 1`` unless the LV has a reference indicator).
+    """``eta_l = sum_{m < l} gamma[l, m] eta_m + b[l] . x + c_l + sigma_l zeta_l`` in
+    topological order (``sigma_l = 1`` unless the LV has a reference indicator, ``c_l = 0``
+    unless it has an intercept).
 
     ``gamma`` is strictly lower triangular (LVs are stored in topological order), so
-    ``eta = (I - gamma)^{-1} (b x + sigma zeta)``, evaluated by forward substitution.
+    ``eta = (I - gamma)^{-1} (b x + c + sigma zeta)``, evaluated by forward substitution.
     """
 
     additive: ClassVar = "shared"
 
     gamma: Float[Array, "L L"]
     b: Float[Array, "L C"]
+    intercept: Float[Array, " L"]
     sigma: Float[Array, " L"]
     random_mean: Float[Array, " K"]
     random_sd: Float[Array, " K"]
@@ -87,7 +101,8 @@ class Structural(AbstractComponent):
         return eta
 
     def latent_variables(self, covariates: Float[Array, " C"], zeta: Float[Array, " L *R"]):
-        shifted = along_draws(self.b @ covariates, zeta) + along_draws(self.sigma, zeta) * zeta
+        mean = self.b @ covariates + self.intercept
+        shifted = along_draws(mean, zeta) + along_draws(self.sigma, zeta) * zeta
         eta = jnp.zeros_like(shifted)
         for l in range(shifted.shape[0]):
             eta = eta.at[l].set(self.gamma[l] @ eta + shifted[l])
@@ -96,8 +111,9 @@ class Structural(AbstractComponent):
     @classmethod
     def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
         """``gamma_<m>_to_<l>`` for every path, ``b_<c>_to_<l>`` for every covariate,
-        ``sigma_<l>`` (log) for an LV with a reference indicator (else 1), all starting
-        at 0 (1 for ``sigma``); the random coefficients' ``mu`` and ``sigma`` are
+        ``intercept_<l>`` for an LV with an intercept (else 0), ``sigma_<l>`` (log) for
+        an LV with a reference indicator (else 1), all starting at 0 (1 for ``sigma``);
+        the random coefficients' ``mu`` and ``sigma`` are
         gathered here and declared by the choice model."""
         lvs, covariates = model.lv_names, model.covariates
         gamma: list[list[str | None]] = [[None] * len(lvs) for _ in lvs]
@@ -118,6 +134,12 @@ class Structural(AbstractComponent):
             else declarations.add(lv_scale_name(name), "structural", 1.0, "log")
             for name in lvs
         ]
+        intercept = [
+            declarations.add(lv_intercept_name(name), "structural", 0.0)
+            if model.lv(name).intercept
+            else None
+            for name in lvs
+        ]
         pairs = [random_coefficient_names(rc.name) for rc in model.random_coefficients]
         n, k = len(lvs), len(pairs)
         return ComponentPlan(
@@ -125,6 +147,7 @@ class Structural(AbstractComponent):
             names={
                 "gamma": (gamma, (n, n)),
                 "b": (b, (n, len(covariates))),
+                "intercept": (intercept, (n,)),
                 "sigma": (sigma, (n,)),
                 "random_mean": ([mean for mean, _ in pairs], (k,)),
                 "random_sd": ([sd for _, sd in pairs], (k,)),
