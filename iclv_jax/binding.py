@@ -23,14 +23,18 @@ from .expressions.resolve import map_children, mentions, position_of, resolve
 from .spec import ICLVModel
 from .utility import Custom, Utility
 
-__all__ = ["bind", "needs_binding"]
+__all__ = ["bind", "has_expressions", "needs_binding"]
+
+
+def has_expressions(model: ICLVModel) -> bool:
+    """Whether a utility of the model is an expression (its parameters then depend on
+    the data's columns)."""
+    return any(isinstance(u, Expression) for u in model.choice.utilities().values())
 
 
 def needs_binding(model: ICLVModel) -> bool:
     """Whether the model has derived variables or utility expressions."""
-    return bool(model.variables) or any(
-        isinstance(u, Expression) for u in model.choice.utilities().values()
-    )
+    return bool(model.variables) or has_expressions(model)
 
 
 class _Columns:

@@ -14,6 +14,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from .binding import has_expressions
 from .components import (
     EXTRAS,
     ComponentLayout,
@@ -63,7 +64,11 @@ class Layout(eqx.Module):
 
 def build_layout(model: ICLVModel, panel: Panel) -> tuple[ParameterSpace, Layout]:
     """Every component declares its parameters (in this order: structural, ordered and
-    continuous indicators, choice), then the gathers are resolved."""
+    continuous indicators, choice), then the gathers are resolved.  ``model`` is bound
+    to the data ``panel`` was built from (:func:`~iclv_jax.binding.bind`): its
+    expressions' parameters depend on the data's columns."""
+    if has_expressions(model):
+        raise ValueError("build_layout needs the model bound to the data (iclv_jax.binding.bind)")
     declarations = Declarations()
     plans = (
         Structural.declare(model, panel, declarations),

@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 
+from .binding import bind
 from .data import prepare_data
 from .layout import build_layout
 from .params import Parameter
@@ -38,6 +39,7 @@ def parameters(model: ICLVModel, data: pd.DataFrame) -> pd.DataFrame:
     ``fixed`` (bool) and ``value`` (the fixed value, NaN for free parameters).  The data
     are validated as by :func:`~iclv_jax.estimate` (data-based starts: thresholds at the
     observed shares, continuous items at their mean and spread)."""
+    model, data = bind(model, data)
     space, _ = build_layout(model, prepare_data(model, data))
     starts = space.start_reported(None)
     rows, seen = [], set()

@@ -350,3 +350,14 @@ def test_analytic_scores_cover_all_but_the_parameters_of_data_only_rest_terms():
     with_lv = dataclasses.replace(model, choice=ij.BinaryProbit("buy", "c + exp(s * a) * c_car"))
     check = ij.check_gradients(with_lv, df, {"c": 0.1, "s": 0.2}, draws=8, gradient="analytic")
     assert check.ok and set(check.not_covered) == set(check.table.index)
+
+
+def test_the_parameter_table_of_an_expression_model_names_what_estimate_fits():
+    df, _, model = _beverage_logit(n_people=40, seed=2)
+    table = ij.parameters(model, df)
+    assert list(table.index) == list(ij.Problem(model, df, 5).space.names)
+    assert {"beta_price", "asc_sugar", "theta_purchase_intention_sugar"} <= set(table.index)
+    with pytest.raises(ValueError, match="bound to the data"):
+        from iclv_jax.layout import build_layout
+
+        build_layout(model, ij.prepare_data(model, df))
