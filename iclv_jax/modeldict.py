@@ -95,6 +95,8 @@ def _choice_to_dict(choice) -> dict:
 
 def _value_from_dict(hint, value):
     """The inverse of :func:`_value_to_dict` for a field declared as ``hint``."""
+    if hint is Utility:
+        return _utility_from_dict(value)
     if hint == Utility | Expression | str:
         return parse(value) if isinstance(value, str) else _utility_from_dict(value)
     if typing.get_origin(hint) is Sequence:

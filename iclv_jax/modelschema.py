@@ -137,6 +137,8 @@ def _utility_or_expression(value, where):
 def _checker_of(hint):
     """The checker of a declared field type: a utility, a sequence of records, or one
     of the scalar types a choice model declares."""
+    if hint is Utility:
+        return _UTILITY
     if hint == Utility | Expression | str:
         return _utility_or_expression
     if typing.get_origin(hint) is Sequence:

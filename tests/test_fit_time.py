@@ -27,13 +27,17 @@ def small():
 
 
 def _counting(monkeypatch) -> dict[str, Counter]:
-    """Count the likelihood's scores and Hessian computations by point (``u`` bytes)."""
+    """Count the likelihood's Hessian computations by point (``u`` bytes), its scores
+    by draw set and point (the simulation-error check evaluates the final point's
+    scores on independent draw sets too, each once)."""
     points = {"scores": Counter(), "hessian": Counter()}
     for method, label in (("per_person_and_scores", "scores"), ("hessian", "hessian")):
         descriptor = SimulatedLikelihood.__dict__[method]
 
         def counted(self, u, descriptor=descriptor, label=label):
-            points[label][np.asarray(u).tobytes()] += 1
+            point = np.asarray(u).tobytes()
+            draws = hash(np.asarray(self.zeta).tobytes())
+            points[label][(draws, point) if label == "scores" else point] += 1
             return descriptor.__get__(self, SimulatedLikelihood)(u)
 
         monkeypatch.setattr(SimulatedLikelihood, method, counted)
