@@ -70,10 +70,10 @@ def statistics(results: Results) -> list[tuple[str, str, object, str]]:
         ("n_fixed", "fixed parameters", len(r.fixed), "d"),
         ("loglike_start", "LL at start", r.loglike_start, ".4f"),
         ("loglike", "final log-likelihood", r.loglike, ".4f"),
-        ("loglike_measurement", "LL, measurement part", r.loglike_measurement, ".4f"),
+        ("loglike_measurement", "LL, indicators alone", r.loglike_measurement, ".4f"),
     ]
     if choice is not None:
-        rows.append(("loglike_choice", "LL, choice part", choice, ".4f"))
+        rows.append(("loglike_choice", "LL, choices alone", choice, ".4f"))
     if null is not None:
         rows.append(("loglike_null_choice", "choice LL(0), equal shares", null, ".4f"))
     if choice is not None:
