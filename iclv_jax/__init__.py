@@ -1,12 +1,17 @@
 """iclv_jax: integrated choice and latent variable models by maximum simulated likelihood.
 
 float64 is switched on at import (``jax_enable_x64``): simulated log-likelihoods of
-thousands of people need it.
+thousands of people need it.  JAX's persistent compilation cache is switched on in a
+per-user folder (see :mod:`iclv_jax.compilecache`; ``ICLV_JAX_NO_CACHE=1`` opts out).
 """
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+from .compilecache import enable_compilation_cache  # noqa: E402
+
+enable_compilation_cache()
 
 # submodules users reach as attributes (``ij.datasets.beverage()``, ``ij.plots.convergence``)
 from . import datasets, plots  # noqa: E402
