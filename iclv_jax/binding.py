@@ -54,8 +54,8 @@ class _Columns:
             name = str(expr)
             while name in self.df.columns or name in self.values:
                 name = f"{name} "
-            frame = self.df.assign(**self.values) if self.values else self.df
-            self.values[name] = evaluate_data(expr, frame, self.person_id, where)
+            # a data part reads the data's columns only, never another derived column
+            self.values[name] = evaluate_data(expr, self.df, self.person_id, where)
             self.names[expr] = name
         return self.names[expr]
 

@@ -30,6 +30,7 @@ _LOGICAL = {ast.And: "and", ast.Or: "or", ast.BitAnd: "and", ast.BitOr: "or"}
 _TOKEN = re.compile(
     r"""(?P<text>'[^']*'|"[^"]*")|`(?P<quoted>[^`]+)`|(?<![\w.])(?P<name>[A-Za-z_]\w*)"""
 )
+_CALL = re.compile(r"\s*\(")  # what follows a function's name in a call
 _OPERATOR_WORDS = {"and", "or", "not"}
 
 
@@ -47,7 +48,7 @@ class _Source:
         pieces, position, length = [], 0, 0
         for match in _TOKEN.finditer(text):
             word = match.group("quoted") or match.group("name")
-            follows_call = text[match.end() :].lstrip().startswith("(")
+            follows_call = _CALL.match(text, match.end()) is not None
             if word is None or (match.group("name") and word in _OPERATOR_WORDS):
                 continue
             if match.group("name") and word in FUNCTIONS and follows_call:
