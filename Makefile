@@ -22,7 +22,7 @@ check: $(STAMP)
 	$(VENV)/bin/mypy iclv_jax
 
 test: check
-	$(VENV)/bin/python -m pytest -q -n 2
+	$(VENV)/bin/python -m pytest -q -n 2 --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check iclv_jax tests benchmarks
