@@ -58,6 +58,7 @@ from .postestimation import (  # noqa: E402
     rho_squared,
     wtp,
 )
+from .components import NestedLogit  # noqa: E402
 from .quadrature import AdaptiveQuadrature, Quadrature  # noqa: E402
 from .reportfigures import html_report, report_figures  # noqa: E402
 from .results import Results, UndefinedStandardErrorWarning  # noqa: E402
@@ -111,6 +112,7 @@ __all__ = [
     "Latent",
     "LatentVariable",
     "MultinomialLogit",
+    "NestedLogit",
     "NoChoice",
     "OrderedProbitChoice",
     "Panel",
