@@ -92,7 +92,10 @@ def swissmetro_model() -> ij.ICLVModel:
                 ),
                 ij.Alternative("sm", 2, time_cost.format("SM", "SM_COST"), available="SM_AV"),
                 ij.Alternative(
-                    "car", 3, "asc_car + " + time_cost.format("CAR", "CAR_CO"), available="CAR_AV_SP"
+                    "car",
+                    3,
+                    "asc_car + " + time_cost.format("CAR", "CAR_CO"),
+                    available="CAR_AV_SP",
                 ),
             ],
             nests={"existing": ["train", "car"]},
@@ -198,15 +201,16 @@ def lv_model() -> ij.ICLVModel:
         ij.NestedLogit(
             "mode",
             [
-                ij.Alternative("rail", 1, "beta_time * t_rail + beta_cost * c_rail"),
+                ij.Alternative("rail", 1, ij.Utility({"time": "t_rail", "cost": "c_rail"})),
                 ij.Alternative(
                     "bus",
                     2,
-                    "asc_bus + beta_time * t_bus + beta_cost * c_bus + theta_att_bus * att",
+                    ij.Utility({"time": "t_bus", "cost": "c_bus"}, lvs=["att"]),
+                    asc=True,
                     available="av_bus",
                 ),
                 ij.Alternative(
-                    "car", 3, "asc_car + beta_time * t_car + beta_cost * c_car + theta_att_car * att"
+                    "car", 3, ij.Utility({"time": "t_car", "cost": "c_car"}, lvs=["att"]), asc=True
                 ),
             ],
             nests={"public": ["rail", "bus"]},
@@ -288,9 +292,7 @@ def run_lv(python: Path, folder: Path, draws: int, repeats: int) -> dict:
     began = time.perf_counter()
     problem.likelihood.loglike_and_grad(problem.free_internal(points["truth"]))
     first_call = time.perf_counter() - began
-    mine = estimate_iclv(
-        {"model": model, "data": data, "start": None}, ij.Halton(draws, seed=0)
-    )
+    mine = estimate_iclv({"model": model, "data": data, "start": None}, ij.Halton(draws, seed=0))
     est = theirs["estimation"]
     return {
         "label": f"nested logit (rail, bus | car) + 1 LV, 2 ordered-logit items, "
@@ -298,11 +300,25 @@ def run_lv(python: Path, folder: Path, draws: int, repeats: int) -> dict:
         "biogeme_versions": theirs["versions"],
         "agreement": compare_points(problem, points, theirs["points"]),
         "timing": {
-            "iclv_jax": {**iclv_timing(problem, points["truth"], repeats, 0), "first_call_s": first_call},
+            "iclv_jax": {
+                **iclv_timing(problem, points["truth"], repeats, 0),
+                "first_call_s": first_call,
+            },
             "biogeme": {k: theirs[k] for k in ("loglike_and_grad", "first_call_s")},
         },
         "iclv_jax_estimation": mine,
-        "biogeme_estimation": {k: est[k] for k in ("seconds", "loglike", "iterations", "estimates", "std_errors", "algorithm_converged", "relative_gradient")},
+        "biogeme_estimation": {
+            k: est[k]
+            for k in (
+                "seconds",
+                "loglike",
+                "iterations",
+                "estimates",
+                "std_errors",
+                "algorithm_converged",
+                "relative_gradient",
+            )
+        },
         "truth": {n: LV_TRUTH[n] for n in free},
     }
 
@@ -342,20 +358,34 @@ def markdown(report: dict) -> str:
         lines.append("")
     lv = report["cases"].get("nested_lv")
     if lv:
-        lines += ["## Nested logit + LV, same draws", "", lv["label"], "", "| | iclv_jax | Biogeme | |", "|---|---:|---:|---|"]
+        lines += [
+            "## Nested logit + LV, same draws",
+            "",
+            lv["label"],
+            "",
+            "| | iclv_jax | Biogeme | |",
+            "|---|---:|---:|---|",
+        ]
         for label, agree in lv["agreement"].items():
             lines.append(
                 f"| LL at {label} | {agree['iclv_jax']:.10f} | {agree['biogeme']:.10f} | "
                 f"diff {agree['abs_difference']:.1e}; gradient diff "
-                f"{agree['gradient_max_abs_difference']:.1e} of max {agree['gradient_max_abs']:.1e} |"
+                f"{agree['gradient_max_abs_difference']:.1e} of max "
+                f"{agree['gradient_max_abs']:.1e} |"
             )
         t = lv["timing"]
-        mine, theirs = t["iclv_jax"]["loglike_and_grad"]["median_s"], t["biogeme"]["loglike_and_grad"]["median_s"]
+        mine, theirs = (
+            t["iclv_jax"]["loglike_and_grad"]["median_s"],
+            t["biogeme"]["loglike_and_grad"]["median_s"],
+        )
         a, b = lv["iclv_jax_estimation"], lv["biogeme_estimation"]
         lines += [
-            f"| LL+gradient, ms (median) | {1e3 * mine:.1f} | {1e3 * theirs:.1f} | {theirs / mine:.1f}x |",
-            f"| first LL+gradient call incl. compile, s | {t['iclv_jax']['first_call_s']:.1f} | {t['biogeme']['first_call_s']:.1f} | |",
-            f"| estimation wall s | {a['seconds']:.1f} | {b['seconds']:.1f} | {b['seconds'] / a['seconds']:.1f}x |",
+            f"| LL+gradient, ms (median) | {1e3 * mine:.1f} | {1e3 * theirs:.1f} "
+            f"| {theirs / mine:.1f}x |",
+            f"| first LL+gradient call incl. compile, s | {t['iclv_jax']['first_call_s']:.1f} "
+            f"| {t['biogeme']['first_call_s']:.1f} | |",
+            f"| estimation wall s | {a['seconds']:.1f} | {b['seconds']:.1f} "
+            f"| {b['seconds'] / a['seconds']:.1f}x |",
             f"| final LL | {a['loglike']:.6f} | {b['loglike']:.6f} | |",
             "",
             "| parameter | truth | iclv_jax | Biogeme | SE iclv_jax | SE Biogeme |",
@@ -377,15 +407,18 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     python = biogeme_python()
-    report: dict = {"settings": vars(args), "cases": {}}
+    stored = RESULTS / "peer_nested.json"
+    previous = json.loads(stored.read_text())["cases"] if stored.exists() else {}
+    report: dict = {"settings": vars(args), "cases": previous}  # cases not rerun are kept
     with tempfile.TemporaryDirectory() as folder:
-        if "swissmetro" in args.cases:
-            report["cases"]["swissmetro"] = run_swissmetro(python, Path(folder))
-        if "nested_lv" in args.cases:
-            report["cases"]["nested_lv"] = run_lv(python, Path(folder), args.draws, args.repeats)
-    path = save("peer_nested", report)
-    text = markdown(json.loads(path.read_text()))
-    (RESULTS / "peer_nested.md").write_text(text)
+        for name in args.cases:
+            if name == "swissmetro":
+                report["cases"][name] = run_swissmetro(python, Path(folder))
+            else:
+                report["cases"][name] = run_lv(python, Path(folder), args.draws, args.repeats)
+            path = save("peer_nested", report)
+            text = markdown(json.loads(path.read_text()))
+            (RESULTS / "peer_nested.md").write_text(text)
     print(text)
 
 

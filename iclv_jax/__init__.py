@@ -16,6 +16,7 @@ enable_compilation_cache()
 # submodules users reach as attributes (``ij.datasets.beverage()``, ``ij.plots.convergence``)
 from . import datasets, plots  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
+from .components import NestedLogit  # noqa: E402
 from .data import DataError, Panel, prepare_data  # noqa: E402
 from .diagnostics import (  # noqa: E402
     check_gradients,
@@ -58,7 +59,6 @@ from .postestimation import (  # noqa: E402
     rho_squared,
     wtp,
 )
-from .components import NestedLogit  # noqa: E402
 from .quadrature import AdaptiveQuadrature, Quadrature  # noqa: E402
 from .reportfigures import html_report, report_figures  # noqa: E402
 from .results import Results, UndefinedStandardErrorWarning  # noqa: E402

@@ -38,5 +38,7 @@ def nested_logit(module, v, chosen, available, mask, log_prob):
     v_chosen = jnp.take_along_axis(v, chosen[:, None], axis=1)[:, 0]
     at_k = lambda x: jnp.take_along_axis(x, nest[:, None], axis=1)[:, 0]  # noqa: E731
     own_nest = v_chosen - at_k(log_sum) / mu[nest] ** 2 - (1.0 - 1.0 / mu[nest]) * at_k(v_bar)
-    d_mu = jax.nn.one_hot(nest, n_nests, dtype=v.dtype) * own_nest[:, None] - nest_prob * d_inclusive
+    d_mu = (
+        jax.nn.one_hot(nest, n_nests, dtype=v.dtype) * own_nest[:, None] - nest_prob * d_inclusive
+    )
     return d_v, {"nest_mu": jnp.where(mask[:, None], d_mu, 0.0).sum(axis=0)}

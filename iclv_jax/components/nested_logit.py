@@ -193,7 +193,9 @@ class NestedLogit(ChoiceModel):
 
     def with_utilities(self, utilities: dict[str, Utility]) -> NestedLogit:
         """The same nests over the alternatives with these (full) utilities."""
-        return dataclasses.replace(self, alternatives=self.logit().with_utilities(utilities).alternatives)
+        return dataclasses.replace(
+            self, alternatives=self.logit().with_utilities(utilities).alternatives
+        )
 
     def lv_suffix(self, alternative: str) -> str | None:
         return alternative
