@@ -200,10 +200,11 @@ def test_model_file_round_trip(tmp_path):
         model_from_dict(bad)
 
 
+@pytest.mark.slow  # 20-40 s on 2 shared cores: compiling, then the report's figures
 def test_cli_estimates_a_nested_logit_model_file(tmp_path, capsys):
     """``iclv-jax estimate`` on a nested-logit model file: the results file holds the
     nest parameter, and its LL is that of the written estimates."""
-    df, model, *_ = _cross_section(n=300, seed=2)
+    df, model, *_ = _cross_section(n=120, seed=2)
     ij.save_model(model, tmp_path / "nl.yaml")
     df.to_csv(tmp_path / "nl.csv", index=False)
     out = tmp_path / "out"
