@@ -16,6 +16,7 @@ enable_compilation_cache()
 # submodules users reach as attributes (``ij.datasets.beverage()``, ``ij.plots.convergence``)
 from . import datasets, plots  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
+from .components import NestedLogit  # noqa: E402
 from .data import DataError, Panel, prepare_data  # noqa: E402
 from .diagnostics import (  # noqa: E402
     check_gradients,
@@ -111,6 +112,7 @@ __all__ = [
     "Latent",
     "LatentVariable",
     "MultinomialLogit",
+    "NestedLogit",
     "NoChoice",
     "OrderedProbitChoice",
     "Panel",

@@ -76,6 +76,8 @@ def _value_to_dict(value):
         return {f.name: _value_to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
         return [_value_to_dict(v) for v in value]
+    if isinstance(value, Mapping):
+        return {key: _value_to_dict(v) for key, v in value.items()}
     return plain(value)
 
 

@@ -10,7 +10,7 @@ The file holds :func:`iclv_jax.modeldict.model_to_dict` of the model, e.g. in YA
       - {name: hc1, lv: health_concern, kind: ordered_probit, levels: 5}
       - {name: pi1, lv: purchase_intention, kind: continuous}
     choice:
-      kind: binary_probit          # ordered_probit | multinomial_logit | none
+      kind: binary_probit    # ordered_probit | multinomial_logit | nested_logit | none
       choice: buy
       utility:
         attributes: {price: price}

@@ -144,6 +144,8 @@ def _checker_of(hint):
     if typing.get_origin(hint) is Sequence:
         (item,) = typing.get_args(hint)
         return _list_of(_record_of(item), item.__name__.lower())
+    if hint == Mapping[str, Sequence[str]]:  # e.g. nested-logit nests: name -> members
+        return _map_of(_list_of(_STR, "entry"))
     scalars = {
         str: _STR,
         int: _INT,

@@ -66,7 +66,7 @@ carries ``g = d l / d eta`` back to ``G`` and ``B`` through the whole LV chain:
 Files.  :mod:`.scores` holds the derivatives of the structural equations, the
 indicators and the utilities (:class:`AnalyticScores`); each choice kind registers
 ``d log P / d V`` for its kernel in a file of its own (:mod:`.binary_probit`,
-:mod:`.ordered_probit`, :mod:`.multinomial_logit`, :mod:`.no_choice`; see
+:mod:`.ordered_probit`, :mod:`.multinomial_logit`, :mod:`.nested_logit`, :mod:`.no_choice`; see
 :mod:`.registry`); :mod:`.drivers` sums them over draws, people and chunks.
 
 Replacing one piece.  Every step is a method of :class:`AnalyticScores`; both public
@@ -95,7 +95,13 @@ works on the weighted ``d l / d V`` of one person (it is linear in it); ``gather
 ``transform`` work on reported-space vectors.
 """
 
-from . import binary_probit, multinomial_logit, no_choice, ordered_probit  # registrations
+from . import (  # registrations
+    binary_probit,
+    multinomial_logit,
+    nested_logit,
+    no_choice,
+    ordered_probit,
+)
 from .drivers import loglike_and_grad, per_person_and_scores
 from .registry import CHOICE_DERIVATIVES, choice_derivative, register
 from .scores import (
@@ -126,6 +132,7 @@ __all__ = [
     "log_density",
     "loglike_and_grad",
     "multinomial_logit",
+    "nested_logit",
     "no_choice",
     "ordered_probit",
     "per_person_and_scores",

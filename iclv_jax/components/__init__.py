@@ -5,7 +5,7 @@ parameters.
 - :mod:`.measurement`: ordered and continuous indicators;
 - :mod:`.choice`: the abstract choice model and kernel; one file per final kind
   (:mod:`.binary_probit`, :mod:`.ordered_probit`, :mod:`.multinomial_logit`,
-  :mod:`.no_choice`), registered in :data:`CHOICE_KINDS` by its ``kind``;
+  :mod:`.nested_logit`, :mod:`.no_choice`), registered in :data:`CHOICE_KINDS` by its ``kind``;
 - :mod:`.declarations`: how a component declares parameters and gathers them;
   :mod:`.thresholds`: ordered cut-points; :mod:`.links`: tail-accurate log-probabilities.
 """
@@ -16,6 +16,7 @@ from .declarations import EXTRAS, AbstractComponent, ComponentLayout, ComponentP
 from .links import log_interval_probability, log_normal_cdf
 from .measurement import AbstractMeasurement, ContinuousIndicators, OrderedIndicators
 from .multinomial_logit import Alternative, MultinomialLogit, MultinomialLogitChoice
+from .nested_logit import NestedLogit, NestedLogitChoice
 from .no_choice import NoChoice, NoChoiceModule
 from .ordered_probit import OrderedProbitChoice, OrderedProbitChoiceModule
 from .structural import Structural
@@ -37,6 +38,8 @@ __all__ = [
     "Declarations",
     "MultinomialLogit",
     "MultinomialLogitChoice",
+    "NestedLogit",
+    "NestedLogitChoice",
     "NoChoice",
     "NoChoiceModule",
     "OrderedIndicators",

@@ -49,10 +49,19 @@ class Declarations:
         self.parameters: dict[str, Parameter] = {}
 
     def add(
-        self, name: str, block: str, default: float, transform="identity", group: str | None = None
+        self,
+        name: str,
+        block: str,
+        default: float,
+        transform="identity",
+        group: str | None = None,
+        lower: float | None = None,
     ) -> str:
-        """Declare ``name`` (first declaration wins) and return it, for a gather."""
-        self.parameters.setdefault(name, Parameter(name, transform, block, default, group))
+        """Declare ``name`` (first declaration wins) and return it, for a gather;
+        ``lower``: a coefficient's own lower bound (the model's ``bounds`` override it)."""
+        self.parameters.setdefault(
+            name, Parameter(name, transform, block, default, group, lower=lower)
+        )
         return name
 
     def index(self, names, shape) -> Array:
