@@ -80,31 +80,78 @@ def posterior_classes(
     )
 
 
+def _spreads(
+    estimates: dict[str, float], se: dict[str, float], names: set[str], classes: int, spread: float
+) -> dict[str, np.ndarray]:
+    """``base name -> class offsets`` ``d_p (2 (c - 1) / (C - 1) - 1)``, ``c = 1..C``, with
+    ``d_p = spread max(|b_p|, s_p)`` for every class-specific base parameter."""
+    positions = np.linspace(-1.0, 1.0, classes) if classes > 1 else np.zeros(1)
+    return {
+        name: spread * max(abs(value), se[name]) * positions
+        for name, value in estimates.items()
+        if class_parameter(name, 1) in names
+    }
+
+
+def _patterns(names: list[str], ordering: str | None, patterns: int, seed: int) -> np.ndarray:
+    """Sign patterns ``[K, len(names)]`` for the class offsets: all ``2^k`` (one overall
+    sign dropped, it relabels the classes; the ordering parameter's sign kept ``+``) if
+    at most ``patterns``, else ``patterns`` drawn at random with ``seed``."""
+    free = [i for i, name in enumerate(names) if name != ordering]
+    if ordering is None and free:
+        free = free[1:]  # the first parameter's sign only relabels the classes
+    n = len(free)
+    if 2**n <= patterns:
+        bits = (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1
+    else:
+        bits = np.random.default_rng(seed).integers(0, 2, (patterns, n))
+    signs = np.ones((len(bits), len(names)))
+    signs[:, free] = 1.0 - 2.0 * bits
+    return signs
+
+
 def latent_class_start(
-    model: ICLVModel, data: pd.DataFrame, draws=100, spread: float = 1.0, **options
+    model: ICLVModel,
+    data: pd.DataFrame,
+    draws=100,
+    spread: float = 0.5,
+    patterns: int = 64,
+    seed: int = 0,
+    **options,
 ) -> dict[str, float]:
     """Starting values for a latent-class model that do not collapse to one class.
 
     Estimates the one-class model (the base choice model, the same LVs and
-    measurement) and copies each class-specific estimate ``b`` (SE ``s``) to class
-    ``c = 1..C`` as ``b + spread s (2 (c - 1) / (C - 1) - 1)`` (from ``b - spread s`` to
-    ``b + spread s``, increasing, so an ordering constraint holds); shared and other
-    parameters keep the one-class estimate, the membership coefficients start at 0.
-    ``options`` go to :func:`~iclv_jax.estimate` for the one-class fit.
+    measurement), then spreads each class-specific estimate ``b_p`` (SE ``s_p``) over
+    the classes ``c = 1..C`` as ``b_p + sign_p d_p (2 (c - 1) / (C - 1) - 1)``,
+    ``d_p = spread max(|b_p|, s_p)``, and keeps the sign pattern ``sign_p = +-1`` (the
+    ordering parameter's ``+``, so the ordering holds; at most ``patterns`` patterns,
+    drawn with ``seed`` beyond) with the highest latent-class log-likelihood: the
+    classes differ along the direction the data favour, not an arbitrary one.  Shared
+    and other parameters keep the one-class estimate, membership coefficients start
+    at 0.  ``options`` go to :func:`~iclv_jax.estimate` for the one-class fit.
     """
     _class_labels(model)
     choice = cast(LatentClass, model.choice)
     one_class = dataclasses.replace(model, choice=choice.base)
     fitted = estimate(one_class, data, draws, **{"verbose": False, **options})
     se = fitted.table["se"].reindex(list(fitted.estimates)).to_numpy(dtype=float)
-    se = dict(zip(fitted.estimates, np.where(np.isfinite(se), se, 0.1), strict=True))
-    names = set(Problem(model, data, draws).space.names)
-    start: dict[str, float] = {}
-    positions = np.linspace(-1.0, 1.0, choice.classes) if choice.classes > 1 else np.zeros(1)
-    for name, value in fitted.estimates.items():
-        if name in names:
-            start[name] = float(value)
-        for c, position in enumerate(positions, start=1):
-            if class_parameter(name, c) in names:
-                start[class_parameter(name, c)] = float(value + spread * se[name] * position)
-    return start
+    se = dict(zip(fitted.estimates, np.where(np.isfinite(se), se, 0.0), strict=True))
+    problem = Problem(model, data, draws)
+    names = set(problem.space.names)
+    common = {name: float(value) for name, value in fitted.estimates.items() if name in names}
+    offsets = _spreads(fitted.estimates, se, names, choice.classes, spread)
+    spread_names = list(offsets)
+
+    def candidate(signs: np.ndarray) -> dict[str, float]:
+        start = dict(common)
+        for sign, name in zip(signs, spread_names, strict=True):
+            for c, offset in enumerate(offsets[name], start=1):
+                start[class_parameter(name, c)] = float(fitted.estimates[name] + sign * offset)
+        return start
+
+    candidates = [
+        candidate(signs) for signs in _patterns(spread_names, choice.ordering, patterns, seed)
+    ]
+    loglikes = [problem.loglike(start) for start in candidates]
+    return candidates[int(np.nanargmax(loglikes))]
