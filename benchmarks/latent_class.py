@@ -50,7 +50,7 @@ def main() -> None:
     for name, value in TRUTH.items():
         est, se = results.estimates[name], results.table.loc[name, "se"]
         z = (est - value) / se
-        print(f"{name:20s} {value:7.3f} {start[name]:7.3f} {est:9.3f} {se:6.3f} {z:6.2f}")
+        print(f"{name:20s} {value:7.3f} {start.get(name, 0.0):7.3f} {est:9.3f} {se:6.3f} {z:6.2f}")
     truth = df.groupby("id", sort=True)["true_class"].first().to_numpy()
     hit = posterior[np.arange(len(truth)), truth - 1].mean()
     prior = (np.bincount(truth)[1:] / len(truth))[truth - 1].mean()
