@@ -13,6 +13,7 @@ from scipy.stats import norm
 
 import iclv_jax as ij
 from iclv_jax.errors import SpecificationError
+from iclv_jax.symmetry import lv_coefficients, mirror
 
 ALTERNATIVES = "abc"
 TRUTH = {
@@ -224,6 +225,8 @@ def test_check_gradients_names_autodiff_only_parameters(small):
     assert check.ok, check.table
     assert set(check.not_covered) == set(problem.space.free_names)
     assert "LatentClassChoice" in check.implementation
+    with pytest.raises(NotImplementedError, match="LatentClassChoice"):
+        ij.analytic.loglike_and_grad(problem.likelihood, problem.free_internal(params))
 
 
 def test_posterior_beats_prior_at_the_truth():
@@ -292,3 +295,26 @@ def test_recovers_two_classes_with_an_lv_in_membership():
     posterior = ij.posterior_classes(results, spec, df).to_numpy()
     truth = df.groupby("id", sort=True)["true_class"].first().to_numpy()
     assert posterior[np.arange(len(truth)), truth - 1].mean() > 0.8
+
+
+def test_mirror_image_negates_class_and_membership_lv_coefficients():
+    """``eta -> -eta`` with every class's LV coefficient and the membership LV
+    coefficients negated (``lv_coefficient_names``) leaves the likelihood unchanged
+    (symmetric Gauss-Hermite nodes: exactly)."""
+    df = simulate(30, 3, seed=8)
+    mnl = ij.MultinomialLogit(
+        "choice",
+        [
+            ij.Alternative(a, j + 1, f"beta_cost * cost_{a} + theta * att", asc=a == "b")
+            for j, a in enumerate(ALTERNATIVES[:2])
+        ]
+        + [ij.Alternative("c", 3, "beta_cost * cost_c")],
+    )
+    spec = model(ij.LatentClass(mnl, classes=2, membership=["z"], membership_lvs=["att"]))
+    names = lv_coefficients(spec)["att"]
+    assert set(names) == {"theta_class1", "theta_class2", "pi_att_class2"}
+    problem = ij.Problem(spec, df, ij.Quadrature(8))
+    rng = np.random.default_rng(1)
+    params = {n: rng.normal() for n in problem.space.names if not n.startswith("sigma")}
+    mirrored = mirror(spec, {**problem.reported(problem.free_internal(params))}, ["att"])
+    assert problem.loglike(mirrored) == pytest.approx(problem.loglike(params), rel=1e-12)
