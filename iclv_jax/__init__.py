@@ -16,7 +16,8 @@ enable_compilation_cache()
 # submodules users reach as attributes (``ij.datasets.beverage()``, ``ij.plots.convergence``)
 from . import datasets, plots  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
-from .components import NestedLogit  # noqa: E402
+from .classes import latent_class_start, posterior_classes  # noqa: E402
+from .components import LatentClass, NestedLogit  # noqa: E402
 from .data import DataError, Panel, prepare_data  # noqa: E402
 from .diagnostics import (  # noqa: E402
     check_gradients,
@@ -110,6 +111,7 @@ __all__ = [
     "ICLVModel",
     "Indicator",
     "Latent",
+    "LatentClass",
     "LatentVariable",
     "MultinomialLogit",
     "NestedLogit",
@@ -133,10 +135,12 @@ __all__ = [
     "model_from_dict",
     "model_to_dict",
     "parameters",
+    "posterior_classes",
     "posterior_lv",
     "predict",
     "rho_squared",
     "save_results",
+    "latent_class_start",
     "html_report",
     "report_figures",
     "ModelFileError",

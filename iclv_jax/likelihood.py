@@ -77,10 +77,7 @@ def draw_terms(components, person: PanelArrays, zeta):
     measurement = ordered.log_prob(eta, person.ordered_levels).sum(axis=0) + continuous.log_prob(
         eta, person.continuous_values
     ).sum(axis=0)
-    choices = choice.log_prob(
-        choice.base_utility(person.design), eta, person.chosen, person.available
-    )
-    return eta, measurement, jnp.where(person.situation_mask[:, None], choices, 0.0).sum(axis=0)
+    return eta, measurement, choice.person_log_prob(person, eta)
 
 
 def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:

@@ -11,7 +11,7 @@ import dataclasses
 import typing
 from collections.abc import Mapping, Sequence
 
-from .components import CHOICE_KINDS
+from .components import CHOICE_KINDS, ChoiceModel
 from .expressions import Expression, parse
 from .jsonvalues import decode_float, encode_value, plain
 from .modelschema import check_model_dict
@@ -72,6 +72,8 @@ def _value_to_dict(value):
         return _utility_to_dict(value)
     if isinstance(value, Expression):
         return str(value)
+    if CHOICE_KINDS.get(str(getattr(value, "kind", ""))) is type(value):  # a nested choice
+        return _choice_to_dict(value)
     if dataclasses.is_dataclass(value):
         return {f.name: _value_to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
@@ -101,8 +103,12 @@ def _value_from_dict(hint, value):
         return _utility_from_dict(value)
     if hint == Utility | Expression | str:
         return parse(value) if isinstance(value, str) else _utility_from_dict(value)
+    if hint is ChoiceModel:
+        return _record_from_dict(CHOICE_KINDS[value["kind"]], value)
     if typing.get_origin(hint) is Sequence:
         (item,) = typing.get_args(hint)
+        if item is str:
+            return [str(entry) for entry in value]
         return [_record_from_dict(item, entry) for entry in value]
     return plain(value)
 

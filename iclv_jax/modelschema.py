@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .components import CHOICE_KINDS
+from .components import CHOICE_KINDS, ChoiceModel
 from .errors import SpecificationError
 from .expressions import Expression
 from .utility import Utility
@@ -141,8 +141,12 @@ def _checker_of(hint):
         return _UTILITY
     if hint == Utility | Expression | str:
         return _utility_or_expression
+    if hint is ChoiceModel:  # a choice model inside another (latent classes)
+        return _choice
     if typing.get_origin(hint) is Sequence:
         (item,) = typing.get_args(hint)
+        if item is str:
+            return _list_of(_STR, "name")
         return _list_of(_record_of(item), item.__name__.lower())
     if hint == Mapping[str, Sequence[str]]:  # e.g. nested-logit nests: name -> members
         return _map_of(_list_of(_STR, "entry"))

@@ -56,8 +56,7 @@ def probabilities(likelihood, u, mode: str, multiplier=None):
     def person(components, p, zeta, log_weights):
         choice = components[3]
         eta, log_w = log_posterior_weights(components, p, zeta, log_weights, mode)
-        base = choice.base_utility(p.design)
-        probs = jax.vmap(lambda e: outcome_probabilities(choice, base, e, p.available))(eta)
+        probs = jax.vmap(lambda e: choice.person_probabilities(p, e))(eta)
         return jnp.einsum("r,rtk->tk", jnp.exp(log_w), probs)
 
     return map_people(person, likelihood, u)

@@ -301,6 +301,7 @@ class ICLVModel:
         seen: dict[str, None] = {}
         for name in self.lv_names:
             seen.update(dict.fromkeys(self.lv(name).covariates))
+        seen.update(dict.fromkeys(self.choice.person_covariates()))
         return tuple(seen)
 
 

@@ -30,12 +30,9 @@ __all__ = [
 
 
 def lv_coefficients(model: ICLVModel) -> dict[str, list[str]]:
-    """``lv -> names of its coefficients in the utilities`` (``theta``)."""
-    names: dict[str, list[str]] = {lv.name: [] for lv in model.latent_variables}
-    for alt, utility in declared_utilities(model.choice, model.lv_names).items():
-        for lv, name in utility.lv_parameters(model.choice.lv_suffix(alt)).items():
-            names[lv].append(name)
-    return names
+    """``lv -> names of its coefficients in the choice part`` (``theta``; see
+    :meth:`~iclv_jax.components.ChoiceModel.lv_coefficient_names`)."""
+    return model.choice.lv_coefficient_names(model.lv_names)
 
 
 def sign_parameters(model: ICLVModel, lv: str) -> list[str]:

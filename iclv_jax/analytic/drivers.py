@@ -3,11 +3,14 @@ derivatives chunk by chunk (see :mod:`iclv_jax.analytic`)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.nn import logsumexp, softmax
 
+from ..components import AbstractChoice
 from ..likelihood import SimulatedLikelihood
 from ..placement import PanelArrays
 from .scores import CUSTOM_NOT_COVERED, DEFAULT, AnalyticScores
@@ -87,6 +90,12 @@ def _check_covered(likelihood: SimulatedLikelihood, uncovered: bool) -> None:
     static = dict(likelihood.layout.choice.static)
     if static.get("custom_terms") and not uncovered:
         raise NotImplementedError(CUSTOM_NOT_COVERED)
+    kernel = cast(type[AbstractChoice], likelihood.layout.choice.component)
+    if not kernel.analytic_scores:
+        raise NotImplementedError(
+            f"analytic scores do not cover the choice kernel {kernel.__name__}; "
+            "use gradient='autodiff'"
+        )
 
 
 @eqx.filter_jit

@@ -56,6 +56,8 @@ class AbstractChoice(AbstractComponent):
     :meth:`probabilities`."""
 
     additive: ClassVar = "whole"
+    # whether iclv_jax.analytic holds hand-written scores for the kernel (per situation)
+    analytic_scores: ClassVar[bool] = True
 
     beta: Float[Array, " P"]
     theta: Float[Array, "J L"]
@@ -72,6 +74,21 @@ class AbstractChoice(AbstractComponent):
     @abc.abstractmethod
     def probabilities(self, base, eta: Float[Array, " LK"], available: Bool[Array, "T J"]):
         """``P(y_t = k | eta)`` ``(T, K)`` for every outcome ``k`` (for prediction)."""
+
+    def person_log_prob(self, person, eta: Float[Array, "LK R"]):
+        """``sum_t log P(y_t | eta_r)`` over the person's real situations, ``(R,)``: the
+        choice part of the draw log-likelihood (``person`` a person's
+        :class:`~iclv_jax.placement.PanelArrays`).  A kernel whose situations do not add
+        up given ``eta`` (latent classes) overrides it."""
+        choices = self.log_prob(
+            self.base_utility(person.design), eta, person.chosen, person.available
+        )
+        return jnp.where(person.situation_mask[:, None], choices, 0.0).sum(axis=0)
+
+    def person_probabilities(self, person, eta: Float[Array, " LK"]):
+        """``P(y_t = k | eta)`` ``(T, K)`` of the person's situations at one draw (for
+        prediction); default :meth:`probabilities`."""
+        return self.probabilities(self.base_utility(person.design), eta, person.available)
 
     def base_utility(self, design: Float[Array, "T J PA"]):
         linear = design[..., : self.beta.shape[0]] @ self.beta
@@ -144,6 +161,20 @@ class ChoiceModel(abc.ABC):
     def lv_suffix(self, alternative: str) -> str | None:
         """The suffix of default LV-coefficient names in utility ``alternative``."""
         return None
+
+    def person_covariates(self) -> tuple[str, ...]:
+        """Person-level columns the choice part reads beyond the utilities' (e.g. a
+        class-membership model's covariates); they join ``ICLVModel.covariates``."""
+        return ()
+
+    def lv_coefficient_names(self, lvs: tuple[str, ...]) -> dict[str, list[str]]:
+        """``lv -> the names of the parameters multiplying it`` in the choice part (what
+        changes sign with the LV): by default its coefficients in the utilities."""
+        names: dict[str, list[str]] = {lv: [] for lv in lvs}
+        for alt, utility in declared_utilities(self, lvs).items():
+            for lv, name in utility.lv_parameters(self.lv_suffix(alt)).items():
+                names[lv].append(name)
+        return names
 
     @property
     def empty(self) -> bool:

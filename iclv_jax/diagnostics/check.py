@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from ..analytic import CUSTOM_NOT_COVERED, covers
 from ..analytic import loglike_and_grad as analytic_loglike_and_grad
+from ..components import AbstractChoice
 from ..draws import Draws
 from .evaluation import as_problem, autodiff_at, free_internal_at, relative_difference
 from .finite_differences import EPS, finite_difference_gradient, finite_steps, natural_scales
@@ -135,7 +137,7 @@ def check_gradients(
         gradient: the implementation checked: ``"analytic"``, ``"autodiff"`` or a
             callable ``(likelihood, free_internal) -> (loglike, grad)``.  For a model
             with custom utility terms (:class:`~iclv_jax.Custom`) or random
-            coefficients the analytic scores
+            coefficients, or latent classes, the analytic scores
             do not exist: ``implementation`` says so, the ``analytic`` column is NaN
             and ``ok`` rests on autodiff against finite differences alone.
         finite_differences: also compute the ``2 F`` likelihood evaluations of the
@@ -155,8 +157,13 @@ def check_gradients(
     name, gradient_fn = resolve_gradient(gradient)
     ll, auto = autodiff_at(likelihood, u)
     choice = dict(problem.layout.choice.static)
-    custom = gradient == "analytic" and bool(choice["custom_terms"] or choice["random_terms"])
-    partly = custom and covers(choice["custom_terms"], choice["random_terms"])
+    # a kernel without hand-written scores (latent classes) is checked like custom terms
+    kernel = cast(type[AbstractChoice], problem.layout.choice.component)
+    kernel_analytic = kernel.analytic_scores
+    custom = gradient == "analytic" and (
+        bool(choice["custom_terms"] or choice["random_terms"]) or not kernel_analytic
+    )
+    partly = custom and kernel_analytic and covers(choice["custom_terms"], choice["random_terms"])
     uncovered = custom and not partly
     if partly:  # NaN scores for the custom terms' own parameters
         name = "analytic (custom terms' parameters: autodiff vs finite differences)"
@@ -168,8 +175,8 @@ def check_gradients(
                 "finite_differences=True to check such a model"
             )
         name = (
-            "analytic not available for custom terms or random coefficients; "
-            "autodiff vs finite differences"
+            "analytic not available for custom terms, random coefficients or "
+            f"{kernel.__name__}; autodiff vs finite differences"
         )
         ll_impl, impl = np.asarray(ll), np.full_like(np.asarray(auto), np.nan)
     else:
