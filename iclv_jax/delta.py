@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +21,9 @@ from .expressions import Expression, parse
 from .expressions.evaluate import evaluate, leaf_name
 from .expressions.nodes import Beta, Text
 from .expressions.resolve import leaves, mentions, resolve
-from .results import Results
+
+if TYPE_CHECKING:
+    from .results import Results
 
 __all__ = ["delta_method", "parse_expression", "wtp"]
 
