@@ -84,22 +84,19 @@ def random_coefficient_covariance(results, robust: bool = False) -> pd.DataFrame
             f"{'not recorded' if model is None else 'without random coefficients'})"
         )
     pairs = covariance_pairs(model)
-    labels = [f"{a}, {b}" for a, b in pairs]
-    columns = {}
+    functions = {}
     for what, correlation in (("covariance", False), ("correlation", True)):
-        functions = {
-            label: _entry(model, a, b, correlation) for label, (a, b) in zip(labels, pairs)
-        }
-        table = delta_method(results, functions, robust=robust)
-        columns[what] = table["estimate"].to_numpy()
-        columns[f"{what}_se"] = table["se"].to_numpy()
-    frame = pd.DataFrame(
+        functions |= {f"{what} {a} {b}": _entry(model, a, b, correlation) for a, b in pairs}
+    table = delta_method(results, functions, robust=robust)
+    index = pd.MultiIndex.from_tuples(pairs, names=["first", "second"])
+    value, se = table["estimate"].to_numpy(), table["se"].to_numpy()
+    n = len(pairs)
+    return pd.DataFrame(
         {
-            "covariance": columns["covariance"],
-            "se": columns["covariance_se"],
-            "correlation": columns["correlation"],
-            "correlation_se": columns["correlation_se"],
+            "covariance": value[:n],
+            "se": se[:n],
+            "correlation": value[n:],
+            "correlation_se": se[n:],
         },
-        index=pd.MultiIndex.from_tuples(pairs, names=["first", "second"]),
+        index=index,
     )
-    return frame

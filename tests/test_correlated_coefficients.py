@@ -68,10 +68,10 @@ def _study(n_people, n_situations, seed, p=TRUTH):
     return rows.assign(**data, choice=chosen)
 
 
-def _alternatives(expressions):
+def _alternatives(expressions, lv=True):
     if expressions:
         utility = {
-            "A": "asc_A + time * time_A + cost * cost_A + theta_a_A * a",
+            "A": "asc_A + time * time_A + cost * cost_A" + (" + theta_a_A * a" if lv else ""),
             "B": "asc_B + time * time_B + cost * cost_B",
             "C": "time * time_C + cost * cost_C",
         }
@@ -81,7 +81,7 @@ def _alternatives(expressions):
             j,
             i + 1,
             ij.Utility(
-                lvs={"a": "theta_a_A"} if j == "A" else (),
+                lvs={"a": "theta_a_A"} if j == "A" and lv else (),
                 random={"time": f"time_{j}", "cost": f"cost_{j}"},
             ),
             asc=j != "C",
@@ -98,7 +98,7 @@ def _model(expressions=False, correlated_with=("time", "a"), lv=True):
     return ij.ICLVModel(
         [ij.LatentVariable("a", covariates=["w"])] if lv else [],
         [ij.Indicator(f"q{k}", "a", levels=5) for k in (1, 2, 3)] if lv else [],
-        ij.MultinomialLogit("choice", _alternatives(expressions)),
+        ij.MultinomialLogit("choice", _alternatives(expressions, lv)),
         fixed={f"lambda_q{k}": 1.0 for k in (1, 2, 3)} if lv else {},
         random_coefficients=coefficients,
     )
@@ -154,3 +154,140 @@ def test_the_loglike_matches_a_numpy_implementation_at_random_parameters(express
     for seed in (3, 4):
         p = _random_point(seed)
         np.testing.assert_allclose(problem.loglike(p), _numpy_loglike(problem, p), rtol=1e-11)
+
+
+def test_zero_cholesky_elements_give_the_independent_model():
+    """With ``chol_*`` fixed at 0 the correlated model is the independent one, exactly."""
+    df = _study(n_people=15, n_situations=2, seed=6)
+    p = _random_point(7)
+    independent = ij.Problem(_model(correlated_with=()), df, draws=ij.Halton(8, seed=1))
+    zero = ij.Problem(_model(), df, draws=ij.Halton(8, seed=1))
+    own = {k: v for k, v in p.items() if not k.startswith("chol_")}
+    at_zero = own | {"chol_cost_time": 0.0, "chol_cost_a": 0.0}
+    assert zero.loglike(at_zero) == pytest.approx(independent.loglike(own), rel=1e-13)
+    assert zero.loglike(p) != pytest.approx(independent.loglike(own), rel=1e-6)
+
+
+def test_autodiff_covers_the_cholesky_elements_and_agrees_with_finite_differences():
+    df = _study(n_people=12, n_situations=2, seed=8)
+    check = ij.check_gradients(_model(), df, _random_point(9), draws=ij.Halton(8, seed=1))
+    assert check.ok
+    assert {"chol_cost_time", "chol_cost_a", "sigma_cost"} <= set(check.table.index)
+    assert "autodiff" in check.implementation or "not available" in check.implementation
+
+
+def test_a_coefficient_correlated_with_an_lv_changes_sign_with_it():
+    assert "chol_cost_a" in sign_parameters(_model(), "a")
+    assert "chol_cost_a" not in sign_parameters(_model(correlated_with=("time",)), "a")
+
+
+def test_model_files_keep_the_correlations():
+    model = _model(expressions=True)
+    data = ij.model_to_dict(model)
+    assert data["random_coefficients"][1]["correlated_with"] == ["time", "a"]
+    assert "correlated_with" not in data["random_coefficients"][0]
+    assert ij.model_from_dict(data) == model
+
+
+@pytest.mark.parametrize(
+    ("correlated_with", "distribution", "message"),
+    [
+        (("cost",), "normal", r"correlated_with \['cost'\] must name"),
+        (("price",), "normal", r"\['price'\] are not"),
+        (("time", "time"), "normal", r"\['time'\] are not"),
+        (("time",), "triangular", "triangular coefficient cannot be correlated"),
+    ],
+)
+def test_bad_correlations_are_refused(correlated_with, distribution, message):
+    with pytest.raises(ij.SpecificationError, match=message):
+        ij.ICLVModel(
+            [],
+            [],
+            ij.MultinomialLogit("choice", _alternatives(False, lv=False)),
+            random_coefficients=[
+                ij.RandomCoefficient("time"),
+                ij.RandomCoefficient("cost", distribution, correlated_with=correlated_with),
+            ],
+        )
+
+
+def test_a_random_coefficient_used_nonlinearly_in_an_expression_is_refused():
+    alternatives = [
+        ij.Alternative("A", 1, "asc_A + exp(time) * time_A + cost * cost_A"),
+        ij.Alternative("B", 2, "time * time_B + cost * cost_B"),
+    ]
+    model = ij.ICLVModel(
+        [],
+        [],
+        ij.MultinomialLogit("choice", alternatives),
+        random_coefficients=[ij.RandomCoefficient("time"), ij.RandomCoefficient("cost")],
+    )
+    df = _study(n_people=5, n_situations=2, seed=1).assign(choice=1)
+    with pytest.raises(ij.SpecificationError, match="random coefficient 'time' enters"):
+        ij.Problem(model, df, draws=4)
+
+
+MIXED_TRUTH = TRUTH | {"chol_cost_a": 0.0, "theta_a_A": 0.0}
+
+
+def _sigma(p):
+    """``Sigma = L L'`` of ``(e_time, e_cost)`` (numpy, the test's own)."""
+    chol = _cholesky(p)
+    return chol @ chol.T
+
+
+@pytest.fixture(scope="module")
+def mixed_fit():
+    """A mixed logit with a normal time and a log-normal cost coefficient, correlated:
+    400 people, 6 choices each, 25 Halton draws (about 10 s)."""
+    df = _study(n_people=400, n_situations=6, seed=5, p=MIXED_TRUTH)
+    model = _model(correlated_with=("time",), lv=False)
+    return ij.estimate(model, df, draws=ij.Halton(25, seed=0), verbose=False)
+
+
+def test_a_small_mixed_logit_recovers_the_covariance(mixed_fit):
+    assert mixed_fit.converged
+    table = mixed_fit.random_coefficient_covariance()
+    truth = _sigma(MIXED_TRUTH)
+    expected = [truth[0, 0], truth[1, 0], truth[1, 1]]
+    assert list(table.index) == [("time", "time"), ("cost", "time"), ("cost", "cost")]
+    z = (table["covariance"].to_numpy() - expected) / table["se"].to_numpy()
+    assert np.all(np.abs(z) < 3), z
+    correlation = truth[1, 0] / np.sqrt(truth[0, 0] * truth[1, 1])
+    row = table.loc[("cost", "time")]
+    assert abs(row["correlation"] - correlation) < 3 * row["correlation_se"]
+    names = [n for n in mixed_fit.table.index if n in MIXED_TRUTH]
+    estimates = mixed_fit.table.loc[names]
+    z = (estimates["estimate"] - pd.Series(MIXED_TRUTH)[names]) / estimates["se"]
+    assert np.all(np.abs(z) < 3), z
+
+
+def test_sigma_ses_are_the_delta_method_with_finite_differences(mixed_fit):
+    """``se = sqrt(diag(J V J'))`` with ``J`` central differences of the numpy mapping
+    from the estimates to ``(Sigma_11, Sigma_21, Sigma_22, rho_21)``."""
+    names = list(mixed_fit.table.index)
+    x0 = mixed_fit.table["estimate"].to_numpy()
+
+    def mapping(x):
+        p = MIXED_TRUTH | dict(zip(names, x, strict=True))
+        s = _sigma(p)
+        return np.array([s[0, 0], s[1, 0], s[1, 1], s[1, 0] / np.sqrt(s[0, 0] * s[1, 1])])
+
+    h = 1e-6
+    jacobian = np.column_stack(
+        [(mapping(x0 + h * e) - mapping(x0 - h * e)) / (2 * h) for e in np.eye(len(x0))]
+    )
+    for robust in (False, True):
+        v = (mixed_fit.robust_covariance if robust else mixed_fit.covariance).loc[names, names]
+        se = np.sqrt(np.diag(jacobian @ v.to_numpy() @ jacobian.T))
+        table = mixed_fit.random_coefficient_covariance(robust=robust)
+        got = [*table["se"], table.loc[("cost", "time"), "correlation_se"]]
+        np.testing.assert_allclose(got, se, rtol=1e-6)
+
+
+def test_the_summary_and_saved_results_hold_the_covariance(mixed_fit, tmp_path):
+    assert "random coefficients' covariance" in mixed_fit.summary()
+    loaded = ij.load_results(mixed_fit.save(tmp_path / "fit.json"))
+    pd.testing.assert_frame_equal(
+        loaded.random_coefficient_covariance(), mixed_fit.random_coefficient_covariance()
+    )
