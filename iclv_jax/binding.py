@@ -100,15 +100,16 @@ def _bound_utility(expr: Expression, model: ICLVModel, columns: _Columns, label:
     random_names = {rc.name for rc in model.random_coefficients}
     resolved = resolve(expr, set(columns.df.columns), model.lv_names, where)
     parts = split(resolved)
-    terms = {
+    random = {
         name: columns.column(Number(1.0) if data is None else data, where)
-        if name in random_names
-        else None
-        if data is None
-        else columns.column(data, where)
         for name, data in parts.linear.items()
+        if name in random_names
     }
-    random = {name: terms.pop(name) for name in list(terms) if name in random_names}
+    terms = {
+        name: None if data is None else columns.column(data, where)
+        for name, data in parts.linear.items()
+        if name not in random_names
+    }
     extra = None
     if parts.rest is not None:
         rest = columns.materialised(parts.rest, where)

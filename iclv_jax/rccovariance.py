@@ -15,7 +15,7 @@ function of the estimates, so its SE is the delta method's ``sqrt(g' V g)``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import jax.numpy as jnp
 import pandas as pd
@@ -84,7 +84,7 @@ def random_coefficient_covariance(results, robust: bool = False) -> pd.DataFrame
             f"{'not recorded' if model is None else 'without random coefficients'})"
         )
     pairs = covariance_pairs(model)
-    functions = {}
+    functions: dict[str, Callable] = {}
     for what, correlation in (("covariance", False), ("correlation", True)):
         functions |= {f"{what} {a} {b}": _entry(model, a, b, correlation) for a, b in pairs}
     table = delta_method(results, functions, robust=robust)
