@@ -30,12 +30,14 @@ estimation, ``peer_random_coefficients-quick.*``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
 from _common import RESULTS, save
@@ -146,13 +148,32 @@ def positive_diagonal(estimates: dict) -> dict:
     return out
 
 
+def hessian_covariance(results: ij.Results, spec, data, draws) -> pd.DataFrame:
+    """``J (-H)^-1 J'``: the classical covariance from the exact Hessian alone, without
+    iclv_jax's simulation-noise check (what Biogeme's Rao-Cramer SEs are)."""
+    problem = ij.Problem(spec, data, draws=draws)
+    names = list(results.table.index)
+    u = problem.free_internal({k: results.estimates[k] for k in names})
+    free = problem.space.free_index
+    jacobian = np.asarray(jax.jacobian(lambda v: problem.likelihood.to_reported(v)[free])(u))
+    inverse = np.linalg.inv(-np.asarray(problem.likelihood.hessian(u)))
+    return pd.DataFrame(jacobian @ inverse @ jacobian.T, index=names, columns=names)
+
+
 def fit_summary(spec: ij.ICLVModel, data: pd.DataFrame, draws, start) -> dict:
-    """An iclv_jax fit from ``start``: time, LL, convergence, estimates, SEs, Sigma."""
+    """An iclv_jax fit from ``start``: time, LL, convergence, estimates, SEs (also from
+    the Hessian alone), ``Sigma`` with delta-method SEs from the latter."""
     began = time.perf_counter()
     results = ij.estimate(spec, data, draws=draws, start=start, verbose=False)
-    covariance = results.random_coefficient_covariance()
+    seconds = time.perf_counter() - began
+    raw = dataclasses.replace(results, covariance=hessian_covariance(results, spec, data, draws))
+    covariance = raw.random_coefficient_covariance()
     return {
-        "seconds": time.perf_counter() - began,
+        "smallest_curvature": results.smallest_curvature,
+        "hessian_std_errors": dict(
+            zip(raw.covariance.index, np.sqrt(np.diag(raw.covariance)), strict=True)
+        ),
+        "seconds": seconds,
         "loglike": results.loglike,
         "converged": results.converged,
         "message": results.message,
@@ -220,7 +241,7 @@ def main() -> None:
             k: abs(mine[k] - v) / max(abs(v), 1e-12) for k, v in theirs_optimum.items()
         }
         out["se_relative_difference"] = {
-            k: abs(out["iclv_jax_from_biogeme_optimum"]["std_errors"][k] - v) / v
+            k: abs(out["iclv_jax_from_biogeme_optimum"]["hessian_std_errors"][k] - v) / v
             for k, v in est["std_errors"].items()
         }
     stem = "peer_random_coefficients-quick" if args.quick else "peer_random_coefficients"
@@ -266,7 +287,11 @@ def markdown(out: dict) -> str:
             f"{default['message']}).  iclv_jax's LL at Biogeme's optimum: "
             f"{out['iclv_jax_loglike_at_biogeme_optimum']:.6f}.  iclv_jax started at "
             f"Biogeme's optimum: LL {mine['loglike']:.6f} ({mine['seconds']:.1f} s, "
-            f"converged {mine['converged']}):",
+            f"converged {mine['converged']}; smallest eigenvalue of -DHD "
+            f"{mine['smallest_curvature']:.3g}, at the default start's end "
+            f"{default['smallest_curvature']:.3g}).  SE: iclv_jax's report (NaN where its "
+            "simulation-noise check rejects the curvature at this R) / from the exact "
+            "Hessian alone, as Biogeme's:",
             "",
             "| parameter | iclv_jax (default start) | iclv_jax (from Biogeme's optimum) | SE "
             "| Biogeme (diagonal made positive) | SE | rel diff estimate | rel diff SE |",
@@ -274,12 +299,17 @@ def markdown(out: dict) -> str:
         ]
         for k, v in mine["estimates"].items():
             lines.append(
-                f"| {k} | {default['estimates'][k]:.6f} | {v:.6f} | {mine['std_errors'][k]:.6f} | "
+                f"| {k} | {default['estimates'][k]:.6f} | {v:.6f} | {mine['std_errors'][k]:.6f} / "
+                f"{mine['hessian_std_errors'][k]:.6f} | "
                 f"{theirs['estimates_positive_diagonal'][k]:.6f} | "
                 f"{theirs['std_errors'][k]:.6f} | {out['estimate_relative_difference'][k]:.1e} "
                 f"| {out['se_relative_difference'][k]:.1e} |"
             )
-        lines += ["", "Sigma at that optimum (iclv_jax, delta-method SEs):", ""]
+        lines += [
+            "",
+            "Sigma at that optimum (iclv_jax; delta-method SEs from the Hessian alone):",
+            "",
+        ]
         lines += ["| pair | covariance | SE | correlation | SE |", "|---|---|---|---|---|"]
         for pair, row in mine["sigma"].items():
             lines.append(

@@ -9,21 +9,23 @@ one: ``Sigma`` is then the covariance of ``log |c|``, as Biogeme and Apollo repo
     Cov(e_j, e_k) = sum_m L[j, m] L[k, m],        Cov(zeta_l, e_k) = L[k, l],
 
 and the correlations ``Cov / sqrt(Var Var)`` (``Var zeta_l = 1``).  Each entry is a
-function of the estimates, so its SE is the delta method's ``sqrt(g' V g)``
-(:func:`~iclv_jax.delta.delta_method`, ``g`` by autodiff).
+function of the estimates, so its SE is the delta method's ``sqrt(g' V g)`` (as
+:func:`~iclv_jax.delta.delta_method`, ``g`` by autodiff), over the parameters the
+entry depends on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import pandas as pd
 
 from .components.structural import cholesky_names
-from .delta import delta_method
 
-__all__ = ["cholesky_matrix", "covariance_pairs", "random_coefficient_covariance"]
+__all__ = ["cholesky_matrix", "covariance_pairs", "delta_se", "random_coefficient_covariance"]
 
 
 def cholesky_matrix(model, values: Mapping) -> jnp.ndarray:
@@ -84,12 +86,20 @@ def random_coefficient_covariance(results, robust: bool = False) -> pd.DataFrame
             f"{'not recorded' if model is None else 'without random coefficients'})"
         )
     pairs = covariance_pairs(model)
-    functions: dict[str, Callable] = {}
-    for what, correlation in (("covariance", False), ("correlation", True)):
-        functions |= {f"{what} {a} {b}": _entry(model, a, b, correlation) for a, b in pairs}
-    table = delta_method(results, functions, robust=robust)
-    index = pd.MultiIndex.from_tuples(pairs, names=["first", "second"])
-    value, se = table["estimate"].to_numpy(), table["se"].to_numpy()
+    functions = [_entry(model, a, b, False) for a, b in pairs]
+    functions += [_entry(model, a, b, True) for a, b in pairs]
+    names = list(results.table.index)
+    constants = {k: jnp.asarray(v, dtype=float) for k, v in results.estimates.items()}
+
+    def entries(x):
+        values = {**constants, **dict(zip(names, x, strict=True))}
+        return jnp.stack([f(values) for f in functions])
+
+    x0 = jnp.asarray(results.table["estimate"].to_numpy(dtype=float))
+    value, jacobian = np.asarray(entries(x0)), np.asarray(jax.jacobian(entries)(x0))
+    estimates = results.robust_covariance if robust else results.covariance
+    covariance = estimates.loc[names, names].to_numpy(dtype=float)
+    se = np.array([delta_se(gradient, covariance) for gradient in jacobian])
     n = len(pairs)
     return pd.DataFrame(
         {
@@ -98,5 +108,13 @@ def random_coefficient_covariance(results, robust: bool = False) -> pd.DataFrame
             "correlation": value[n:],
             "correlation_se": se[n:],
         },
-        index=index,
+        index=pd.MultiIndex.from_tuples(pairs, names=["first", "second"]),
     )
+
+
+def delta_se(gradient: np.ndarray, covariance: np.ndarray) -> float:
+    """``sqrt(g' V g)`` over the parameters ``g`` depends on (a parameter without a
+    variance leaves NaN only in the entries that depend on it)."""
+    used = gradient != 0
+    g = gradient[used]
+    return float(np.sqrt(max(g @ covariance[np.ix_(used, used)] @ g, 0.0)))

@@ -1,6 +1,8 @@
 """Correlated random coefficients: a Cholesky-parametrised normal / log-normal vector of
 coefficients per person, optionally correlated with an LV's structural error."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -284,6 +286,17 @@ def test_sigma_ses_are_the_delta_method_with_finite_differences(mixed_fit):
         table = mixed_fit.random_coefficient_covariance(robust=robust)
         got = [*table["se"], table.loc[("cost", "time"), "correlation_se"]]
         np.testing.assert_allclose(got, se, rtol=1e-6)
+
+
+def test_a_parameter_without_se_leaves_nan_only_where_it_enters(mixed_fit):
+    covariance = mixed_fit.covariance.copy()
+    covariance.loc["sigma_cost", :] = covariance.loc[:, "sigma_cost"] = np.nan
+    table = dataclasses.replace(mixed_fit, covariance=covariance).random_coefficient_covariance()
+    assert (
+        table.loc[("time", "time"), "se"]
+        == mixed_fit.random_coefficient_covariance().loc[("time", "time"), "se"]
+    )
+    assert np.isnan(table.loc[("cost", "cost"), "se"])
 
 
 def test_the_summary_and_saved_results_hold_the_covariance(mixed_fit, tmp_path):
