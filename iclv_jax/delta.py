@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -21,9 +20,7 @@ from .expressions import Expression, parse
 from .expressions.evaluate import evaluate, leaf_name
 from .expressions.nodes import Beta, Text
 from .expressions.resolve import leaves, mentions, resolve
-
-if TYPE_CHECKING:
-    from .results import Results
+from .results import Results
 
 __all__ = ["delta_method", "parse_expression", "wtp"]
 
