@@ -93,25 +93,46 @@ def _variables(model: ICLVModel, df: pd.DataFrame) -> pd.DataFrame:
 
 def _bound_utility(expr: Expression, model: ICLVModel, columns: _Columns, label: str) -> Utility:
     """An expression as a :class:`Utility`: linear terms on design columns, LV terms,
-    and the rest as a custom term over materialised data columns."""
+    random-coefficient terms (a declared random coefficient's name times data, or
+    alone: a column of ones), and the rest as a custom term over materialised data
+    columns."""
     where = f"utility {label!r}" if label else "the utility"
+    random_names = {rc.name for rc in model.random_coefficients}
     resolved = resolve(expr, set(columns.df.columns), model.lv_names, where)
     parts = split(resolved)
+    random = {
+        name: columns.column(Number(1.0) if data is None else data, where)
+        for name, data in parts.linear.items()
+        if name in random_names
+    }
     terms = {
         name: None if data is None else columns.column(data, where)
         for name, data in parts.linear.items()
+        if name not in random_names
     }
     extra = None
     if parts.rest is not None:
         rest = columns.materialised(parts.rest, where)
         _refuse_parameters_alone(rest, where)
+        _refuse_nonlinear_random(rest, random_names, where)
         extra = Custom(
             ExpressionTerm(rest),
             parameters=mentions(rest, Beta),
             attributes=mentions(rest, Var),
             lvs=mentions(rest, Latent),
         )
-    return Utility(terms=terms, lvs=parts.lvs, extra=extra)
+    return Utility(terms=terms, lvs=parts.lvs, extra=extra, random=random)
+
+
+def _refuse_nonlinear_random(rest: Expression, random_names: set[str], where: str) -> None:
+    """A random coefficient enters a utility as ``c_n x`` (times data, or alone); any
+    other use (``exp(c) * x``, ``c * attitude``, ``c * b``) is refused naming it."""
+    found = [name for name in mentions(rest, Beta) if name in random_names]
+    if found:
+        raise SpecificationError(
+            f"{where}: random coefficient {found[0]!r} enters the term {rest} other than "
+            "linearly; write it times data (e.g. 'price * cost') or alone"
+        )
 
 
 def _refuse_parameters_alone(rest: Expression, where: str) -> None:

@@ -173,7 +173,9 @@ def model_to_dict(model: ICLVModel) -> dict:
         "bounds": {name: list(pair) for name, pair in model.bounds.items()},
         "panel": model.panel,
         "random_coefficients": [
-            {"name": rc.name, "distribution": rc.distribution} for rc in model.random_coefficients
+            {"name": rc.name, "distribution": rc.distribution}
+            | ({"correlated_with": list(rc.correlated_with)} if rc.correlated_with else {})
+            for rc in model.random_coefficients
         ],
         "variables": {name: str(expr) for name, expr in model.variables.items()},
     }

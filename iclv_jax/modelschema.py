@@ -233,7 +233,10 @@ _MODEL = _record(
         "bounds": _map_of(_list_of(_NUMBER_OR_NULL, "bound")),
         "panel": _BOOL,
         "random_coefficients": _list_of(
-            _record({"name": _STR, "distribution": _STR}, frozenset({"name", "distribution"})),
+            _record(
+                {"name": _STR, "distribution": _STR, "correlated_with": _list_of(_STR, "entry")},
+                frozenset({"name", "distribution"}),
+            ),
             "random coefficient",
         ),
         "variables": _map_of(_STR),

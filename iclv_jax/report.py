@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .randomcoefficients import correlated_model
 from .simerror import SIMULATION_SHARE, simulation_draws_needed
 from .tables import table_to_latex, table_to_markdown
 
@@ -256,7 +257,18 @@ def markdown_report(results: Results, float_format: str = ".5g") -> str:
         + ("\n" + notes_text if notes_text else "")
         + "\n"
         + table_to_markdown(report_table(results), float_format)
+        + _covariance_markdown(results, float_format)
     )
+
+
+def _covariance_markdown(results: Results, float_format: str) -> str:
+    """The random coefficients' covariance table (Markdown) of a model with correlated
+    random coefficients, else nothing."""
+    if results.model is None or not correlated_model(results.model):
+        return ""
+    table = results.random_coefficient_covariance()
+    table.index = pd.Index([f"{a}, {b}" for a, b in table.index], name="pair")
+    return "\n## Random coefficients' covariance\n\n" + table_to_markdown(table, float_format)
 
 
 def latex_report(results: Results, float_format: str = ".5g") -> str:

@@ -16,6 +16,8 @@ from scipy.stats import norm
 from . import report
 from .draws import Draws
 from .htmlreport import results_to_html
+from .randomcoefficients import correlated_model
+from .rccovariance import random_coefficient_covariance
 from .resultsfile import save_results
 from .spec import ICLVModel
 from .tables import table_to_latex, table_to_markdown
@@ -174,6 +176,12 @@ class Results:
         ``robust=True``); NaN for parameters without a variance."""
         return report.correlation(self.robust_covariance if robust else self.covariance)
 
+    def random_coefficient_covariance(self, robust: bool = False) -> pd.DataFrame:
+        """``Sigma = L L'`` of the random coefficients (and their covariance with the
+        LVs' structural errors), correlations and delta-method SEs
+        (:func:`iclv_jax.rccovariance.random_coefficient_covariance`)."""
+        return random_coefficient_covariance(self, robust=robust)
+
     def report_table(self) -> pd.DataFrame:
         """The parameter table with simulation SDs, fixed parameters and bounds marked
         (:func:`iclv_jax.report.report_table`)."""
@@ -193,6 +201,14 @@ class Results:
         lines += [f"  message                          {self.message}", ""]
         lines += report.notes(self)
         lines += ["", self.report_table().to_string(float_format=lambda x: f"{x:.5g}")]
+        if self.model is not None and correlated_model(self.model):
+            lines += [
+                "",
+                "random coefficients' covariance (of their normal parts) and correlations:",
+            ]
+            lines += [
+                self.random_coefficient_covariance().to_string(float_format=lambda x: f"{x:.5g}")
+            ]
         if self.missing_answers:
             lines += [
                 "",

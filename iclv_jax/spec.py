@@ -36,6 +36,7 @@ from .errors import SpecificationError
 from .expressions import Expression
 from .expressions import parse as parse_expression
 from .locations import check_intercepts, check_reference_loading
+from .randomcoefficients import RandomCoefficient, check_random_coefficients
 from .symmetry import lv_coefficients, mirror_parameters, sign_anchors
 from .utility import Custom, Utility, declared_utilities, frozen_mapping, scale_parameter
 
@@ -66,7 +67,6 @@ ORDERED_KINDS = ("ordered_probit", "ordered_logit")
 ThresholdForm = Literal["free", "symmetric"]
 THRESHOLD_FORMS = ("free", "symmetric")
 MISSING_POLICIES = ("error", "integrate")
-RANDOM_DISTRIBUTIONS = ("normal", "lognormal", "negative_lognormal", "triangular")
 
 
 @dataclass(frozen=True)
@@ -197,30 +197,6 @@ class Indicator:
     @property
     def allows_nan(self) -> bool:
         return any(math.isnan(code) for code in self.missing_codes)
-
-
-@dataclass(frozen=True)
-class RandomCoefficient:
-    """A random choice coefficient ``c_n`` with its own standard normal draw ``z_n`` per
-    person (per row for cross-sectional data), integrated alongside the LVs.
-
-    ``normal``: ``c = mu + sigma z``; ``lognormal``: ``exp(mu + sigma z)``;
-    ``negative_lognormal``: ``-exp(mu + sigma z)`` (e.g. a price coefficient);
-    ``triangular``: ``mu + sigma T`` with ``T`` triangular on ``[-1, 1]``
-    (``T = sqrt(2 u) - 1`` for ``u = Phi(z) < 1/2``, else ``1 - sqrt(2 (1 - u))``).
-    Parameters ``mu_<name>`` and ``sigma_<name>`` (``sigma > 0``).  Utilities use it
-    with ``Utility(random={name: column})``.
-    """
-
-    name: str
-    distribution: str = "normal"
-
-    def __post_init__(self):
-        if self.distribution not in RANDOM_DISTRIBUTIONS:
-            raise SpecificationError(
-                f"random coefficient {self.name!r}: unknown distribution "
-                f"{self.distribution!r}; use one of {RANDOM_DISTRIBUTIONS}"
-            )
 
 
 @dataclass(frozen=True)
@@ -394,28 +370,6 @@ def _check_references(model: ICLVModel) -> None:
             )
 
 
-def _check_random_coefficients(model: ICLVModel) -> None:
-    """Every random coefficient is declared once and used; every use is declared."""
-    declared = [rc.name for rc in model.random_coefficients]
-    duplicated = sorted({n for n in declared if declared.count(n) > 1})
-    if duplicated:
-        raise SpecificationError(f"random coefficients declared twice: {duplicated}")
-    used = {
-        name
-        for utility in declared_utilities(model.choice, model.lv_names).values()
-        for name in utility.random
-    }
-    if used - set(declared):
-        raise SpecificationError(
-            f"utilities use undeclared random coefficients {sorted(used - set(declared))}; "
-            "declare them: ICLVModel(..., random_coefficients=[RandomCoefficient(name)])"
-        )
-    if set(declared) - used:
-        raise SpecificationError(
-            f"random coefficients {sorted(set(declared) - used)} are in no utility"
-        )
-
-
 def validate_structure(model: ICLVModel) -> None:
     """Reject names that refer to nothing, duplicates, cycles and LVs with no information."""
     names = [lv.name for lv in model.latent_variables]
@@ -460,7 +414,7 @@ def validate_structure(model: ICLVModel) -> None:
                 )
     _check_threshold_sets(model.indicators)
     _check_references(model)
-    _check_random_coefficients(model)
+    check_random_coefficients(model)
     _check_lv_information(model)
     check_intercepts(model)
     sign_anchors(model)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .components.measurement import loading_name
-from .components.structural import covariate_name, lv_intercept_name, path_name
+from .components.structural import cholesky_name, covariate_name, lv_intercept_name, path_name
 from .errors import SpecificationError
 from .utility import declared_utilities
 
@@ -38,7 +38,8 @@ def lv_coefficients(model: ICLVModel) -> dict[str, list[str]]:
 def sign_parameters(model: ICLVModel, lv: str) -> list[str]:
     """The parameters multiplying ``eta_lv`` (or added to it): the loadings of its items
     other than a reference item, its utility coefficients, ``b_<x>_to_<lv>``, its
-    intercept and the paths into and out of it.  Negating them with ``eta_lv`` leaves
+    intercept, the paths into and out of it and the Cholesky elements ``chol_<c>_<lv>``
+    of random coefficients correlated with it.  Negating them with ``eta_lv`` leaves
     every other LV and every term unchanged; with a reference item, that item's loading
     (``reference_loading``) must change sign too, which makes it another model."""
     spec = model.lv(lv)
@@ -53,6 +54,11 @@ def sign_parameters(model: ICLVModel, lv: str) -> list[str]:
         + ([lv_intercept_name(lv)] if spec.intercept else [])
         + [path_name(m, lv) for m in spec.predictors]
         + [path_name(lv, k.name) for k in model.latent_variables if lv in k.predictors]
+        + [
+            cholesky_name(rc.name, lv)
+            for rc in model.random_coefficients
+            if lv in rc.correlated_with
+        ]
     )
     return list(dict.fromkeys(names))
 

@@ -29,7 +29,7 @@ from ..expressions import Expression
 from ..utility import Utility, declared_utilities, scale_parameter
 from .declarations import AbstractComponent, ComponentPlan, Declarations
 from .links import along_draws
-from .structural import random_coefficient_names
+from .structural import cholesky_name, random_coefficient_names
 
 __all__ = ["CHOICE_KINDS", "AbstractChoice", "ChoiceModel", "CustomTerm"]
 
@@ -239,7 +239,8 @@ class ChoiceModel(abc.ABC):
         coefficients named by the data, ``panel.linear_names``), ``theta`` (LV
         coefficients, ``theta_<lv>[_<alt>]`` or as named), the kind's own
         (:meth:`declare_own`), the parameters of custom terms, the random
-        coefficients' means ``mu`` then spreads ``sigma`` (log), and the scale (log)."""
+        coefficients' means ``mu``, spreads ``sigma`` (log) and Cholesky elements
+        ``chol_<k>_<j>`` (start 0), and the scale (log)."""
         lvs = model.lv_names
         utilities = declared_utilities(self, lvs)
         n_draws = len(lvs) + len(model.random_coefficients)
@@ -256,6 +257,9 @@ class ChoiceModel(abc.ABC):
             declarations.add(mean, "choice", 0.0)
         for _, sd in pairs:
             declarations.add(sd, "choice", 0.5, "log")
+        for rc in model.random_coefficients:
+            for other in rc.correlated_with:
+                declarations.add(cholesky_name(rc.name, other), "choice", 0.0)
         scale = scale_parameter(self)
         names["scale"] = (
             "1" if scale is None else declarations.add(scale, "choice", 1.0, "log"),

@@ -15,6 +15,8 @@ from .links import along_draws
 
 __all__ = [
     "Structural",
+    "cholesky_name",
+    "cholesky_names",
     "covariate_name",
     "lv_intercept_name",
     "lv_scale_name",
@@ -49,6 +51,30 @@ def random_coefficient_names(name: str) -> tuple[str, str]:
     return f"mu_{name}", f"sigma_{name}"
 
 
+def cholesky_name(coefficient: str, other: str) -> str:
+    """``chol_<coefficient>_<other>``: the Cholesky element of ``coefficient``'s row in
+    the column of ``other`` (an earlier random coefficient or an LV), as Biogeme and
+    Apollo users write the correlated draws."""
+    return f"chol_{coefficient}_{other}"
+
+
+def cholesky_names(model) -> list[list[str | None]]:
+    """The ``(K, L + K)`` Cholesky factor of the random coefficients over all draws (the
+    LVs' first) as parameter names: row ``k`` holds ``sigma_<k>`` on its diagonal
+    (column ``L + k``), ``chol_<k>_<j>`` for every ``j`` in its ``correlated_with`` (an
+    LV or an earlier coefficient) and ``None`` (0) elsewhere."""
+    lvs = list(model.lv_names)
+    columns = lvs + [rc.name for rc in model.random_coefficients]
+    rows: list[list[str | None]] = []
+    for k, rc in enumerate(model.random_coefficients):
+        row: list[str | None] = [None] * len(columns)
+        row[len(lvs) + k] = random_coefficient_names(rc.name)[1]
+        for other in rc.correlated_with:
+            row[columns.index(other)] = cholesky_name(rc.name, other)
+        rows.append(row)
+    return rows
+
+
 class Structural(AbstractComponent):
     """``eta_l = sum_{m < l} gamma[l, m] eta_m + b[l] . x + c_l + sigma_l zeta_l`` in
     topological order (``sigma_l = 1`` unless the LV has a reference indicator, ``c_l = 0``
@@ -66,14 +92,18 @@ class Structural(AbstractComponent):
     sigma: Float[Array, " L"]
     random_mean: Float[Array, " K"]
     random_sd: Float[Array, " K"]
+    random_chol: Float[Array, "K LK"]
     random_kinds: tuple[str, ...] = eqx.field(static=True)
 
-    def random_coefficients(self, z: Float[Array, " K *R"]):
-        """``c_k`` from its standard normal draw (see
-        :class:`~iclv_jax.spec.RandomCoefficient`)."""
+    def random_coefficients(self, zeta: Float[Array, " LK *R"]):
+        """``c_k`` from ``e = L zeta`` over all draws, ``L`` = ``random_chol`` (see
+        :mod:`~iclv_jax.randomcoefficients`); a triangular one from its own draw."""
+        n_lvs = zeta.shape[0] - len(self.random_kinds)
+        z = zeta[n_lvs:]
+        spread = jnp.tensordot(self.random_chol, zeta, axes=1)
         values = []
         for k, kind in enumerate(self.random_kinds):
-            linear = self.random_mean[k] + self.random_sd[k] * z[k]
+            linear = self.random_mean[k] + spread[k]
             if kind == "lognormal":
                 values.append(jnp.exp(linear))
             elif kind == "negative_lognormal":
@@ -97,7 +127,7 @@ class Structural(AbstractComponent):
         n_lvs = self.b.shape[0]
         eta = self.latent_variables(covariates, zeta[:n_lvs])
         if self.random_kinds:
-            return jnp.concatenate([eta, self.random_coefficients(zeta[n_lvs:])])
+            return jnp.concatenate([eta, self.random_coefficients(zeta)])
         return eta
 
     def latent_variables(self, covariates: Float[Array, " C"], zeta: Float[Array, " L *R"]):
@@ -113,8 +143,10 @@ class Structural(AbstractComponent):
         """``gamma_<m>_to_<l>`` for every path, ``b_<c>_to_<l>`` for every covariate,
         ``intercept_<l>`` for an LV with an intercept (else 0), ``sigma_<l>`` (log) for
         an LV with a reference indicator (else 1), all starting at 0 (1 for ``sigma``);
-        the random coefficients' ``mu`` and ``sigma`` are
-        gathered here and declared by the choice model."""
+        the random coefficients' ``mu``, ``sigma`` and ``chol_<k>_<j>`` are
+        gathered here (``sigma`` and ``chol`` as the Cholesky factor ``random_chol``,
+        see :func:`~iclv_jax.randomcoefficients.cholesky_names`) and declared by the
+        choice model."""
         lvs, covariates = model.lv_names, model.covariates
         gamma: list[list[str | None]] = [[None] * len(lvs) for _ in lvs]
         b: list[list[str | None]] = [[None] * len(covariates) for _ in lvs]
@@ -151,6 +183,7 @@ class Structural(AbstractComponent):
                 "sigma": (sigma, (n,)),
                 "random_mean": ([mean for mean, _ in pairs], (k,)),
                 "random_sd": ([sd for _, sd in pairs], (k,)),
+                "random_chol": (cholesky_names(model), (k, n + k)),
             },
             signs={},
             data={},
