@@ -1,4 +1,5 @@
-"""The pure-Python half of ``benchmarks/peer_biogeme.py``: what it hands to Biogeme.
+"""The pure-Python half of ``benchmarks/peer_biogeme.py`` (``_peer_export.py``): what it
+hands to Biogeme.
 
 The Biogeme side itself needs its own venv and is not run here.
 """
@@ -13,7 +14,8 @@ import iclv_jax as ij
 from iclv_jax import datasets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import peer_biogeme as peer  # noqa: E402
+import _peer_cases  # noqa: E402
+import _peer_export as peer  # noqa: E402
 
 
 @pytest.mark.parametrize("choice", datasets.CHOICE_KINDS)
@@ -25,6 +27,21 @@ def test_flat_model_names_exactly_the_free_parameters(choice):
     flat = peer.flat_model(model, problem.space.free_names)
     assert set(peer._parameters(flat)) == set(problem.space.free_names)
     assert set(peer.model_columns(flat)) <= set(df.columns)
+    assert flat["panel"]
+
+
+def test_cross_sectional_case_exports_one_row_per_person():
+    """The simulated cross-sectional case: one row per person, ``panel`` off in the
+    export, every derived name a free parameter, and the same data for the same seed."""
+    df = _peer_cases.simulate_cross_sectional(n_people=40, seed=3)
+    model = _peer_cases.cross_sectional_model()
+    problem = ij.Problem(model, df, draws=ij.Halton(4, seed=0))
+    assert problem.panel.n_people == len(df) == 40
+    flat = peer.flat_model(model, problem.space.free_names)
+    assert not flat["panel"]
+    assert set(peer._parameters(flat)) == set(problem.space.free_names)
+    assert set(_peer_cases.cross_sectional_truth()) == set(problem.space.free_names)
+    assert df.equals(_peer_cases.simulate_cross_sectional(n_people=40, seed=3))
 
 
 def test_flat_model_refuses_continuous_indicators():
