@@ -205,6 +205,12 @@ def update_readme(readme: Path, report: dict) -> bool:
     pattern = re.compile(f"{start}\n.*?{end}", re.DOTALL)
     if not pattern.search(text):
         return False
-    table = f"{README_MARKERS[0]}\n{summary(report)}\n{README_MARKERS[1]}"
+    quick = report["settings"]["quick"]
+    caption = (
+        f"{'Smoke run (`--quick`, R=10)' if quick else 'Full run'} on "
+        f"{report['machine']['cpu_count']} CPU cores, {report['seconds'] / 60:.0f} min "
+        f"([full table](benchmarks/results/peer_biogeme{'-quick' if quick else ''}.md)):"
+    )
+    table = f"{README_MARKERS[0]}\n{caption}\n\n{summary(report)}\n{README_MARKERS[1]}"
     readme.write_text(pattern.sub(lambda _: table, text))
     return True

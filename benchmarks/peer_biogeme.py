@@ -49,7 +49,7 @@ from _common import RESULTS, median_time, save
 from _peer_cases import CASES, Case
 from _peer_cold import iclv_cold_fit, verify
 from _peer_export import biogeme_python, export_arrays, flat_model, model_columns, run_worker
-from _peer_report import markdown, ratios, update_readme
+from _peer_report import TIMED, markdown, ratios, update_readme
 
 import iclv_jax as ij
 
@@ -185,13 +185,10 @@ def run_draws(
             **iclv_timing(problem, points[timing_point], settings["repeats"], hessian_repeats),
             "first_call_s": first_call,
         },
-        "biogeme": {k: theirs[k] for k in ("first_call_s", *TIMED_KEYS) if k in theirs},
+        "biogeme": {k: theirs[k] for k in ("first_call_s", *TIMED) if k in theirs},
     }
     out["timing_point"] = timing_point
     return out, theirs["versions"]
-
-
-TIMED_KEYS = ("loglike", "loglike_and_grad", "hessian")
 
 
 def run_case(name: str, python: Path, folder: Path, args) -> dict:
