@@ -68,3 +68,27 @@ def test_exported_data_and_draws_round_trip(tmp_path):
     assert np.all(np.diff(back["data"][:, 0]) >= 0)
     np.testing.assert_array_equal(back["normals"], normals)
     assert back["normals"].shape == (15, 5, 3)
+
+
+def test_readme_table_is_replaced_between_the_markers_only(tmp_path):
+    """``--readme`` rewrites the summary between the markers, keeps the text around
+    them, and writes nothing where the markers are absent."""
+    import _peer_report
+
+    report = {
+        "machine": {"cpu_count": 2},
+        "settings": {"quick": False},
+        "seconds": 600.0,
+        "cases": {"a": {"ratios": {"LL alone R=100": 2.5}, "draws": {}}},
+    }
+    start, end = _peer_report.README_MARKERS
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{start}\nold table\n{end}\nafter\n")
+    assert _peer_report.update_readme(readme, report)
+    text = readme.read_text()
+    assert "old table" not in text and "| LL alone R=100 | 2.5x |" in text
+    assert text.startswith(f"before\n{start}\nFull run on 2 CPU cores, 10 min")
+    assert text.endswith(f"{end}\nafter\n")
+    readme.write_text("no markers\n")
+    assert not _peer_report.update_readme(readme, report)
+    assert readme.read_text() == "no markers\n"
