@@ -7,7 +7,8 @@ data matrix, its column names and the normal draws ``xi[n, r, l]`` (people in so
 order, LVs in the model's order), and gives the flat model (every parameter already
 named by iclv_jax), the parameter vectors to evaluate at, the start values, what to
 time and (``settings``) Biogeme parameters to override.  The model is written in
-Biogeme's own expressions, panel form:
+Biogeme's own expressions, panel form (``flat["panel"]``; without it one row per person,
+the same without the product over rows):
 
     LL_n = log( (1/R) sum_r  prod_t P(y_nt | eta_nr) * prod_k P(I_nk | eta_nr) ),
     eta_l = sum_c b_{c_to_l} x_c + sum_m gamma_{m_to_l} eta_m + xi_l,
@@ -17,10 +18,11 @@ for the mean over draws, ``OrderedLogit``/``OrderedProbit`` with the thresholds 
 parameters (``enforce_order=False``: no softplus re-mapping, so the values are the
 thresholds themselves) and user-defined draw generators that return the given draws.
 
-Writes ``OUT.json``: Biogeme's LL and gradient at each point, the median wall time of
-LL+gradient and of the Hessian (after a first, compiling call) and, when asked, the
-estimation result (iterations, LL, estimates, wall time, relative gradient, whether its
-Hessian is negative definite).
+Writes ``OUT.json``: ``evaluate`` mode (``job["cold_fit"]`` false): Biogeme's LL and
+gradient at each point, the median wall time of LL alone, of LL+gradient and of the
+Hessian (after a first, compiling call); ``cold_fit`` mode: only ``estimate()`` with
+Biogeme's defaults (estimates, both kinds of standard errors, iterations, final LL) and
+the moment it finished, so that the caller times the whole process, imports included.
 """
 
 from __future__ import annotations
@@ -175,13 +177,18 @@ class Builder:
         raise ValueError(f"choice kind {kind!r} is not translated to Biogeme")
 
     def loglike(self):
-        return log(MonteCarlo(PanelLikelihoodTrajectory(self.choice()) * self.indicators()))
+        """Panel: the product of a person's rows inside the mean over draws; else one
+        row per person."""
+        if self.flat["panel"]:
+            return log(MonteCarlo(PanelLikelihoodTrajectory(self.choice()) * self.indicators()))
+        return log(MonteCarlo(self.choice() * self.indicators()))
 
 
 def biogeme_object(job: dict, arrays, start: dict[str, float], name: str) -> bio.BIOGEME:
     frame = pd.DataFrame(arrays["data"], columns=[str(c) for c in arrays["columns"]])
     database = Database(f"peer_{name}", frame)
-    database.panel(job["flat"]["person_id"])
+    if job["flat"]["panel"]:
+        database.panel(job["flat"]["person_id"])
     normals = arrays["normals"]
     the_biogeme = bio.BIOGEME(
         database,
@@ -195,15 +202,10 @@ def biogeme_object(job: dict, arrays, start: dict[str, float], name: str) -> bio
     return the_biogeme
 
 
-def relative_gradient(gradient: np.ndarray, values: np.ndarray, loglike: float) -> float:
-    """``max_i |g_i| max(|x_i|, 1) / |LL|`` (the test iclv_jax uses)."""
-    return float(np.max(np.abs(gradient) * np.maximum(np.abs(values), 1.0)) / abs(loglike))
-
-
 def evaluate(job: dict, arrays) -> dict:
     flat = job["flat"]
     the_biogeme = biogeme_object(job, arrays, job["start"], "evaluate")
-    the_biogeme.use_flatten_database = True  # what estimate() sets for panel data
+    the_biogeme.use_flatten_database = flat["panel"]  # what estimate() sets for panel data
     evaluator = the_biogeme.function_evaluator
     names = evaluator.free_betas_names
     if sorted(names) != sorted(flat["free"]):
@@ -221,6 +223,9 @@ def evaluate(job: dict, arrays) -> dict:
             "gradient": dict(zip(names, result.gradient.tolist(), strict=True)),
         }
     point = job["points"][job["timing_point"]]
+    out["loglike"] = median_time(
+        lambda: evaluator.evaluate(point, gradient=False, hessian=False, bhhh=False), job["repeats"]
+    )
     out["loglike_and_grad"] = median_time(
         lambda: evaluator.evaluate(point, gradient=True, hessian=False, bhhh=False), job["repeats"]
     )
@@ -240,29 +245,27 @@ def standard_errors(results, kind) -> dict[str, float]:
 
 
 def estimate(job: dict, arrays) -> dict:
+    """Biogeme's ``estimate()`` with its defaults (plus ``job["settings"]``), standard
+    errors included; ``fit_done_unix`` is ``time.time()`` when they are ready."""
     the_biogeme = biogeme_object(job, arrays, job["start"], "estimate")
     began = time.perf_counter()
     results = the_biogeme.estimate()
-    seconds = time.perf_counter() - began
     estimates = results.get_beta_values()
+    std_errors = standard_errors(results, EstimateVarianceCovariance.RAO_CRAMER)
+    robust = standard_errors(results, EstimateVarianceCovariance.ROBUST)
+    done = time.time()
     messages = results.raw_estimation_results.optimization_messages
-    check = biogeme_object(job, arrays, estimates, "check")
-    check.use_flatten_database = True
-    final = check.function_evaluator.evaluate(estimates, gradient=True, hessian=True, bhhh=False)
-    names = check.function_evaluator.free_betas_names
-    values = np.array([estimates[n] for n in names])
     return {
-        "seconds": seconds,
+        "fit_done_unix": done,
+        "seconds_in_process": time.perf_counter() - began,
         "loglike": float(results.final_loglikelihood),
         "estimates": estimates,
-        "std_errors": standard_errors(results, EstimateVarianceCovariance.RAO_CRAMER),
-        "robust_std_errors": standard_errors(results, EstimateVarianceCovariance.ROBUST),
+        "std_errors": std_errors,
+        "robust_std_errors": robust,
         "iterations": int(messages.get("Number of iterations", -1)),
         "function_evaluations": messages.get("Number of function evaluations"),
         "messages": {k: str(v) for k, v in messages.items()},
         "algorithm_converged": bool(results.algorithm_has_converged),
-        "relative_gradient": relative_gradient(final.gradient, values, final.function),
-        "hessian_negative_definite": bool(np.all(np.linalg.eigvalsh(final.hessian) < 0)),
     }
 
 
@@ -279,9 +282,10 @@ def main(job_path: str, out_path: str) -> None:
         },
         "devices": str(jax.devices()),
     }
-    out.update(evaluate(job, arrays))
-    if job["estimate"]:
+    if job["cold_fit"]:
         out["estimation"] = estimate(job, arrays)
+    else:
+        out.update(evaluate(job, arrays))
     with open(out_path, "w") as handle:
         json.dump(out, handle, indent=2)
 

@@ -72,7 +72,7 @@ PHASES = {
 
 
 def cases() -> dict:
-    """The peer benchmark's two estimation calls (``peer_biogeme.cases``, R=100)."""
+    """The peer benchmark's two estimation calls (``_peer_cases.CASES``, R=100)."""
     df, model, start = datasets.drug_choice()
     bev_df, bev_model, _ = datasets.beverage(n_people=326, seed=0)
     return {

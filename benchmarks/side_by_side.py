@@ -6,7 +6,7 @@
 Each round runs, for tree A and then tree B, in a fresh process with ``PYTHONPATH=<tree>``:
 ``profile_loglike.py`` (LL, LL+gradient per model part and layout, exact Hessian, on the
 beverage study and drug choice at N = 1,000, R = 100) and, unless ``--no-peer``,
-``peer_biogeme.py --quick`` (iclv_jax and Biogeme LL+gradient at R = 10, their ratio).
+``peer_biogeme.py --quick --no-cold`` (iclv_jax and Biogeme LL+gradient at R = 10, their ratio).
 Alternating puts the load of a shared machine on both trees alike.  Each tree runs its
 *own* copies of the scripts (copied with its ``benchmarks/*.py`` into a scratch folder,
 so the trees' committed results are not overwritten), as a benchmark that reaches into
@@ -217,7 +217,7 @@ def main():
         skipped = "peer_biogeme (no Biogeme venv: pass --biogeme-venv)"
     else:
         scripts["peer_biogeme --quick"] = (
-            ["peer_biogeme.py", "--quick"],
+            ["peer_biogeme.py", "--quick", "--no-cold"],
             "peer_biogeme-quick.json",
         )
     collected = {s: {"A": [], "B": []} for s in scripts}

@@ -1,4 +1,5 @@
-"""The pure-Python half of ``benchmarks/peer_biogeme.py``: what it hands to Biogeme.
+"""The pure-Python half of ``benchmarks/peer_biogeme.py`` (``_peer_export.py``): what it
+hands to Biogeme.
 
 The Biogeme side itself needs its own venv and is not run here.
 """
@@ -13,7 +14,8 @@ import iclv_jax as ij
 from iclv_jax import datasets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import peer_biogeme as peer  # noqa: E402
+import _peer_cases  # noqa: E402
+import _peer_export as peer  # noqa: E402
 
 
 @pytest.mark.parametrize("choice", datasets.CHOICE_KINDS)
@@ -25,6 +27,21 @@ def test_flat_model_names_exactly_the_free_parameters(choice):
     flat = peer.flat_model(model, problem.space.free_names)
     assert set(peer._parameters(flat)) == set(problem.space.free_names)
     assert set(peer.model_columns(flat)) <= set(df.columns)
+    assert flat["panel"]
+
+
+def test_cross_sectional_case_exports_one_row_per_person():
+    """The simulated cross-sectional case: one row per person, ``panel`` off in the
+    export, every derived name a free parameter, and the same data for the same seed."""
+    df = _peer_cases.simulate_cross_sectional(n_people=40, seed=3)
+    model = _peer_cases.cross_sectional_model()
+    problem = ij.Problem(model, df, draws=ij.Halton(4, seed=0))
+    assert problem.panel.n_people == len(df) == 40
+    flat = peer.flat_model(model, problem.space.free_names)
+    assert not flat["panel"]
+    assert set(peer._parameters(flat)) == set(problem.space.free_names)
+    assert set(_peer_cases.cross_sectional_truth()) == set(problem.space.free_names)
+    assert df.equals(_peer_cases.simulate_cross_sectional(n_people=40, seed=3))
 
 
 def test_flat_model_refuses_continuous_indicators():
@@ -51,3 +68,27 @@ def test_exported_data_and_draws_round_trip(tmp_path):
     assert np.all(np.diff(back["data"][:, 0]) >= 0)
     np.testing.assert_array_equal(back["normals"], normals)
     assert back["normals"].shape == (15, 5, 3)
+
+
+def test_readme_table_is_replaced_between_the_markers_only(tmp_path):
+    """``--readme`` rewrites the summary between the markers, keeps the text around
+    them, and writes nothing where the markers are absent."""
+    import _peer_report
+
+    report = {
+        "machine": {"cpu_count": 2},
+        "settings": {"quick": False},
+        "seconds": 600.0,
+        "cases": {"a": {"ratios": {"LL alone R=100": 2.5}, "draws": {}}},
+    }
+    start, end = _peer_report.README_MARKERS
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{start}\nold table\n{end}\nafter\n")
+    assert _peer_report.update_readme(readme, report)
+    text = readme.read_text()
+    assert "old table" not in text and "| LL alone R=100 | 2.5x |" in text
+    assert text.startswith(f"before\n{start}\nFull run on 2 CPU cores, 10 min")
+    assert text.endswith(f"{end}\nafter\n")
+    readme.write_text("no markers\n")
+    assert not _peer_report.update_readme(readme, report)
+    assert readme.read_text() == "no markers\n"
