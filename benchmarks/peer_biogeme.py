@@ -197,7 +197,7 @@ def run_case(name: str, python: Path, folder: Path, args) -> dict:
     out: dict = {"label": case.label, "draws": {}}
     for i, r in enumerate(draws):
         settings = {
-            "cold": not args.no_cold,
+            "cold": not args.no_cold and (args.cold_draws is None or r in args.cold_draws),
             "repeats": 3 if args.quick else args.repeats,
             "hessian_repeats": 0 if args.quick or i else 3,
         }
@@ -215,6 +215,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="R=10 only, no Hessian timing")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold fits")
     parser.add_argument("--draws", type=int, nargs="+", default=[100, 500])
+    parser.add_argument(
+        "--cold-draws", type=int, nargs="+", help="cold fits at these R only (default: all)"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument(
