@@ -191,6 +191,13 @@ def markdown(report: dict) -> str:
         "compiles | cache hits | import s | LL | x Biogeme |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    notes = [
+        "",
+        "CPU s: all threads of the process during `estimate()`; on a shared machine it "
+        "moves less with the load than the wall time.  x Biogeme: Biogeme's stored "
+        "estimation seconds (`peer_biogeme.json`, its own run) over this row's wall "
+        "seconds, so it means something only when both ran on a quiet machine.",
+    ]
     for row in report["rows"]:
         ratio = row.get("biogeme_ratio")
         lines.append(
@@ -199,7 +206,7 @@ def markdown(report: dict) -> str:
             f"{row['xla_compilations']} | {row['cache_hits']} | {row['import_s']:.2f} | "
             f"{row['loglike']:.8f} | {'' if ratio is None else f'{ratio:.1f}'} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + notes) + "\n"
 
 
 def main():
