@@ -151,7 +151,13 @@ class Profile:
         self.wrap(estimation.Problem, "__init__", "Problem.__init__")
         self.wrap(estimation.identification, "check_data", "check_data")
         self.wrap(estimation.checkpoints, "fingerprint", "fingerprint")
-        for name in ("sequential_start", "minimise", "verify", "_results", "covariances"):
+        for name in (
+            "sequential_start",
+            "minimise",
+            "verify",
+            "_results",
+            "covariances_held_at_bounds",
+        ):
             self.wrap(estimation, name, name)
         jax.monitoring.register_event_duration_secs_listener(self.on_duration)
         return self

@@ -16,9 +16,6 @@ import time
 import warnings
 from collections.abc import Mapping
 
-import equinox as eqx
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -41,7 +38,7 @@ from .optimize import (
     scales_from_curvature,
     verify,
 )
-from .params import ParameterSpace, ToReported
+from .params import ParameterSpace
 from .problem import Problem, start_scales
 from .quadrature import AdaptiveQuadrature, readapt
 from .results import Results, parameter_table
@@ -383,14 +380,6 @@ def _resume(tracker: Tracker, saved: dict, evaluator: Evaluator, path) -> np.nda
     return u
 
 
-@eqx.filter_jit
-def reported_and_jacobian(to_reported: ToReported, free_internal):
-    """The reported parameters ``theta(u)`` and the Jacobian ``J = d theta_free / d u``
-    (free reported parameters by free internal ones), in one compiled call."""
-    jacobian = jax.jacobian(lambda u: to_reported(u)[to_reported.free_index])(free_internal)
-    return to_reported(free_internal), jacobian
-
-
 def _results(
     problem: Problem,
     evaluator: Evaluator,
@@ -408,10 +397,7 @@ def _results(
     noisy: np.ndarray,
     other: tuple[np.ndarray, np.ndarray] | None,
 ) -> Results:
-    reported, jacobian = (
-        np.asarray(x)
-        for x in reported_and_jacobian(problem.likelihood.to_reported, jnp.asarray(final.internal))
-    )
+    reported, jacobian = problem.likelihood.to_reported.on_host(final.internal)
     names = problem.space.free_names
     at_bound = problem.space.active_bounds(reported)
     active_bounds = {name: at_bound[name] for name, h in zip(names, held, strict=True) if h}

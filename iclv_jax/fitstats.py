@@ -23,35 +23,25 @@ from __future__ import annotations
 
 import math
 
-import equinox as eqx
-import jax
 import numpy as np
-from jax.nn import logsumexp
 
 from .inference import weakest_direction
-from .likelihood import draw_terms
 from .optimize import scaled_curvature, scales_from_curvature
 from .simerror import estimate_simulation_covariance, loglike_simulation_sd
 
 __all__ = ["curvature_eigenvalues", "loglike_parts", "report_fields"]
 
 
-@eqx.filter_jit
 def loglike_parts(likelihood, u):
     """Per person ``(log L_n, log L_n^measurement, log L_n^choice)``:
     ``logsumexp_r(log w_r + m_nr + c_nr)``, the same without ``c`` and without ``m``
-    (``m``, ``c``: the draw's indicator and choice log-terms, :func:`draw_terms`)."""
-
-    def chunk(v, panel, zeta, log_weights):
-        components = likelihood.components(v)
-
-        def person(p, z, lw):
-            _, m, c = draw_terms(components, p, z)
-            return logsumexp(lw + m + c), logsumexp(lw + m), logsumexp(lw + c)
-
-        return jax.vmap(person)(panel, zeta, log_weights)
-
-    return likelihood.map_people(chunk, u)
+    (``m``, ``c``: the draw's indicator and choice log-terms,
+    :func:`~iclv_jax.likelihood.draw_terms`), from the compiled function that gives the
+    scores
+    (:meth:`~iclv_jax.likelihood.SimulatedLikelihood.per_person_scores_and_parts`): a
+    fit has compiled it already, so the report compiles nothing."""
+    values, _, (measurement, choice) = likelihood.per_person_scores_and_parts(u)
+    return values, measurement, choice
 
 
 def curvature_eigenvalues(

@@ -239,16 +239,30 @@ class SimulatedLikelihood(eqx.Module):
         return self.sum_people(jax.value_and_grad(self._chunk_sum), free_internal)
 
     @eqx.filter_jit
-    def per_person_and_scores(self, free_internal):
-        """``(log L_n, d log L_n / du)`` for every (real) person."""
+    def per_person_scores_and_parts(self, free_internal):
+        """``(log L_n, d log L_n / du, (log L_n^m, log L_n^c))`` for every (real) person,
+        with the parts ``log L_n^m = logsumexp_r(log w_nr + m_nr)`` (the indicators
+        alone) and ``log L_n^c = logsumexp_r(log w_nr + c_nr)`` (the choices alone; see
+        :func:`draw_terms`).  One compiled function serves the scores of every stage of
+        a fit and the report's parts (the parts cost two ``logsumexp`` per person)."""
 
         def person(u, p, z, w):
-            return person_loglike(self.components(u), p, z, w)
+            _, m, c = draw_terms(self.components(u), p, z)
+            return logsumexp(m + c + w) * p.weight, (logsumexp(m + w), logsumexp(c + w))
 
         def chunk(u, p, z, w):
-            return jax.vmap(jax.value_and_grad(person), in_axes=(None, 0, 0, 0))(u, p, z, w)
+            return jax.vmap(jax.value_and_grad(person, has_aux=True), in_axes=(None, 0, 0, 0))(
+                u, p, z, w
+            )
 
-        return self.map_people(chunk, free_internal)
+        (values, parts), scores = self.map_people(chunk, free_internal)
+        return values, scores, parts
+
+    def per_person_and_scores(self, free_internal):
+        """``(log L_n, d log L_n / du)`` for every (real) person (from the compiled
+        :meth:`per_person_scores_and_parts`)."""
+        values, scores, _ = self.per_person_scores_and_parts(free_internal)
+        return values, scores
 
     def scores(self, free_internal) -> Float[Array, "N F"]:
         """Per-person scores ``d log L_n / du`` (rows: real people)."""

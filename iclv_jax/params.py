@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
@@ -65,6 +66,27 @@ class ToReported(eqx.Module):
         internal = self.internal(free_internal)
         thresholds = self.cumulate @ exp_where(self.exp_increment, internal)
         return jnp.where(self.is_threshold, thresholds, exp_where(self.is_log, internal))
+
+    def on_host(self, free_internal) -> tuple[np.ndarray, np.ndarray]:
+        """``(theta(u), J = d theta_free / d u)`` in numpy, in closed form (nothing to
+        compile): with ``x`` the internal vector, ``e(x)`` and ``l(x)`` the entries
+        exponentiated where ``exp_increment`` and ``is_log`` are set and ``C`` the
+        cumulation matrix, ``theta = C e(x)`` on threshold rows and ``l(x)`` elsewhere,
+        so ``d theta_i / d x_j = C_ij e'(x_j)`` on a threshold row and
+        ``[i = j] l'(x_i)`` elsewhere (``exp`` or 1); ``J`` keeps the free rows and
+        columns."""
+        x = np.array(self.fixed_internal, dtype=float)
+        free = np.asarray(self.free_index)
+        x[free] = np.asarray(free_internal, dtype=float)
+        exp_increment, is_log = np.asarray(self.exp_increment), np.asarray(self.is_log)
+        cumulate, is_threshold = np.asarray(self.cumulate), np.asarray(self.is_threshold)
+        with np.errstate(over="ignore"):  # out of range: inf, as the compiled map gives
+            d_increment = np.where(exp_increment, np.exp(np.where(exp_increment, x, 0.0)), 1.0)
+            d_log = np.where(is_log, np.exp(np.where(is_log, x, 0.0)), 1.0)
+        increments = np.where(exp_increment, d_increment, x)
+        theta = np.where(is_threshold, cumulate @ increments, np.where(is_log, d_log, x))
+        jacobian = np.where(is_threshold[:, None], cumulate * d_increment, np.diag(d_log))
+        return theta, jacobian[np.ix_(free, free)]
 
 
 @dataclass(frozen=True)
@@ -200,14 +222,15 @@ class ParameterSpace:
     def reported_map(self, fixed_internal: np.ndarray) -> ToReported:
         """The jit-friendly map from the free internal vector to all reported values,
         with ``fixed_internal`` filling the fixed entries."""
+        put = lambda x: jax.device_put(np.asarray(x))  # noqa: E731 (jnp.asarray compiles)
         return ToReported(
-            free_index=jnp.asarray(self.free_index),
-            fixed_internal=jnp.asarray(fixed_internal, dtype=float),
-            is_log=jnp.asarray(self._is_log),
-            is_threshold=jnp.asarray(self._is_threshold),
-            is_first_threshold=jnp.asarray(self._is_first_threshold),
-            exp_increment=jnp.asarray(self._exp_increment),
-            cumulate=jnp.asarray(self._cumulate),
+            free_index=put(self.free_index),
+            fixed_internal=put(np.asarray(fixed_internal, dtype=float)),
+            is_log=put(self._is_log),
+            is_threshold=put(self._is_threshold),
+            is_first_threshold=put(self._is_first_threshold),
+            exp_increment=put(self._exp_increment),
+            cumulate=put(self._cumulate),
         )
 
     def internal_bounds(self) -> tuple[np.ndarray, np.ndarray]:

@@ -93,10 +93,10 @@ class Problem:
     def free_internal(self, params=None) -> jnp.ndarray:
         """Free internal vector ``u`` from reported values (dict, number or None)."""
         internal = self.space.to_internal(self.space.start_reported(params))
-        return jnp.asarray(internal[self.space.free_index])
+        return jax.device_put(internal[self.space.free_index])  # jnp.asarray compiles
 
     def reported(self, free_internal) -> dict[str, float]:
-        values = np.asarray(self.likelihood.to_reported(jnp.asarray(free_internal)))
+        values = self.likelihood.to_reported.on_host(free_internal)[0]
         return dict(zip(self.space.names, values.tolist(), strict=True))
 
     def loglike(self, params=None) -> float:

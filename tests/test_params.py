@@ -201,12 +201,8 @@ def test_sigma_is_positive_for_any_internal_value():
         assert reported[sigma] == pytest.approx(np.exp(value), rel=1e-14)
 
 
-def test_reported_map_jacobian_is_finite_wherever_its_values_are():
-    """Each entry of the reported map evaluates only its own transform: moving one
-    internal value to +-720, 700 or 1e6 (coefficients, the scale, thresholds, symmetric
-    thresholds), wherever the reported values stay finite so does the Jacobian, and a
-    coefficient's column is the unit vector (no NaN from ``exp(720)`` in a branch not
-    taken)."""
+def every_transform(fixed=None):
+    """An MNL with an LV, ordered, symmetric and continuous items: every transform."""
     model, df = mnl_data(
         {
             "one": ij.Utility(attributes={"p": "p1"}, lvs=["a"]),
@@ -222,7 +218,18 @@ def test_reported_map_jacobian_is_finite_wherever_its_values_are():
             ij.Indicator("sym", "a", levels=3, thresholds="symmetric"),
             ij.Indicator("c", "a", kind="continuous"),
         ],
+        fixed=fixed or {},
     )
+    return model, df
+
+
+def test_reported_map_jacobian_is_finite_wherever_its_values_are():
+    """Each entry of the reported map evaluates only its own transform: moving one
+    internal value to +-720, 700 or 1e6 (coefficients, the scale, thresholds, symmetric
+    thresholds), wherever the reported values stay finite so does the Jacobian, and a
+    coefficient's column is the unit vector (no NaN from ``exp(720)`` in a branch not
+    taken)."""
+    model, df = every_transform()
     space = space_of(model, df)
     internal = space.to_internal(space.start_reported(None))
     to_reported, u0 = space.reported_map(internal), internal[space.free_index]
@@ -250,6 +257,35 @@ def test_reported_map_jacobian_is_finite_wherever_its_values_are():
         ("threshold", 700.0),
         ("positive_threshold", -720.0),
     } <= checked
+
+
+def test_host_map_and_jacobian_are_the_compiled_map_and_its_autodiff_jacobian():
+    """``ToReported.on_host`` (numpy, closed form) against the jitted map and
+    ``jax.jacobian`` of it, every transform, one parameter fixed (the Jacobian keeps
+    the free rows and columns), at random points and at the extremes where the
+    reported values stay finite."""
+    model, df = every_transform(fixed={"beta_p": 0.5})
+    space = space_of(model, df)
+    internal = space.to_internal(space.start_reported(None))
+    to_reported, u0 = space.reported_map(internal), internal[space.free_index]
+    free = to_reported.free_index
+    compiled = jax.jit(lambda u: (to_reported(u), jax.jacobian(lambda v: to_reported(v)[free])(u)))
+    rng = np.random.default_rng(0)
+    points = [u0 + rng.normal(scale=2.0, size=u0.shape) for _ in range(3)]
+    for i in range(len(u0)):
+        for value in (700.0, -720.0):
+            points.append(u0.copy())
+            points[-1][i] = value
+    for u in points:
+        values, jacobian = (np.asarray(x) for x in compiled(u))
+        if not np.all(np.isfinite(values)):
+            continue
+        host_values, host_jacobian = to_reported.on_host(u)
+        np.testing.assert_allclose(host_values, values, rtol=1e-13, atol=1e-300)
+        np.testing.assert_allclose(
+            host_jacobian, jacobian, rtol=1e-13, atol=1e-300
+        )  # XLA: no subnormals
+    assert space.names[int(np.flatnonzero(~np.isin(np.arange(len(internal)), free))[0])] == "beta_p"
 
 
 # --- to_internal refuses values outside the domain -----------------------------------

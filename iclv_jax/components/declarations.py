@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
@@ -70,7 +71,10 @@ class Declarations:
         keys: dict[str | None, int] = {name: i for i, name in enumerate(self.parameters)}
         keys.update({slot: len(self.parameters) + k for slot, k in SLOTS.items()})
         flat = np.asarray(names, dtype=object).reshape(-1)
-        return jnp.asarray([keys[name] for name in flat], dtype=jnp.int64).reshape(shape)
+        # device_put, not jnp.asarray: that compiles a program per shape and dtype
+        return jax.device_put(
+            np.asarray([keys[name] for name in flat], dtype=np.int64).reshape(shape)
+        )
 
     def resolve(self, plan: ComponentPlan) -> ComponentLayout:
         """``plan``'s names as positions: the component's layout."""
@@ -78,13 +82,16 @@ class Declarations:
         return ComponentLayout(
             component=plan.component,
             gathers=gathers,
-            signs={field: jnp.asarray(sign, dtype=float) for field, sign in plan.signs.items()},
+            signs={
+                field: jax.device_put(np.asarray(sign, dtype=float))
+                for field, sign in plan.signs.items()
+            },
             data=dict(plan.data),
             static=plan.static,
             parameter_fields=tuple(
                 field
                 for field, index in gathers.items()
-                if bool((index < len(self.parameters)).any())
+                if bool((np.asarray(index) < len(self.parameters)).any())  # on the host
             ),
         )
 

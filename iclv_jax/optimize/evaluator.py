@@ -75,7 +75,7 @@ class Evaluator:
         scores = self._read_only(scores)
         with np.errstate(over="ignore"):  # out of range: +-inf, a rejected point
             gradient = scores.sum(axis=0)
-        return float(per_person.sum()), self._read_only(gradient), scores
+        return float(np.asarray(per_person).sum()), self._read_only(gradient), scores
 
     def _compute_hessian(self, u) -> np.ndarray:
         return self._read_only(self.likelihood.hessian(u))
