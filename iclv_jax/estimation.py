@@ -191,8 +191,10 @@ def estimate(
         data: one row per choice situation (see :func:`iclv_jax.prepare_data`).
         draws: a number of scrambled Halton draws per person, or a draws object.
         start: ``None``/``"default"`` (data-based defaults), ``"sequential"``
-            (measurement and structure first, then the choice model, then all), a
-            number for every coefficient, or a dict of values by name.
+            (measurement and structure first, then the choice model, then all),
+            ``"classes"`` (a latent-class model: the one-class fit spread over the
+            classes, see :func:`~iclv_jax.latent_class_start`), a number for every
+            coefficient, or a dict of values by name.
         optimizer: one of :data:`OPTIMIZERS`; ``"hybrid"`` (default) is line-search
             Newton on the BHHH matrix that switches to the exact Hessian where BHHH models
             the likelihood badly (:func:`iclv_jax.optimize.newton.line_search_newton`).
@@ -246,9 +248,14 @@ def estimate(
             )
         elif start == "sequential":  # resuming: the checkpoint holds the point
             start = None
+        elif isinstance(start, str) and start == "classes":
+            from .classes import latent_class_start  # classes.py builds on estimate
+
+            start = None if saved is not None else latent_class_start(model, data, problem.draws)
         elif isinstance(start, str) and start != "default":
             raise ValueError(
-                f"start must be 'default', 'sequential', a number or a dict, not {start!r}"
+                "start must be 'default', 'sequential', 'classes', a number or a dict, "
+                f"not {start!r}"
             )
         elif start == "default":
             start = None
