@@ -78,6 +78,8 @@ def _value_to_dict(value):
         return {f.name: _value_to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
         return [_value_to_dict(v) for v in value]
+    if isinstance(value, Mapping):
+        return {key: _value_to_dict(v) for key, v in value.items()}
     return plain(value)
 
 
@@ -103,6 +105,8 @@ def _value_from_dict(hint, value):
         return parse(value) if isinstance(value, str) else _utility_from_dict(value)
     if hint is ChoiceModel:
         return _record_from_dict(CHOICE_KINDS[value["kind"]], value)
+    if hint == Mapping[str, ChoiceModel]:  # joint choice components: name -> model
+        return {name: _value_from_dict(ChoiceModel, entry) for name, entry in value.items()}
     if typing.get_origin(hint) is Sequence:
         (item,) = typing.get_args(hint)
         if item is str:

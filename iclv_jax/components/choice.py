@@ -167,6 +167,12 @@ class ChoiceModel(abc.ABC):
         class-membership model's covariates); they join ``ICLVModel.covariates``."""
         return ()
 
+    def row_columns(self) -> dict[str, str]:
+        """Row-level columns the choice part reads beyond its choice, availability and
+        utility columns, with what each is used for (e.g. a joint model's experiment
+        column and its other components' choice columns)."""
+        return {}
+
     def lv_coefficient_names(self, lvs: tuple[str, ...]) -> dict[str, list[str]]:
         """``lv -> the names of the parameters multiplying it`` in the choice part (what
         changes sign with the LV): by default its coefficients in the utilities."""
