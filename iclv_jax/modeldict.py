@@ -72,7 +72,7 @@ def _value_to_dict(value):
         return _utility_to_dict(value)
     if isinstance(value, Expression):
         return str(value)
-    if CHOICE_KINDS.get(getattr(value, "kind", None)) is type(value):  # a nested choice model
+    if CHOICE_KINDS.get(str(getattr(value, "kind", ""))) is type(value):  # a nested choice
         return _choice_to_dict(value)
     if dataclasses.is_dataclass(value):
         return {f.name: _value_to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
