@@ -210,6 +210,11 @@ class ChoiceModel(abc.ABC):
         do not condition on choices): some valid outcome per row."""
         return np.full(len(data), self.outcome_codes()[0])
 
+    def placeholders(self, data: pd.DataFrame) -> dict[str, Callable[[], np.ndarray]]:
+        """``choice column -> what fills it`` when missing from ``data`` (called only
+        then): :meth:`placeholder` for the one column (a joint model has several)."""
+        return {} if self.choice is None else {self.choice: lambda: self.placeholder(data)}
+
     @abc.abstractmethod
     def check_identified(self, chosen: np.ndarray, available: np.ndarray) -> None:
         """Raise :class:`~iclv_jax.errors.DataError` where the observed outcomes (of the

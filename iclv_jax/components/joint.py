@@ -31,8 +31,9 @@ there); only the row's own component interprets it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
@@ -305,18 +306,31 @@ class JointChoice(ChoiceModel):
             yield name, sub, chosen[mine], available[mine, j0:j1]
 
     def placeholder(self, data: pd.DataFrame) -> np.ndarray:
-        """Each row's component's placeholder where that component reads the first
-        component's choice column (without the experiment column: the first's)."""
-        first = next(iter(self.components.values()))
-        out = first.placeholder(data)
-        if self.experiment not in data.columns:
-            return out
-        values = data[self.experiment].to_numpy(dtype=float)
-        for c, sub in enumerate(self.components.values()):
-            rows = np.flatnonzero(values == c + 1)
-            if len(rows) and sub.choice == first.choice:
+        """The first component's choice column's placeholder (:meth:`placeholders`)."""
+        return self.placeholders(data)[self.choice]()
+
+    def placeholders(self, data: pd.DataFrame) -> dict[str, Callable[[], np.ndarray]]:
+        """Each choice column filled, on each row, with a placeholder of the row's
+        component where that component reads the column (the first reader's elsewhere,
+        and everywhere without the experiment column)."""
+        values = (
+            data[self.experiment].to_numpy(dtype=float)
+            if self.experiment in data.columns
+            else np.ones(len(data))
+        )
+
+        def fill(column: str) -> np.ndarray:
+            readers = [
+                (c, sub) for c, sub in enumerate(self.components.values()) if sub.choice == column
+            ]
+            out = readers[0][1].placeholder(data)
+            for c, sub in readers[1:]:
+                rows = np.flatnonzero(values == c + 1)
                 out[rows] = sub.placeholder(data.iloc[rows])
-        return out
+            return out
+
+        columns = dict.fromkeys(sub.choice for sub in self.components.values())
+        return {column: partial(fill, column) for column in columns}
 
     def check_identified(self, chosen: np.ndarray, available: np.ndarray) -> None:
         for name, sub, mine, block in self._split(chosen, available):
