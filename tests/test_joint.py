@@ -12,6 +12,7 @@ from scipy.stats import norm
 
 import iclv_jax as ij
 from iclv_jax.errors import DataError, SpecificationError
+from iclv_jax.plots import observed_choice_shares
 
 ALTERNATIVES = "abc"
 TRUTH = {
@@ -204,6 +205,10 @@ def test_prediction_by_component(small):
         + params["theta_att_sp"] * eta
     )
     np.testing.assert_allclose(probs["sp:1"][~rp], norm.cdf(w).mean(axis=1)[~rp], rtol=1e-10)
+    observed = observed_choice_shares(joint(), df)
+    assert observed["sp:1"] == pytest.approx(((~rp) & (df["buy"] == 1)).mean())
+    assert observed["rp:b"] == pytest.approx((rp & (df["choice"] == 2)).mean())
+    assert observed.sum() == pytest.approx(1.0)
 
 
 def test_model_file_round_trip_and_refusals(tmp_path):

@@ -210,6 +210,13 @@ class ChoiceModel(abc.ABC):
         do not condition on choices): some valid outcome per row."""
         return np.full(len(data), self.outcome_codes()[0])
 
+    def observed_labels(self, data: pd.DataFrame) -> np.ndarray:
+        """Each row's observed outcome as its label (:meth:`outcome_labels`; a value
+        that is no outcome code stays as it is)."""
+        label_of = dict(zip(self.outcome_codes(), self.outcome_labels(), strict=True))
+        values = data[self.choice].to_numpy()
+        return np.array([label_of.get(v, v) for v in values.tolist()], dtype=object)
+
     def placeholders(self, data: pd.DataFrame) -> dict[str, Callable[[], np.ndarray]]:
         """``choice column -> what fills it`` when missing from ``data`` (called only
         then): :meth:`placeholder` for the one column (a joint model has several)."""

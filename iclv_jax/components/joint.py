@@ -305,6 +305,16 @@ class JointChoice(ChoiceModel):
             mine = available[:, j0:j1].any(axis=1)
             yield name, sub, chosen[mine], available[mine, j0:j1]
 
+    def observed_labels(self, data: pd.DataFrame) -> np.ndarray:
+        """Each row's outcome label under its component, ``<name>:<label>``."""
+        values = data[self.experiment].to_numpy(dtype=float)
+        out = np.full(len(data), None, dtype=object)
+        for c, (name, sub) in enumerate(self.components.items()):
+            rows = np.flatnonzero(values == c + 1)
+            mine = sub.observed_labels(data.iloc[rows])
+            out[rows] = [f"{name}:{label}" for label in mine.tolist()]
+        return out
+
     def placeholder(self, data: pd.DataFrame) -> np.ndarray:
         """The first component's choice column's placeholder (:meth:`placeholders`)."""
         return self.placeholders(data)[self.choice]()
