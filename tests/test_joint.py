@@ -49,6 +49,7 @@ def simulate(n: int, t: int, seed: int, scale: float, lv: bool = True) -> pd.Dat
         "experiment": experiment.ravel(),
         "choice": (v + gumbel).argmax(-1).ravel() + 1,
         "buy": (buy_v + rng.normal(size=buy_v.shape) > 0).astype(float).ravel(),
+        "rating": np.digitize(buy_v + rng.normal(size=buy_v.shape), [-0.5, 0.5]).ravel() + 1,
         "x": np.repeat(x, t),
     }
     for k in range(3):
@@ -116,18 +117,25 @@ def test_an_empty_second_component_is_the_single_model():
         ij.estimate(joint(), df, draws=5, verbose=False)
 
 
-def test_without_lvs_the_loglike_is_the_sum_of_the_components():
-    """Independence: ``LL = LL_MNL(rows 1) + LL_probit(rows 2)``, the probit's
-    coefficients times the relative scale (its utility is linear in them)."""
+ORDERED = ij.OrderedProbitChoice("rating", "beta_cost * cost_a", levels=3)
+
+
+@pytest.mark.parametrize("second", [None, ORDERED], ids=["binary_probit", "ordered_probit"])
+def test_without_lvs_the_loglike_is_the_sum_of_the_components(second):
+    """Independence: ``LL = LL_MNL(rows 1) + LL_second(rows 2)``, the second's
+    coefficients times the relative scale (its utility is linear in them; ordered
+    thresholds are not scaled)."""
     df = simulate(30, 6, seed=3, scale=1.0, lv=False)
-    both = ij.Problem(joint(lv=False), df)
+    both = ij.Problem(joint(second, lv=False), df)
     params = random_params(both.space.names, seed=4)
+    if second is ORDERED:  # increasing thresholds
+        params.update(tau_rating_1=-0.4, tau_rating_2=0.7)
     rp = ij.Problem(model(mnl(False), False), df[df["experiment"] == 1])
-    sp = ij.Problem(model(probit(False), False), df[df["experiment"] == 2])
-    s = params["scale_sp"]
-    expected = rp.loglike({n: params[n] for n in rp.space.names}) + sp.loglike(
-        {"asc_sp": s * params["asc_sp"], "beta_cost": s * params["beta_cost"]}
-    )
+    sp = ij.Problem(model(second or probit(False), False), df[df["experiment"] == 2])
+    scaled = {
+        n: params[n] * (1 if n.startswith("tau") else params["scale_sp"]) for n in sp.space.names
+    }
+    expected = rp.loglike({n: params[n] for n in rp.space.names}) + sp.loglike(scaled)
     assert both.loglike(params) == pytest.approx(expected, rel=1e-13)
 
 
