@@ -4,6 +4,7 @@ LV, prediction by component, model files, refusals and recovery of a relative sc
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -267,3 +268,20 @@ def test_recovers_a_relative_scale_with_an_lv():
     truth = {**{k: v for k, v in TRUTH.items() if "sp" not in k}, "scale_sp2": 2.0}
     z = {n: (results.estimates[n] - v) / results.table.loc[n, "se"] for n, v in truth.items()}
     assert max(abs(v) for v in z.values()) < 3.5, z
+
+
+def test_exact_hessian_of_the_joint_kernel(small):
+    """The Hessian's seed compression treats the joint kernel as one additive term: it
+    equals central differences of the gradient."""
+    _, problem, params, _ = small
+    u = np.asarray(problem.free_internal(params))
+    step = 1e-5
+    columns = []
+    for i in range(len(u)):
+        shift = np.zeros_like(u)
+        shift[i] = step
+        plus = problem.likelihood.loglike_and_grad(jnp.asarray(u + shift))[1]
+        minus = problem.likelihood.loglike_and_grad(jnp.asarray(u - shift))[1]
+        columns.append((np.asarray(plus) - np.asarray(minus)) / (2 * step))
+    exact = np.asarray(problem.likelihood.hessian(jnp.asarray(u)))
+    np.testing.assert_allclose(exact, np.stack(columns, axis=1), rtol=1e-5, atol=1e-5)
