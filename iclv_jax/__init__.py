@@ -17,7 +17,7 @@ enable_compilation_cache()
 from . import datasets, plots  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
 from .classes import latent_class_start, posterior_classes  # noqa: E402
-from .components import LatentClass, NestedLogit  # noqa: E402
+from .components import JointChoice, LatentClass, NestedLogit  # noqa: E402
 from .data import DataError, Panel, prepare_data  # noqa: E402
 from .diagnostics import (  # noqa: E402
     check_gradients,
@@ -110,6 +110,7 @@ __all__ = [
     "Expression",
     "ICLVModel",
     "Indicator",
+    "JointChoice",
     "Latent",
     "LatentClass",
     "LatentVariable",

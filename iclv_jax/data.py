@@ -100,6 +100,8 @@ def used_columns(model: ICLVModel) -> dict[str, str]:
         uses.setdefault(column, "attribute")
     for column in model.choice.availability_columns():
         uses.setdefault(column, "availability")
+    for column, use in model.choice.row_columns().items():
+        uses.setdefault(column, use)
     return uses
 
 

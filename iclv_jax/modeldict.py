@@ -105,6 +105,8 @@ def _value_from_dict(hint, value):
         return parse(value) if isinstance(value, str) else _utility_from_dict(value)
     if hint is ChoiceModel:
         return _record_from_dict(CHOICE_KINDS[value["kind"]], value)
+    if hint == Mapping[str, ChoiceModel]:  # joint choice components: name -> model
+        return {name: _value_from_dict(ChoiceModel, entry) for name, entry in value.items()}
     if typing.get_origin(hint) is Sequence:
         (item,) = typing.get_args(hint)
         if item is str:

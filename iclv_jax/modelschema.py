@@ -143,6 +143,8 @@ def _checker_of(hint):
         return _utility_or_expression
     if hint is ChoiceModel:  # a choice model inside another (latent classes)
         return _choice
+    if hint == Mapping[str, ChoiceModel]:  # joint choice components: name -> model
+        return _map_of(_choice)
     if typing.get_origin(hint) is Sequence:
         (item,) = typing.get_args(hint)
         if item is str:

@@ -272,10 +272,9 @@ def observed_choice_shares(model, data) -> pd.Series:
     """Share of the rows (choice situations) with each outcome, labelled as
     :func:`iclv_jax.predict`'s columns (MNL alternative names, ``0, 1``, levels)."""
     labels = outcome_labels(model)
-    codes = model.choice.outcome_codes()
-    counts = data[model.choice.choice].value_counts(normalize=True)
+    counts = pd.Series(model.choice.observed_labels(data)).value_counts(normalize=True)
     return pd.Series(
-        [float(counts.get(code, 0.0)) for code in codes],
+        [float(counts.get(label, 0.0)) for label in labels],
         index=pd.Index(labels, name="outcome"),
         name="observed",
     )

@@ -108,14 +108,14 @@ def prediction_frame(
         person = person_index(data, model.person_id)[1]
     else:
         person = filled[model.person_id] = np.arange(len(data))
-    choice = model.choice
-    if choice.choice is not None and choice.choice not in data.columns:
-        if need_choice:
-            raise DataError(
-                f"column {choice.choice!r} (choice) is not in the data; "
-                "conditioning on choices needs it"
-            )
-        filled[choice.choice] = choice.placeholder(data)
+    for column, placeholder in model.choice.placeholders(data).items():
+        if column not in data.columns:
+            if need_choice:
+                raise DataError(
+                    f"column {column!r} (choice) is not in the data; "
+                    "conditioning on choices needs it"
+                )
+            filled[column] = placeholder()
     for ind in model.indicators:
         if ind.name not in data.columns:
             if need_indicators:

@@ -5,8 +5,8 @@ parameters.
 - :mod:`.measurement`: ordered and continuous indicators;
 - :mod:`.choice`: the abstract choice model and kernel; one file per final kind
   (:mod:`.binary_probit`, :mod:`.ordered_probit`, :mod:`.multinomial_logit`,
-  :mod:`.nested_logit`, :mod:`.no_choice`, :mod:`.latent_class`), registered in
-  :data:`CHOICE_KINDS` by its ``kind``;
+  :mod:`.nested_logit`, :mod:`.no_choice`, :mod:`.latent_class`, :mod:`.joint`),
+  registered in :data:`CHOICE_KINDS` by its ``kind``;
 - :mod:`.declarations`: how a component declares parameters and gathers them;
   :mod:`.thresholds`: ordered cut-points; :mod:`.links`: tail-accurate log-probabilities.
 """
@@ -14,6 +14,7 @@ parameters.
 from .binary_probit import BinaryProbit, BinaryProbitChoice
 from .choice import CHOICE_KINDS, AbstractChoice, ChoiceModel, CustomTerm
 from .declarations import EXTRAS, AbstractComponent, ComponentLayout, ComponentPlan, Declarations
+from .joint import JointChoice, JointChoiceKernel
 from .latent_class import LatentClass, LatentClassChoice
 from .links import log_interval_probability, log_normal_cdf
 from .measurement import AbstractMeasurement, ContinuousIndicators, OrderedIndicators
@@ -38,6 +39,8 @@ __all__ = [
     "ContinuousIndicators",
     "CustomTerm",
     "Declarations",
+    "JointChoice",
+    "JointChoiceKernel",
     "LatentClass",
     "LatentClassChoice",
     "MultinomialLogit",

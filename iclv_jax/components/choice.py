@@ -167,6 +167,12 @@ class ChoiceModel(abc.ABC):
         class-membership model's covariates); they join ``ICLVModel.covariates``."""
         return ()
 
+    def row_columns(self) -> dict[str, str]:
+        """Row-level columns the choice part reads beyond its choice, availability and
+        utility columns, with what each is used for (e.g. a joint model's experiment
+        column and its other components' choice columns)."""
+        return {}
+
     def lv_coefficient_names(self, lvs: tuple[str, ...]) -> dict[str, list[str]]:
         """``lv -> the names of the parameters multiplying it`` in the choice part (what
         changes sign with the LV): by default its coefficients in the utilities."""
@@ -203,6 +209,18 @@ class ChoiceModel(abc.ABC):
         """Outcomes to fill a choice column missing from ``data`` (for predictions that
         do not condition on choices): some valid outcome per row."""
         return np.full(len(data), self.outcome_codes()[0])
+
+    def observed_labels(self, data: pd.DataFrame) -> np.ndarray:
+        """Each row's observed outcome as its label (:meth:`outcome_labels`; a value
+        that is no outcome code stays as it is)."""
+        label_of = dict(zip(self.outcome_codes(), self.outcome_labels(), strict=True))
+        values = data[self.choice].to_numpy()
+        return np.array([label_of.get(v, v) for v in values.tolist()], dtype=object)
+
+    def placeholders(self, data: pd.DataFrame) -> dict[str, Callable[[], np.ndarray]]:
+        """``choice column -> what fills it`` when missing from ``data`` (called only
+        then): :meth:`placeholder` for the one column (a joint model has several)."""
+        return {} if self.choice is None else {self.choice: lambda: self.placeholder(data)}
 
     @abc.abstractmethod
     def check_identified(self, chosen: np.ndarray, available: np.ndarray) -> None:
