@@ -119,22 +119,32 @@ def test_an_empty_second_component_is_the_single_model():
 
 
 ORDERED = ij.OrderedProbitChoice("rating", "beta_cost * cost_a", levels=3)
+NESTED = ij.NestedLogit(
+    "choice",
+    [ij.Alternative(a, j + 1, f"beta_cost * cost_{a}", asc=a == "b") for j, a in enumerate("abc")],
+    nests={"ab": ["a", "b"]},
+)
 
 
-@pytest.mark.parametrize("second", [None, ORDERED], ids=["binary_probit", "ordered_probit"])
+@pytest.mark.parametrize(
+    "second", [None, ORDERED, NESTED], ids=["binary_probit", "ordered_probit", "nested_logit"]
+)
 def test_without_lvs_the_loglike_is_the_sum_of_the_components(second):
     """Independence: ``LL = LL_MNL(rows 1) + LL_second(rows 2)``, the second's
     coefficients times the relative scale (its utility is linear in them; ordered
-    thresholds are not scaled)."""
+    thresholds and nest parameters are not scaled)."""
     df = simulate(30, 6, seed=3, scale=1.0, lv=False)
     both = ij.Problem(joint(second, lv=False), df)
     params = random_params(both.space.names, seed=4)
     if second is ORDERED:  # increasing thresholds
         params.update(tau_rating_1=-0.4, tau_rating_2=0.7)
+    if second is NESTED:  # mu >= 1
+        params.update(mu_ab=1.7)
     rp = ij.Problem(model(mnl(False), False), df[df["experiment"] == 1])
     sp = ij.Problem(model(second or probit(False), False), df[df["experiment"] == 2])
     scaled = {
-        n: params[n] * (1 if n.startswith("tau") else params["scale_sp"]) for n in sp.space.names
+        n: params[n] * (1 if n.startswith(("tau", "mu_")) else params["scale_sp"])
+        for n in sp.space.names
     }
     expected = rp.loglike({n: params[n] for n in rp.space.names}) + sp.loglike(scaled)
     assert both.loglike(params) == pytest.approx(expected, rel=1e-13)
