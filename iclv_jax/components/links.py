@@ -2,6 +2,7 @@
 the broadcasting rule of per-draw arrays (draws last)."""
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -18,27 +19,8 @@ OUTER_CUT = 1e6
 NORMAL_TAIL = {"float64": -30.0, "float32": -10.0}
 
 
-def _log_sigmoid(x):
-    """``log F(x) = min(x, 0) - log(1 + exp(-|x|))`` for the logistic ``F``."""
-    return jnp.minimum(x, 0.0) - jnp.log1p(jnp.exp(-jnp.abs(x)))
-
-
-def _log1mexp(x):
-    """``log(1 - exp(x))`` for ``x < 0``, accurate on both sides of ``-log 2``.
-
-    Each branch only sees arguments where it is finite (the double-``where`` rule), so
-    the gradient of the branch not taken cannot turn into a NaN.
-    """
-    x = jnp.minimum(x, -1e-300)
-    near_zero = x > -jnp.log(2.0)
-    x_near = jnp.where(near_zero, x, -1.0)
-    x_far = jnp.where(near_zero, -1.0, x)
-    return jnp.where(near_zero, jnp.log(-jnp.expm1(x_near)), jnp.log1p(-jnp.exp(x_far)))
-
-
-def _log_normal_pdf(x):
-    """``log phi(x)``, the standard normal density."""
-    return -0.5 * x**2 - 0.5 * jnp.log(2.0 * jnp.pi)
+ROOT_TWO_PI = math.sqrt(2.0 * math.pi)
+ROOT_HALF = math.sqrt(0.5)
 
 
 def _mills_series(x):
@@ -48,101 +30,139 @@ def _mills_series(x):
     return 1.0 + w * (-1.0 + w * (3.0 + w * (-15.0 + 105.0 * w)))
 
 
-def _log_normal_cdf_tail(x):
-    """``log Phi(x) = log phi(x) - log(-x) + log S(x)`` for ``x << 0``."""
-    return _log_normal_pdf(x) - jnp.log(-x) + jnp.log(_mills_series(x))
+def _tail_split(x, tail: float):
+    """``(x_body, x_tail)``: ``x`` where it lies on that side of ``tail``, else ``tail``
+    (each branch only sees arguments where it is finite, the double-``where`` rule)."""
+    in_tail = x < tail
+    return jnp.where(in_tail, tail, x), jnp.where(in_tail, x, tail)
+
+
+def _log_normal_cdf_parts(x):
+    """``(log Phi(x), phi(x) / Phi(x))`` from one ``erfc``, one ``log`` and one ``exp``.
+
+    Above :data:`NORMAL_TAIL` ``Phi = erfc(-x / sqrt 2) / 2``; below it
+    ``Phi = phi(x) q`` with ``q = S(x) / (-x)`` (:func:`_mills_series`), so
+    ``log Phi = -x^2/2 - log sqrt(2 pi) + log q`` and ``phi / Phi = 1 / q``: one ``log``
+    of the selected ``Phi`` or ``q`` (no branch evaluates a second one), and the slope
+    as ``exp(log phi - log Phi)`` (``exp(-log q)``), whose own derivative stays finite
+    where ``Phi^2`` would underflow."""
+    tail = NORMAL_TAIL[jnp.result_type(x).name]
+    in_tail = x < tail
+    x_body, x_tail = _tail_split(x, tail)
+    half_square = -0.5 * x * x
+    scaled = jnp.where(
+        in_tail,
+        _mills_series(x_tail) / -x_tail,
+        0.5 * jax.scipy.special.erfc(-x_body * ROOT_HALF),
+    )
+    log_scaled, log_density = jnp.log(scaled), half_square - math.log(ROOT_TWO_PI)
+    log_cdf = log_scaled + jnp.where(in_tail, log_density, 0.0)
+    return log_cdf, jnp.exp(jnp.where(in_tail, 0.0, log_density) - log_scaled)
 
 
 @jax.custom_jvp
 def log_normal_cdf(x):
-    """``log Phi(x)``: ``log(erfc(-x / sqrt 2) / 2)`` down to :data:`NORMAL_TAIL`, the
-    asymptotic series below; derivative ``phi(x) / Phi(x) = exp(log phi - log Phi)``.
-    A cheaper equal of :func:`jax.scipy.special.log_ndtr` (one ``erfc``, no branches
-    evaluated twice)."""
-    tail = NORMAL_TAIL[jnp.result_type(x).name]
-    in_tail = x < tail
-    body = jnp.log(0.5 * jax.scipy.special.erfc(-jnp.where(in_tail, tail, x) * jnp.sqrt(0.5)))
-    return jnp.where(in_tail, _log_normal_cdf_tail(jnp.where(in_tail, x, tail)), body)
+    """``log Phi(x)``, accurate in both tails (see :func:`_log_normal_cdf_parts`); its
+    derivative ``phi(x) / Phi(x)`` comes from the same evaluation (custom JVP)."""
+    return _log_normal_cdf_parts(x)[0]
 
 
 @log_normal_cdf.defjvp
 def _log_normal_cdf_jvp(primals, tangents):
-    """``d log Phi / dx = phi(x) / Phi(x)``: ``exp(log phi - log Phi)``, and in the tail
-    ``-x / S(x)`` (no cancellation between two large logs)."""
     (x,), (dx,) = primals, tangents
-    log_cdf = log_normal_cdf(x)
-    tail = NORMAL_TAIL[jnp.result_type(x).name]
-    in_tail = x < tail
-    x_tail = jnp.where(in_tail, x, tail)
-    slope = jnp.where(
-        in_tail, -x_tail / _mills_series(x_tail), jnp.exp(_log_normal_pdf(x) - log_cdf)
-    )
+    log_cdf, slope = _log_normal_cdf_parts(x)
     return log_cdf, slope * dx
 
 
-def _log_normal_interval(a, b):
-    """``log(Phi(b) - Phi(a))`` for ``a < b``, ``a + b <= 0``: ``erfc`` differences
-    ``(erfc(-b/sqrt 2) - erfc(-a/sqrt 2)) / 2`` (each ``Phi`` relatively accurate on the
-    left), and in the far left tail (``b`` below :data:`NORMAL_TAIL`) the asymptotic
-    ``log Phi`` with ``log Phi(b) + log(1 - exp(log Phi(a) - log Phi(b)))``."""
+def _probit_interval_parts(lower, upper):
+    """``(log P, d log P / d lower, d log P / d upper)`` of ``P = Phi(upper) - Phi(lower)``
+    from two ``erfc``, two ``exp`` and one ``log``.
+
+    By the symmetry ``Phi(u) - Phi(l) = Phi(-l) - Phi(-u)`` the interval is reflected to
+    ``a < b``, ``a + b <= 0`` (both ``Phi`` relatively accurate).  With
+    ``d = phi(a) / phi(b) = exp(-(a - b)(a + b) / 2)`` (in ``(0, 1]``) and
+    ``W = P / phi(b)``:
+
+    - above :data:`NORMAL_TAIL`: ``P = (erfc(-b/sqrt 2) - erfc(-a/sqrt 2)) / 2``;
+    - below it (``b`` in the far left tail, where ``erfc`` underflows):
+      ``W = S(b) / (-b) - d S(a) / (-a)`` (:func:`_mills_series`), so
+      ``log P = -b^2/2 - log sqrt(2 pi) + log W``.
+
+    The slopes are ``phi(b) / P`` and ``-phi(a) / P = -d phi(b) / P``, mapped back
+    through the reflection, with ``phi(b) / P = exp(log phi(b) - log P)`` (``1 / W`` in
+    the tail), whose derivative stays finite where ``P^2`` would underflow.
+    """
+    reflect = lower + upper > 0
+    a = jnp.where(reflect, -upper, lower)
+    b = jnp.where(reflect, -lower, upper)
     tail = NORMAL_TAIL[jnp.result_type(b).name]
     in_tail = b < tail
-    a_body, b_body = jnp.where(in_tail, tail - 1.0, a), jnp.where(in_tail, tail, b)
-    a_tail, b_tail = jnp.where(in_tail, a, tail - 1.0), jnp.where(in_tail, b, tail)
-    root_half = jnp.sqrt(0.5)
-    body = jnp.log(
+    b_body, b_tail = _tail_split(b, tail)
+    a_body, a_tail = jnp.where(in_tail, tail - 1.0, a), jnp.where(in_tail, a, tail - 1.0)
+    half_square = -0.5 * b * b
+    ratio_ab = jnp.exp(-0.5 * (a - b) * (a + b))
+    scaled = jnp.where(
+        in_tail,
+        _mills_series(b_tail) / -b_tail - ratio_ab * _mills_series(a_tail) / -a_tail,
         0.5
         * (
-            jax.scipy.special.erfc(-b_body * root_half)
-            - jax.scipy.special.erfc(-a_body * root_half)
-        )
+            jax.scipy.special.erfc(-b_body * ROOT_HALF)
+            - jax.scipy.special.erfc(-a_body * ROOT_HALF)
+        ),
     )
-    log_b = _log_normal_cdf_tail(b_tail)
-    far = log_b + _log1mexp(_log_normal_cdf_tail(a_tail) - log_b)
-    return jnp.where(in_tail, far, body)
+    log_scaled, log_density = jnp.log(scaled), half_square - math.log(ROOT_TWO_PI)
+    log_p = log_scaled + jnp.where(in_tail, log_density, 0.0)
+    slope_b = jnp.exp(jnp.where(in_tail, 0.0, log_density) - log_scaled)
+    slope_a = slope_b * ratio_ab
+    return log_p, -jnp.where(reflect, slope_b, slope_a), jnp.where(reflect, slope_a, slope_b)
+
+
+def _logit_interval_parts(lower, upper):
+    """``(log P, d log P / d lower, d log P / d upper)`` of ``P = F(u) - F(l)``, ``F`` the
+    logistic CDF, from two ``exp``, one ``expm1`` and one ``log``.
+
+    ``F(u) - F(l) = F(u) F(-l) (1 - e^(l-u))`` and ``log F(x) = min(x, 0) - log(1 + e^-|x|)``:
+    ``log P = min(u, 0) + min(-l, 0) + log(-m / ((1 + e^-|u|)(1 + e^-|l|)))`` with
+    ``m = expm1(l - u)``, exact everywhere.  Slopes: ``(-F(l) - r, F(-u) + r)`` with
+    ``r = e^(l-u) / (1 - e^(l-u)) = (1 + m) / -m``.
+    """
+    exp_upper, exp_lower = jnp.exp(-jnp.abs(upper)), jnp.exp(-jnp.abs(lower))
+    inverse_upper, inverse_lower = 1.0 / (1.0 + exp_upper), 1.0 / (1.0 + exp_lower)
+    gap = jnp.expm1(lower - upper)
+    log_p = (
+        jnp.minimum(upper, 0.0)
+        + jnp.minimum(-lower, 0.0)
+        + jnp.log(-gap * inverse_upper * inverse_lower)
+    )
+    ratio = (1.0 + gap) / -gap
+    cdf_lower = jnp.where(lower >= 0, inverse_lower, exp_lower * inverse_lower)
+    survival_upper = jnp.where(upper <= 0, inverse_upper, exp_upper * inverse_upper)
+    return log_p, -cdf_lower - ratio, survival_upper + ratio
+
+
+def _interval_parts(lower, upper, link: str):
+    """``(log P, d log P / d lower, d log P / d upper)`` under ``link``."""
+    if link == "logit":
+        return _logit_interval_parts(lower, upper)
+    return _probit_interval_parts(lower, upper)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def log_interval_probability(lower, upper, link: str):
-    """``log P = log(F(upper) - F(lower))`` for ``lower < upper`` without cancellation.
+    """``log P = log(F(upper) - F(lower))`` for ``lower < upper`` without cancellation
+    (:func:`_probit_interval_parts`, :func:`_logit_interval_parts`).
 
-    Logit: ``F(u) - F(l) = F(u) F(-l) (1 - exp(l - u))``, so
-    ``log P = log F(u) + log F(-l) + log(-expm1(l - u))``, exact everywhere.
-    Probit: by the symmetry ``Phi(u) - Phi(l) = Phi(-l) - Phi(-u)`` the interval is first
-    reflected to the left of the median (``a + b <= 0``), where both ``Phi`` values are
-    relatively accurate (see :func:`_log_normal_interval`).
-
-    Derivatives come from a custom JVP (:func:`_interval_slopes`), so autodiff does not
-    run back through the branches: ``d log P / d upper = f(upper) / P`` and
-    ``d log P / d lower = -f(lower) / P``, finite wherever ``log P`` is.
-    """
-    if link == "logit":
-        return _log_sigmoid(upper) + _log_sigmoid(-lower) + jnp.log(-jnp.expm1(lower - upper))
-    reflect = lower + upper > 0
-    return _log_normal_interval(
-        jnp.where(reflect, -upper, lower), jnp.where(reflect, -lower, upper)
-    )
-
-
-def _interval_slopes(lower, upper, link: str, log_p):
-    """``(d log P / d lower, d log P / d upper)``.
-
-    Probit: ``(-phi(l) / P, phi(u) / P)``, each as ``exp(log phi - log P)`` (a Mills
-    ratio in the tails).  Logit, from ``log P = log F(u) + log F(-l) + log(1 - e^(l-u))``:
-    ``(-F(l) - r, F(-u) + r)`` with ``r = e^(l-u) / (1 - e^(l-u))``.
-    """
-    if link == "logit":
-        ratio = jnp.exp(lower - upper) / -jnp.expm1(lower - upper)
-        return -jax.nn.sigmoid(lower) - ratio, jax.nn.sigmoid(-upper) + ratio
-    return -jnp.exp(_log_normal_pdf(lower) - log_p), jnp.exp(_log_normal_pdf(upper) - log_p)
+    One fused evaluation gives the value and both slopes ``d log P / d upper =
+    f(upper) / P`` and ``d log P / d lower = -f(lower) / P``, finite wherever ``log P``
+    is: the custom JVP reuses them (the value alone compiles without the slopes)."""
+    return _interval_parts(lower, upper, link)[0]
 
 
 @log_interval_probability.defjvp
 def _log_interval_probability_jvp(link: str, primals, tangents):
     lower, upper = primals
     d_lower, d_upper = tangents
-    log_p = log_interval_probability(lower, upper, link)
-    slope_lower, slope_upper = _interval_slopes(lower, upper, link, log_p)
+    log_p, slope_lower, slope_upper = _interval_parts(lower, upper, link)
     return log_p, slope_lower * d_lower + slope_upper * d_upper
 
 

@@ -30,7 +30,9 @@ class MultinomialLogitChoice(AbstractChoice):
 
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available: Bool[Array, "T J"]):
         v = self.utilities(base, eta)
-        chosen_v = jnp.take_along_axis(v, along_draws(chosen[:, None], eta), axis=1)[:, 0]
+        # V_ti by a one-hot sum, not a gather: the reverse pass then needs no scatter
+        hot = along_draws(chosen[:, None] == jnp.arange(v.shape[1]), eta)
+        chosen_v = jnp.where(hot, v, 0.0).sum(axis=1)
         return chosen_v - logsumexp(v, axis=1, where=along_draws(available, eta))
 
     def probabilities(self, base, eta, available):
