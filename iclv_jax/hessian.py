@@ -9,7 +9,11 @@ For person ``n`` with draw log-likelihoods ``a_nr`` and log-weights ``log w_nr``
 ``a = m + c`` is a sum of additive terms (one per measurement row in ``m``, the
 choice model ``c``) that share only the LVs; :func:`hessian_plan` compresses
 ``sum p d^2 a`` into ``K`` Hessian-vector products from that structure
-(Curtis-Powell-Reid), and :func:`chunk_hessian` evaluates it.
+(Curtis-Powell-Reid), and :func:`chunk_hessian` evaluates it.  The block of the
+choice model's parameters that enter its utilities linearly (``V = mu (x'beta +
+theta eta + ...)``, the kernel's ``linear_fields``) needs no product: the kernel gives
+``d^2 c / d gamma d gamma'`` in closed form (``linear_hessian``), mapped to ``u`` by the
+plan's ``closed_gather``.
 """
 
 from __future__ import annotations
@@ -33,7 +37,11 @@ class HessianPlan(eqx.Module):
     ``[source_seed[i, j], source_index[i, j]]`` of the ``K`` Hessian-vector products,
     where ``nonzero[i, j]``, and 0 elsewhere.  ``measurement_seeds`` and
     ``choice_seeds``: the seeds whose products involve the measurement rows and the
-    choice model (the others are 0 for that part, which is then not evaluated)."""
+    choice model (the others are 0 for that part, which is then not evaluated).
+    ``closed``: the free parameters whose block ``d^2 a / du_closed du_closed'`` comes in
+    closed form from the choice kernel (no seed); ``closed_gather`` ``[E, C]``: the
+    derivatives of the kernel's linear field entries (``linear_fields`` flattened and
+    concatenated) with respect to them."""
 
     seeds: Float[Array, "K F"]
     source_seed: Int[Array, "F F"]
@@ -41,6 +49,8 @@ class HessianPlan(eqx.Module):
     nonzero: Bool[Array, "F F"]
     measurement_seeds: Int[Array, " Km"]
     choice_seeds: Int[Array, " Kc"]
+    closed: Int[Array, " C"]
+    closed_gather: Float[Array, "E C"]
 
 
 def _parameter_groups(layout: Layout, n_reported: int) -> list[set[tuple[int, int] | int | str]]:
@@ -65,6 +75,41 @@ def _parameter_groups(layout: Layout, n_reported: int) -> list[set[tuple[int, in
     return groups
 
 
+def _closed_form(layout: Layout, to_reported: ToReported, private_to_choice: list[int]):
+    """The choice's free parameters whose second derivatives among themselves the kernel
+    gives in closed form, and ``d field entry / du`` for them (``[E, C]``, the kernel's
+    ``linear_fields`` flattened in order): each is a coefficient (reported = internal)
+    gathered only into those fields, in which the utilities are linear."""
+    choice = layout.choice
+    fields = choice.component.linear_fields
+    free_index = np.asarray(to_reported.free_index)
+    nonlinear = np.asarray(to_reported.is_log) | np.asarray(to_reported.is_threshold)
+    elsewhere = {
+        int(i)
+        for name, index in choice.gathers.items()
+        if name not in fields
+        for i in np.asarray(index).ravel()
+    }
+    closed = [
+        f
+        for f in private_to_choice
+        if not nonlinear[free_index[f]] and int(free_index[f]) not in elsewhere
+    ]
+    entries = [
+        (np.asarray(choice.gathers[name]).ravel(), np.ravel(choice.signs.get(name, 1.0)))
+        for name in fields
+    ]
+    gather = np.zeros((sum(len(index) for index, _ in entries), len(closed)))
+    offset = 0
+    for index, sign in entries:
+        for c, f in enumerate(closed):
+            gather[offset : offset + len(index), c] = np.where(
+                index == free_index[f], np.broadcast_to(sign, index.shape), 0.0
+            )
+        offset += len(index)
+    return closed, gather
+
+
 def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
     """Seeds for the Hessian of the draw log-likelihood ``a`` from its additive structure.
 
@@ -73,8 +118,11 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
     cross-derivatives with the private parameters of every other term, so the ``i``-th
     private parameters of all terms share one seed (Curtis-Powell-Reid compression);
     the other ("shared") parameters get a seed each.  Entries between a private and a
-    shared parameter are read from the shared one's column (symmetry).  ``K`` = shared
-    parameters + the largest number of private parameters in a term, instead of ``F``.
+    shared parameter are read from the shared one's column (symmetry).  The choice's
+    parameters in its closed-form block (:func:`_closed_form`) get no seed: their
+    entries with other parameters are read from those parameters' columns.  ``K`` =
+    shared parameters + the largest number of seeded private parameters in a term,
+    instead of ``F``.
     """
     free_index = np.asarray(to_reported.free_index)
     cumulate = np.asarray(to_reported.cumulate) != 0
@@ -89,26 +137,32 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
             *(reported_groups[i] for i in np.flatnonzero(depends[:, free_index[f]]))
         )
         group_of.append(next(iter(groups)) if len(groups) == 1 and "shared" not in groups else None)
+    closed, closed_gather = _closed_form(
+        layout, to_reported, [f for f in range(n_free) if group_of[f] == choice]
+    )
     shared = [f for f in range(n_free) if group_of[f] is None]
     rank = {}
     for f in range(n_free):
-        if group_of[f] is not None:
-            rank[f] = sum(1 for e in range(f) if group_of[e] == group_of[f])
+        if group_of[f] is not None and f not in closed:
+            rank[f] = sum(1 for e in range(f) if group_of[e] == group_of[f] and e not in closed)
     n_private_seeds = max(rank.values(), default=-1) + 1
     seed = {f: i for i, f in enumerate(shared)}
     seed.update({f: len(shared) + r for f, r in rank.items()})
     seeds = np.zeros((len(shared) + n_private_seeds, n_free))
-    for f in range(n_free):
-        seeds[seed[f], f] = 1.0
+    for f, k in seed.items():
+        seeds[k, f] = 1.0
     source_seed = np.zeros((n_free, n_free), dtype=np.int64)
     source_index = np.zeros((n_free, n_free), dtype=np.int64)
-    nonzero = np.ones((n_free, n_free), dtype=bool)
+    nonzero = np.zeros((n_free, n_free), dtype=bool)
     for i in range(n_free):
         for j in range(n_free):
-            if group_of[j] is None or group_of[i] is not None:  # column j holds it
+            if i in closed and j in closed:
+                continue  # the closed-form block
+            nonzero[i, j] = None in (group_of[i], group_of[j]) or group_of[i] == group_of[j]
+            # column j holds entry (i, j) when j is seeded and shared, or i is private
+            if j in seed and (group_of[j] is None or group_of[i] is not None):
                 source_seed[i, j], source_index[i, j] = seed[j], i
-                nonzero[i, j] = None in (group_of[i], group_of[j]) or group_of[i] == group_of[j]
-            else:  # i shared, j private: from column i
+            else:  # from column i (symmetry)
                 source_seed[i, j], source_index[i, j] = seed[i], j
 
     def seeds_touching(part):  # seeds with a shared parameter or one of ``part``'s
@@ -128,14 +182,23 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
         jnp.asarray(nonzero),
         measurement_seeds=seeds_touching(lambda group: group != choice),
         choice_seeds=seeds_touching(lambda group: group == choice),
+        closed=jnp.asarray(closed, dtype=jnp.int32),
+        closed_gather=jnp.asarray(closed_gather),
     )
 
 
 DrawTerms = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]
+LinearBlock = Callable[[Array, PanelArrays, Array, Array], Array]
 
 
 def chunk_hessian(
-    plan: HessianPlan, terms: DrawTerms, free_internal, panel: PanelArrays, zeta, log_weights
+    plan: HessianPlan,
+    terms: DrawTerms,
+    linear_block: LinearBlock,
+    free_internal,
+    panel: PanelArrays,
+    zeta,
+    log_weights,
 ) -> Float[Array, "F F"]:
     """``sum_n d^2 log L_n / du du'`` over a chunk of people, from
     ``log L_n = logsumexp_r(a_nr + log w_nr)`` with softmax weights ``p_nr`` and
@@ -147,7 +210,9 @@ def chunk_hessian(
     measurement and choice parts of ``a = m + c``) at ``u``.  The per-draw values and
     gradients come from one batched reverse pass; ``sum p d^2 a`` (``p`` held fixed)
     from forward-over-reverse products with the plan's ``K`` seeds, the measurement and
-    choice parts each with only the seeds that involve it."""
+    choice parts each with only the seeds that involve it, and the closed-form block
+    ``linear_block(u, panel, zeta, weighted_p)`` (``d^2 sum p c / d gamma d gamma'`` in
+    the choice kernel's linear field entries ``gamma``) mapped by ``closed_gather``."""
 
     def terms_at(u):  # (m, c), each [n, R]
         return jax.vmap(lambda p, z: terms(u, p, z))(panel, zeta)
@@ -183,4 +248,8 @@ def chunk_hessian(
         .add(part_products(1, plan.choice_seeds))
     )
     second = jnp.where(plan.nonzero, products[plan.source_seed, plan.source_index], 0.0)
+    if plan.closed.shape[0]:
+        gather = plan.closed_gather.astype(free_internal.dtype)
+        block = gather.T @ linear_block(free_internal, panel, zeta, weighted_p) @ gather
+        second = second.at[plan.closed[:, None], plan.closed[None, :]].add(block)
     return second + outer

@@ -83,6 +83,17 @@ def draw_terms(components, person: PanelArrays, zeta):
     return eta, measurement, jnp.where(person.situation_mask[:, None], choices, 0.0).sum(axis=0)
 
 
+def draw_linear_hessian(components, person: PanelArrays, zeta, weights):
+    """``d^2 sum_r w_r c_nr / d gamma d gamma'`` in the choice kernel's linear field
+    entries ``gamma`` (its ``linear_hessian``), for one person's draws ``zeta`` ``(R, L)``
+    and weights ``w`` ``(R,)``."""
+    structural, _, _, choice = components
+    eta = structural(person.covariates, zeta.T)
+    return choice.linear_hessian(
+        person.design, eta, person.chosen, person.available, person.situation_mask, weights
+    )
+
+
 def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:
     """``a_nr = m_nr + c_nr`` for every draw: measurement rows and the choice model add
     up (see :func:`draw_terms`)."""
@@ -223,8 +234,25 @@ class SimulatedLikelihood(eqx.Module):
         """``(m_r, c_r)`` of one person at ``free_internal`` (see :func:`draw_terms`)."""
         return draw_terms(self.components(free_internal), person, zeta)[1:]
 
+    def _linear_block(self, free_internal, panel, zeta, weights):
+        """The choice's closed-form block summed over a chunk (see
+        :func:`draw_linear_hessian`), ``weights`` ``[c, R]``."""
+        components = self.components(free_internal)
+        blocks = jax.vmap(draw_linear_hessian, in_axes=(None, 0, 0, 0))(
+            components, panel, zeta, weights
+        )
+        return blocks.sum(axis=0)
+
     def _chunk_hessian(self, free_internal, panel, zeta, log_weights):
-        return chunk_hessian(self.plan, self._draw_terms, free_internal, panel, zeta, log_weights)
+        return chunk_hessian(
+            self.plan,
+            self._draw_terms,
+            self._linear_block,
+            free_internal,
+            panel,
+            zeta,
+            log_weights,
+        )
 
     @eqx.filter_jit
     def per_person(self, free_internal) -> Float[Array, " N"]:

@@ -22,6 +22,16 @@ __all__ = ["BinaryProbit", "BinaryProbitChoice"]
 class BinaryProbitChoice(AbstractChoice):
     """``log P(y_t) = log Phi((2 y_t - 1) V_t)``."""
 
+    linear_fields = ("beta", "theta")
+
+    def utility_curvature(self, base, eta, chosen, available):
+        """``d^2 log Phi(s V) / dV^2 = -m (s V + m)`` with ``s = 2 y - 1`` and the inverse
+        Mills ratio ``m = phi(s V) / Phi(s V)``, ``(T, 1, 1, R)``."""
+        v = self.utilities(base, eta)[:, 0]
+        signed = jnp.where(along_draws(chosen == 1, eta), v, -v)
+        mills = jnp.exp(-0.5 * signed**2 - 0.5 * jnp.log(2 * jnp.pi) - log_normal_cdf(signed))
+        return (-mills * (signed + mills))[:, None, None]
+
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
         v = self.utilities(base, eta)[:, 0]
         return log_normal_cdf(jnp.where(along_draws(chosen == 1, eta), v, -v))

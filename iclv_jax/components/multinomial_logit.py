@@ -28,6 +28,18 @@ __all__ = ["Alternative", "MultinomialLogit", "MultinomialLogitChoice"]
 class MultinomialLogitChoice(AbstractChoice):
     """``log P(y_t = i) = V_ti - log sum_{j available} exp(V_tj)``."""
 
+    linear_fields = ("beta", "theta")
+
+    def utility_curvature(self, base, eta, chosen, available):
+        """``-(diag(P_tr) - P_tr P_tr')``, whatever was chosen (0 for unavailable
+        alternatives, whose ``P`` is 0)."""
+        p = jax.nn.softmax(self.utilities(base, eta), axis=1, where=along_draws(available, eta))
+        p = jnp.moveaxis(p, -1, 1)  # (T, R, J)
+        curvature = p[..., :, None] * p[..., None, :] - jnp.einsum(
+            "trj,jk->trjk", p, jnp.eye(p.shape[-1], dtype=p.dtype)
+        )
+        return jnp.moveaxis(curvature, 1, -1)
+
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available: Bool[Array, "T J"]):
         v = self.utilities(base, eta)
         chosen_v = jnp.take_along_axis(v, along_draws(chosen[:, None], eta), axis=1)[:, 0]
