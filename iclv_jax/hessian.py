@@ -6,14 +6,16 @@ For person ``n`` with draw log-likelihoods ``a_nr`` and log-weights ``log w_nr``
 
     H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
 
-``a = m + c`` is a sum of additive terms (one per measurement row in ``m``, the
+``a = sum_k m_k + c`` is a sum of additive terms (one per measurement row ``m_k``, the
 choice model ``c``) that share only the LVs; :func:`hessian_plan` compresses
 ``sum p d^2 a`` into ``K`` Hessian-vector products from that structure
-(Curtis-Powell-Reid), and :func:`chunk_hessian` evaluates it.  The block of the
-choice model's parameters that enter its utilities linearly (``V = mu (x'beta +
-theta eta + ...)``, the kernel's ``linear_fields``) needs no product: the kernel gives
-``d^2 c / d gamma d gamma'`` in closed form (``linear_hessian``), mapped to ``u`` by the
-plan's ``closed_gather``.
+(Curtis-Powell-Reid), and :func:`chunk_hessian` evaluates it.  The same forward passes
+give every term's per-draw derivative along each seed, hence the per-draw gradients
+``da_nr/du`` (a term's private parameter is alone in its seed for that term).  The
+choice model's parameters that enter its utilities linearly (``V = mu (x'beta + theta
+eta + ...)``, the kernel's ``linear_fields``) need no seed: the kernel gives their
+per-draw gradients and second derivatives in closed form (``linear_derivatives``),
+mapped to ``u`` by the plan's ``closed_gather``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ class HessianPlan(eqx.Module):
     ``closed``: the free parameters whose block ``d^2 a / du_closed du_closed'`` comes in
     closed form from the choice kernel (no seed); ``closed_gather`` ``[E, C]``: the
     derivatives of the kernel's linear field entries (``linear_fields`` flattened and
-    concatenated) with respect to them."""
+    concatenated) with respect to them.  ``da_r / du_f`` is the sum over the terms marked
+    in ``draw_terms[f]`` (the measurement rows, then the choice) of their derivatives
+    along seed ``draw_seed[f]`` (one term for a private parameter, all for a shared one,
+    none for a closed one, whose derivative the kernel gives)."""
 
     seeds: Float[Array, "K F"]
     source_seed: Int[Array, "F F"]
@@ -51,6 +56,8 @@ class HessianPlan(eqx.Module):
     choice_seeds: Int[Array, " Kc"]
     closed: Int[Array, " C"]
     closed_gather: Float[Array, "E C"]
+    draw_seed: Int[Array, " F"]
+    draw_terms: Float[Array, "F T"]
 
 
 def _parameter_groups(layout: Layout, n_reported: int) -> list[set[tuple[int, int] | int | str]]:
@@ -110,7 +117,31 @@ def _closed_form(layout: Layout, to_reported: ToReported, private_to_choice: lis
     return closed, gather
 
 
-def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
+def _draw_gradient_map(layout: Layout, group_of: list, seed: dict, closed: list[int]):
+    """``(draw_seed [F], draw_terms [F, T])`` (see :class:`HessianPlan`).  The terms are
+    the rows of the ``"rows"`` components in layout order (:func:`draw_rows
+    <iclv_jax.likelihood.draw_rows>`: ordered, then continuous items), then the choice."""
+    offsets, n_rows = {}, 0
+    for part_number, part in enumerate(layout.parts[:-1]):
+        if part.component.additive == "rows":
+            offsets[part_number] = n_rows
+            n_rows += max((np.shape(index)[0] for index in part.gathers.values()), default=0)
+    draw_seed = np.zeros(len(group_of), dtype=np.int64)
+    draw_terms = np.zeros((len(group_of), n_rows + 1))
+    for f, group in enumerate(group_of):
+        if f in closed:
+            continue
+        draw_seed[f] = seed[f]
+        if group is None:  # shared: every term
+            draw_terms[f] = 1.0
+        elif isinstance(group, tuple):  # one measurement row
+            draw_terms[f, offsets[group[0]] + group[1]] = 1.0
+        else:  # the choice model
+            draw_terms[f, n_rows] = 1.0
+    return draw_seed, draw_terms
+
+
+def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = True) -> HessianPlan:
     """Seeds for the Hessian of the draw log-likelihood ``a`` from its additive structure.
 
     ``a`` is a sum of terms (one per measurement row, one for the choice model) that
@@ -122,7 +153,8 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
     parameters in its closed-form block (:func:`_closed_form`) get no seed: their
     entries with other parameters are read from those parameters' columns.  ``K`` =
     shared parameters + the largest number of seeded private parameters in a term,
-    instead of ``F``.
+    instead of ``F``.  ``closed_form=False``: every parameter gets a seed (the generic
+    path, the closed form's witness).
     """
     free_index = np.asarray(to_reported.free_index)
     cumulate = np.asarray(to_reported.cumulate) != 0
@@ -138,7 +170,7 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
         )
         group_of.append(next(iter(groups)) if len(groups) == 1 and "shared" not in groups else None)
     closed, closed_gather = _closed_form(
-        layout, to_reported, [f for f in range(n_free) if group_of[f] == choice]
+        layout, to_reported, [f for f in range(n_free) if closed_form and group_of[f] == choice]
     )
     shared = [f for f in range(n_free) if group_of[f] is None]
     rank = {}
@@ -165,6 +197,8 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
             else:  # from column i (symmetry)
                 source_seed[i, j], source_index[i, j] = seed[i], j
 
+    draw_seed, draw_terms = _draw_gradient_map(layout, group_of, seed, closed)
+
     def seeds_touching(part):  # seeds with a shared parameter or one of ``part``'s
         return jnp.asarray(
             [
@@ -184,17 +218,19 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
         choice_seeds=seeds_touching(lambda group: group == choice),
         closed=jnp.asarray(closed, dtype=jnp.int32),
         closed_gather=jnp.asarray(closed_gather),
+        draw_seed=jnp.asarray(draw_seed, dtype=jnp.int32),
+        draw_terms=jnp.asarray(draw_terms),
     )
 
 
-DrawTerms = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]
-LinearBlock = Callable[[Array, PanelArrays, Array, Array], Array]
+DrawRows = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]
+LinearDerivatives = Callable[[Array, PanelArrays, Array, Array], tuple[Array, Array]]
 
 
 def chunk_hessian(
     plan: HessianPlan,
-    terms: DrawTerms,
-    linear_block: LinearBlock,
+    rows: DrawRows,
+    linear_derivatives: LinearDerivatives,
     free_internal,
     panel: PanelArrays,
     zeta,
@@ -206,50 +242,69 @@ def chunk_hessian(
 
         H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
 
-    ``terms(u, person, zeta)`` gives one person's ``(m_r, c_r)`` ``(R,)`` each (the
-    measurement and choice parts of ``a = m + c``) at ``u``.  The per-draw values and
-    gradients come from one batched reverse pass; ``sum p d^2 a`` (``p`` held fixed)
-    from forward-over-reverse products with the plan's ``K`` seeds, the measurement and
-    choice parts each with only the seeds that involve it, and the closed-form block
-    ``linear_block(u, panel, zeta, weighted_p)`` (``d^2 sum p c / d gamma d gamma'`` in
-    the choice kernel's linear field entries ``gamma``) mapped by ``closed_gather``."""
+    ``rows(u, person, zeta)`` gives one person's measurement rows ``(K, R)`` and choice
+    term ``(R,)`` at ``u``.  A forward pass gives ``a`` and ``p``; ``sum p d^2 a`` (``p``
+    held fixed) comes from forward-over-reverse products with the plan's ``K`` seeds,
+    the measurement and choice parts each with only the seeds that involve it, whose
+    forward tangents also give the per-draw gradients; the closed-form parts come from
+    ``linear_derivatives(u, panel, zeta, weighted_p)`` (per-draw slopes ``[n, R, E]``
+    and the block ``[E, E]`` in the choice kernel's linear field entries), mapped by
+    ``closed_gather``."""
+    dtype = free_internal.dtype
 
-    def terms_at(u):  # (m, c), each [n, R]
-        return jax.vmap(lambda p, z: terms(u, p, z))(panel, zeta)
+    def terms_at(u):  # measurement rows [n, K, R], the choice [n, 1, R]
+        measurement, choices = jax.vmap(lambda p, z: rows(u, p, z))(panel, zeta)
+        return measurement, choices[:, None, :]
 
-    def one_draw(u, person, z):
-        measurement, choices = terms(u, person, z[None])
-        return (measurement + choices)[0]
-
-    draws, draw_grads = jax.vmap(
-        jax.vmap(jax.value_and_grad(one_draw), in_axes=(None, None, 0)), in_axes=(None, 0, 0)
-    )(free_internal, panel, zeta)
-    p = jax.nn.softmax(draws + log_weights, axis=1)
+    measurement, choices = terms_at(free_internal)
+    n_rows = measurement.shape[1]
+    if plan.draw_terms.shape[1] != n_rows + 1:
+        raise ValueError(f"the plan has {plan.draw_terms.shape[1] - 1} rows, the data {n_rows}")
+    p = jax.nn.softmax(measurement.sum(axis=1) + choices[:, 0] + log_weights, axis=1)
     weighted_p = p * panel.weight[:, None]
+
+    def part_products(part: int, seed_rows):
+        """For the plan's seeds ``seed_rows``: ``d^2 (sum p a_part) / du du' . seed`` and
+        the part's terms' per-draw derivatives along the seed."""
+
+        def weighted(u):
+            terms = terms_at(u)[part]
+            return jnp.sum(weighted_p[:, None, :] * terms), terms
+
+        grad = jax.grad(weighted, has_aux=True)
+        return jax.vmap(lambda seed: jax.jvp(grad, (free_internal,), (seed.astype(dtype),))[1])(
+            plan.seeds[seed_rows]
+        )
+
+    measurement_products, measurement_tangents = part_products(0, plan.measurement_seeds)
+    choice_products, choice_tangents = part_products(1, plan.choice_seeds)
+    products = (
+        jnp.zeros(plan.seeds.shape, dtype)
+        .at[plan.measurement_seeds]
+        .add(measurement_products)
+        .at[plan.choice_seeds]
+        .add(choice_products)
+    )
+    tangents = (
+        jnp.zeros(
+            (plan.seeds.shape[0],) + measurement.shape[:1] + (n_rows + 1,) + p.shape[1:], dtype
+        )
+        .at[plan.measurement_seeds, :, :n_rows]
+        .set(measurement_tangents)
+        .at[plan.choice_seeds, :, n_rows:]
+        .set(choice_tangents)
+    )
+    draw_grads = jnp.einsum("ft,fntr->nrf", plan.draw_terms.astype(dtype), tangents[plan.draw_seed])
+    second = jnp.where(plan.nonzero, products[plan.source_seed, plan.source_index], 0.0)
+    if plan.closed.shape[0]:
+        gather = plan.closed_gather.astype(dtype)
+        slopes, block = linear_derivatives(free_internal, panel, zeta, weighted_p)
+        second = second.at[plan.closed[:, None], plan.closed[None, :]].add(
+            gather.T @ block @ gather
+        )
+        draw_grads = draw_grads.at[..., plan.closed].add(slopes @ gather)
     person_grads = jnp.einsum("nr,nrf->nf", p, draw_grads)
     outer = jnp.einsum("nr,nri,nrj->ij", weighted_p, draw_grads, draw_grads) - jnp.einsum(
         "n,ni,nj->ij", panel.weight, person_grads, person_grads
     )
-
-    def part_products(part: int, seed_rows):
-        """``d^2 (sum p a_part) / du du' . seed`` for the plan's seeds ``seed_rows``."""
-        weighted_grad = jax.grad(lambda u: jnp.sum(weighted_p * terms_at(u)[part]))
-        return jax.vmap(
-            lambda seed: jax.jvp(
-                weighted_grad, (free_internal,), (seed.astype(free_internal.dtype),)
-            )[1]
-        )(plan.seeds[seed_rows])
-
-    products = (
-        jnp.zeros(plan.seeds.shape, free_internal.dtype)
-        .at[plan.measurement_seeds]
-        .add(part_products(0, plan.measurement_seeds))
-        .at[plan.choice_seeds]
-        .add(part_products(1, plan.choice_seeds))
-    )
-    second = jnp.where(plan.nonzero, products[plan.source_seed, plan.source_index], 0.0)
-    if plan.closed.shape[0]:
-        gather = plan.closed_gather.astype(free_internal.dtype)
-        block = gather.T @ linear_block(free_internal, panel, zeta, weighted_p) @ gather
-        second = second.at[plan.closed[:, None], plan.closed[None, :]].add(block)
     return second + outer

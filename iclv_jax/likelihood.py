@@ -68,28 +68,40 @@ from .placement import (
 DTYPES = tuple(LARGEST_VALUE)  # "float64", "float32"
 
 
-def draw_terms(components, person: PanelArrays, zeta):
-    """``(eta_nr, m_nr, c_nr)`` for every draw (``zeta`` is ``(R, L)``): the LVs ``(L, R)``,
-    ``m_nr = sum_k log P(I_nk | eta_nr)`` and ``c_nr = sum_t log P(y_nt | eta_nr)``
-    ``(R,)``.  The components see all draws at once, draws last."""
+def draw_rows(components, person: PanelArrays, zeta):
+    """``(eta_nr, rows_nr, c_nr)`` for every draw (``zeta`` is ``(R, L)``): the LVs
+    ``(L, R)``, the measurement rows ``log P(I_nk | eta_nr)`` ``(K, R)`` (the ordered items,
+    then the continuous ones) and ``c_nr = sum_t log P(y_nt | eta_nr)`` ``(R,)``.  The
+    components see all draws at once, draws last."""
     structural, ordered, continuous, choice = components
     eta = structural(person.covariates, zeta.T)
-    measurement = ordered.log_prob(eta, person.ordered_levels).sum(axis=0) + continuous.log_prob(
-        eta, person.continuous_values
-    ).sum(axis=0)
+    rows = jnp.concatenate(
+        [
+            ordered.log_prob(eta, person.ordered_levels),
+            continuous.log_prob(eta, person.continuous_values),
+        ]
+    )
     choices = choice.log_prob(
         choice.base_utility(person.design), eta, person.chosen, person.available
     )
-    return eta, measurement, jnp.where(person.situation_mask[:, None], choices, 0.0).sum(axis=0)
+    return eta, rows, jnp.where(person.situation_mask[:, None], choices, 0.0).sum(axis=0)
 
 
-def draw_linear_hessian(components, person: PanelArrays, zeta, weights):
-    """``d^2 sum_r w_r c_nr / d gamma d gamma'`` in the choice kernel's linear field
-    entries ``gamma`` (its ``linear_hessian``), for one person's draws ``zeta`` ``(R, L)``
+def draw_terms(components, person: PanelArrays, zeta):
+    """``(eta_nr, m_nr, c_nr)`` for every draw: :func:`draw_rows` with
+    ``m_nr = sum_k log P(I_nk | eta_nr)``."""
+    eta, rows, choices = draw_rows(components, person, zeta)
+    return eta, rows.sum(axis=0), choices
+
+
+def draw_linear_derivatives(components, person: PanelArrays, zeta, weights):
+    """The choice kernel's closed-form derivatives in its linear field entries ``gamma``
+    (its ``linear_derivatives``): per draw ``d c_nr / d gamma`` ``(R, E)`` and
+    ``d^2 sum_r w_r c_nr / d gamma d gamma'``, for one person's draws ``zeta`` ``(R, L)``
     and weights ``w`` ``(R,)``."""
     structural, _, _, choice = components
     eta = structural(person.covariates, zeta.T)
-    return choice.linear_hessian(
+    return choice.linear_derivatives(
         person.design, eta, person.chosen, person.available, person.situation_mask, weights
     )
 
@@ -230,24 +242,25 @@ class SimulatedLikelihood(eqx.Module):
     def _chunk_sum(self, free_internal, panel, zeta, log_weights):
         return self._chunk_per_person(free_internal, panel, zeta, log_weights).sum()
 
-    def _draw_terms(self, free_internal, person, zeta):
-        """``(m_r, c_r)`` of one person at ``free_internal`` (see :func:`draw_terms`)."""
-        return draw_terms(self.components(free_internal), person, zeta)[1:]
+    def _draw_rows(self, free_internal, person, zeta):
+        """``(rows_r, c_r)`` of one person at ``free_internal`` (see :func:`draw_rows`)."""
+        return draw_rows(self.components(free_internal), person, zeta)[1:]
 
-    def _linear_block(self, free_internal, panel, zeta, weights):
-        """The choice's closed-form block summed over a chunk (see
-        :func:`draw_linear_hessian`), ``weights`` ``[c, R]``."""
+    def _linear_derivatives(self, free_internal, panel, zeta, weights):
+        """The choice's closed-form derivatives over a chunk (see
+        :func:`draw_linear_derivatives`), ``weights`` ``[c, R]``: per person and draw
+        ``[c, R, E]``, and the block summed over the chunk."""
         components = self.components(free_internal)
-        blocks = jax.vmap(draw_linear_hessian, in_axes=(None, 0, 0, 0))(
+        slopes, blocks = jax.vmap(draw_linear_derivatives, in_axes=(None, 0, 0, 0))(
             components, panel, zeta, weights
         )
-        return blocks.sum(axis=0)
+        return slopes, blocks.sum(axis=0)
 
     def _chunk_hessian(self, free_internal, panel, zeta, log_weights):
         return chunk_hessian(
             self.plan,
-            self._draw_terms,
-            self._linear_block,
+            self._draw_rows,
+            self._linear_derivatives,
             free_internal,
             panel,
             zeta,

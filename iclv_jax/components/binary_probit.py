@@ -24,13 +24,13 @@ class BinaryProbitChoice(AbstractChoice):
 
     linear_fields = ("beta", "theta")
 
-    def utility_curvature(self, base, eta, chosen, available):
-        """``d^2 log Phi(s V) / dV^2 = -m (s V + m)`` with ``s = 2 y - 1`` and the inverse
-        Mills ratio ``m = phi(s V) / Phi(s V)``, ``(T, 1, 1, R)``."""
+    def utility_derivatives(self, base, eta, chosen, available):
+        """With ``s = 2 y - 1`` and the inverse Mills ratio ``m = phi(s V) / Phi(s V)``:
+        ``d log Phi(s V) / dV = s m`` and ``d^2 / dV^2 = -m (s V + m)``."""
         v = self.utilities(base, eta)[:, 0]
-        signed = jnp.where(along_draws(chosen == 1, eta), v, -v)
-        mills = jnp.exp(-0.5 * signed**2 - 0.5 * jnp.log(2 * jnp.pi) - log_normal_cdf(signed))
-        return (-mills * (signed + mills))[:, None, None]
+        sign = jnp.where(along_draws(chosen == 1, eta), 1.0, -1.0).astype(v.dtype)
+        mills = jnp.exp(-0.5 * v**2 - 0.5 * jnp.log(2 * jnp.pi) - log_normal_cdf(sign * v))
+        return (sign * mills)[:, None], (-mills * (sign * v + mills))[:, None, None]
 
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
         v = self.utilities(base, eta)[:, 0]

@@ -102,8 +102,8 @@ class AbstractComponent(eqx.Module):
     ``"whole"``, the component is one additive term; ``"shared"``, its parameters reach
     every term (the structural equations, through the LVs).  ``linear_fields``: the
     fields in which the component's term is a function of linear combinations, whose
-    second derivatives the component gives in closed form (a choice kernel's
-    ``linear_hessian``); the Hessian needs no seed for parameters found only there."""
+    derivatives the component gives in closed form (a choice kernel's
+    ``linear_derivatives``); the Hessian needs no seed for parameters found only there."""
 
     additive: ClassVar[Additivity]
     linear_fields: ClassVar[tuple[str, ...]] = ()

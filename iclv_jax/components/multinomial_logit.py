@@ -30,15 +30,16 @@ class MultinomialLogitChoice(AbstractChoice):
 
     linear_fields = ("beta", "theta")
 
-    def utility_curvature(self, base, eta, chosen, available):
-        """``-(diag(P_tr) - P_tr P_tr')``, whatever was chosen (0 for unavailable
-        alternatives, whose ``P`` is 0)."""
+    def utility_derivatives(self, base, eta, chosen, available):
+        """``d log P_t / dV_t = e_(y_t) - P_t`` and ``d^2 log P_t / dV_t dV_t' =
+        -(diag(P_t) - P_t P_t')`` (0 for unavailable alternatives, whose ``P`` is 0)."""
         p = jax.nn.softmax(self.utilities(base, eta), axis=1, where=along_draws(available, eta))
-        p = jnp.moveaxis(p, -1, 1)  # (T, R, J)
-        curvature = p[..., :, None] * p[..., None, :] - jnp.einsum(
-            "trj,jk->trjk", p, jnp.eye(p.shape[-1], dtype=p.dtype)
+        chosen_one = jax.nn.one_hot(chosen, p.shape[1], axis=1, dtype=p.dtype)
+        curvature = (
+            p[:, :, None] * p[:, None, :]
+            - jnp.eye(p.shape[1], dtype=p.dtype)[:, :, None] * p[:, None, :]
         )
-        return jnp.moveaxis(curvature, 1, -1)
+        return along_draws(chosen_one, eta) - p, curvature
 
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available: Bool[Array, "T J"]):
         v = self.utilities(base, eta)
