@@ -43,10 +43,11 @@ class HessianPlan(eqx.Module):
     ``closed``: the free parameters whose block ``d^2 a / du_closed du_closed'`` comes in
     closed form from the choice kernel (no seed); ``closed_gather`` ``[E, C]``: the
     derivatives of the kernel's linear field entries (``linear_fields`` flattened and
-    concatenated) with respect to them.  ``da_r / du_f`` is the sum over the terms marked
-    in ``draw_terms[f]`` (the measurement rows, then the choice) of their derivatives
-    along seed ``draw_seed[f]`` (one term for a private parameter, all for a shared one,
-    none for a closed one, whose derivative the kernel gives)."""
+    concatenated) with respect to them.  ``da_r / du_f = sum_kt measurement_draws[f, k, t]
+    dm_rt[k] + sum_k choice_draws[f, k] dc_r[k]``, ``dm_rt[k]`` the derivative of
+    measurement row ``t`` along measurement seed ``k``, ``dc_r[k]`` the choice's along
+    choice seed ``k``: one term along the seed of a private parameter, all along that of
+    a shared one, none for a closed one (the kernel gives it)."""
 
     seeds: Float[Array, "K F"]
     source_seed: Int[Array, "F F"]
@@ -56,8 +57,8 @@ class HessianPlan(eqx.Module):
     choice_seeds: Int[Array, " Kc"]
     closed: Int[Array, " C"]
     closed_gather: Float[Array, "E C"]
-    draw_seed: Int[Array, " F"]
-    draw_terms: Float[Array, "F T"]
+    measurement_draws: Float[Array, "F Km Rows"]
+    choice_draws: Float[Array, "F Kc"]
 
 
 def _parameter_groups(layout: Layout, n_reported: int) -> list[set[tuple[int, int] | int | str]]:
@@ -117,28 +118,32 @@ def _closed_form(layout: Layout, to_reported: ToReported, private_to_choice: lis
     return closed, gather
 
 
-def _draw_gradient_map(layout: Layout, group_of: list, seed: dict, closed: list[int]):
-    """``(draw_seed [F], draw_terms [F, T])`` (see :class:`HessianPlan`).  The terms are
-    the rows of the ``"rows"`` components in layout order (:func:`draw_rows
-    <iclv_jax.likelihood.draw_rows>`: ordered, then continuous items), then the choice."""
+def _draw_gradient_map(layout: Layout, group_of: list, seed: dict, part_seeds):
+    """``(measurement_draws [F, Km, Rows], choice_draws [F, Kc])`` (see
+    :class:`HessianPlan`) for the seeds ``part_seeds`` (measurement, choice) of each part.
+    The measurement rows are those of the ``"rows"`` components in layout order
+    (:func:`draw_rows <iclv_jax.likelihood.draw_rows>`: ordered, then continuous
+    items)."""
     offsets, n_rows = {}, 0
     for part_number, part in enumerate(layout.parts[:-1]):
         if part.component.additive == "rows":
             offsets[part_number] = n_rows
             n_rows += max((np.shape(index)[0] for index in part.gathers.values()), default=0)
-    draw_seed = np.zeros(len(group_of), dtype=np.int64)
-    draw_terms = np.zeros((len(group_of), n_rows + 1))
+    measurement_seeds, choice_seeds = (list(seeds) for seeds in part_seeds)
+    measurement = np.zeros((len(group_of), len(measurement_seeds), n_rows))
+    choice = np.zeros((len(group_of), len(choice_seeds)))
     for f, group in enumerate(group_of):
-        if f in closed:
+        if f not in seed:  # closed form
             continue
-        draw_seed[f] = seed[f]
-        if group is None:  # shared: every term
-            draw_terms[f] = 1.0
-        elif isinstance(group, tuple):  # one measurement row
-            draw_terms[f, offsets[group[0]] + group[1]] = 1.0
-        else:  # the choice model
-            draw_terms[f, n_rows] = 1.0
-    return draw_seed, draw_terms
+        if group is None or isinstance(group, tuple):
+            k = measurement_seeds.index(seed[f])
+            if group is None:  # shared: every term
+                measurement[f, k] = 1.0
+            else:  # one measurement row
+                measurement[f, k, offsets[group[0]] + group[1]] = 1.0
+        if group is None or not isinstance(group, tuple):
+            choice[f, choice_seeds.index(seed[f])] = 1.0
+    return measurement, choice
 
 
 def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = True) -> HessianPlan:
@@ -197,34 +202,58 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
             else:  # from column i (symmetry)
                 source_seed[i, j], source_index[i, j] = seed[i], j
 
-    draw_seed, draw_terms = _draw_gradient_map(layout, group_of, seed, closed)
-
     def seeds_touching(part):  # seeds with a shared parameter or one of ``part``'s
-        return jnp.asarray(
-            [
-                k
-                for k in range(seeds.shape[0])
-                if any(group_of[f] is None or part(group_of[f]) for f in np.flatnonzero(seeds[k]))
-            ],
-            dtype=jnp.int32,
-        )
+        return [
+            k
+            for k in range(seeds.shape[0])
+            if any(group_of[f] is None or part(group_of[f]) for f in np.flatnonzero(seeds[k]))
+        ]
 
+    part_seeds = (
+        seeds_touching(lambda group: group != choice),
+        seeds_touching(lambda group: group == choice),
+    )
+    measurement_draws, choice_draws = _draw_gradient_map(layout, group_of, seed, part_seeds)
     return HessianPlan(
         jnp.asarray(seeds),
         jnp.asarray(source_seed),
         jnp.asarray(source_index),
         jnp.asarray(nonzero),
-        measurement_seeds=seeds_touching(lambda group: group != choice),
-        choice_seeds=seeds_touching(lambda group: group == choice),
+        measurement_seeds=jnp.asarray(part_seeds[0], dtype=jnp.int32),
+        choice_seeds=jnp.asarray(part_seeds[1], dtype=jnp.int32),
         closed=jnp.asarray(closed, dtype=jnp.int32),
         closed_gather=jnp.asarray(closed_gather),
-        draw_seed=jnp.asarray(draw_seed, dtype=jnp.int32),
-        draw_terms=jnp.asarray(draw_terms),
+        measurement_draws=jnp.asarray(measurement_draws),
+        choice_draws=jnp.asarray(choice_draws),
     )
 
 
 DrawRows = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]
 LinearDerivatives = Callable[[Array, PanelArrays, Array, Array], tuple[Array, Array]]
+
+
+class HessianSums(eqx.Module):
+    """What :func:`chunk_hessian` adds up over people: the ``K`` seeds' products of
+    ``sum p d^2 a`` ``[K, F]``, the closed-form block in the choice kernel's linear field
+    entries ``[E, E]`` and ``sum_n (sum_r p_nr da da' - g_n g_n')`` ``[F, F]``;
+    :func:`assemble_hessian` makes the Hessian of them (linear, so once for all
+    chunks)."""
+
+    products: Float[Array, "K F"]
+    block: Float[Array, "E E"]
+    outer: Float[Array, "F F"]
+
+
+def assemble_hessian(plan: HessianPlan, sums: HessianSums) -> Float[Array, "F F"]:
+    """The Hessian from the sums: every entry read from its seed's product (0 where the
+    additive structure says so), plus the closed-form block mapped to ``u`` by
+    ``closed_gather``, plus the outer products."""
+    second = jnp.where(plan.nonzero, sums.products[plan.source_seed, plan.source_index], 0.0)
+    gather = plan.closed_gather.astype(sums.block.dtype)
+    second = second.at[plan.closed[:, None], plan.closed[None, :]].add(
+        gather.T @ sums.block @ gather
+    )
+    return second + sums.outer
 
 
 def chunk_hessian(
@@ -235,37 +264,40 @@ def chunk_hessian(
     panel: PanelArrays,
     zeta,
     log_weights,
-) -> Float[Array, "F F"]:
-    """``sum_n d^2 log L_n / du du'`` over a chunk of people, from
-    ``log L_n = logsumexp_r(a_nr + log w_nr)`` with softmax weights ``p_nr`` and
-    ``g_n = sum_r p_nr da_nr/du``:
+) -> HessianSums:
+    """The sums over a chunk of people (see :class:`HessianSums`) of
+    ``d^2 log L_n / du du'``, from ``log L_n = logsumexp_r(a_nr + log w_nr)`` with
+    softmax weights ``p_nr`` and ``g_n = sum_r p_nr da_nr/du``:
 
         H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
 
-    ``rows(u, person, zeta)`` gives one person's measurement rows ``(K, R)`` and choice
-    term ``(R,)`` at ``u``.  A forward pass gives ``a`` and ``p``; ``sum p d^2 a`` (``p``
-    held fixed) comes from forward-over-reverse products with the plan's ``K`` seeds,
-    the measurement and choice parts each with only the seeds that involve it, whose
-    forward tangents also give the per-draw gradients; the closed-form parts come from
-    ``linear_derivatives(u, panel, zeta, weighted_p)`` (per-draw slopes ``[n, R, E]``
-    and the block ``[E, E]`` in the choice kernel's linear field entries), mapped by
-    ``closed_gather``."""
+    ``rows(u, person, zeta)`` gives one person's measurement rows ``(Rows, R)`` and
+    choice term ``(R,)`` at ``u``.  A forward pass gives ``a`` and ``p``; ``sum p d^2 a``
+    (``p`` held fixed) comes from forward-over-reverse products with the plan's ``K``
+    seeds, the measurement and choice parts each with only the seeds that involve it,
+    whose forward tangents also give the per-draw gradients; the closed-form parts come
+    from ``linear_derivatives(u, panel, zeta, weighted_p)`` (per-draw slopes
+    ``[n, R, E]`` and the block ``[E, E]`` in the choice kernel's linear field
+    entries)."""
     dtype = free_internal.dtype
 
-    def terms_at(u):  # measurement rows [n, K, R], the choice [n, 1, R]
+    def terms_at(u):  # measurement rows [n, Rows, R], the choice [n, 1, R]
         measurement, choices = jax.vmap(lambda p, z: rows(u, p, z))(panel, zeta)
         return measurement, choices[:, None, :]
 
     measurement, choices = terms_at(free_internal)
-    n_rows = measurement.shape[1]
-    if plan.draw_terms.shape[1] != n_rows + 1:
-        raise ValueError(f"the plan has {plan.draw_terms.shape[1] - 1} rows, the data {n_rows}")
+    if plan.measurement_draws.shape[2] != measurement.shape[1]:
+        raise ValueError(
+            f"the plan has {plan.measurement_draws.shape[2]} measurement rows, "
+            f"the likelihood {measurement.shape[1]}"
+        )
     p = jax.nn.softmax(measurement.sum(axis=1) + choices[:, 0] + log_weights, axis=1)
     weighted_p = p * panel.weight[:, None]
 
     def part_products(part: int, seed_rows):
-        """For the plan's seeds ``seed_rows``: ``d^2 (sum p a_part) / du du' . seed`` and
-        the part's terms' per-draw derivatives along the seed."""
+        """For the plan's seeds ``seed_rows``: ``d^2 (sum p a_part) / du du' . seed``
+        ``[k, F]`` and the part's terms' per-draw derivatives along the seed
+        ``[k, n, terms, R]``."""
 
         def weighted(u):
             terms = terms_at(u)[part]
@@ -285,26 +317,17 @@ def chunk_hessian(
         .at[plan.choice_seeds]
         .add(choice_products)
     )
-    tangents = (
-        jnp.zeros(
-            (plan.seeds.shape[0],) + measurement.shape[:1] + (n_rows + 1,) + p.shape[1:], dtype
-        )
-        .at[plan.measurement_seeds, :, :n_rows]
-        .set(measurement_tangents)
-        .at[plan.choice_seeds, :, n_rows:]
-        .set(choice_tangents)
-    )
-    draw_grads = jnp.einsum("ft,fntr->nrf", plan.draw_terms.astype(dtype), tangents[plan.draw_seed])
-    second = jnp.where(plan.nonzero, products[plan.source_seed, plan.source_index], 0.0)
+    draw_grads = jnp.einsum(
+        "fkt,kntr->nrf", plan.measurement_draws.astype(dtype), measurement_tangents
+    ) + jnp.einsum("fk,knr->nrf", plan.choice_draws.astype(dtype), choice_tangents[:, :, 0])
+    gather = plan.closed_gather.astype(dtype)
     if plan.closed.shape[0]:
-        gather = plan.closed_gather.astype(dtype)
         slopes, block = linear_derivatives(free_internal, panel, zeta, weighted_p)
-        second = second.at[plan.closed[:, None], plan.closed[None, :]].add(
-            gather.T @ block @ gather
-        )
         draw_grads = draw_grads.at[..., plan.closed].add(slopes @ gather)
+    else:
+        block = jnp.zeros((gather.shape[0],) * 2, dtype)
     person_grads = jnp.einsum("nr,nrf->nf", p, draw_grads)
     outer = jnp.einsum("nr,nri,nrj->ij", weighted_p, draw_grads, draw_grads) - jnp.einsum(
         "n,ni,nj->ij", panel.weight, person_grads, person_grads
     )
-    return second + outer
+    return HessianSums(products, block, outer)

@@ -45,7 +45,7 @@ from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Float
 
 from .data import LARGEST_VALUE, Panel
-from .hessian import HessianPlan, chunk_hessian, hessian_plan
+from .hessian import HessianPlan, assemble_hessian, chunk_hessian, hessian_plan
 from .layout import Layout
 from .params import ParameterSpace, ToReported
 from .placement import (
@@ -302,8 +302,9 @@ class SimulatedLikelihood(eqx.Module):
     def hessian(self, free_internal) -> Float[Array, "F F"]:
         """Exact Hessian ``d^2 log L / du du'`` on chunks of ``hessian_chunk_size``
         people (see :func:`~iclv_jax.hessian.chunk_hessian`), summed over chunks and
-        devices."""
-        return self.sum_people(self._chunk_hessian, free_internal, self.hessian_chunk_size)
+        devices, assembled once (:func:`~iclv_jax.hessian.assemble_hessian`)."""
+        sums = self.sum_people(self._chunk_hessian, free_internal, self.hessian_chunk_size)
+        return assemble_hessian(self.plan, sums)
 
 
 def _hessian_chunk_size(
