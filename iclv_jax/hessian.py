@@ -310,12 +310,10 @@ def chunk_hessian(
 
     measurement_products, measurement_tangents = part_products(0, plan.measurement_seeds)
     choice_products, choice_tangents = part_products(1, plan.choice_seeds)
+    n_seeds = plan.seeds.shape[0]  # one-hot matmuls rather than scatters (slow on CPU)
     products = (
-        jnp.zeros(plan.seeds.shape, dtype)
-        .at[plan.measurement_seeds]
-        .add(measurement_products)
-        .at[plan.choice_seeds]
-        .add(choice_products)
+        jax.nn.one_hot(plan.measurement_seeds, n_seeds, dtype=dtype).T @ measurement_products
+        + jax.nn.one_hot(plan.choice_seeds, n_seeds, dtype=dtype).T @ choice_products
     )
     draw_grads = jnp.einsum(
         "fkt,kntr->nrf", plan.measurement_draws.astype(dtype), measurement_tangents
@@ -323,7 +321,8 @@ def chunk_hessian(
     gather = plan.closed_gather.astype(dtype)
     if plan.closed.shape[0]:
         slopes, block = linear_derivatives(free_internal, panel, zeta, weighted_p)
-        draw_grads = draw_grads.at[..., plan.closed].add(slopes @ gather)
+        into_free = gather @ jax.nn.one_hot(plan.closed, draw_grads.shape[-1], dtype=dtype)
+        draw_grads = draw_grads + slopes @ into_free
     else:
         block = jnp.zeros((gather.shape[0],) * 2, dtype)
     person_grads = jnp.einsum("nr,nrf->nf", p, draw_grads)
