@@ -32,7 +32,6 @@ import numpy as np
 from _common import RESULTS, machine, save
 
 import iclv_jax as ij
-from iclv_jax import datasets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,13 +48,14 @@ def package_at(commit: str, folder: Path):
     return importlib.import_module("iclv_jax_before")
 
 
-def cases() -> dict:
-    """``name -> (model, data, draws(R), parameters)``: the peer cases."""
-    drug, drug_model, drug_start = datasets.drug_choice()
-    beverage, beverage_model, truth = datasets.beverage(n_people=326, seed=0)
+def cases(package) -> dict:
+    """``name -> (model, data, draws(R), parameters)``: the peer cases, built by
+    ``package`` (this checkout's or the one before: each checks its own classes)."""
+    drug, drug_model, drug_start = package.datasets.drug_choice(ij.datasets.drug_choice_path())
+    beverage, beverage_model, truth = package.datasets.beverage(n_people=326, seed=0)
     return {
-        "drug_choice": (drug_model, drug, ij.ApolloHalton, drug_start),
-        "beverage": (beverage_model, beverage, lambda r: ij.Halton(r, seed=0), truth),
+        "drug_choice": (drug_model, drug, package.ApolloHalton, drug_start),
+        "beverage": (beverage_model, beverage, lambda r: package.Halton(r, seed=0), truth),
     }
 
 
@@ -66,13 +66,16 @@ def timed(fn) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def measure(before, model, data, draws, params, repeats: int) -> dict:
-    """Best and median LL + gradient and Hessian times (this checkout's and ``before``'s
-    Hessian), called in turn after one compiling call each."""
-    problem = ij.Problem(model, data, draws=draws)
+def measure(before, case: tuple, case_before: tuple, r: int, repeats: int) -> dict:
+    """Best and median LL + gradient and Hessian times (this checkout's and the one
+    before's Hessian, each on its own ``case``), called in turn after one compiling call
+    each."""
+    model, data, draws, params = case
+    problem = ij.Problem(model, data, draws=draws(r))
     likelihood = problem.likelihood
     u = problem.free_internal(params)
-    old = before.Problem(model, data, draws=draws).likelihood
+    model, data, draws, params = case_before
+    old = before.Problem(model, data, draws=draws(r)).likelihood
     calls = {
         "loglike_and_grad": lambda: likelihood.loglike_and_grad(u),
         "hessian_before": lambda: old.hessian(u),
@@ -146,12 +149,13 @@ def main():
     args = parser.parse_args()
     rows = []
     before = package_at(args.before, Path(tempfile.mkdtemp()))
-    for name, (model, data, draws, params) in cases().items():
+    cases_before = cases(before)
+    for name, case in cases(ij).items():
         for r in args.draws:
             row = {
                 "case": name,
                 "draws": r,
-                **measure(before, model, data, draws(r), params, args.repeats),
+                **measure(before, case, cases_before[name], r, args.repeats),
             }
             print(
                 f"{name} R={r}: Hessian {row['hessian_over_grad_before']:.1f} -> "
