@@ -248,7 +248,10 @@ def assemble_hessian(plan: HessianPlan, sums: HessianSums) -> Float[Array, "F F"
     """The Hessian from the sums: every entry read from its seed's product (0 where the
     additive structure says so), plus the closed-form block mapped to ``u`` by
     ``closed_gather``, plus the outer products."""
-    second = jnp.where(plan.nonzero, sums.products[plan.source_seed, plan.source_index], 0.0)
+    if plan.seeds.shape[0]:
+        second = jnp.where(plan.nonzero, sums.products[plan.source_seed, plan.source_index], 0.0)
+    else:  # everything in closed form (an MNL without LVs)
+        second = jnp.zeros_like(sums.outer)
     gather = plan.closed_gather.astype(sums.block.dtype)
     second = second.at[plan.closed[:, None], plan.closed[None, :]].add(
         gather.T @ sums.block @ gather

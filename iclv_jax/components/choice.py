@@ -99,19 +99,21 @@ class AbstractChoice(AbstractComponent):
         slope = jnp.where(mask[:, None, None], slope, 0.0)
         curvature = jnp.where(mask[:, None, None, None], curvature, 0.0)
         x = design[..., : self.beta.shape[0]]
+        n_beta, (n_alt, n_eta), n_draws = x.shape[2], self.theta.shape, eta.shape[1]
         slopes = jnp.concatenate(
             [
                 jnp.einsum("tjp,tjr->rp", x, slope),
-                jnp.einsum("tjr,lr->rjl", slope, eta).reshape(eta.shape[1], -1),
+                jnp.einsum("tjr,lr->rjl", slope, eta).reshape(n_draws, n_alt * n_eta),
             ],
             axis=1,
         )
-        e = jnp.concatenate([jnp.ones_like(eta[:1]), eta])
+        e = jnp.concatenate([jnp.ones((1, n_draws), eta.dtype), eta])
         moments = jnp.einsum("tjkr,ar,br,r->tabjk", curvature, e, e, weights)
-        n_beta, (n_alt, n_eta) = x.shape[2], self.theta.shape
         beta_beta = jnp.einsum("tjp,tjk,tkq->pq", x, moments[:, 0, 0], x)
-        beta_theta = jnp.einsum("tjp,tljk->pkl", x, moments[:, 0, 1:]).reshape(n_beta, -1)
-        theta_theta = jnp.einsum("tlmjk->jlkm", moments[:, 1:, 1:]).reshape(n_alt * n_eta, -1)
+        beta_theta = jnp.einsum("tjp,tljk->pkl", x, moments[:, 0, 1:])
+        beta_theta = beta_theta.reshape(n_beta, n_alt * n_eta)
+        theta_theta = jnp.einsum("tlmjk->jlkm", moments[:, 1:, 1:])
+        theta_theta = theta_theta.reshape(n_alt * n_eta, n_alt * n_eta)
         block = jnp.block([[beta_beta, beta_theta], [beta_theta.T, theta_theta]])
         return self.scale * slopes, self.scale**2 * block
 
