@@ -6,10 +6,16 @@ For person ``n`` with draw log-likelihoods ``a_nr`` and log-weights ``log w_nr``
 
     H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
 
-``a = m + c`` is a sum of additive terms (one per measurement row in ``m``, the
+``a = sum_k m_k + c`` is a sum of additive terms (one per measurement row ``m_k``, the
 choice model ``c``) that share only the LVs; :func:`hessian_plan` compresses
 ``sum p d^2 a`` into ``K`` Hessian-vector products from that structure
-(Curtis-Powell-Reid), and :func:`chunk_hessian` evaluates it.
+(Curtis-Powell-Reid), and :func:`chunk_hessian` evaluates it.  The same forward passes
+give every term's per-draw derivative along each seed, hence the per-draw gradients
+``da_nr/du`` (a term's private parameter is alone in its seed for that term).  The
+choice model's parameters that enter its utilities linearly (``V = mu (x'beta + theta
+eta + ...)``, the kernel's ``linear_fields``) need no seed: the kernel gives their
+per-draw gradients and second derivatives in closed form (``linear_derivatives``),
+mapped to ``u`` by the plan's ``closed_gather``.
 """
 
 from __future__ import annotations
@@ -33,7 +39,15 @@ class HessianPlan(eqx.Module):
     ``[source_seed[i, j], source_index[i, j]]`` of the ``K`` Hessian-vector products,
     where ``nonzero[i, j]``, and 0 elsewhere.  ``measurement_seeds`` and
     ``choice_seeds``: the seeds whose products involve the measurement rows and the
-    choice model (the others are 0 for that part, which is then not evaluated)."""
+    choice model (the others are 0 for that part, which is then not evaluated).
+    ``closed``: the free parameters whose block ``d^2 a / du_closed du_closed'`` comes in
+    closed form from the choice kernel (no seed); ``closed_gather`` ``[E, C]``: the
+    derivatives of the kernel's linear field entries (``linear_fields`` flattened and
+    concatenated) with respect to them.  ``da_r / du_f = sum_kt measurement_draws[f, k, t]
+    dm_rt[k] + sum_k choice_draws[f, k] dc_r[k]``, ``dm_rt[k]`` the derivative of
+    measurement row ``t`` along measurement seed ``k``, ``dc_r[k]`` the choice's along
+    choice seed ``k``: one term along the seed of a private parameter, all along that of
+    a shared one, none for a closed one (the kernel gives it)."""
 
     seeds: Float[Array, "K F"]
     source_seed: Int[Array, "F F"]
@@ -41,6 +55,10 @@ class HessianPlan(eqx.Module):
     nonzero: Bool[Array, "F F"]
     measurement_seeds: Int[Array, " Km"]
     choice_seeds: Int[Array, " Kc"]
+    closed: Int[Array, " C"]
+    closed_gather: Float[Array, "E C"]
+    measurement_draws: Float[Array, "F Km Rows"]
+    choice_draws: Float[Array, "F Kc"]
 
 
 def _parameter_groups(layout: Layout, n_reported: int) -> list[set[tuple[int, int] | int | str]]:
@@ -65,7 +83,70 @@ def _parameter_groups(layout: Layout, n_reported: int) -> list[set[tuple[int, in
     return groups
 
 
-def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
+def _closed_form(layout: Layout, to_reported: ToReported, private_to_choice: list[int]):
+    """The choice's free parameters whose second derivatives among themselves the kernel
+    gives in closed form, and ``d field entry / du`` for them (``[E, C]``, the kernel's
+    ``linear_fields`` flattened in order): each is a coefficient (reported = internal)
+    gathered only into those fields, in which the utilities are linear."""
+    choice = layout.choice
+    fields = choice.component.linear_fields
+    free_index = np.asarray(to_reported.free_index)
+    nonlinear = np.asarray(to_reported.is_log) | np.asarray(to_reported.is_threshold)
+    elsewhere = {
+        int(i)
+        for name, index in choice.gathers.items()
+        if name not in fields
+        for i in np.asarray(index).ravel()
+    }
+    closed = [
+        f
+        for f in private_to_choice
+        if not nonlinear[free_index[f]] and int(free_index[f]) not in elsewhere
+    ]
+    entries = [
+        (np.asarray(choice.gathers[name]).ravel(), np.ravel(choice.signs.get(name, 1.0)))
+        for name in fields
+    ]
+    gather = np.zeros((sum(len(index) for index, _ in entries), len(closed)))
+    offset = 0
+    for index, sign in entries:
+        for c, f in enumerate(closed):
+            gather[offset : offset + len(index), c] = np.where(
+                index == free_index[f], np.broadcast_to(sign, index.shape), 0.0
+            )
+        offset += len(index)
+    return closed, gather
+
+
+def _draw_gradient_map(layout: Layout, group_of: list, seed: dict, part_seeds):
+    """``(measurement_draws [F, Km, Rows], choice_draws [F, Kc])`` (see
+    :class:`HessianPlan`) for the seeds ``part_seeds`` (measurement, choice) of each part.
+    The measurement rows are those of the ``"rows"`` components in layout order
+    (:func:`draw_rows <iclv_jax.likelihood.draw_rows>`: ordered, then continuous
+    items)."""
+    offsets, n_rows = {}, 0
+    for part_number, part in enumerate(layout.parts[:-1]):
+        if part.component.additive == "rows":
+            offsets[part_number] = n_rows
+            n_rows += max((np.shape(index)[0] for index in part.gathers.values()), default=0)
+    measurement_seeds, choice_seeds = (list(seeds) for seeds in part_seeds)
+    measurement = np.zeros((len(group_of), len(measurement_seeds), n_rows))
+    choice = np.zeros((len(group_of), len(choice_seeds)))
+    for f, group in enumerate(group_of):
+        if f not in seed:  # closed form
+            continue
+        if group is None or isinstance(group, tuple):
+            k = measurement_seeds.index(seed[f])
+            if group is None:  # shared: every term
+                measurement[f, k] = 1.0
+            else:  # one measurement row
+                measurement[f, k, offsets[group[0]] + group[1]] = 1.0
+        if group is None or not isinstance(group, tuple):
+            choice[f, choice_seeds.index(seed[f])] = 1.0
+    return measurement, choice
+
+
+def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = True) -> HessianPlan:
     """Seeds for the Hessian of the draw log-likelihood ``a`` from its additive structure.
 
     ``a`` is a sum of terms (one per measurement row, one for the choice model) that
@@ -73,8 +154,12 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
     cross-derivatives with the private parameters of every other term, so the ``i``-th
     private parameters of all terms share one seed (Curtis-Powell-Reid compression);
     the other ("shared") parameters get a seed each.  Entries between a private and a
-    shared parameter are read from the shared one's column (symmetry).  ``K`` = shared
-    parameters + the largest number of private parameters in a term, instead of ``F``.
+    shared parameter are read from the shared one's column (symmetry).  The choice's
+    parameters in its closed-form block (:func:`_closed_form`) get no seed: their
+    entries with other parameters are read from those parameters' columns.  ``K`` =
+    shared parameters + the largest number of seeded private parameters in a term,
+    instead of ``F``.  ``closed_form=False``: every parameter gets a seed (the generic
+    path, the closed form's witness).
     """
     free_index = np.asarray(to_reported.free_index)
     cumulate = np.asarray(to_reported.cumulate) != 0
@@ -89,98 +174,162 @@ def hessian_plan(layout: Layout, to_reported: ToReported) -> HessianPlan:
             *(reported_groups[i] for i in np.flatnonzero(depends[:, free_index[f]]))
         )
         group_of.append(next(iter(groups)) if len(groups) == 1 and "shared" not in groups else None)
+    closed, closed_gather = _closed_form(
+        layout, to_reported, [f for f in range(n_free) if closed_form and group_of[f] == choice]
+    )
     shared = [f for f in range(n_free) if group_of[f] is None]
     rank = {}
     for f in range(n_free):
-        if group_of[f] is not None:
-            rank[f] = sum(1 for e in range(f) if group_of[e] == group_of[f])
+        if group_of[f] is not None and f not in closed:
+            rank[f] = sum(1 for e in range(f) if group_of[e] == group_of[f] and e not in closed)
     n_private_seeds = max(rank.values(), default=-1) + 1
     seed = {f: i for i, f in enumerate(shared)}
     seed.update({f: len(shared) + r for f, r in rank.items()})
     seeds = np.zeros((len(shared) + n_private_seeds, n_free))
-    for f in range(n_free):
-        seeds[seed[f], f] = 1.0
+    for f, k in seed.items():
+        seeds[k, f] = 1.0
     source_seed = np.zeros((n_free, n_free), dtype=np.int64)
     source_index = np.zeros((n_free, n_free), dtype=np.int64)
-    nonzero = np.ones((n_free, n_free), dtype=bool)
+    nonzero = np.zeros((n_free, n_free), dtype=bool)
     for i in range(n_free):
         for j in range(n_free):
-            if group_of[j] is None or group_of[i] is not None:  # column j holds it
+            if i in closed and j in closed:
+                continue  # the closed-form block
+            nonzero[i, j] = None in (group_of[i], group_of[j]) or group_of[i] == group_of[j]
+            # column j holds entry (i, j) when j is seeded and shared, or i is private
+            if j in seed and (group_of[j] is None or group_of[i] is not None):
                 source_seed[i, j], source_index[i, j] = seed[j], i
-                nonzero[i, j] = None in (group_of[i], group_of[j]) or group_of[i] == group_of[j]
-            else:  # i shared, j private: from column i
+            else:  # from column i (symmetry)
                 source_seed[i, j], source_index[i, j] = seed[i], j
 
     def seeds_touching(part):  # seeds with a shared parameter or one of ``part``'s
-        return jnp.asarray(
-            [
-                k
-                for k in range(seeds.shape[0])
-                if any(group_of[f] is None or part(group_of[f]) for f in np.flatnonzero(seeds[k]))
-            ],
-            dtype=jnp.int32,
-        )
+        return [
+            k
+            for k in range(seeds.shape[0])
+            if any(group_of[f] is None or part(group_of[f]) for f in np.flatnonzero(seeds[k]))
+        ]
 
+    part_seeds = (
+        seeds_touching(lambda group: group != choice),
+        seeds_touching(lambda group: group == choice),
+    )
+    measurement_draws, choice_draws = _draw_gradient_map(layout, group_of, seed, part_seeds)
     return HessianPlan(
         jnp.asarray(seeds),
         jnp.asarray(source_seed),
         jnp.asarray(source_index),
         jnp.asarray(nonzero),
-        measurement_seeds=seeds_touching(lambda group: group != choice),
-        choice_seeds=seeds_touching(lambda group: group == choice),
+        measurement_seeds=jnp.asarray(part_seeds[0], dtype=jnp.int32),
+        choice_seeds=jnp.asarray(part_seeds[1], dtype=jnp.int32),
+        closed=jnp.asarray(closed, dtype=jnp.int32),
+        closed_gather=jnp.asarray(closed_gather),
+        measurement_draws=jnp.asarray(measurement_draws),
+        choice_draws=jnp.asarray(choice_draws),
     )
 
 
-DrawTerms = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]
+DrawRows = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]
+LinearDerivatives = Callable[[Array, PanelArrays, Array, Array], tuple[Array, Array]]
+
+
+class HessianSums(eqx.Module):
+    """What :func:`chunk_hessian` adds up over people: the ``K`` seeds' products of
+    ``sum p d^2 a`` ``[K, F]``, the closed-form block in the choice kernel's linear field
+    entries ``[E, E]`` and ``sum_n (sum_r p_nr da da' - g_n g_n')`` ``[F, F]``;
+    :func:`assemble_hessian` makes the Hessian of them (linear, so once for all
+    chunks)."""
+
+    products: Float[Array, "K F"]
+    block: Float[Array, "E E"]
+    outer: Float[Array, "F F"]
+
+
+def assemble_hessian(plan: HessianPlan, sums: HessianSums) -> Float[Array, "F F"]:
+    """The Hessian from the sums: every entry read from its seed's product (0 where the
+    additive structure says so), plus the closed-form block mapped to ``u`` by
+    ``closed_gather``, plus the outer products."""
+    if plan.seeds.shape[0]:
+        second = jnp.where(plan.nonzero, sums.products[plan.source_seed, plan.source_index], 0.0)
+    else:  # everything in closed form (an MNL without LVs)
+        second = jnp.zeros_like(sums.outer)
+    gather = plan.closed_gather.astype(sums.block.dtype)
+    second = second.at[plan.closed[:, None], plan.closed[None, :]].add(
+        gather.T @ sums.block @ gather
+    )
+    return second + sums.outer
 
 
 def chunk_hessian(
-    plan: HessianPlan, terms: DrawTerms, free_internal, panel: PanelArrays, zeta, log_weights
-) -> Float[Array, "F F"]:
-    """``sum_n d^2 log L_n / du du'`` over a chunk of people, from
-    ``log L_n = logsumexp_r(a_nr + log w_nr)`` with softmax weights ``p_nr`` and
-    ``g_n = sum_r p_nr da_nr/du``:
+    plan: HessianPlan,
+    rows: DrawRows,
+    linear_derivatives: LinearDerivatives,
+    free_internal,
+    panel: PanelArrays,
+    zeta,
+    log_weights,
+) -> HessianSums:
+    """The sums over a chunk of people (see :class:`HessianSums`) of
+    ``d^2 log L_n / du du'``, from ``log L_n = logsumexp_r(a_nr + log w_nr)`` with
+    softmax weights ``p_nr`` and ``g_n = sum_r p_nr da_nr/du``:
 
         H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
 
-    ``terms(u, person, zeta)`` gives one person's ``(m_r, c_r)`` ``(R,)`` each (the
-    measurement and choice parts of ``a = m + c``) at ``u``.  The per-draw values and
-    gradients come from one batched reverse pass; ``sum p d^2 a`` (``p`` held fixed)
-    from forward-over-reverse products with the plan's ``K`` seeds, the measurement and
-    choice parts each with only the seeds that involve it."""
+    ``rows(u, person, zeta)`` gives one person's measurement rows ``(Rows, R)`` and
+    choice term ``(R,)`` at ``u``.  A forward pass gives ``a`` and ``p``; ``sum p d^2 a``
+    (``p`` held fixed) comes from forward-over-reverse products with the plan's ``K``
+    seeds, the measurement and choice parts each with only the seeds that involve it,
+    whose forward tangents also give the per-draw gradients; the closed-form parts come
+    from ``linear_derivatives(u, panel, zeta, weighted_p)`` (per-draw slopes
+    ``[n, R, E]`` and the block ``[E, E]`` in the choice kernel's linear field
+    entries)."""
+    dtype = free_internal.dtype
 
-    def terms_at(u):  # (m, c), each [n, R]
-        return jax.vmap(lambda p, z: terms(u, p, z))(panel, zeta)
+    def terms_at(u):  # measurement rows [n, Rows, R], the choice [n, 1, R]
+        measurement, choices = jax.vmap(lambda p, z: rows(u, p, z))(panel, zeta)
+        return measurement, choices[:, None, :]
 
-    def one_draw(u, person, z):
-        measurement, choices = terms(u, person, z[None])
-        return (measurement + choices)[0]
-
-    draws, draw_grads = jax.vmap(
-        jax.vmap(jax.value_and_grad(one_draw), in_axes=(None, None, 0)), in_axes=(None, 0, 0)
-    )(free_internal, panel, zeta)
-    p = jax.nn.softmax(draws + log_weights, axis=1)
+    measurement, choices = terms_at(free_internal)
+    if plan.measurement_draws.shape[2] != measurement.shape[1]:
+        raise ValueError(
+            f"the plan has {plan.measurement_draws.shape[2]} measurement rows, "
+            f"the likelihood {measurement.shape[1]}"
+        )
+    p = jax.nn.softmax(measurement.sum(axis=1) + choices[:, 0] + log_weights, axis=1)
     weighted_p = p * panel.weight[:, None]
+
+    def part_products(part: int, seed_rows):
+        """For the plan's seeds ``seed_rows``: ``d^2 (sum p a_part) / du du' . seed``
+        ``[k, F]`` and the part's terms' per-draw derivatives along the seed
+        ``[k, n, terms, R]``."""
+
+        def weighted(u):
+            terms = terms_at(u)[part]
+            return jnp.sum(weighted_p[:, None, :] * terms), terms
+
+        grad = jax.grad(weighted, has_aux=True)
+        return jax.vmap(lambda seed: jax.jvp(grad, (free_internal,), (seed.astype(dtype),))[1])(
+            plan.seeds[seed_rows]
+        )
+
+    measurement_products, measurement_tangents = part_products(0, plan.measurement_seeds)
+    choice_products, choice_tangents = part_products(1, plan.choice_seeds)
+    n_seeds = plan.seeds.shape[0]  # one-hot matmuls rather than scatters (slow on CPU)
+    products = (
+        jax.nn.one_hot(plan.measurement_seeds, n_seeds, dtype=dtype).T @ measurement_products
+        + jax.nn.one_hot(plan.choice_seeds, n_seeds, dtype=dtype).T @ choice_products
+    )
+    draw_grads = jnp.einsum(
+        "fkt,kntr->nrf", plan.measurement_draws.astype(dtype), measurement_tangents
+    ) + jnp.einsum("fk,knr->nrf", plan.choice_draws.astype(dtype), choice_tangents[:, :, 0])
+    gather = plan.closed_gather.astype(dtype)
+    if plan.closed.shape[0]:
+        slopes, block = linear_derivatives(free_internal, panel, zeta, weighted_p)
+        into_free = gather @ jax.nn.one_hot(plan.closed, draw_grads.shape[-1], dtype=dtype)
+        draw_grads = draw_grads + slopes @ into_free
+    else:
+        block = jnp.zeros((gather.shape[0],) * 2, dtype)
     person_grads = jnp.einsum("nr,nrf->nf", p, draw_grads)
     outer = jnp.einsum("nr,nri,nrj->ij", weighted_p, draw_grads, draw_grads) - jnp.einsum(
         "n,ni,nj->ij", panel.weight, person_grads, person_grads
     )
-
-    def part_products(part: int, seed_rows):
-        """``d^2 (sum p a_part) / du du' . seed`` for the plan's seeds ``seed_rows``."""
-        weighted_grad = jax.grad(lambda u: jnp.sum(weighted_p * terms_at(u)[part]))
-        return jax.vmap(
-            lambda seed: jax.jvp(
-                weighted_grad, (free_internal,), (seed.astype(free_internal.dtype),)
-            )[1]
-        )(plan.seeds[seed_rows])
-
-    products = (
-        jnp.zeros(plan.seeds.shape, free_internal.dtype)
-        .at[plan.measurement_seeds]
-        .add(part_products(0, plan.measurement_seeds))
-        .at[plan.choice_seeds]
-        .add(part_products(1, plan.choice_seeds))
-    )
-    second = jnp.where(plan.nonzero, products[plan.source_seed, plan.source_index], 0.0)
-    return second + outer
+    return HessianSums(products, block, outer)

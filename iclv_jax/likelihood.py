@@ -45,7 +45,7 @@ from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Float
 
 from .data import LARGEST_VALUE, Panel
-from .hessian import HessianPlan, chunk_hessian, hessian_plan
+from .hessian import HessianPlan, assemble_hessian, chunk_hessian, hessian_plan
 from .layout import Layout
 from .params import ParameterSpace, ToReported
 from .placement import (
@@ -68,16 +68,39 @@ from .placement import (
 DTYPES = tuple(LARGEST_VALUE)  # "float64", "float32"
 
 
-def draw_terms(components, person: PanelArrays, zeta):
-    """``(eta_nr, m_nr, c_nr)`` for every draw (``zeta`` is ``(R, L)``): the LVs ``(L, R)``,
-    ``m_nr = sum_k log P(I_nk | eta_nr)`` and ``c_nr = sum_t log P(y_nt | eta_nr)``
-    ``(R,)``.  The components see all draws at once, draws last."""
+def draw_rows(components, person: PanelArrays, zeta):
+    """``(eta_nr, rows_nr, c_nr)`` for every draw (``zeta`` is ``(R, L)``): the LVs
+    ``(L, R)``, the measurement rows ``log P(I_nk | eta_nr)`` ``(K, R)`` (the ordered items,
+    then the continuous ones) and ``c_nr = sum_t log P(y_nt | eta_nr)`` ``(R,)``.  The
+    components see all draws at once, draws last."""
     structural, ordered, continuous, choice = components
     eta = structural(person.covariates, zeta.T)
-    measurement = ordered.log_prob(eta, person.ordered_levels).sum(axis=0) + continuous.log_prob(
-        eta, person.continuous_values
-    ).sum(axis=0)
-    return eta, measurement, choice.person_log_prob(person, eta)
+    rows = jnp.concatenate(
+        [
+            ordered.log_prob(eta, person.ordered_levels),
+            continuous.log_prob(eta, person.continuous_values),
+        ]
+    )
+    return eta, rows, choice.person_log_prob(person, eta)
+
+
+def draw_terms(components, person: PanelArrays, zeta):
+    """``(eta_nr, m_nr, c_nr)`` for every draw: :func:`draw_rows` with
+    ``m_nr = sum_k log P(I_nk | eta_nr)``."""
+    eta, rows, choices = draw_rows(components, person, zeta)
+    return eta, rows.sum(axis=0), choices
+
+
+def draw_linear_derivatives(components, person: PanelArrays, zeta, weights):
+    """The choice kernel's closed-form derivatives in its linear field entries ``gamma``
+    (its ``linear_derivatives``): per draw ``d c_nr / d gamma`` ``(R, E)`` and
+    ``d^2 sum_r w_r c_nr / d gamma d gamma'``, for one person's draws ``zeta`` ``(R, L)``
+    and weights ``w`` ``(R,)``."""
+    structural, _, _, choice = components
+    eta = structural(person.covariates, zeta.T)
+    return choice.linear_derivatives(
+        person.design, eta, person.chosen, person.available, person.situation_mask, weights
+    )
 
 
 def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:
@@ -216,12 +239,30 @@ class SimulatedLikelihood(eqx.Module):
     def _chunk_sum(self, free_internal, panel, zeta, log_weights):
         return self._chunk_per_person(free_internal, panel, zeta, log_weights).sum()
 
-    def _draw_terms(self, free_internal, person, zeta):
-        """``(m_r, c_r)`` of one person at ``free_internal`` (see :func:`draw_terms`)."""
-        return draw_terms(self.components(free_internal), person, zeta)[1:]
+    def _draw_rows(self, free_internal, person, zeta):
+        """``(rows_r, c_r)`` of one person at ``free_internal`` (see :func:`draw_rows`)."""
+        return draw_rows(self.components(free_internal), person, zeta)[1:]
+
+    def _linear_derivatives(self, free_internal, panel, zeta, weights):
+        """The choice's closed-form derivatives over a chunk (see
+        :func:`draw_linear_derivatives`), ``weights`` ``[c, R]``: per person and draw
+        ``[c, R, E]``, and the block summed over the chunk."""
+        components = self.components(free_internal)
+        slopes, blocks = jax.vmap(draw_linear_derivatives, in_axes=(None, 0, 0, 0))(
+            components, panel, zeta, weights
+        )
+        return slopes, blocks.sum(axis=0)
 
     def _chunk_hessian(self, free_internal, panel, zeta, log_weights):
-        return chunk_hessian(self.plan, self._draw_terms, free_internal, panel, zeta, log_weights)
+        return chunk_hessian(
+            self.plan,
+            self._draw_rows,
+            self._linear_derivatives,
+            free_internal,
+            panel,
+            zeta,
+            log_weights,
+        )
 
     @eqx.filter_jit
     def per_person(self, free_internal) -> Float[Array, " N"]:
@@ -272,8 +313,9 @@ class SimulatedLikelihood(eqx.Module):
     def hessian(self, free_internal) -> Float[Array, "F F"]:
         """Exact Hessian ``d^2 log L / du du'`` on chunks of ``hessian_chunk_size``
         people (see :func:`~iclv_jax.hessian.chunk_hessian`), summed over chunks and
-        devices."""
-        return self.sum_people(self._chunk_hessian, free_internal, self.hessian_chunk_size)
+        devices, assembled once (:func:`~iclv_jax.hessian.assemble_hessian`)."""
+        sums = self.sum_people(self._chunk_hessian, free_internal, self.hessian_chunk_size)
+        return assemble_hessian(self.plan, sums)
 
 
 def _hessian_chunk_size(

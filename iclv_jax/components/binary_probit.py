@@ -22,6 +22,16 @@ __all__ = ["BinaryProbit", "BinaryProbitChoice"]
 class BinaryProbitChoice(AbstractChoice):
     """``log P(y_t) = log Phi((2 y_t - 1) V_t)``."""
 
+    linear_fields = ("beta", "theta")
+
+    def utility_derivatives(self, base, eta, chosen, available):
+        """With ``s = 2 y - 1`` and the inverse Mills ratio ``m = phi(s V) / Phi(s V)``:
+        ``d log Phi(s V) / dV = s m`` and ``d^2 / dV^2 = -m (s V + m)``."""
+        v = self.utilities(base, eta)[:, 0]
+        sign = jnp.where(along_draws(chosen == 1, eta), 1.0, -1.0).astype(v.dtype)
+        mills = jnp.exp(-0.5 * v**2 - 0.5 * jnp.log(2 * jnp.pi) - log_normal_cdf(sign * v))
+        return (sign * mills)[:, None], (-mills * (sign * v + mills))[:, None, None]
+
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available):
         v = self.utilities(base, eta)[:, 0]
         return log_normal_cdf(jnp.where(along_draws(chosen == 1, eta), v, -v))

@@ -90,6 +90,50 @@ class AbstractChoice(AbstractComponent):
         prediction); default :meth:`probabilities`."""
         return self.probabilities(self.base_utility(person.design), eta, person.available)
 
+    def utility_derivatives(
+        self, base, eta, chosen: Int[Array, " T"], available: Bool[Array, "T J"]
+    ):
+        """``d log P(y_t | eta_r) / dV_t`` ``(T, J, R)`` and ``d^2 log P(y_t | eta_r) / dV_t
+        dV_t'`` ``(T, J, J, R)`` for ``eta`` ``(LK, R)``, in closed form (kinds that declare
+        ``linear_fields`` define it)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form utility derivatives")
+
+    def linear_derivatives(
+        self, design: Float[Array, "T J PA"], eta, chosen, available, mask, weights
+    ):
+        """Per draw ``d c_r / d gamma`` ``(R, E)`` and ``d^2 sum_r w_r c_r / d gamma
+        d gamma'`` ``(E, E)`` for ``gamma = (beta, vec theta)``, in which ``V_tjr = mu (x_tj
+        . beta + theta_j . eta_r + ...)`` is linear.  With ``z_tjr = (x_tj, e_j (x) eta_r)``
+        and ``(d_tr, C_tr)`` the slope and curvature in ``V_t``
+        (:meth:`utility_derivatives`): ``mu sum_t z_tr' d_tr`` and ``mu^2 sum_tr w_r z_tr'
+        C_tr z_tr``.  The draws are summed first, as moments ``M_t,ab = sum_r w_r e_ar e_br
+        C_tr`` of ``e_r = (1, eta_r)``: ``x'M_00 x`` (beta, beta), ``x'M_0,1+l`` (beta,
+        theta_kl), ``M_1+l,1+m`` (theta_jl, theta_km).  ``mask`` marks the real
+        situations."""
+        slope, curvature = self.utility_derivatives(
+            self.base_utility(design), eta, chosen, available
+        )
+        slope = jnp.where(mask[:, None, None], slope, 0.0)
+        curvature = jnp.where(mask[:, None, None, None], curvature, 0.0)
+        x = design[..., : self.beta.shape[0]]
+        n_beta, (n_alt, n_eta), n_draws = x.shape[2], self.theta.shape, eta.shape[1]
+        slopes = jnp.concatenate(
+            [
+                jnp.einsum("tjp,tjr->rp", x, slope),
+                jnp.einsum("tjr,lr->rjl", slope, eta).reshape(n_draws, n_alt * n_eta),
+            ],
+            axis=1,
+        )
+        e = jnp.concatenate([jnp.ones((1, n_draws), eta.dtype), eta])
+        moments = jnp.einsum("tjkr,ar,br,r->tabjk", curvature, e, e, weights)
+        beta_beta = jnp.einsum("tjp,tjk,tkq->pq", x, moments[:, 0, 0], x)
+        beta_theta = jnp.einsum("tjp,tljk->pkl", x, moments[:, 0, 1:])
+        beta_theta = beta_theta.reshape(n_beta, n_alt * n_eta)
+        theta_theta = jnp.einsum("tlmjk->jlkm", moments[:, 1:, 1:])
+        theta_theta = theta_theta.reshape(n_alt * n_eta, n_alt * n_eta)
+        block = jnp.block([[beta_beta, beta_theta], [beta_theta.T, theta_theta]])
+        return self.scale * slopes, self.scale**2 * block
+
     def base_utility(self, design: Float[Array, "T J PA"]):
         linear = design[..., : self.beta.shape[0]] @ self.beta
         return (linear, design) if self.custom_terms or self.random_terms else linear

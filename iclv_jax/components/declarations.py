@@ -116,9 +116,13 @@ class AbstractComponent(eqx.Module):
     the draw log-likelihood use its parameters (for the Hessian's seed groups):
     ``"rows"``, each row of its fields (one item) is its own additive term;
     ``"whole"``, the component is one additive term; ``"shared"``, its parameters reach
-    every term (the structural equations, through the LVs)."""
+    every term (the structural equations, through the LVs).  ``linear_fields``: the
+    fields in which the component's term is a function of linear combinations, whose
+    derivatives the component gives in closed form (a choice kernel's
+    ``linear_derivatives``); the Hessian needs no seed for parameters found only there."""
 
     additive: ClassVar[Additivity]
+    linear_fields: ClassVar[tuple[str, ...]] = ()
 
 
 class ComponentLayout(eqx.Module):

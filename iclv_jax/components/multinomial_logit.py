@@ -28,6 +28,19 @@ __all__ = ["Alternative", "MultinomialLogit", "MultinomialLogitChoice"]
 class MultinomialLogitChoice(AbstractChoice):
     """``log P(y_t = i) = V_ti - log sum_{j available} exp(V_tj)``."""
 
+    linear_fields = ("beta", "theta")
+
+    def utility_derivatives(self, base, eta, chosen, available):
+        """``d log P_t / dV_t = e_(y_t) - P_t`` and ``d^2 log P_t / dV_t dV_t' =
+        -(diag(P_t) - P_t P_t')`` (0 for unavailable alternatives, whose ``P`` is 0)."""
+        p = jax.nn.softmax(self.utilities(base, eta), axis=1, where=along_draws(available, eta))
+        chosen_one = jax.nn.one_hot(chosen, p.shape[1], axis=1, dtype=p.dtype)
+        curvature = (
+            p[:, :, None] * p[:, None, :]
+            - jnp.eye(p.shape[1], dtype=p.dtype)[:, :, None] * p[:, None, :]
+        )
+        return along_draws(chosen_one, eta) - p, curvature
+
     def log_prob(self, base, eta, chosen: Int[Array, " T"], available: Bool[Array, "T J"]):
         v = self.utilities(base, eta)
         # V_ti by a one-hot sum, not a gather: the reverse pass then needs no scatter
