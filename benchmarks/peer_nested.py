@@ -41,15 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _common import RESULTS, save
-from peer_biogeme import (
-    biogeme_python,
-    compare_points,
-    estimate_iclv,
-    export_arrays,
-    flat_model,
-    iclv_timing,
-    model_columns,
-)
+from _peer_export import biogeme_python, export_arrays, flat_model, model_columns
+from peer_biogeme import compare_points, iclv_timing
 
 import iclv_jax as ij
 
@@ -115,6 +108,27 @@ def run_worker(python: Path, job: dict, folder: Path) -> dict:
     job_path.write_text(json.dumps(job))
     subprocess.run([str(python), str(WORKER), str(job_path), str(out_path)], check=True)
     return json.loads(out_path.read_text())
+
+
+def estimate_iclv(case: dict, draws) -> dict:
+    """iclv_jax's ``estimate()`` of ``case`` (model, data, start): wall seconds, LL,
+    iterations, estimates and both kinds of SEs."""
+    began = time.perf_counter()
+    results = ij.estimate(
+        case["model"], case["data"], draws=draws, start=case["start"], verbose=False
+    )
+    return {
+        "seconds": time.perf_counter() - began,
+        "loglike": results.loglike,
+        "iterations": results.iterations,
+        "converged": results.converged,
+        "relative_gradient": results.relative_gradient,
+        "estimates": {n: results.estimates[n] for n in results.table.index},
+        "std_errors": results.table["se"].to_dict(),
+        "robust_std_errors": results.table["robust_se"].to_dict(),
+        "optimizer": results.optimizer,
+        "message": results.message,
+    }
 
 
 def run_swissmetro(python: Path, folder: Path) -> dict:

@@ -41,14 +41,8 @@ import jax
 import numpy as np
 import pandas as pd
 from _common import RESULTS, save
-from peer_biogeme import (
-    HERE,
-    biogeme_python,
-    compare_points,
-    export_arrays,
-    fresh_problem,
-    iclv_timing,
-)
+from _peer_export import HERE, biogeme_python, export_arrays
+from peer_biogeme import compare_points, fresh_problem, iclv_timing
 
 import iclv_jax as ij
 
