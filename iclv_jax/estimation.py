@@ -192,9 +192,10 @@ def estimate(
         draws: a number of scrambled Halton draws per person, or a draws object.
         start: ``None``/``"default"`` (data-based defaults), ``"sequential"``
             (measurement and structure first, then the choice model, then all),
-            ``"classes"`` (a latent-class model: the one-class fit spread over the
-            classes, see :func:`~iclv_jax.latent_class_start`), a number for every
-            coefficient, or a dict of values by name.
+            a function ``start(model, data, draws)`` returning a dict (e.g.
+            :func:`~iclv_jax.latent_class_start`: a latent-class model's one-class fit
+            spread over the classes), a number for every coefficient, or a dict of
+            values by name.
         optimizer: one of :data:`OPTIMIZERS`; ``"hybrid"`` (default) is line-search
             Newton on the BHHH matrix that switches to the exact Hessian where BHHH models
             the likelihood badly (:func:`iclv_jax.optimize.newton.line_search_newton`).
@@ -248,13 +249,11 @@ def estimate(
             )
         elif start == "sequential":  # resuming: the checkpoint holds the point
             start = None
-        elif isinstance(start, str) and start == "classes":
-            from .classes import latent_class_start  # classes.py builds on estimate
-
-            start = None if saved is not None else latent_class_start(model, data, problem.draws)
+        elif callable(start):  # e.g. ij.latent_class_start; resuming: the checkpoint's point
+            start = None if saved is not None else start(model, data, problem.draws)
         elif isinstance(start, str) and start != "default":
             raise ValueError(
-                "start must be 'default', 'sequential', 'classes', a number or a dict, "
+                "start must be 'default', 'sequential', a function, a number or a dict, "
                 f"not {start!r}"
             )
         elif start == "default":

@@ -270,19 +270,19 @@ def test_scores_at_the_truth_average_to_zero():
 
 def recover(n: int, t: int, nodes: int, seed: int = 11):
     """Simulate ``n`` people from :data:`TRUTH`, start from
-    :func:`~iclv_jax.latent_class_start` (``start="classes"``) and estimate the 2-class
+    :func:`~iclv_jax.latent_class_start` (``start=`` that function) and estimate the 2-class
     model (``ordering`` on ``beta_cost``, adaptive quadrature with ``nodes`` nodes: no
     simulation error).  Returns ``(data, model, results)``."""
     df = simulate(n, t, seed=seed)
     spec = latent_class(ordering="beta_cost")
     draws = ij.AdaptiveQuadrature(nodes)
-    return df, spec, ij.estimate(spec, df, draws=draws, start="classes", verbose=False)
+    return df, spec, ij.estimate(spec, df, draws=draws, start=ij.latent_class_start, verbose=False)
 
 
 def test_class_starts_are_refused_for_a_model_without_classes():
-    """``start="classes"`` names the choice kind that has no classes."""
+    """``start=ij.latent_class_start`` names the choice kind that has no classes."""
     with pytest.raises(ValueError, match="'multinomial_logit'.*no latent classes"):
-        ij.estimate(model(base_choice()), simulate(20, 2, seed=3), 5, start="classes")
+        ij.estimate(model(base_choice()), simulate(20, 2, seed=3), 5, start=ij.latent_class_start)
 
 
 @pytest.mark.slow
