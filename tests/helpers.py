@@ -329,3 +329,17 @@ def ordered_probit_study(n_people=80, seed=2):
         params[f"lambda_q{k}"] = loadings[k - 1]
         params.update({f"tau_q{k}_{j + 1}": c for j, c in enumerate(cuts)})
     return pd.DataFrame(rows), model, params
+
+
+def gradient_difference_hessian(likelihood, u, step: float = 1e-5) -> np.ndarray:
+    """``H_ij ~ (g_i(u + h e_j) - g_i(u - h e_j)) / 2h``: central differences of the
+    likelihood's gradient (``loglike_and_grad``), an independent witness of its exact
+    Hessian."""
+    columns = []
+    for j in range(len(u)):
+        shift = np.zeros_like(u)
+        shift[j] = step
+        plus = likelihood.loglike_and_grad(u + shift)[1]
+        minus = likelihood.loglike_and_grad(u - shift)[1]
+        columns.append((np.asarray(plus) - np.asarray(minus)) / (2 * step))
+    return np.stack(columns, axis=1)
