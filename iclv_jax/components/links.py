@@ -110,10 +110,15 @@ def _probit_interval_parts(lower, upper):
             - jax.scipy.special.erfc(-a_body * ROOT_HALF)
         ),
     )
+    # an interval that rounding collapsed to a point (``a == b`` where the index is
+    # beyond the cut-points' resolution, |index| > ~1e8): ``log Phi(b)`` and unit
+    # slopes, finite at the data bound as ``log(1 - exp(0))`` clamped used to give
+    collapsed = scaled <= 0.0
+    scaled = jnp.where(collapsed, _mills_series(b_tail) / -b_tail, scaled)
     log_scaled, log_density = jnp.log(scaled), half_square - math.log(ROOT_TWO_PI)
     log_p = log_scaled + jnp.where(in_tail, log_density, 0.0)
-    slope_b = jnp.exp(jnp.where(in_tail, 0.0, log_density) - log_scaled)
-    slope_a = slope_b * ratio_ab
+    slope_b = jnp.where(collapsed, 1.0, jnp.exp(jnp.where(in_tail, 0.0, log_density) - log_scaled))
+    slope_a = jnp.where(collapsed, 1.0, slope_b * ratio_ab)
     return log_p, -jnp.where(reflect, slope_b, slope_a), jnp.where(reflect, slope_a, slope_b)
 
 
