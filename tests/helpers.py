@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from jaxtyping import TypeCheckError
-from scipy.stats import multivariate_normal
+from scipy.stats import multivariate_normal, norm
 
 import iclv_jax as ij
 from iclv_jax import analytic, datasets
@@ -343,3 +343,30 @@ def gradient_difference_hessian(likelihood, u, step: float = 1e-5) -> np.ndarray
         minus = likelihood.loglike_and_grad(u - shift)[1]
         columns.append((np.asarray(plus) - np.asarray(minus)) / (2 * step))
     return np.stack(columns, axis=1)
+
+
+def numpy_lv_and_continuous_items(first: pd.DataFrame, p: dict, zeta: np.ndarray, items=3):
+    """``(eta [N, R], m [N, R])`` by numpy: ``eta = b_x_to_att x_n + zeta_nr`` and
+    ``m = sum_k log N(i_k | alpha_k + lambda_k eta, sigma_k)`` over continuous items
+    ``i0, i1, ...`` (``first``: one row per person)."""
+    eta = p["b_x_to_att"] * first["x"].to_numpy()[:, None] + zeta
+    m = sum(
+        norm.logpdf(
+            first[f"i{k}"].to_numpy()[:, None],
+            p[f"alpha_i{k}"] + p[f"lambda_i{k}"] * eta,
+            p[f"sigma_i{k}"],
+        )
+        for k in range(items)
+    )
+    return eta, m
+
+
+def numpy_ordered_probit_items(levels: np.ndarray, index: np.ndarray, thresholds) -> np.ndarray:
+    """``sum_k log(Phi(tau_(j+1) - a) - Phi(tau_j - a))`` ``[N, R]`` by numpy: items with
+    0-based levels ``levels`` ``[N, K]``, shared thresholds, index ``a`` ``[N, R]``."""
+    cuts = np.array([-np.inf, *thresholds, np.inf])
+    log_l = np.zeros_like(index)
+    for k in range(levels.shape[1]):
+        level = levels[:, k][:, None]
+        log_l += np.log(norm.cdf(cuts[level + 1] - index) - norm.cdf(cuts[level] - index))
+    return log_l

@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import numpy_ordered_probit_items
 from scipy.special import logsumexp
-from scipy.stats import norm
 
 import iclv_jax as ij
 from iclv_jax.symmetry import sign_parameters
@@ -113,11 +113,7 @@ def _numpy_loglike(problem, p):
     z = np.asarray(problem.likelihood.zeta)[:n]  # (N, R, 3)
     a = p["b_w_to_a"] * panel.covariates[:, :1] + z[..., 0]
     c_time, c_cost = _coefficients(p, z)
-    cuts = np.array([-np.inf, *THRESHOLDS, np.inf])
-    log_l = np.zeros_like(a)
-    for k in range(3):
-        level = panel.ordered_levels[:, k][:, None]
-        log_l += np.log(norm.cdf(cuts[level + 1] - a) - norm.cdf(cuts[level] - a))
+    log_l = numpy_ordered_probit_items(panel.ordered_levels[:, :3], a, THRESHOLDS)
     names = panel.linear_names + panel.custom_columns
 
     def column(name):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import gradient_difference_hessian
+from helpers import gradient_difference_hessian, numpy_lv_and_continuous_items
 from scipy.special import logsumexp
 from scipy.stats import norm
 
@@ -155,15 +155,7 @@ def numpy_loglike(df: pd.DataFrame, p: dict, zeta: np.ndarray) -> float:
     """The joint MNL (experiment 1) + scaled probit (experiment 2) ICLV by numpy on the
     draws ``zeta`` ``[N, R]``."""
     first = df.groupby("id", sort=True).first()
-    eta = p["b_x_to_att"] * first["x"].to_numpy()[:, None] + zeta
-    m = sum(
-        norm.logpdf(
-            first[f"i{k}"].to_numpy()[:, None],
-            p[f"alpha_i{k}"] + p[f"lambda_i{k}"] * eta,
-            p[f"sigma_i{k}"],
-        )
-        for k in range(3)
-    )
+    eta, m = numpy_lv_and_continuous_items(first, p, zeta)
     person = df["id"].to_numpy()
     e = eta[person]  # [rows, R]
     v = (

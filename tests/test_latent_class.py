@@ -8,9 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import gradient_difference_hessian
+from helpers import gradient_difference_hessian, numpy_lv_and_continuous_items
 from scipy.special import log_softmax, logsumexp
-from scipy.stats import norm
 
 import iclv_jax as ij
 from iclv_jax.errors import SpecificationError
@@ -93,15 +92,7 @@ def numpy_class_terms(df: pd.DataFrame, p: dict, zeta: np.ndarray):
     """``(log w_r + m_nr [N, R], log pi_c + sum_t log P_c [N, C, R])`` by numpy."""
     people = df.groupby("id", sort=True)
     first = people.first()
-    eta = p["b_x_to_att"] * first["x"].to_numpy()[:, None] + zeta
-    m = sum(
-        norm.logpdf(
-            first[f"i{k}"].to_numpy()[:, None],
-            p[f"alpha_i{k}"] + p[f"lambda_i{k}"] * eta,
-            p[f"sigma_i{k}"],
-        )
-        for k in range(3)
-    )
+    eta, m = numpy_lv_and_continuous_items(first, p, zeta)
     second = p["pi_const_class2"] + p["pi_z_class2"] * first["z"].to_numpy()[:, None]
     log_pi = log_softmax(
         np.stack([np.zeros_like(eta), second + p["pi_att_class2"] * eta], 1), axis=1

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import numpy_ordered_probit_items
 from scipy.special import logsumexp
 from scipy.stats import norm
 
@@ -101,11 +102,7 @@ def test_the_loglike_matches_a_direct_numpy_computation(distribution):
     assert zeta.shape[2] == 2
     a = TRUTH["b_w_to_a"] * panel.covariates[:, :1] + zeta[:, :, 0]  # (N, R)
     c = _coefficient(distribution, zeta[:, :, 1])
-    cuts = np.array([-np.inf, *THRESHOLDS, np.inf])
-    log_l = np.zeros_like(a)
-    for k in range(3):
-        level = panel.ordered_levels[:, k][:, None]
-        log_l += np.log(norm.cdf(cuts[level + 1] - a) - norm.cdf(cuts[level] - a))
+    log_l = numpy_ordered_probit_items(panel.ordered_levels[:, :3], a, THRESHOLDS)
     names = panel.linear_names + panel.custom_columns
     price = np.stack(
         [panel.design[:, :, j, names.index(f"price_{alt}")] for j, alt in enumerate("ABC")], axis=2

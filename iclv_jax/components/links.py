@@ -101,9 +101,10 @@ def _probit_interval_parts(lower, upper):
     a_body, a_tail = jnp.where(in_tail, tail - 1.0, a), jnp.where(in_tail, a, tail - 1.0)
     half_square = -0.5 * b * b
     ratio_ab = jnp.exp(-0.5 * (a - b) * (a + b))
+    mills_b = _mills_series(b_tail) / -b_tail
     scaled = jnp.where(
         in_tail,
-        _mills_series(b_tail) / -b_tail - ratio_ab * _mills_series(a_tail) / -a_tail,
+        mills_b - ratio_ab * _mills_series(a_tail) / -a_tail,
         0.5
         * (
             jax.scipy.special.erfc(-b_body * ROOT_HALF)
@@ -114,7 +115,7 @@ def _probit_interval_parts(lower, upper):
     # beyond the cut-points' resolution, |index| > ~1e8): ``log Phi(b)`` and unit
     # slopes, finite at the data bound as ``log(1 - exp(0))`` clamped used to give
     collapsed = scaled <= 0.0
-    scaled = jnp.where(collapsed, _mills_series(b_tail) / -b_tail, scaled)
+    scaled = jnp.where(collapsed, mills_b, scaled)
     log_scaled, log_density = jnp.log(scaled), half_square - math.log(ROOT_TWO_PI)
     log_p = log_scaled + jnp.where(in_tail, log_density, 0.0)
     slope_b = jnp.where(collapsed, 1.0, jnp.exp(jnp.where(in_tail, 0.0, log_density) - log_scaled))
