@@ -210,6 +210,11 @@ def test_loading_something_else_names_the_file(tmp_path):
     for path in (text, arrays):
         with pytest.raises(ValueError, match=f"{path.name}.*is not a saved iclv_jax posterior"):
             load_posterior(path)
+    damaged = tmp_path / "damaged.npz"
+    meta = '{"format": "iclv_jax-posterior-1", "names": ["b"]}'
+    np.savez(damaged, samples=np.zeros((1, 2, 4)), diverging=np.zeros((2, 4), bool), meta=meta)
+    with pytest.raises(ValueError, match="damaged.npz.*damaged posterior file.*fixed"):
+        load_posterior(damaged)
     with pytest.raises(FileNotFoundError):
         load_posterior(tmp_path / "missing.npz")
 
@@ -240,6 +245,11 @@ def test_summary_text(normal):
     assert "priors: Normal(0, 10): beta_a, beta_b; Normal(0, 1): beta_price" in text
     assert "Halton(n_draws=100" in text and "num_warmup=500" in text
     assert "4 chains x 1000 draws, 0 divergent" in text and "WARNING" not in text
+    assert text.split("\n")[5].split()[:3] == ["mean", "mle", "sd"]
+    assert repr(normal) == (
+        "Posterior(integrated, 4 chains x 1000 draws, parameters "
+        "['beta_a', 'beta_b', 'beta_price'])"
+    )
     shifted = {k: v.copy() for k, v in normal.samples.items()}
     shifted["beta_b"][3] += 1.0
     diverging = np.zeros((CHAINS, DRAWS), dtype=bool)

@@ -49,7 +49,7 @@ def _same_frame(a: pd.DataFrame | None, b: pd.DataFrame | None) -> bool:
     )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Posterior:
     """Posterior samples of a model's free parameters, and what produced them.
 
@@ -161,6 +161,13 @@ class Posterior:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        chains, draws = self.shape
+        return (
+            f"Posterior({self.formulation}, {chains} chains x {draws} draws, "
+            f"parameters {list(self.samples)})"
+        )
 
     def draws_of(self, name: str) -> np.ndarray:
         """The samples of parameter ``name``, all chains one after another."""

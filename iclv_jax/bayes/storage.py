@@ -79,7 +79,8 @@ def _decode_plain(value: Any) -> Any:
 
 def read_posterior(path: str | os.PathLike) -> dict[str, Any]:
     """The keyword arguments of ``Posterior`` from a file of :func:`write_posterior`;
-    ``ValueError`` naming ``path`` for a file that is not one."""
+    ``ValueError`` naming ``path`` for a file that is not one, or one whose entries
+    are missing or malformed."""
     failure = ValueError(f"{str(path)!r} is not a saved iclv_jax posterior (format {FORMAT})")
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -91,15 +92,18 @@ def read_posterior(path: str | os.PathLike) -> dict[str, Any]:
         raise failure from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise failure
-    return {
-        "samples": dict(zip(meta["names"], stacked, strict=True)),
-        "fixed": {k: decode_float(v) for k, v in meta["fixed"].items()},
-        "priors": dict(meta["priors"]),
-        "formulation": meta["formulation"],
-        "draws": meta["draws"],
-        "sampler": _decode_plain(meta["sampler"]),
-        "diverging": diverging,
-        "mle": decode_field("dict[str, float]", meta["mle"]),
-        "lv_summary": decode_field("pd.DataFrame", meta["lv_summary"]),
-        "model": model_from_dict(meta["model"]) if meta["model"] is not None else None,
-    }
+    try:
+        return {
+            "samples": dict(zip(meta["names"], stacked, strict=True)),
+            "fixed": {k: decode_float(v) for k, v in meta["fixed"].items()},
+            "priors": dict(meta["priors"]),
+            "formulation": meta["formulation"],
+            "draws": meta["draws"],
+            "sampler": _decode_plain(meta["sampler"]),
+            "diverging": diverging,
+            "mle": decode_field("dict[str, float]", meta["mle"]),
+            "lv_summary": decode_field("pd.DataFrame", meta["lv_summary"]),
+            "model": model_from_dict(meta["model"]) if meta["model"] is not None else None,
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{str(path)!r}: a damaged posterior file ({error!r})") from None

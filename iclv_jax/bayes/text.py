@@ -82,9 +82,11 @@ def summary_text(
     fixed: Mapping[str, float],
     warnings: list[str],
 ) -> str:
-    """Header, the table without its prior column, the priors, the fixed parameters
-    and the warnings, one per line."""
+    """Header, the table (without its prior column; the MLE, when there, beside the
+    mean), the priors, the fixed parameters and the warnings, one per line."""
     shown = table.drop(columns=["prior"])
+    if "mle" in shown:
+        shown.insert(1, "mle", shown.pop("mle"))
     body = shown.to_string(float_format=lambda v: f"{v:.4g}")
     lines = [*header, "", body, "", prior_line(priors)]
     if fixed:
