@@ -68,13 +68,13 @@ def _imported_modules() -> set[str]:
 
 
 def test_every_declared_dependency_is_imported_by_the_package():
-    """Core dependencies and the ``plots``/``files``/``cuda`` extras (``dev`` holds
+    """Core dependencies and the ``plots``/``files``/``cuda``/``bayes`` extras (``dev`` holds
     tools); a module loaded by name (``importlib.import_module("tomli_w")``) counts."""
     source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
     imported = _imported_modules()
     extras = PYPROJECT["project"]["optional-dependencies"]
     declared = PYPROJECT["project"]["dependencies"] + [
-        r for extra in ("plots", "files", "cuda") for r in extras[extra]
+        r for extra in ("plots", "files", "cuda", "bayes") for r in extras[extra]
     ]
     unused = []
     for requirement in declared:
