@@ -14,7 +14,8 @@ from .compilecache import enable_compilation_cache  # noqa: E402
 enable_compilation_cache()
 
 # submodules users reach as attributes (``ij.datasets.beverage()``, ``ij.plots.convergence``)
-from . import datasets, plots  # noqa: E402
+from . import bayes, datasets, plots  # noqa: E402
+from .bayes import Posterior, load_posterior, sample  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
 from .classes import latent_class_start, posterior_classes  # noqa: E402
 from .components import JointChoice, LatentClass, NestedLogit  # noqa: E402
@@ -81,8 +82,12 @@ from .spec import (  # noqa: E402
 from .version import __version__ as __version__  # noqa: E402
 
 __all__ = [
+    "bayes",
     "datasets",
     "plots",
+    "Posterior",
+    "load_posterior",
+    "sample",
     "MLHS",
     "AdaptiveQuadrature",
     "ApolloHalton",

@@ -1,0 +1,239 @@
+"""``sample``: posterior draws of an ICLV model's parameters by NUTS (NumPyro).
+
+The sampler is NumPyro's NUTS on a potential function (``-log p(z | y)`` of
+:mod:`iclv_jax.bayes.target`): NumPyro is maintained, its NUTS adapts the step size and
+a mass matrix in windows (Stan's scheme), runs chains vectorised on one device or in
+parallel over several, shows progress, and ships split R-hat and ESS; BlackJAX has the
+same kernels but leaves warm-up, chains and diagnostics to the caller.
+
+Every run starts from the maximum (simulated) likelihood estimate: the chains start at
+``z ~ N(0, I)``, i.e. around the mode with the spread of the asymptotic covariance, which
+also preconditions the sampler (see :mod:`iclv_jax.bayes.target`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from ..draws import Draws, Halton
+from ..drawsdict import draws_to_dict
+from ..estimation import estimate
+from ..problem import Problem
+from ..results import Results
+from ..spec import ICLVModel
+from .augmented import conditional_errors, lv_summary
+from .posterior_samples import Posterior
+from .priors import Prior, resolve_priors
+from .target import AugmentedTarget, IntegratedTarget, box_from_bounds
+
+__all__ = ["FORMULATIONS", "sample"]
+
+FORMULATIONS = ("integrated", "augmented")
+INSTALL = "pip install 'iclv_jax[bayes]'"
+
+
+def _numpyro():
+    try:
+        import numpyro
+    except ImportError as error:  # pragma: no cover (the dev extra installs it)
+        raise ImportError(f"ij.sample needs NumPyro: {INSTALL}") from error
+    return numpyro
+
+
+def _inside_box(u: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """``u`` moved 1% of ``max(1, |bound|)`` inside a bound it sits on (an estimate on a
+    bound has no interior neighbourhood for the box map)."""
+    margin_low = 0.01 * np.maximum(1.0, np.abs(np.where(np.isfinite(lower), lower, 0.0)))
+    margin_up = 0.01 * np.maximum(1.0, np.abs(np.where(np.isfinite(upper), upper, 0.0)))
+    return np.minimum(np.maximum(u, lower + margin_low), upper - margin_up)
+
+
+def _covariance(negative_hessian: np.ndarray) -> np.ndarray:
+    """The inverse of ``-H`` with its eigenvalues floored at ``1e-8`` of the largest (a
+    flat or indefinite direction gets a wide, finite spread)."""
+    values, vectors = np.linalg.eigh(0.5 * (negative_hessian + negative_hessian.T))
+    values = np.maximum(np.abs(values), 1e-8 * np.abs(values).max())
+    return (vectors / values) @ vectors.T
+
+
+def parameter_target(problem: Problem, u_hat: np.ndarray, priors) -> IntegratedTarget:
+    """The integrated target preconditioned at the mode ``u_hat`` (free internal)."""
+    space = problem.space
+    lower, upper = space.internal_bounds()
+    box = box_from_bounds(lower, upper)
+    v_hat = box.inverse(_inside_box(u_hat, lower, upper))
+    negative_hessian = -np.asarray(problem.likelihood.hessian(jnp.asarray(box(v_hat))))
+    slope = box.derivative(v_hat)
+    covariance = _covariance(negative_hessian * np.outer(slope, slope))
+    to_reported = problem.likelihood.to_reported
+    free = np.asarray(to_reported.free_index)
+    exponentiated = (np.asarray(to_reported.is_log) | np.asarray(to_reported.exp_increment))[free]
+    return IntegratedTarget(
+        likelihood=problem.likelihood,
+        priors=priors,
+        box=box,
+        centre=jax.device_put(v_hat),
+        cholesky=jax.device_put(np.linalg.cholesky(covariance)),
+        exponentiated=jax.device_put(exponentiated),
+    )
+
+
+def _target(model, data, formulation, problem, u_hat, priors, chains, rng):
+    """The target and the chains' starting vectors ``(chains, dim)``."""
+    parameters = parameter_target(problem, u_hat, priors)
+    z_theta = rng.standard_normal((chains, parameters.n_params))
+    if formulation == "integrated":
+        return parameters, z_theta
+    augmented_problem = Problem(model, data, Halton(1), chunk_size=problem.likelihood.chunk_size)
+    errors = conditional_errors(problem, u_hat, chains, rng)
+    target = AugmentedTarget(
+        eqx.tree_at(lambda t: t.likelihood, parameters, augmented_problem.likelihood),
+        n_people=errors.shape[1],
+        n_dims=errors.shape[2],
+    )
+    return target, np.concatenate([z_theta, errors.reshape(chains, -1)], axis=1)
+
+
+def _chain_method(chains: int, chain_method: str | None) -> str:
+    """``parallel`` (one chain per device) where there are enough devices, else
+    ``vectorized`` (chains ``vmap``-ed on one device)."""
+    if chain_method is not None:
+        return chain_method
+    return "parallel" if jax.local_device_count() >= chains > 1 else "vectorized"
+
+
+def _run_nuts(target, init, num_warmup, num_samples, chains, seed, method, progress, options):
+    """NumPyro's NUTS on ``-target``; returns the MCMC object after the run."""
+    numpyro = _numpyro()
+    from numpyro.infer import MCMC, NUTS
+
+    kernel = NUTS(potential_fn=lambda z: -target(z), **options)
+    mcmc = MCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=chains,
+        chain_method=method,
+        progress_bar=progress,
+    )
+    with warnings.catch_warnings():  # NumPyro's notice that parallel falls back
+        warnings.filterwarnings("ignore", message="There are not enough devices")
+        mcmc.run(
+            jax.random.PRNGKey(seed),
+            init_params=jnp.asarray(init),
+            extra_fields=("diverging", "num_steps", "accept_prob"),
+        )
+        jax.block_until_ready(mcmc.get_samples())
+    del numpyro
+    return mcmc
+
+
+def _reported_samples(parameters: IntegratedTarget, z: np.ndarray):
+    """``(chains, draws, F)`` reported free parameters and ``(chains * draws, F)`` free
+    internal ones of the sampled ``z`` (its first ``F`` entries)."""
+    z_theta = jnp.asarray(z[..., : parameters.n_params])
+    reported = jax.jit(jax.vmap(jax.vmap(parameters.reported)))(z_theta)
+    internal = jax.jit(jax.vmap(parameters.internal))(z_theta.reshape(-1, z_theta.shape[-1]))
+    return np.asarray(reported), internal
+
+
+def sample(
+    model: ICLVModel,
+    data: pd.DataFrame,
+    draws: int | Draws = 500,
+    priors: Mapping[str, Prior] | None = None,
+    formulation: str = "integrated",
+    num_warmup: int = 500,
+    num_samples: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    start: Results | Mapping[str, float] | None = None,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 10,
+    chain_method: str | None = None,
+    progress: bool | None = None,
+) -> Posterior:
+    """Posterior draws of ``model``'s parameters given ``data``, by NUTS.
+
+    Args:
+        draws: the simulation draws or quadrature rule of the integrated likelihood
+            (``formulation="integrated"``); with ``"augmented"`` they serve only the
+            maximum-likelihood start and the starting LV errors.
+        priors: prior by parameter name (:mod:`iclv_jax.bayes.priors`); the others take
+            the weak defaults (``Normal(0, 100)``; ``LogNormal(0, 10)`` for scales).
+        formulation: ``"integrated"`` (the LVs integrated out, as in MSL) or
+            ``"augmented"`` (every person's LV and random-coefficient errors sampled
+            too: no simulation error, ``N x D`` more dimensions).
+        num_warmup, num_samples, chains, seed: NUTS warm-up and kept iterations per
+            chain, the number of chains, the seed of the sampler and the starts.
+        start: the maximum-likelihood :class:`~iclv_jax.Results` to start from (else
+            :func:`~iclv_jax.estimate` runs first, from ``start`` values if a dict).
+        target_accept, max_tree_depth: NUTS settings.
+        chain_method: NumPyro's ``"parallel"`` / ``"vectorized"`` / ``"sequential"``
+            (default: parallel where there is a device per chain, else vectorized).
+        progress: NumPyro's progress bar (default: on a terminal only).
+    """
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
+    numpyro = _numpyro()
+    progress = sys.stderr.isatty() if progress is None else progress
+    mle = (
+        start
+        if isinstance(start, Results)
+        else estimate(model, data, draws, start, verbose=progress)
+    )
+    problem = Problem(model, data, draws)
+    space = problem.space
+    u_hat = np.asarray(problem.free_internal({k: mle.estimates[k] for k in space.names}))
+    free_parameters = tuple(space.parameters[i] for i in space.free_index)
+    prior_list = resolve_priors(free_parameters, priors)
+    rng = np.random.default_rng(seed)
+    target, init = _target(model, data, formulation, problem, u_hat, prior_list, chains, rng)
+    method = _chain_method(chains, chain_method)
+    options = {"target_accept_prob": target_accept, "max_tree_depth": max_tree_depth}
+    began = time.perf_counter()
+    mcmc = _run_nuts(target, init, num_warmup, num_samples, chains, seed, method, progress, options)
+    seconds = time.perf_counter() - began
+    z = np.asarray(mcmc.get_samples(group_by_chain=True))
+    reported, internal = _reported_samples(target.parameters, z)
+    lvs = None
+    if formulation == "augmented":
+        errors = z[..., target.parameters.n_params :].reshape(-1, target.n_people, target.n_dims)
+        lvs = lv_summary(problem, target.parameters.likelihood, internal, errors)
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    return Posterior(
+        samples={name: reported[..., i] for i, name in enumerate(space.free_names)},
+        fixed=dict(space.fixed),
+        priors={
+            p.name: prior.describe() for p, prior in zip(free_parameters, prior_list, strict=True)
+        },
+        formulation=formulation,
+        draws=draws_to_dict(problem.draws) if formulation == "integrated" else None,
+        sampler={
+            "library": f"numpyro {numpyro.__version__}",
+            "algorithm": "NUTS",
+            "num_warmup": num_warmup,
+            "num_samples": num_samples,
+            "chains": chains,
+            "chain_method": method,
+            "seed": seed,
+            "seconds": seconds,
+            "mean_accept_prob": float(np.mean(extra["accept_prob"])),
+            "mean_num_steps": float(np.mean(extra["num_steps"])),
+            "step_size": np.atleast_1d(np.asarray(mcmc.last_state.adapt_state.step_size)).tolist(),
+            "dimension": int(init.shape[1]),
+        },
+        diverging=np.asarray(extra["diverging"], dtype=bool),
+        mle={name: float(mle.estimates[name]) for name in space.free_names},
+        lv_summary=lvs,
+        model=model,
+    )
