@@ -186,16 +186,17 @@ def sample(
         raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
     numpyro = _numpyro()
     progress = sys.stderr.isatty() if progress is None else progress
+    problem = Problem(model, data, draws)
+    space = problem.space
+    free_parameters = tuple(space.parameters[i] for i in space.free_index)
+    prior_list = resolve_priors(free_parameters, priors)
     mle = (
         start
         if isinstance(start, Results)
         else estimate(model, data, draws, start, verbose=progress)
     )
-    problem = Problem(model, data, draws)
-    space = problem.space
     u_hat = np.asarray(problem.free_internal({k: mle.estimates[k] for k in space.names}))
-    free_parameters = tuple(space.parameters[i] for i in space.free_index)
-    prior_list = resolve_priors(free_parameters, priors)
+    problem.adapt(jnp.asarray(u_hat))  # adaptive quadrature: nodes at the mode, then held
     rng = np.random.default_rng(seed)
     target, init = _target(model, data, formulation, problem, u_hat, prior_list, chains, rng)
     method = _chain_method(chains, chain_method)
