@@ -87,13 +87,19 @@ def parameter_target(problem: Problem, u_hat: np.ndarray, priors) -> IntegratedT
     )
 
 
-def _target(model, data, formulation, problem, u_hat, priors, chains, rng):
+def _target(model, data, formulation, problem, u_hat, priors, chains, rng, devices):
     """The target and the chains' starting vectors ``(chains, dim)``."""
     parameters = parameter_target(problem, u_hat, priors)
     z_theta = rng.standard_normal((chains, parameters.n_params))
     if formulation == "integrated":
         return parameters, z_theta
-    augmented_problem = Problem(model, data, Halton(1), chunk_size=problem.likelihood.chunk_size)
+    augmented_problem = Problem(
+        model,
+        data,
+        Halton(1),
+        chunk_size=problem.likelihood.chunk_size,
+        devices=devices,
+    )
     errors = conditional_errors(problem, u_hat, chains, rng)
     target = AugmentedTarget(
         eqx.tree_at(lambda t: t.likelihood, parameters, augmented_problem.likelihood),
@@ -186,7 +192,10 @@ def sample(
         raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
     numpyro = _numpyro()
     progress = sys.stderr.isatty() if progress is None else progress
-    problem = Problem(model, data, draws)
+    method = _chain_method(chains, chain_method)
+    # parallel chains: one chain per device, each with the whole likelihood on its device
+    devices = jax.devices()[:1] if method == "parallel" else None
+    problem = Problem(model, data, draws, devices=devices)
     space = problem.space
     free_parameters = tuple(space.parameters[i] for i in space.free_index)
     prior_list = resolve_priors(free_parameters, priors)
@@ -198,8 +207,9 @@ def sample(
     u_hat = np.asarray(problem.free_internal({k: mle.estimates[k] for k in space.names}))
     problem.adapt(jnp.asarray(u_hat))  # adaptive quadrature: nodes at the mode, then held
     rng = np.random.default_rng(seed)
-    target, init = _target(model, data, formulation, problem, u_hat, prior_list, chains, rng)
-    method = _chain_method(chains, chain_method)
+    target, init = _target(
+        model, data, formulation, problem, u_hat, prior_list, chains, rng, devices
+    )
     options = {"target_accept_prob": target_accept, "max_tree_depth": max_tree_depth}
     began = time.perf_counter()
     mcmc = _run_nuts(target, init, num_warmup, num_samples, chains, seed, method, progress, options)
