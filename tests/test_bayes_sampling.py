@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import equinox as eqx
@@ -292,3 +293,27 @@ def test_chains_run_one_per_device_and_a_seed_reproduces_them():
     assert out["devices"] == 2 and out["method"] == "parallel" and out["same"]
     for name, means in out["chain_means"].items():
         assert np.abs(np.array(means) - out["mle"][name]).max() < out["se"][name], name
+
+
+def test_default_priors_that_are_not_weak_at_the_mle_are_named():
+    """An indicator in raw units (thousands): its intercept and loading are far outside
+    ``Normal(0, 100)``, which would pull the posterior; a user prior silences it."""
+    df, model, _ = continuous_study(n_people=60)
+    df["c1"] = 5000.0 + 2000.0 * df["c1"]
+    results = ij.estimate(model, df, draws=ij.AdaptiveQuadrature(4), verbose=False)
+    problem = Problem(model, df, 4)
+    free = _free_parameters(problem)
+    names = [p.name for p in free]
+    estimates = np.array([results.estimates[n] for n in names])
+    se = results.table["se"].reindex(names).to_numpy(dtype=float)
+    priors = bp.resolve_priors(free, None)
+    pulls = dict(zip(names, bp.prior_pull(priors, estimates, se), strict=True))
+    assert pulls["alpha_c1"] > 1 and pulls["lambda_c1"] > 1
+    assert pulls["alpha_c2"] < 1e-3 and pulls["lambda_c3"] < 1e-3
+    with pytest.warns(bp.InformativePriorWarning, match="alpha_c1") as caught:
+        bp.warn_informative_defaults(free, priors, set(), estimates, se)
+    assert "lambda_c1" in str(caught[0].message) and "alpha_c2" not in str(caught[0].message)
+    user = {"alpha_c1": bp.Normal(5000, 1000), "lambda_c1": bp.Normal(0, 1e4)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bp.warn_informative_defaults(free, bp.resolve_priors(free, user), set(user), estimates, se)

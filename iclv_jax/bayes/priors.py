@@ -16,10 +16,13 @@ does not depend on the parameters, so the posterior is unchanged).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.stats import norm
 
 from ..errors import SpecificationError
@@ -28,12 +31,15 @@ from ..params import Parameter
 __all__ = [
     "Flat",
     "HalfNormal",
+    "InformativePriorWarning",
     "LogNormal",
     "Normal",
     "Prior",
     "Uniform",
     "default_prior",
+    "prior_pull",
     "resolve_priors",
+    "warn_informative_defaults",
 ]
 
 
@@ -164,3 +170,56 @@ def resolve_priors(
                 f"{parameter.name!r} can be negative (bound it below at 0, or use Normal)"
             )
     return tuple(priors.get(p.name) or default_prior(p) for p in parameters)
+
+
+class InformativePriorWarning(UserWarning):
+    """A default prior that is not weak at the maximum-likelihood estimate."""
+
+
+def prior_pull(priors: tuple[Prior, ...], estimates: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """How far each prior moves the posterior from the likelihood, in SEs, by a Newton
+    step from the MLE ``theta_hat`` with standard error ``s``: the mode moves by about
+    ``s^2 g / (1 + s^2 h)`` with ``g``, ``-h`` the prior's log-density slope and
+    curvature at ``theta_hat``; returned as ``|shift| / s + s^2 h`` (the second term: the
+    prior's share of the posterior precision).  NaN where ``s`` is not finite."""
+    pulls = []
+    for prior, value, s in zip(priors, estimates, se, strict=True):
+        slope = float(jax.grad(prior.log_density)(float(value)))
+        curvature = -float(jax.grad(jax.grad(prior.log_density))(float(value)))
+        shift = s**2 * slope / (1.0 + s**2 * max(curvature, 0.0))
+        pulls.append(abs(shift) / s + s**2 * max(curvature, 0.0))
+    return np.array(pulls)
+
+
+def warn_informative_defaults(
+    parameters: tuple[Parameter, ...],
+    priors: tuple[Prior, ...],
+    user_given,
+    estimates: np.ndarray,
+    se: np.ndarray,
+    threshold: float = 0.05,
+) -> None:
+    """Warn naming every parameter whose default ``Normal(0, 100)`` pulls the posterior
+    by more than ``threshold`` SEs (:func:`prior_pull`): a coefficient of a variable in
+    raw units, an intercept of an indicator measured in thousands.  (The scales'
+    ``LogNormal(0, 10)`` is left out: spread over ``e^-20 .. e^20`` it is weak in any
+    units, and its pull of about ``1 / sqrt(2N)`` SE is the one every prior on a scale
+    has.)"""
+    pulls = prior_pull(priors, estimates, se)
+    strong = [
+        f"{p.name} ({q.describe()}, MLE {value:.4g}, pull {pull:.2f} SE)"
+        for p, q, value, pull in zip(parameters, priors, estimates, pulls, strict=True)
+        if p.name not in user_given
+        and p.transform != "log"
+        and np.isfinite(pull)
+        and pull > threshold
+    ]
+    if strong:
+        warnings.warn(
+            "default priors not weak at the maximum-likelihood estimates: "
+            + "; ".join(strong)
+            + ". Give these parameters priors of their own (priors={name: ...}) or rescale "
+            "their variables",
+            InformativePriorWarning,
+            stacklevel=3,
+        )

@@ -32,7 +32,7 @@ from ..results import Results
 from ..spec import ICLVModel
 from .augmented import conditional_errors, lv_summary
 from .posterior_samples import Posterior
-from .priors import Prior, resolve_priors
+from .priors import Prior, resolve_priors, warn_informative_defaults
 from .target import AugmentedTarget, IntegratedTarget, box_from_bounds
 
 __all__ = ["FORMULATIONS", "sample"]
@@ -205,6 +205,13 @@ def sample(
         else estimate(model, data, draws, start, verbose=progress)
     )
     u_hat = np.asarray(problem.free_internal({k: mle.estimates[k] for k in space.names}))
+    warn_informative_defaults(
+        free_parameters,
+        prior_list,
+        set(priors or {}),
+        np.array([mle.estimates[name] for name in space.free_names]),
+        mle.table["se"].reindex(list(space.free_names)).to_numpy(dtype=float),
+    )
     problem.adapt(jnp.asarray(u_hat))  # adaptive quadrature: nodes at the mode, then held
     rng = np.random.default_rng(seed)
     target, init = _target(
