@@ -2,7 +2,12 @@
 warnings a stopped run gives), so that no test module imports another."""
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -370,3 +375,23 @@ def numpy_ordered_probit_items(levels: np.ndarray, index: np.ndarray, thresholds
         level = levels[:, k][:, None]
         log_l += np.log(norm.cdf(cuts[level + 1] - index) - norm.cdf(cuts[level] - index))
     return log_l
+
+
+def json_on_two_devices(script: str, xla_flags: str = "") -> dict:
+    """Run ``script`` in a fresh Python on two simulated CPU devices (the flag must be
+    set before JAX starts) from the repository root; its last stdout line, as JSON."""
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count=2 {xla_flags}".strip(),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])

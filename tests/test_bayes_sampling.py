@@ -9,19 +9,14 @@ robust SEs, and the augmented formulation against the integrated one.
 """
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import analytic_study, continuous_study
+from helpers import analytic_study, continuous_study, json_on_two_devices
 from scipy import stats
 
 import iclv_jax as ij
@@ -33,7 +28,6 @@ from iclv_jax.spec import SpecificationError
 
 pytest.importorskip("numpyro")
 
-ROOT = Path(__file__).resolve().parent.parent
 N_PEOPLE = 1000
 DRAWS = ij.AdaptiveQuadrature(6)
 
@@ -166,20 +160,14 @@ def gaussian_iclv():
     return df, model, results, mean, sd
 
 
+def _posterior(gaussian_iclv, **options):
+    df, model, results, _, _ = gaussian_iclv
+    return ij.sample(model, df, draws=DRAWS, start=results, chains=2, progress=False, **options)
+
+
 @pytest.fixture(scope="module")
 def integrated_posterior(gaussian_iclv):
-    df, model, results, _, _ = gaussian_iclv
-    return ij.sample(
-        model,
-        df,
-        draws=DRAWS,
-        start=results,
-        num_warmup=200,
-        num_samples=600,
-        chains=2,
-        seed=3,
-        progress=False,
-    )
+    return _posterior(gaussian_iclv, num_warmup=200, num_samples=600, seed=3)
 
 
 def test_nuts_draws_the_posterior_importance_sampling_finds(gaussian_iclv, integrated_posterior):
@@ -206,18 +194,8 @@ def test_posterior_is_the_mle_and_its_robust_standard_errors(gaussian_iclv, inte
 
 @pytest.fixture(scope="module")
 def augmented_posterior(gaussian_iclv):
-    df, model, results, _, _ = gaussian_iclv
-    return ij.sample(
-        model,
-        df,
-        draws=DRAWS,
-        start=results,
-        formulation="augmented",
-        num_warmup=300,
-        num_samples=700,
-        chains=2,
-        seed=5,
-        progress=False,
+    return _posterior(
+        gaussian_iclv, formulation="augmented", num_warmup=300, num_samples=700, seed=5
     )
 
 
@@ -275,21 +253,7 @@ def test_chains_run_one_per_device_and_a_seed_reproduces_them():
     """Two (simulated) CPU devices, two chains: NumPyro's parallel method, each chain with
     the whole likelihood on its device; the same seed gives the same draws; each chain's
     mean is near the MLE."""
-    env = {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-    }
-    run = subprocess.run(
-        [sys.executable, "-c", PARALLEL_SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    out = json_on_two_devices(PARALLEL_SCRIPT)
     assert out["devices"] == 2 and out["method"] == "parallel" and out["same"]
     for name, means in out["chain_means"].items():
         assert np.abs(np.array(means) - out["mle"][name]).max() < out["se"][name], name

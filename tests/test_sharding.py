@@ -7,15 +7,8 @@ Two CPU devices are simulated with ``--xla_force_host_platform_device_count=2``,
 must be set before JAX starts: the comparison runs in a subprocess.
 """
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import json_on_two_devices
 
 SCRIPT = """
 import json
@@ -60,21 +53,7 @@ print(json.dumps(out))
 
 def test_two_devices_equal_one_device():
     # unoptimised machine code: compiling is most of the time, and both sides share it
-    env = {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0",
-    }
-    run = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    results = json.loads(run.stdout.strip().splitlines()[-1])
+    results = json_on_two_devices(SCRIPT, "--xla_backend_optimization_level=0")
     assert len(results["halton"]["two"]["per_person"]) == 61
     assert {
         "grad",
