@@ -38,6 +38,7 @@ import pandas as pd
 
 from . import datasets, plots
 from .clireport import PLOT_OUTPUTS, REPORT_OUTPUTS, add_plot_command, write_plots, write_report
+from .clisample import add_sample_command, run_sample
 from .data import DataError, prepare_data
 from .diagnostics import check_gradients
 from .draws import (
@@ -172,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _model_and_data_arguments(check)
     add_plot_command(commands, _existing_file, _positive_int)
+    add_sample_command(commands, _model_and_data_arguments, _positive_int)
     return parser
 
 
@@ -468,6 +470,8 @@ def main(argv=None) -> int:
             run_estimate(args)
         elif args.command == "plot":
             run_plot(args)
+        elif args.command == "sample":
+            run_sample(args, load_inputs, prepare_out, InputError)
         elif args.command == "check-gradients":
             return 0 if run_check_gradients(args).ok else 1
     except InputError as error:

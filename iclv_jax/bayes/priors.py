@@ -16,6 +16,7 @@ does not depend on the parameters, so the posterior is unchanged).
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Mapping
 
@@ -36,7 +37,9 @@ __all__ = [
     "Normal",
     "Prior",
     "Uniform",
+    "PRIOR_KINDS",
     "default_prior",
+    "parse_prior",
     "prior_pull",
     "resolve_priors",
     "warn_informative_defaults",
@@ -223,3 +226,34 @@ def warn_informative_defaults(
             InformativePriorWarning,
             stacklevel=3,
         )
+
+
+PRIOR_KINDS: dict[str, type[Prior]] = {
+    "normal": Normal,
+    "halfnormal": HalfNormal,
+    "lognormal": LogNormal,
+    "uniform": Uniform,
+    "flat": Flat,
+}
+
+
+def parse_prior(text: str) -> Prior:
+    """A prior from text as the summary writes it: ``"Normal(0, 2)"``,
+    ``"half-normal(1)"``, ``"lognormal(0, 1)"``, ``"Uniform(0, 5)"``, ``"flat"`` (case,
+    ``-`` and ``_`` ignored); raises ``ValueError`` naming what is wrong."""
+    match = re.fullmatch(r"\s*([A-Za-z_-]+)\s*(?:\((.*)\))?\s*", text)
+    kind = None if match is None else match.group(1).lower().replace("-", "").replace("_", "")
+    if kind not in PRIOR_KINDS:
+        raise ValueError(
+            f"prior {text!r}: expected one of {sorted(PRIOR_KINDS)} with its values in "
+            "parentheses, e.g. 'normal(0, 2)'"
+        )
+    arguments = (match.group(2) or "").strip() if match else ""
+    try:
+        values = [float(v) for v in arguments.split(",")] if arguments else []
+    except ValueError:
+        raise ValueError(f"prior {text!r}: the values of {kind} must be numbers") from None
+    try:
+        return PRIOR_KINDS[kind](*values)
+    except TypeError:
+        raise ValueError(f"prior {text!r}: too many values for {kind}") from None
