@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -96,3 +100,17 @@ def save(name: str, payload: dict, results: Path = RESULTS) -> Path:
     path.write_text(json.dumps(payload, indent=2))
     print(f"saved {path}")
     return path
+
+
+def baseline_package(ref: str):
+    """The ``iclv_jax`` package as it was at git ``ref``, imported as ``iclv_ref`` (its
+    imports are relative, so the copy is self-contained; an older package may not
+    export every submodule as an attribute: import them by name)."""
+    folder = Path(tempfile.mkdtemp(prefix="iclv_ref_"))
+    archive = subprocess.run(
+        ["git", "archive", ref, "iclv_jax"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    (folder / "iclv_jax").rename(folder / "iclv_ref")
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("iclv_ref")

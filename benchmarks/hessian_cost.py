@@ -5,7 +5,7 @@ On the two peer cases of ``peer_biogeme.py`` (drug choice: MNL + 4 ordered-logit
 1 LV, N = 1,000 x 10; beverage: binary probit + 10 ordered-probit items, 3 LVs,
 N = 326 x 10) at R = 100 and R = 500: LL + gradient and the exact Hessian of this
 checkout, and the exact Hessian of the package at commit ``--before`` (extracted with
-``git archive`` and imported as ``iclv_jax_before``, same data and draws), called in turn
+``git archive`` and imported as ``iclv_ref``, same data and draws), called in turn
 ``--repeats`` times; the best of each (on a machine shared with other work, the least
 disturbed call; medians are saved too), in wall and in process CPU time (all threads:
 less sensitive to other processes on the machine), and their ratios.  The two Hessians
@@ -21,38 +21,24 @@ from __future__ import annotations
 import argparse
 import importlib
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
-from _common import RESULTS, machine, save
+from _common import RESULTS, baseline_package, machine, save
 
 import iclv_jax as ij
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def package_at(commit: str, folder: Path):
-    """``iclv_jax`` as of ``commit``, imported as ``iclv_jax_before`` (its imports are
-    relative, so the copy is self-contained)."""
-    archive = subprocess.run(
-        ["git", "archive", commit, "iclv_jax"], cwd=ROOT, check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    (folder / "iclv_jax").rename(folder / "iclv_jax_before")
-    sys.path.insert(0, str(folder))
-    return importlib.import_module("iclv_jax_before")
-
-
 def cases(package) -> dict:
     """``name -> (model, data, draws(R), parameters)``: the peer cases, built by
     ``package`` (this checkout's or the one before: each checks its own classes)."""
-    drug, drug_model, drug_start = package.datasets.drug_choice(ij.datasets.drug_choice_path())
-    beverage, beverage_model, truth = package.datasets.beverage(n_people=326, seed=0)
+    datasets = importlib.import_module(f"{package.__name__}.datasets")  # older: no attribute
+    drug, drug_model, drug_start = datasets.drug_choice(ij.datasets.drug_choice_path())
+    beverage, beverage_model, truth = datasets.beverage(n_people=326, seed=0)
     return {
         "drug_choice": (drug_model, drug, package.ApolloHalton, drug_start),
         "beverage": (beverage_model, beverage, lambda r: package.Halton(r, seed=0), truth),
@@ -146,9 +132,10 @@ def main():
     parser.add_argument("--before", default="f272924", help="the commit to compare with")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--draws", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--name", default="hessian_cost", help="results file name")
     args = parser.parse_args()
     rows = []
-    before = package_at(args.before, Path(tempfile.mkdtemp()))
+    before = baseline_package(args.before)
     cases_before = cases(before)
     for name, case in cases(ij).items():
         for r in args.draws:
@@ -167,8 +154,8 @@ def main():
             )
             rows.append(row)
     report = {"rows": rows, "repeats": args.repeats, "before": args.before}
-    save("hessian_cost", report)
-    (RESULTS / "hessian_cost.md").write_text(markdown({"machine": machine(), **report}))
+    save(args.name, report)
+    (RESULTS / f"{args.name}.md").write_text(markdown({"machine": machine(), **report}))
 
 
 if __name__ == "__main__":

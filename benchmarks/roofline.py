@@ -28,16 +28,12 @@ import argparse
 import importlib
 import math
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import RESULTS, save
+from _common import RESULTS, baseline_package, save
 from jax import lax
 from jax.nn import logsumexp
 from jax.scipy.special import erfc
@@ -106,11 +102,12 @@ def cross_sectional(ij, n_people: int = 5000, seed: int = 0):
 
 def build(ij, case: str, n_draws: int):
     """``(problem, u)`` of ``case`` with ``n_draws`` draws, built by package ``ij``."""
+    datasets = importlib.import_module(f"{ij.__name__}.datasets")  # older: not an attribute
     if case == "drug_choice":
-        df, model, params = ij.datasets.drug_choice(iclv_jax.datasets.drug_choice_path())
+        df, model, params = datasets.drug_choice(iclv_jax.datasets.drug_choice_path())
         draws = ij.ApolloHalton(n_draws)
     elif case == "beverage":
-        df, model, params = ij.datasets.beverage(n_people=326, seed=0)
+        df, model, params = datasets.beverage(n_people=326, seed=0)
         draws = ij.Halton(n_draws, seed=0)
     else:
         df, model, params = cross_sectional(ij)
@@ -341,18 +338,6 @@ def library(problem, part: str, grad: bool):
 
     fn = jax.value_and_grad(chunk_sum) if grad else chunk_sum
     return jax.jit(lambda u: lik.sum_people(fn, u))
-
-
-def baseline_package(ref: str):
-    """The ``iclv_jax`` package as it was at git ``ref``, imported as ``iclv_ref``."""
-    folder = Path(tempfile.mkdtemp(prefix="iclv_ref_"))
-    archive = subprocess.run(
-        ["git", "archive", ref, "iclv_jax"], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    (folder / "iclv_jax").rename(folder / "iclv_ref")
-    sys.path.insert(0, str(folder))
-    return importlib.import_module("iclv_ref")
 
 
 # --- timing ---------------------------------------------------------------------------

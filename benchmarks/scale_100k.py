@@ -15,8 +15,7 @@ import gc
 import time
 
 import jax
-from _common import peak_rss_gib, save
-from roofline import baseline_package
+from _common import baseline_package, peak_rss_gib, save
 
 import iclv_jax
 
