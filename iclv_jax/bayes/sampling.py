@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sys
 import time
-import warnings
 from collections.abc import Mapping
 
 import equinox as eqx
@@ -119,7 +118,7 @@ def _chain_method(chains: int, chain_method: str | None) -> str:
 
 def _run_nuts(target, init, num_warmup, num_samples, chains, seed, method, progress, options):
     """NumPyro's NUTS on ``-target``; returns the MCMC object after the run."""
-    numpyro = _numpyro()
+    _numpyro()  # a clear ImportError when the extra is missing
     from numpyro.infer import MCMC, NUTS
 
     kernel = NUTS(potential_fn=lambda z: -target(z), **options)
@@ -131,15 +130,12 @@ def _run_nuts(target, init, num_warmup, num_samples, chains, seed, method, progr
         chain_method=method,
         progress_bar=progress,
     )
-    with warnings.catch_warnings():  # NumPyro's notice that parallel falls back
-        warnings.filterwarnings("ignore", message="There are not enough devices")
-        mcmc.run(
-            jax.random.PRNGKey(seed),
-            init_params=jnp.asarray(init),
-            extra_fields=("diverging", "num_steps", "accept_prob"),
-        )
-        jax.block_until_ready(mcmc.get_samples())
-    del numpyro
+    mcmc.run(
+        jax.random.PRNGKey(seed),
+        init_params=jnp.asarray(init),
+        extra_fields=("diverging", "num_steps", "accept_prob"),
+    )
+    jax.block_until_ready(mcmc.get_samples())  # the run is dispatched asynchronously
     return mcmc
 
 
