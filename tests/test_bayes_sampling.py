@@ -15,6 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import analytic_study, continuous_study, json_on_two_devices
 from scipy import stats
@@ -281,3 +282,57 @@ def test_default_priors_that_are_not_weak_at_the_mle_are_named():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bp.warn_informative_defaults(free, bp.resolve_priors(free, user), set(user), estimates, se)
+
+
+def _homogeneous_mixed_logit(n_people=100, n_situations=4, seed=0):
+    """Two alternatives, ``V_A = asc + c price_A``, ``V_B = c price_B`` with one price
+    coefficient ``c = -1`` for everyone, estimated as a normal random coefficient: the
+    likelihood is flat as ``sigma_price -> 0``."""
+    rng = np.random.default_rng(seed)
+    rows = n_people * n_situations
+    prices = rng.uniform(0.5, 2.5, size=(rows, 2))
+    v = -prices + np.array([0.3, 0.0])
+    df = pd.DataFrame(
+        {
+            "id": np.repeat(np.arange(n_people), n_situations),
+            "price_A": prices[:, 0],
+            "price_B": prices[:, 1],
+            "choice": (v + rng.gumbel(size=v.shape)).argmax(axis=1) + 1,
+        }
+    )
+    alternatives = [
+        ij.Alternative("A", 1, ij.Utility(random={"price": "price_A"}), asc=True),
+        ij.Alternative("B", 2, ij.Utility(random={"price": "price_B"})),
+    ]
+    model = ij.ICLVModel(
+        [],
+        [],
+        ij.MultinomialLogit("choice", alternatives),
+        random_coefficients=[ij.RandomCoefficient("price", "normal")],
+    )
+    return df, model
+
+
+def test_the_sampler_is_centred_on_the_posterior_mode_even_from_a_scale_at_zero():
+    """A random coefficient whose MLE scale is 0 (``u = log sigma = -60``; the
+    likelihood flat there, the default prior ``Normal(0, 10)`` on ``log sigma`` six SDs
+    out): the chains are centred on the posterior mode found from there instead (a
+    small, finite scale, the gradient 0), with a positive-definite curvature, and
+    chains started at ``z ~ N(0, I)`` have finite, sensible scales."""
+    df, model = _homogeneous_mixed_logit()
+    problem = Problem(model, df, 20)
+    names = problem.space.free_names
+    u_hat = np.array(problem.free_internal({"asc_A": 0.3, "mu_price": -1.0}))
+    u_hat[names.index("sigma_price")] = -60.0
+    priors = bp.resolve_priors(_free_parameters(problem), None)
+    target = parameter_target(problem, u_hat, priors)
+    centre = dict(zip(names, np.asarray(target.reported(jnp.zeros(3))), strict=True))
+    assert 1e-6 < centre["sigma_price"] < 1.0
+    assert abs(centre["mu_price"] + 1.0) < 0.3
+    gradient = np.asarray(jax.grad(target)(jnp.zeros(3)))
+    assert np.abs(gradient).max() < 1e-4
+    cholesky = np.asarray(target.cholesky)
+    assert np.all(np.isfinite(cholesky)) and np.all(np.linalg.eigvalsh(cholesky @ cholesky.T) > 0)
+    starts = np.random.default_rng(0).standard_normal((200, 3))
+    reported = np.asarray(jax.vmap(target.reported)(jnp.asarray(starts)))
+    assert np.all(np.isfinite(reported)) and np.abs(reported).max() < 1e3

@@ -30,6 +30,7 @@ from ..problem import Problem
 from ..results import Results
 from ..spec import ICLVModel
 from .augmented import conditional_errors, lv_summary
+from .mode import floored_covariance, posterior_mode
 from .posterior_samples import Posterior
 from .priors import Prior, resolve_priors, warn_informative_defaults
 from .target import AugmentedTarget, IntegratedTarget, box_from_bounds
@@ -56,33 +57,29 @@ def _inside_box(u: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarr
     return np.minimum(np.maximum(u, lower + margin_low), upper - margin_up)
 
 
-def _covariance(negative_hessian: np.ndarray) -> np.ndarray:
-    """The inverse of ``-H`` with its eigenvalues floored at ``1e-8`` of the largest (a
-    flat or indefinite direction gets a wide, finite spread)."""
-    values, vectors = np.linalg.eigh(0.5 * (negative_hessian + negative_hessian.T))
-    values = np.maximum(np.abs(values), 1e-8 * np.abs(values).max())
-    return (vectors / values) @ vectors.T
-
-
 def parameter_target(problem: Problem, u_hat: np.ndarray, priors) -> IntegratedTarget:
-    """The integrated target preconditioned at the mode ``u_hat`` (free internal)."""
+    """The integrated target preconditioned at the posterior mode found from the MLE
+    ``u_hat`` (free internal; see :mod:`iclv_jax.bayes.mode`)."""
     space = problem.space
     lower, upper = space.internal_bounds()
     box = box_from_bounds(lower, upper)
-    v_hat = box.inverse(_inside_box(u_hat, lower, upper))
-    negative_hessian = -np.asarray(problem.likelihood.hessian(jnp.asarray(box(v_hat))))
-    slope = box.derivative(v_hat)
-    covariance = _covariance(negative_hessian * np.outer(slope, slope))
     to_reported = problem.likelihood.to_reported
     free = np.asarray(to_reported.free_index)
     exponentiated = (np.asarray(to_reported.is_log) | np.asarray(to_reported.exp_increment))[free]
-    return IntegratedTarget(
+    target = IntegratedTarget(
         likelihood=problem.likelihood,
         priors=priors,
         box=box,
-        centre=jax.device_put(v_hat),
-        cholesky=jax.device_put(np.linalg.cholesky(covariance)),
+        centre=jnp.zeros(len(free)),
+        cholesky=jnp.eye(len(free)),
         exponentiated=jax.device_put(exponentiated),
+    )
+    mode, negative_hessian = posterior_mode(target, box.inverse(_inside_box(u_hat, lower, upper)))
+    cholesky = np.linalg.cholesky(floored_covariance(negative_hessian))
+    return eqx.tree_at(
+        lambda t: (t.centre, t.cholesky),
+        target,
+        (jax.device_put(mode), jax.device_put(cholesky)),
     )
 
 
