@@ -18,8 +18,9 @@ the nominal rate is the frequentist one up to the finite-sample effects of 300 p
 
 Sizes: on this 2-core machine one data set (MLE, 2 chains x (150 warm-up + 150 kept),
 compilation included) took 118 s at 300 people and 20 nodes while another benchmark
-shared the cores (R-hat 1.03, min bulk ESS 131), so ~60 s alone; ``S = 16`` keeps the
-run near 16 minutes (352 intervals, binomial SE 0.016).
+shared the cores (R-hat 1.03, min bulk ESS 131).  The recorded run, ``S = 12`` (264
+intervals, binomial SE 0.018), took 752 s (33-93 s per data set, the cores shared with
+other work); ``S = 16`` (the default, 352 intervals, SE 0.016) fits 20 minutes.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bayes_coverage.py [--datasets 16]
         [--people 300] [--nodes 20] [--warmup 150] [--samples 150] [--chains 2]

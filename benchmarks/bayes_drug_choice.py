@@ -18,11 +18,13 @@ Sizes chosen from a measured short run (full data, R = 50, 2 chains x (50 + 50),
 2-core machine shared with other work): (a) 162 s, 0.81 s per iteration of the 2 chains
 (10.9 leapfrog steps, ~37 ms per LL+gradient of both chains); (b) 28 s, 0.28 s per
 iteration (15 steps over 1,037 dimensions, ~19 ms per step).  Chains cost linearly
-(vectorised), so 4 chains x 500 iterations take ~810 s for (a) and ~300 s for (b) at
-R = 50; R = 100 would double (a) past the 25-minute budget.  Defaults: R = 50, 4 chains
-x (250 warm-up + 250 kept), the whole script ~20 minutes (MLE ~20 s).  ``--quick``: the
-first 200 people, R = 20, 2 chains x (40 + 40), a smoke run of every step, saved as
-``bayes_drug_choice-quick``.
+(vectorised), so 4 chains x 500 iterations were expected to take ~810 s for (a) and
+~300 s for (b) at R = 50 (R = 100 would double (a)).  Defaults: R = 50, 4 chains x
+(250 warm-up + 250 kept).  The recorded run took 28 minutes, not the ~20 planned: (a)
+1,337 s (the cores were shared, load ~3, and warm-up trees are deeper than the
+sampling ones), (b) 338 s, the MLE 7.5 s; on an idle machine it fits 25 minutes.
+``--quick``: the first 200 people, R = 20, 2 chains x (40 + 40), a smoke run of every
+step, saved as ``bayes_drug_choice-quick``.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bayes_drug_choice.py [--draws 50]
         [--warmup 250] [--samples 250] [--chains 4] [--quick]
