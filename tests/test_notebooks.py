@@ -5,7 +5,8 @@ warning, nothing on stderr, every fit converged, no NaN standard error: see
 ``notebooks/make_notebooks.py`` writes them: without outputs.
 
 Measured on the shared two-core machine: quickstart 69 s and drug choice 41 s (both
-estimated to a verified optimum: 150 people, 20 draws), benchmarks 13 s; gradient
+estimated to a verified optimum: 150 people, 20 draws), benchmarks 13 s, Bayesian
+30 s (both formulations sampled on 100 people, 2 chains x (60 + 60)); gradient
 debugging about 60 s (marked slow: the four together would exceed 2.5 min).
 """
 
