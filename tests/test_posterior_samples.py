@@ -11,7 +11,7 @@ import pytest
 
 from iclv_jax import datasets
 from iclv_jax.bayes import Posterior, load_posterior
-from iclv_jax.bayes.summary import ess_bulk, ess_tail, r_hat
+from iclv_jax.bayes.summary import ess_bulk, ess_tail, r_hat, summary_row
 from iclv_jax.draws import Halton
 from iclv_jax.drawsdict import draws_to_dict
 
@@ -265,3 +265,17 @@ def test_importing_the_package_does_not_import_numpyro_or_arviz():
         "assert 'numpyro' not in sys.modules and 'arviz' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ess_of_antithetic_chains_takes_stans_bound_not_numpyros_negative_value():
+    """Chains alternating +-1 (negatively autocorrelated, as short NUTS chains can be):
+    NumPyro's ``S / tau`` is negative; Stan bounds ``tau >= 1 / log10(S)``, so the ESS
+    is ``S log10(S)`` and the MCSE finite."""
+    from numpyro.diagnostics import effective_sample_size
+
+    rng = np.random.default_rng(0)
+    x = np.where(np.arange(200) % 2 == 0, 1.0, -1.0) + 0.1 * rng.normal(size=(4, 200))
+    assert effective_sample_size(x) < 0
+    row = summary_row(x)
+    assert row["ess_bulk"] == pytest.approx(800 * np.log10(800))
+    assert np.isfinite(row["mcse"]) and row["mcse"] > 0

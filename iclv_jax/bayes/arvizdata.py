@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ..jsonvalues import encode_value
+from .extra import import_arviz
 
-__all__ = ["import_arviz", "inference_data"]
-
-INSTALL = "pip install 'iclv_jax[bayes]'"
-
-
-def import_arviz() -> Any:
-    """The ``arviz`` module; ``ImportError`` with the pip command when it is missing.
-    ArviZ 0.23 warns of its coming refactor (a FutureWarning, once a day) when
-    imported: that warning alone is silenced."""
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=FutureWarning, module=r"arviz(\.|$)")
-            import arviz
-    except ImportError as error:
-        raise ImportError(f"to_arviz needs ArviZ: {INSTALL}") from error
-    return arviz
+__all__ = ["inference_data"]
 
 
 def inference_data(

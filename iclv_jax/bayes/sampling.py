@@ -30,6 +30,7 @@ from ..problem import Problem
 from ..results import Results
 from ..spec import ICLVModel
 from .augmented import conditional_errors, lv_summary
+from .extra import import_numpyro
 from .mode import floored_covariance, posterior_mode
 from .posterior_samples import Posterior
 from .priors import Prior, resolve_priors, warn_informative_defaults
@@ -38,15 +39,6 @@ from .target import AugmentedTarget, IntegratedTarget, box_from_bounds
 __all__ = ["FORMULATIONS", "sample"]
 
 FORMULATIONS = ("integrated", "augmented")
-INSTALL = "pip install 'iclv_jax[bayes]'"
-
-
-def _numpyro():
-    try:
-        import numpyro
-    except ImportError as error:  # pragma: no cover (the dev extra installs it)
-        raise ImportError(f"ij.sample needs NumPyro: {INSTALL}") from error
-    return numpyro
 
 
 def _inside_box(u: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
@@ -115,11 +107,10 @@ def _chain_method(chains: int, chain_method: str | None) -> str:
 
 def _run_nuts(target, init, num_warmup, num_samples, chains, seed, method, progress, options):
     """NumPyro's NUTS on ``-target``; returns the MCMC object after the run."""
-    _numpyro()  # a clear ImportError when the extra is missing
-    from numpyro.infer import MCMC, NUTS
+    infer = import_numpyro().infer
 
-    kernel = NUTS(potential_fn=lambda z: -target(z), **options)
-    mcmc = MCMC(
+    kernel = infer.NUTS(potential_fn=lambda z: -target(z), **options)
+    mcmc = infer.MCMC(
         kernel,
         num_warmup=num_warmup,
         num_samples=num_samples,
@@ -183,7 +174,7 @@ def sample(
     """
     if formulation not in FORMULATIONS:
         raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
-    numpyro = _numpyro()
+    numpyro = import_numpyro()
     progress = sys.stderr.isatty() if progress is None else progress
     method = _chain_method(chains, chain_method)
     # parallel chains: one chain per device, each with the whole likelihood on its device

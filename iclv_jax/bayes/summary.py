@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .extra import import_numpyro
+
 __all__ = ["COLUMNS", "ess_bulk", "ess_tail", "r_hat", "summary_frame", "summary_row"]
 
 #: the columns of :func:`summary_frame`
@@ -56,7 +58,7 @@ def _enough(x: np.ndarray) -> bool:
 def r_hat(x: np.ndarray) -> float:
     """Rank-normalised split R-hat (the max of the bulk and the folded one; see the
     module docstring); NaN with fewer than four draws a chain or non-finite draws."""
-    from numpyro.diagnostics import gelman_rubin
+    gelman_rubin = import_numpyro().diagnostics.gelman_rubin
 
     if not _enough(x):
         return float("nan")
@@ -67,14 +69,18 @@ def r_hat(x: np.ndarray) -> float:
 
 
 def _ess(x: np.ndarray) -> float:
-    """NumPyro's effective sample size of ``x`` (``(chains, draws)``), NaN when ``x``
-    is constant (no variance to estimate)."""
-    from numpyro.diagnostics import effective_sample_size
+    """NumPyro's effective sample size ``S / tau`` of ``x`` (``(chains, draws)``, ``S``
+    draws in all) with Stan's bound on the integrated autocorrelation time,
+    ``tau >= 1 / log10(S)`` (NumPyro has none: on short, antithetic chains its ``tau``
+    can come out negative); NaN when ``x`` is constant (no variance to estimate)."""
+    effective_sample_size = import_numpyro().diagnostics.effective_sample_size
 
     if np.all(x == x.flat[0]):
         return float("nan")
     with np.errstate(invalid="ignore", divide="ignore"):
-        return float(effective_sample_size(x))
+        ess = float(effective_sample_size(x))
+    largest = x.size * np.log10(x.size)
+    return ess if 0 < ess <= largest else float(largest)
 
 
 def ess_bulk(x: np.ndarray) -> float:
