@@ -19,6 +19,15 @@ SMALL = """
 SMALL = os.environ.get("ICLV_NOTEBOOK_SMALL") == "1"  # the test suite runs a small version
 """
 
+# the benchmarks/results folder, found from the notebook's working folder (04 and 05)
+RESULTS_FOLDER = """def results_folder() -> Path:
+    \"\"\"benchmarks/results of the repository holding this notebook (or the cwd).\"\"\"
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / "benchmarks" / "results").is_dir():
+            return folder / "benchmarks" / "results"
+    raise FileNotFoundError("no benchmarks/results folder above " + str(Path.cwd()))
+"""
+
 QUICKSTART = [
     ("md", """# Quickstart: the beverage study
 
@@ -248,13 +257,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 
-def results_folder() -> Path:
-    \"\"\"benchmarks/results of the repository holding this notebook (or the cwd).\"\"\"
-    for folder in [Path.cwd(), *Path.cwd().parents]:
-        if (folder / "benchmarks" / "results").is_dir():
-            return folder / "benchmarks" / "results"
-    raise FileNotFoundError("no benchmarks/results folder above " + str(Path.cwd()))
-
+""" + RESULTS_FOLDER + """
 
 RESULTS = results_folder()
 runs = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
@@ -381,13 +384,7 @@ import iclv_jax as ij
 from iclv_jax import datasets
 """ + SMALL + """
 
-def results_folder() -> Path:
-    \"\"\"benchmarks/results of the repository holding this notebook (or the cwd).\"\"\"
-    for folder in [Path.cwd(), *Path.cwd().parents]:
-        if (folder / "benchmarks" / "results").is_dir():
-            return folder / "benchmarks" / "results"
-    raise FileNotFoundError("no benchmarks/results folder above " + str(Path.cwd()))
-
+""" + RESULTS_FOLDER + """
 
 df, model, start = datasets.drug_choice()
 if SMALL:
