@@ -13,9 +13,11 @@ also preconditions the sampler (see :mod:`iclv_jax.bayes.target`).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -30,6 +32,7 @@ from ..problem import Problem
 from ..results import Results
 from ..spec import ICLVModel
 from .augmented import conditional_errors, lv_summary
+from .blocks import FIELDS, run_in_blocks
 from .extra import import_numpyro
 from .mode import floored_covariance, posterior_mode
 from .posterior_samples import Posterior
@@ -105,26 +108,46 @@ def _chain_method(chains: int, chain_method: str | None) -> str:
     return "parallel" if jax.local_device_count() >= chains > 1 else "vectorized"
 
 
-def _run_nuts(target, init, num_warmup, num_samples, chains, seed, method, progress, options):
-    """NumPyro's NUTS on ``-target``; returns the MCMC object after the run."""
+def _run_nuts(target, init, settings: dict, progress, options, checkpoint, resume, every):
+    """NumPyro's NUTS on ``-target``: ``(z, extra fields, last state)``, all chains; with
+    a ``checkpoint`` path in blocks of ``every`` kept iterations (see
+    :mod:`iclv_jax.bayes.blocks`)."""
     infer = import_numpyro().infer
-
     kernel = infer.NUTS(potential_fn=lambda z: -target(z), **options)
-    mcmc = infer.MCMC(
-        kernel,
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        num_chains=chains,
-        chain_method=method,
-        progress_bar=progress,
-    )
-    mcmc.run(
-        jax.random.PRNGKey(seed),
-        init_params=jnp.asarray(init),
-        extra_fields=("diverging", "num_steps", "accept_prob"),
-    )
-    jax.block_until_ready(mcmc.get_samples())  # the run is dispatched asynchronously
-    return mcmc
+
+    def make_mcmc(n: int):
+        return infer.MCMC(
+            kernel,
+            num_warmup=settings["num_warmup"],
+            num_samples=n,
+            num_chains=settings["chains"],
+            chain_method=settings["chain_method"],
+            progress_bar=progress,
+        )
+
+    key, init = jax.random.PRNGKey(settings["seed"]), jnp.asarray(init)
+    if checkpoint is not None:
+        if resume:  # a fresh kernel: init builds its step function, for all chains at once
+            vectorized = settings["chain_method"] == "vectorized"  # as NumPyro calls it
+            keys, starts = (
+                (jax.random.split(key, len(init)), init) if vectorized else (key, init[0])
+            )
+            kernel.init(keys, settings["num_warmup"], starts, model_args=(), model_kwargs={})
+        return run_in_blocks(
+            make_mcmc,
+            init,
+            settings["seed"],
+            settings["num_samples"],
+            every,
+            Path(checkpoint),
+            settings,
+            resume,
+        )
+    mcmc = make_mcmc(settings["num_samples"])
+    mcmc.run(key, init_params=init, extra_fields=FIELDS)
+    z = np.asarray(mcmc.get_samples(group_by_chain=True))  # awaits the asynchronous run
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    return z, {k: np.asarray(extra[k]) for k in FIELDS}, mcmc.last_state
 
 
 def _reported_samples(parameters: IntegratedTarget, z: np.ndarray):
@@ -151,6 +174,9 @@ def sample(
     max_tree_depth: int = 10,
     chain_method: str | None = None,
     progress: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    checkpoint_every: int = 100,
 ) -> Posterior:
     """Posterior draws of ``model``'s parameters given ``data``, by NUTS.
 
@@ -171,6 +197,11 @@ def sample(
         chain_method: NumPyro's ``"parallel"`` / ``"vectorized"`` / ``"sequential"``
             (default: parallel where there is a device per chain, else vectorized).
         progress: NumPyro's progress bar (default: on a terminal only).
+        checkpoint: a file for the chains' state after the warm-up and after every
+            ``checkpoint_every`` kept iterations (:mod:`iclv_jax.bayes.blocks`);
+            ``resume=True`` continues the run saved there (the same settings, else
+            :class:`~iclv_jax.CheckpointError`) with the draws an uninterrupted run
+            gives.
     """
     if formulation not in FORMULATIONS:
         raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
@@ -202,16 +233,27 @@ def sample(
         model, data, formulation, problem, u_hat, prior_list, chains, rng, devices
     )
     options = {"target_accept_prob": target_accept, "max_tree_depth": max_tree_depth}
+    settings = {
+        "formulation": formulation,
+        "num_warmup": num_warmup,
+        "num_samples": num_samples,
+        "chains": chains,
+        "chain_method": method,
+        "seed": seed,
+        "dimension": int(init.shape[1]),
+        "draws": draws_to_dict(problem.draws),
+        "parameters": list(space.free_names),
+    }
     began = time.perf_counter()
-    mcmc = _run_nuts(target, init, num_warmup, num_samples, chains, seed, method, progress, options)
+    z, extra, last_state = _run_nuts(
+        target, init, settings, progress, options, checkpoint, resume, checkpoint_every
+    )
     seconds = time.perf_counter() - began
-    z = np.asarray(mcmc.get_samples(group_by_chain=True))
     reported, internal = _reported_samples(target.parameters, z)
     lvs = None
     if formulation == "augmented":
         errors = z[..., target.parameters.n_params :].reshape(-1, target.n_people, target.n_dims)
         lvs = lv_summary(problem, target.parameters.likelihood, internal, errors)
-    extra = mcmc.get_extra_fields(group_by_chain=True)
     return Posterior(
         samples={name: reported[..., i] for i, name in enumerate(space.free_names)},
         fixed=dict(space.fixed),
@@ -231,7 +273,7 @@ def sample(
             "seconds": seconds,
             "mean_accept_prob": float(np.mean(extra["accept_prob"])),
             "mean_num_steps": float(np.mean(extra["num_steps"])),
-            "step_size": np.atleast_1d(np.asarray(mcmc.last_state.adapt_state.step_size)).tolist(),
+            "step_size": np.atleast_1d(np.asarray(last_state.adapt_state.step_size)).tolist(),
             "dimension": int(init.shape[1]),
         },
         diverging=np.asarray(extra["diverging"], dtype=bool),
