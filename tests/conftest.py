@@ -26,6 +26,15 @@ if os.environ.get("ICLV_TEST_OPTIMISED_XLA") != "1":
         [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]
     ).strip()
 
+# No persistent compilation cache in the test processes (subprocesses inherit this; the
+# cache's own tests, tests/test_compilecache.py, set their own variables): in two
+# fresh-clone runs of the suite (JAX 0.10.2, CPU, a new empty cache folder) an xdist
+# worker died of a segmentation fault inside the cache's write of a freshly compiled
+# executable (``executable.serialize()`` in ``put_executable_and_time``), which also
+# stalled xdist.  The suite does not need the cache: programs are compiled once per
+# process anyway.
+os.environ.setdefault("ICLV_JAX_NO_CACHE", "1")
+
 # PEP 484's numeric tower, as mypy reads the annotations: an ``int`` is a ``float``
 install_import_hook(
     "iclv_jax", "beartype.beartype(conf=beartype.BeartypeConf(is_pep484_tower=True))"
