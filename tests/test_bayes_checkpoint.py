@@ -26,6 +26,7 @@ def _sample(study, **options):
     return ij.sample(model, df, draws=draws, start=results, **SETTINGS, **options)
 
 
+@pytest.mark.slow  # NUTS runs (see tests/test_bayes_sampling.py)
 def test_an_interrupted_run_resumes_to_the_draws_of_an_uninterrupted_one(
     study, tmp_path, monkeypatch
 ):

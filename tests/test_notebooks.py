@@ -23,7 +23,7 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "notebooks"
 NOTEBOOKS = sorted(p.name for p in FOLDER.glob("*.ipynb"))
-SLOW = {"02_gradient_debugging.ipynb"}
+SLOW = {"02_gradient_debugging.ipynb", "05_bayesian.ipynb"}  # 05: NUTS runs (test_bayes_sampling)
 
 
 def _script(name: str):
