@@ -50,7 +50,7 @@ def _log_posterior_hessian(flat: IntegratedTarget, v) -> jax.Array:
     u = flat.box(v)
     likelihood = flat.likelihood
     g_u = jax.grad(likelihood.loglike)(u)
-    slope = jax.vmap(jax.grad(lambda x, i: flat.box(v.at[i].set(x))[i]))(v, jnp.arange(v.size))
+    slope = flat.box.derivative(v)
     through_box = jax.hessian(lambda w: jnp.dot(g_u, flat.box(w)))(v)
     rest = jax.hessian(lambda w: flat.log_prior_and_jacobian(w)[0])(v)
     return likelihood.hessian(u) * jnp.outer(slope, slope) + through_box + rest
