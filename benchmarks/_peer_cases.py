@@ -10,7 +10,7 @@ case from here by name, so building is part of what a cold fit times.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,13 +24,15 @@ from iclv_jax.utility import Utility
 @dataclass(frozen=True)
 class Case:
     """One peer model: the specification, its data, the start values (``None``:
-    iclv_jax's defaults), the draws for ``R`` draws per person, and a one-line label."""
+    iclv_jax's defaults), the draws for ``R`` draws per person, a one-line label, and
+    Biogeme parameters this case needs (its cold fit and Hessian timing)."""
 
     model: ICLVModel
     data: pd.DataFrame
     start: dict[str, float] | None
     draws: Callable[[int], ij.Draws]
     label: str
+    biogeme_settings: dict[str, str] = field(default_factory=dict)
 
 
 def drug_choice() -> Case:
@@ -160,6 +162,9 @@ def cross_sectional() -> Case:
         "cross-sectional (simulated, seed 18): MNL over 3 modes + 9 ordered-probit "
         "indicators, 1 LV, N=5000 x 1 (panel=False), 53 parameters, scrambled Halton "
         "draws, iclv_jax default starts",
+        # Biogeme's `automatic` picks its `full` jacfwd Hessian here (its estimate: 1.7
+        # GB), which grew past 23 GB and was killed on a 24 GB machine at R=100
+        biogeme_settings={"analytical_hessian_mode": "chunked"},
     )
 
 

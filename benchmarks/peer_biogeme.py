@@ -114,9 +114,10 @@ def compare_points(problem: ij.Problem, points: dict, biogeme_points: dict) -> d
     return out
 
 
-def cold_fits(name: str, r: int, python: Path, job: dict, folder: Path) -> dict:
+def cold_fits(name: str, case: Case, r: int, python: Path, job: dict, folder: Path) -> dict:
     """Both libraries' cold fits at ``r`` draws: iclv_jax with an empty, then a filled
-    compilation cache, Biogeme in a fresh process with its defaults."""
+    compilation cache, Biogeme in a fresh process with its defaults (and the case's
+    ``biogeme_settings``)."""
     cache = folder / f"cache-{name}-R{r}"
     out: dict = {}
     for key in ("iclv_jax_first", "iclv_jax_cached"):
@@ -127,7 +128,11 @@ def cold_fits(name: str, r: int, python: Path, job: dict, folder: Path) -> dict:
     # `automatic` is what its error message proposes (full where it fits)
     theirs = run_worker(
         python,
-        {**job, "cold_fit": True, "settings": {"analytical_hessian_mode": "automatic"}},
+        {
+            **job,
+            "cold_fit": True,
+            "settings": {"analytical_hessian_mode": "automatic", **case.biogeme_settings},
+        },
         folder,
     )
     out["biogeme"] = {
@@ -155,7 +160,7 @@ def run_draws(
     out: dict = {}
     points = {"start": start}
     if settings["cold"]:
-        out["cold_fit"] = cold = cold_fits(name, r, python, job, folder)
+        out["cold_fit"] = cold = cold_fits(name, case, r, python, job, folder)
         for key, label in (("iclv_jax_first", "iclv_jax"), ("biogeme", "biogeme")):
             points[f"{label}_optimum"] = {n: cold[key]["estimates"][n] for n in start}
         cold["verification"] = {
@@ -175,7 +180,9 @@ def run_draws(
             "hessian_repeats": hessian_repeats,
             # Biogeme refuses to build its evaluator at R=500 when its full jacfwd
             # Hessian would exceed its memory budget; LL and LL+gradient need none
-            "settings": {} if hessian_repeats else {"calculating_second_derivatives": "never"},
+            "settings": case.biogeme_settings
+            if hessian_repeats
+            else {"calculating_second_derivatives": "never"},
         },
         folder,
     )
