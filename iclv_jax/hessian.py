@@ -15,7 +15,11 @@ give every term's per-draw derivative along each seed, hence the per-draw gradie
 choice model's parameters that enter its utilities linearly (``V = mu (x'beta + theta
 eta + ...)``, the kernel's ``linear_fields``) need no seed: the kernel gives their
 per-draw gradients and second derivatives in closed form (``linear_derivatives``),
-mapped to ``u`` by the plan's ``closed_gather``.
+mapped to ``u`` by the plan's ``closed_gather``.  When every parameter the choice uses
+itself is of that kind, the shared (structural) parameters reach the choice only
+through the LVs, and its part of their products comes from the choice's derivatives in
+``eta`` instead of forward-over-reverse passes through its utilities
+(:func:`choice_through_lvs`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class HessianPlan(eqx.Module):
     where ``nonzero[i, j]``, and 0 elsewhere.  ``measurement_seeds`` and
     ``choice_seeds``: the seeds whose products involve the measurement rows and the
     choice model (the others are 0 for that part, which is then not evaluated).
+    ``lv_seeds``: the shared seeds whose choice part comes through the LVs instead
+    (:func:`chunk_hessian`), when every parameter the choice uses itself is in its
+    closed-form block (else empty, and the shared seeds are among ``choice_seeds``).
     ``closed``: the free parameters whose block ``d^2 a / du_closed du_closed'`` comes in
     closed form from the choice kernel (no seed); ``closed_gather`` ``[E, C]``: the
     derivatives of the kernel's linear field entries (``linear_fields`` flattened and
@@ -47,7 +54,8 @@ class HessianPlan(eqx.Module):
     dm_rt[k] + sum_k choice_draws[f, k] dc_r[k]``, ``dm_rt[k]`` the derivative of
     measurement row ``t`` along measurement seed ``k``, ``dc_r[k]`` the choice's along
     choice seed ``k``: one term along the seed of a private parameter, all along that of
-    a shared one, none for a closed one (the kernel gives it)."""
+    a shared one (but the choice when it comes through the LVs), none for a closed one
+    (the kernel gives it)."""
 
     seeds: Float[Array, "K F"]
     source_seed: Int[Array, "F F"]
@@ -55,6 +63,7 @@ class HessianPlan(eqx.Module):
     nonzero: Bool[Array, "F F"]
     measurement_seeds: Int[Array, " Km"]
     choice_seeds: Int[Array, " Kc"]
+    lv_seeds: Int[Array, " S"]
     closed: Int[Array, " C"]
     closed_gather: Float[Array, "E C"]
     measurement_draws: Float[Array, "F Km Rows"]
@@ -141,7 +150,7 @@ def _draw_gradient_map(layout: Layout, group_of: list, seed: dict, part_seeds):
                 measurement[f, k] = 1.0
             else:  # one measurement row
                 measurement[f, k, offsets[group[0]] + group[1]] = 1.0
-        if group is None or not isinstance(group, tuple):
+        if seed[f] in choice_seeds and (group is None or not isinstance(group, tuple)):
             choice[f, choice_seeds.index(seed[f])] = 1.0
     return measurement, choice
 
@@ -168,14 +177,20 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
     depends = np.where(is_threshold[:, None], cumulate, np.eye(n_reported, dtype=bool))
     reported_groups = _parameter_groups(layout, n_reported)
     choice = len(layout.parts) - 1  # the group of the choice model, the last part
-    group_of = []
+    group_of, uses_choice = [], []
     for f in range(n_free):
         groups = set().union(
             *(reported_groups[i] for i in np.flatnonzero(depends[:, free_index[f]]))
         )
         group_of.append(next(iter(groups)) if len(groups) == 1 and "shared" not in groups else None)
+        uses_choice.append(choice in groups)
     closed, closed_gather = _closed_form(
         layout, to_reported, [f for f in range(n_free) if closed_form and group_of[f] == choice]
+    )
+    # the choice's own parameters all in closed form: the shared ones reach it only
+    # through the LVs, and its part of their products comes in closed form in eta
+    through_lvs = bool(layout.choice.component.linear_fields) and all(
+        f in closed for f in range(n_free) if uses_choice[f]
     )
     shared = [f for f in range(n_free) if group_of[f] is None]
     rank = {}
@@ -209,9 +224,10 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
             if any(group_of[f] is None or part(group_of[f]) for f in np.flatnonzero(seeds[k]))
         ]
 
+    lv_seeds = [seed[f] for f in shared] if through_lvs else []
     part_seeds = (
         seeds_touching(lambda group: group != choice),
-        seeds_touching(lambda group: group == choice),
+        [k for k in seeds_touching(lambda group: group == choice) if k not in lv_seeds],
     )
     measurement_draws, choice_draws = _draw_gradient_map(layout, group_of, seed, part_seeds)
     return HessianPlan(
@@ -221,6 +237,7 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
         jnp.asarray(nonzero),
         measurement_seeds=jnp.asarray(part_seeds[0], dtype=jnp.int32),
         choice_seeds=jnp.asarray(part_seeds[1], dtype=jnp.int32),
+        lv_seeds=jnp.asarray(lv_seeds, dtype=jnp.int32),
         closed=jnp.asarray(closed, dtype=jnp.int32),
         closed_gather=jnp.asarray(closed_gather),
         measurement_draws=jnp.asarray(measurement_draws),
@@ -230,6 +247,8 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
 
 DrawRows = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]
 LinearDerivatives = Callable[[Array, PanelArrays, Array, Array], tuple[Array, Array]]
+DrawLVs = Callable[[Array, PanelArrays, Array], Array]
+LVDerivatives = Callable[[Array, PanelArrays, Array, Array], tuple]
 
 
 class HessianSums(eqx.Module):
@@ -259,10 +278,50 @@ def assemble_hessian(plan: HessianPlan, sums: HessianSums) -> Float[Array, "F F"
     return second + sums.outer
 
 
+def choice_through_lvs(
+    plan: HessianPlan, lvs: DrawLVs, lv_derivatives: LVDerivatives, u, panel, zeta, wp, into_free
+):
+    """The choice's part of the products along the shared seeds ``s`` (``plan.lv_seeds``),
+    which reach the choice only through the LVs ``eta_nr(u)``.  With ``J_s = d eta / du_s``
+    (forward tangents of the structural equations), the kernel's per-draw ``g = dc/d eta``,
+    ``h = d^2 c / d eta d eta'`` and ``q = d^2 c / d eta d gamma`` (``gamma`` its linear
+    field entries; ``lv_derivatives``) and the weights ``wp = w_n p_nr``:
+
+        sum wp d^2 c / du_s du_s' = sum wp (J_s' h J_s' + g . d^2 eta / du_s du_s'),
+        sum wp d^2 c / du_s d gamma = sum wp J_s' q,   d c / du_s = g . J_s  (per draw);
+
+    the last term of the first line is a forward-over-reverse product of the structural
+    equations alone (``g`` held fixed).  Returns the kernel's slopes ``[n, R, E]`` and
+    block ``[E, E]`` (as :func:`chunk_hessian`'s ``linear_derivatives``), the products
+    ``[S, F]`` and the per-draw gradients ``[n, R, F]`` of the choice in ``u_s``."""
+    seeds = plan.seeds[plan.lv_seeds].astype(u.dtype)
+
+    def lvs_at(v):  # [n, LK, R]
+        return jax.vmap(lambda p, z: lvs(v, p, z))(panel, zeta)
+
+    eta = lvs_at(u)
+    tangents = jax.vmap(lambda seed: jax.jvp(lvs_at, (u,), (seed,))[1])(seeds)  # [S,n,LK,R]
+    g, h, q, slopes, block = jax.vmap(lambda p, e, w: lv_derivatives(u, p, e, w))(panel, eta, wp)
+
+    def structural_weighted(v):  # sum wp g . eta(v), g held fixed
+        return jnp.sum(wp[:, None, :] * g * lvs_at(v))
+
+    curvature = jax.vmap(lambda seed: jax.jvp(jax.grad(structural_weighted), (u,), (seed,))[1])(
+        seeds
+    )
+    through_h = jnp.einsum("snlr,nlmr,tnmr,nr->st", tangents, h, tangents, wp)
+    cross = jnp.einsum("snlr,nlre,nr->se", tangents, q, wp)
+    products = through_h @ seeds + curvature + cross @ into_free
+    draw_grads = jnp.einsum("nlr,snlr,sf->nrf", g, tangents, seeds)
+    return slopes, block.sum(axis=0), products, draw_grads
+
+
 def chunk_hessian(
     plan: HessianPlan,
     rows: DrawRows,
     linear_derivatives: LinearDerivatives,
+    lvs: DrawLVs,
+    lv_derivatives: LVDerivatives,
     free_internal,
     panel: PanelArrays,
     zeta,
@@ -281,7 +340,10 @@ def chunk_hessian(
     whose forward tangents also give the per-draw gradients; the closed-form parts come
     from ``linear_derivatives(u, panel, zeta, weighted_p)`` (per-draw slopes
     ``[n, R, E]`` and the block ``[E, E]`` in the choice kernel's linear field
-    entries)."""
+    entries).  With ``plan.lv_seeds``, the choice's part along those seeds comes through
+    the LVs (:func:`choice_through_lvs`: ``lvs(u, person, zeta)`` the LVs ``(LK, R)``,
+    ``lv_derivatives(u, person, eta, weights)`` the choice's derivatives in them, see
+    :func:`~iclv_jax.likelihood.draw_lv_derivatives`)."""
     dtype = free_internal.dtype
 
     def terms_at(u):  # measurement rows [n, Rows, R], the choice [n, 1, R]
@@ -312,19 +374,29 @@ def chunk_hessian(
         )
 
     measurement_products, measurement_tangents = part_products(0, plan.measurement_seeds)
-    choice_products, choice_tangents = part_products(1, plan.choice_seeds)
     n_seeds = plan.seeds.shape[0]  # one-hot matmuls rather than scatters (slow on CPU)
-    products = (
-        jax.nn.one_hot(plan.measurement_seeds, n_seeds, dtype=dtype).T @ measurement_products
-        + jax.nn.one_hot(plan.choice_seeds, n_seeds, dtype=dtype).T @ choice_products
-    )
+    products = jax.nn.one_hot(plan.measurement_seeds, n_seeds, dtype=dtype).T @ measurement_products
     draw_grads = jnp.einsum(
         "fkt,kntr->nrf", plan.measurement_draws.astype(dtype), measurement_tangents
-    ) + jnp.einsum("fk,knr->nrf", plan.choice_draws.astype(dtype), choice_tangents[:, :, 0])
+    )
+    if plan.choice_seeds.shape[0]:
+        choice_products, choice_tangents = part_products(1, plan.choice_seeds)
+        products = (
+            products + jax.nn.one_hot(plan.choice_seeds, n_seeds, dtype=dtype).T @ choice_products
+        )
+        draw_grads = draw_grads + jnp.einsum(
+            "fk,knr->nrf", plan.choice_draws.astype(dtype), choice_tangents[:, :, 0]
+        )
     gather = plan.closed_gather.astype(dtype)
-    if plan.closed.shape[0]:
+    into_free = gather @ jax.nn.one_hot(plan.closed, draw_grads.shape[-1], dtype=dtype)
+    if plan.lv_seeds.shape[0]:
+        slopes, block, lv_products, lv_draw_grads = choice_through_lvs(
+            plan, lvs, lv_derivatives, free_internal, panel, zeta, weighted_p, into_free
+        )
+        products = products + jax.nn.one_hot(plan.lv_seeds, n_seeds, dtype=dtype).T @ lv_products
+        draw_grads = draw_grads + slopes @ into_free + lv_draw_grads
+    elif plan.closed.shape[0]:
         slopes, block = linear_derivatives(free_internal, panel, zeta, weighted_p)
-        into_free = gather @ jax.nn.one_hot(plan.closed, draw_grads.shape[-1], dtype=dtype)
         draw_grads = draw_grads + slopes @ into_free
     else:
         block = jnp.zeros((gather.shape[0],) * 2, dtype)

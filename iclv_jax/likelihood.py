@@ -68,13 +68,18 @@ from .placement import (
 DTYPES = tuple(LARGEST_VALUE)  # "float64", "float32"
 
 
+def draw_lvs(components, person: PanelArrays, zeta) -> Float[Array, "LK R"]:
+    """``eta_nr`` for every draw (``zeta`` is ``(R, L)``): the structural equations."""
+    return components[0](person.covariates, zeta.T)
+
+
 def draw_rows(components, person: PanelArrays, zeta):
     """``(eta_nr, rows_nr, c_nr)`` for every draw (``zeta`` is ``(R, L)``): the LVs
     ``(L, R)``, the measurement rows ``log P(I_nk | eta_nr)`` ``(K, R)`` (the ordered items,
     then the continuous ones) and ``c_nr = sum_t log P(y_nt | eta_nr)`` ``(R,)``.  The
     components see all draws at once, draws last."""
-    structural, ordered, continuous, choice = components
-    eta = structural(person.covariates, zeta.T)
+    _, ordered, continuous, choice = components
+    eta = draw_lvs(components, person, zeta)
     rows = jnp.concatenate(
         [
             ordered.log_prob(eta, person.ordered_levels),
@@ -96,11 +101,37 @@ def draw_linear_derivatives(components, person: PanelArrays, zeta, weights):
     (its ``linear_derivatives``): per draw ``d c_nr / d gamma`` ``(R, E)`` and
     ``d^2 sum_r w_r c_nr / d gamma d gamma'``, for one person's draws ``zeta`` ``(R, L)``
     and weights ``w`` ``(R,)``."""
-    structural, _, _, choice = components
-    eta = structural(person.covariates, zeta.T)
+    choice = components[3]
+    eta = draw_lvs(components, person, zeta)
     return choice.linear_derivatives(
         person.design, eta, person.chosen, person.available, person.situation_mask, weights
     )
+
+
+def draw_lv_derivatives(components, person: PanelArrays, eta, weights):
+    """The choice's derivatives in the LVs at ``eta`` ``(LK, R)``, per draw: ``g = d c_r /
+    d eta_r`` ``(LK, R)``, ``h = d^2 c_r / d eta_r d eta_r'`` ``(LK, LK, R)`` and ``q = d
+    (d c_r / d gamma) / d eta_r`` ``(LK, R, E)``, with the kernel's closed-form slopes
+    ``d c_r / d gamma`` ``(R, E)`` and block (:func:`draw_linear_derivatives`).  Draw
+    ``r`` depends on ``eta_r`` alone, so a tangent of 1 on LV ``l`` at every draw gives
+    every draw's derivative in ``eta_lr`` at once."""
+    choice = components[3]
+    units = jnp.eye(eta.shape[0], dtype=eta.dtype)[:, :, None] * jnp.ones_like(eta)[None]
+
+    def slopes_in_lvs(e):  # g at e
+        _, along = jax.linearize(lambda x: choice.person_log_prob(person, x), e)
+        return jax.vmap(along)(units)
+
+    def linear(e):
+        return choice.linear_derivatives(
+            person.design, e, person.chosen, person.available, person.situation_mask, weights
+        )
+
+    g, g_along = jax.linearize(slopes_in_lvs, eta)
+    (slopes, block), linear_along = jax.linearize(linear, eta)
+    h = jax.vmap(g_along)(units)
+    q = jax.vmap(lambda unit: linear_along(unit)[0])(units)
+    return g, h, q, slopes, block
 
 
 def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:
@@ -253,11 +284,19 @@ class SimulatedLikelihood(eqx.Module):
         )
         return slopes, blocks.sum(axis=0)
 
+    def _draw_lvs(self, free_internal, person, zeta):
+        return draw_lvs(self.components(free_internal), person, zeta)
+
+    def _lv_derivatives(self, free_internal, person, eta, weights):
+        return draw_lv_derivatives(self.components(free_internal), person, eta, weights)
+
     def _chunk_hessian(self, free_internal, panel, zeta, log_weights):
         return chunk_hessian(
             self.plan,
             self._draw_rows,
             self._linear_derivatives,
+            self._draw_lvs,
+            self._lv_derivatives,
             free_internal,
             panel,
             zeta,

@@ -1,6 +1,8 @@
-"""The choice kernels' closed-form Hessian block (MNL, binary probit) and the per-draw
-gradients read off the seeds' tangents give the exact Hessian: equal to ``jax.hessian``
-of the log-likelihood and to the generic path (one seed per private parameter)."""
+"""The choice kernels' closed-form Hessian block (MNL, binary probit), the choice's part
+of the structural parameters' products through the LVs, and the per-draw gradients read
+off the seeds' tangents give the exact Hessian: equal to ``jax.hessian`` of the
+log-likelihood and to the generic path (one seed per private parameter, every seed
+through the choice)."""
 
 import dataclasses
 
@@ -61,6 +63,8 @@ def test_mnl_with_a_free_scale_and_the_closed_form_seeds_less():
     assert_exact(problem, u)
     scale = problem.space.free_names.index("scale_pick")
     assert scale not in np.asarray(problem.likelihood.plan.closed)
+    # a seeded choice parameter: the structural seeds go through the choice's utilities
+    assert problem.likelihood.plan.lv_seeds.shape[0] == 0
 
 
 def test_drug_choice_hessian_is_exact_with_fewer_seeds():
@@ -76,3 +80,7 @@ def test_drug_choice_hessian_is_exact_with_fewer_seeds():
     likelihood = problem.likelihood
     assert likelihood.plan.closed.shape[0] == 14
     assert likelihood.plan.seeds.shape[0] < generic(likelihood).plan.seeds.shape[0] - 8
+    # the three structural seeds reach the MNL through the LV, none through its utilities
+    assert likelihood.plan.choice_seeds.shape[0] == 0
+    assert likelihood.plan.lv_seeds.shape[0] == 3
+    assert generic(likelihood).plan.lv_seeds.shape[0] == 0
