@@ -28,7 +28,7 @@ from jax.scipy.special import log_ndtr
 import iclv_jax as ij
 from iclv_jax import datasets
 from iclv_jax.components import log_normal_cdf
-from iclv_jax.likelihood import draw_loglikes
+from iclv_jax.drawterms import draw_loglikes
 
 
 def part_loglikes(parts: str):

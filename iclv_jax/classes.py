@@ -21,8 +21,8 @@ import pandas as pd
 from jax.nn import logsumexp
 
 from .components.latent_class import LatentClass, class_parameter
+from .drawterms import draw_terms
 from .estimation import Problem, estimate
-from .likelihood import draw_terms
 from .posthoc import map_people, model_of, setup_problem
 from .spec import ICLVModel
 

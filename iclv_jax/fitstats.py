@@ -36,7 +36,7 @@ def loglike_parts(likelihood, u):
     """Per person ``(log L_n, log L_n^measurement, log L_n^choice)``:
     ``logsumexp_r(log w_r + m_nr + c_nr)``, the same without ``c`` and without ``m``
     (``m``, ``c``: the draw's indicator and choice log-terms,
-    :func:`~iclv_jax.likelihood.draw_terms`), from the compiled function that gives the
+    :func:`~iclv_jax.drawterms.draw_terms`), from the compiled function that gives the
     scores
     (:meth:`~iclv_jax.likelihood.SimulatedLikelihood.per_person_scores_and_parts`): a
     fit has compiled it already, so the report compiles nothing."""

@@ -16,15 +16,18 @@ choice model's parameters that enter its utilities linearly (``V = mu (x'beta + 
 eta + ...)``, the kernel's ``linear_fields``) need no seed: the kernel gives their
 per-draw gradients and second derivatives in closed form (``linear_derivatives``),
 mapped to ``u`` by the plan's ``closed_gather``.  When every parameter the choice uses
-itself is of that kind, the shared (structural) parameters reach the choice only
-through the LVs, and its part of their products comes from the choice's derivatives in
-``eta`` instead of forward-over-reverse passes through its utilities
-(:func:`choice_through_lvs`).
+itself is of that kind and the structural parameters are used nowhere else, those
+reach every term only through the LVs: their products come from the terms' derivatives
+in the LVs (forward tangents, one per LV for the choice, one for all rows, each row
+reading its own LV) instead of passing their seeds through the items and the
+utilities (:func:`through_lvs`).  The crossed products with the items' parameters come
+from the items' seeds, whose reverse passes give every row's slope in its LV.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -44,9 +47,10 @@ class HessianPlan(eqx.Module):
     where ``nonzero[i, j]``, and 0 elsewhere.  ``measurement_seeds`` and
     ``choice_seeds``: the seeds whose products involve the measurement rows and the
     choice model (the others are 0 for that part, which is then not evaluated).
-    ``lv_seeds``: the shared seeds whose choice part comes through the LVs instead
-    (:func:`chunk_hessian`), when every parameter the choice uses itself is in its
-    closed-form block (else empty, and the shared seeds are among ``choice_seeds``).
+    ``lv_seeds``: the seeds of the structural parameters, whose products come through
+    the LVs instead (:func:`through_lvs`; they are then in neither of the others), when
+    those are used nowhere else and every parameter the choice uses itself is in its
+    closed-form block (else empty).
     ``closed``: the free parameters whose block ``d^2 a / du_closed du_closed'`` comes in
     closed form from the choice kernel (no seed); ``closed_gather`` ``[E, C]``: the
     derivatives of the kernel's linear field entries (``linear_fields`` flattened and
@@ -54,8 +58,8 @@ class HessianPlan(eqx.Module):
     dm_rt[k] + sum_k choice_draws[f, k] dc_r[k]``, ``dm_rt[k]`` the derivative of
     measurement row ``t`` along measurement seed ``k``, ``dc_r[k]`` the choice's along
     choice seed ``k``: one term along the seed of a private parameter, all along that of
-    a shared one (but the choice when it comes through the LVs), none for a closed one
-    (the kernel gives it)."""
+    a shared one, none for a closed one (the kernel gives it) or a structural one in
+    ``lv_seeds`` (:func:`through_lvs` gives it)."""
 
     seeds: Float[Array, "K F"]
     source_seed: Int[Array, "F F"]
@@ -131,7 +135,7 @@ def _draw_gradient_map(layout: Layout, group_of: list, seed: dict, part_seeds):
     """``(measurement_draws [F, Km, Rows], choice_draws [F, Kc])`` (see
     :class:`HessianPlan`) for the seeds ``part_seeds`` (measurement, choice) of each part.
     The measurement rows are those of the ``"rows"`` components in layout order
-    (:func:`draw_rows <iclv_jax.likelihood.draw_rows>`: ordered, then continuous
+    (:func:`draw_rows <iclv_jax.drawterms.draw_rows>`: ordered, then continuous
     items)."""
     offsets, n_rows = {}, 0
     for part_number, part in enumerate(layout.parts[:-1]):
@@ -144,7 +148,7 @@ def _draw_gradient_map(layout: Layout, group_of: list, seed: dict, part_seeds):
     for f, group in enumerate(group_of):
         if f not in seed:  # closed form
             continue
-        if group is None or isinstance(group, tuple):
+        if seed[f] in measurement_seeds and (group is None or isinstance(group, tuple)):
             k = measurement_seeds.index(seed[f])
             if group is None:  # shared: every term
                 measurement[f, k] = 1.0
@@ -177,20 +181,25 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
     depends = np.where(is_threshold[:, None], cumulate, np.eye(n_reported, dtype=bool))
     reported_groups = _parameter_groups(layout, n_reported)
     choice = len(layout.parts) - 1  # the group of the choice model, the last part
-    group_of, uses_choice = [], []
+    group_of, term_groups = [], []
     for f in range(n_free):
         groups = set().union(
             *(reported_groups[i] for i in np.flatnonzero(depends[:, free_index[f]]))
         )
         group_of.append(next(iter(groups)) if len(groups) == 1 and "shared" not in groups else None)
-        uses_choice.append(choice in groups)
+        term_groups.append(groups)
     closed, closed_gather = _closed_form(
         layout, to_reported, [f for f in range(n_free) if closed_form and group_of[f] == choice]
     )
-    # the choice's own parameters all in closed form: the shared ones reach it only
-    # through the LVs, and its part of their products comes in closed form in eta
-    through_lvs = bool(layout.choice.component.linear_fields) and all(
-        f in closed for f in range(n_free) if uses_choice[f]
+    # the structural parameters reach the terms only through the LVs, when they are used
+    # nowhere else and every parameter of the choice is in its closed form: then their
+    # products come from the terms' derivatives in the LVs (:func:`through_lvs`)
+    structural = [f for f in range(n_free) if term_groups[f] == {"shared"}]
+    lvs_route = (
+        closed_form
+        and bool(layout.choice.component.linear_fields)
+        and all(f in closed for f in range(n_free) if choice in term_groups[f])
+        and not any("shared" in groups and len(groups) > 1 for groups in term_groups)
     )
     shared = [f for f in range(n_free) if group_of[f] is None]
     rank = {}
@@ -224,10 +233,14 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
             if any(group_of[f] is None or part(group_of[f]) for f in np.flatnonzero(seeds[k]))
         ]
 
-    lv_seeds = [seed[f] for f in shared] if through_lvs else []
+    lv_seeds = [seed[f] for f in structural] if lvs_route else []
     part_seeds = (
-        seeds_touching(lambda group: group != choice),
-        [k for k in seeds_touching(lambda group: group == choice) if k not in lv_seeds],
+        [k for k in seeds_touching(lambda group: group != choice) if k not in lv_seeds],
+        [
+            k
+            for k in seeds_touching(lambda group: group == choice)
+            if not lvs_route or any(choice in term_groups[f] for f in np.flatnonzero(seeds[k]))
+        ],
     )
     measurement_draws, choice_draws = _draw_gradient_map(layout, group_of, seed, part_seeds)
     return HessianPlan(
@@ -245,10 +258,29 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
     )
 
 
-DrawRows = Callable[[Array, PanelArrays, Array], tuple[Array, Array]]
-LinearDerivatives = Callable[[Array, PanelArrays, Array, Array], tuple[Array, Array]]
-DrawLVs = Callable[[Array, PanelArrays, Array], Array]
-LVDerivatives = Callable[[Array, PanelArrays, Array, Array], tuple]
+class DrawFunctions(NamedTuple):
+    """One person's pieces of the draw log-likelihood at free internal ``u``, for
+    :func:`chunk_hessian` (``person`` one person's :class:`PanelArrays`, ``zeta`` ``(R,
+    L)``, ``eta`` the LVs ``(LK, R)``, ``x`` every measurement row's LV ``(Rows, R)``):
+
+    - ``rows(u, person, zeta)``: the measurement rows ``(Rows, R)`` and the choice term
+      ``(R,)``;
+    - ``linear_derivatives(u, panel, zeta, weights)``: over a chunk, the choice kernel's
+      per-draw slopes ``[n, R, E]`` in its linear field entries and their block ``[E, E]``;
+    - ``lvs(u, person, zeta)``: ``eta``;
+    - ``item_lvs(u, eta)``: ``x``, row ``k``'s LV (linear in ``eta``);
+    - ``rows_at(u, person, x)``: the measurement rows given ``x`` (row ``k`` reads
+      ``x_k`` alone);
+    - ``lv_derivatives(u, person, eta, weights)``: the choice's ``(g, h, q, slopes,
+      block)`` in the LVs (:func:`~iclv_jax.drawterms.draw_lv_derivatives`).
+    """
+
+    rows: Callable
+    linear_derivatives: Callable
+    lvs: Callable
+    item_lvs: Callable
+    rows_at: Callable
+    lv_derivatives: Callable
 
 
 class HessianSums(eqx.Module):
@@ -278,54 +310,75 @@ def assemble_hessian(plan: HessianPlan, sums: HessianSums) -> Float[Array, "F F"
     return second + sums.outer
 
 
-def choice_through_lvs(
-    plan: HessianPlan, lvs: DrawLVs, lv_derivatives: LVDerivatives, u, panel, zeta, wp, into_free
-):
-    """The choice's part of the products along the shared seeds ``s`` (``plan.lv_seeds``),
-    which reach the choice only through the LVs ``eta_nr(u)``.  With ``J_s = d eta / du_s``
-    (forward tangents of the structural equations), the kernel's per-draw ``g = dc/d eta``,
-    ``h = d^2 c / d eta d eta'`` and ``q = d^2 c / d eta d gamma`` (``gamma`` its linear
-    field entries; ``lv_derivatives``) and the weights ``wp = w_n p_nr``:
+def through_lvs(plan: HessianPlan, draws: DrawFunctions, u, panel, zeta, wp, x_adjoints):
+    """The products along the structural seeds ``s`` (``plan.lv_seeds``), whose
+    parameters reach every term only through the LVs ``eta_nr(u)``, without passing a
+    seed through the terms.  With ``J_s = d eta / du_s`` and ``X_s = d x / du_s`` (forward
+    tangents of the structural equations; ``x`` the measurement rows' LVs), per draw the
+    choice's ``g = dc/d eta``, ``h = d^2 c / d eta d eta'``, ``q = d^2 c / d eta d
+    gamma`` (``gamma`` its linear field entries) and every row's ``g_k = dm_k/dx_k``,
+    ``h_k = d^2 m_k / dx_k^2`` (tangents of 1 on every draw and row: each reads its own
+    LV), and the weights ``wp = w_n p_nr``:
 
-        sum wp d^2 c / du_s du_s' = sum wp (J_s' h J_s' + g . d^2 eta / du_s du_s'),
-        sum wp d^2 c / du_s d gamma = sum wp J_s' q,   d c / du_s = g . J_s  (per draw);
+        sum wp d^2 a / du_s du_t = sum wp (J_s' h J_t + sum_k X_sk h_k X_tk)
+                                   + d^2 [sum wp (g . eta(u) + sum_k g_k x_k(u))] / du_s du_t,
+        sum wp d^2 a / du_s d gamma = sum wp J_s' q,
+        sum wp d^2 a / du_s du_f = sum X_sk d(wp dm_k/dx_k)/du_f   (f in the rows),
 
-    the last term of the first line is a forward-over-reverse product of the structural
-    equations alone (``g`` held fixed).  Returns the kernel's slopes ``[n, R, E]`` and
-    block ``[E, E]`` (as :func:`chunk_hessian`'s ``linear_derivatives``), the products
-    ``[S, F]`` and the per-draw gradients ``[n, R, F]`` of the choice in ``u_s``."""
+    the second line's last term a forward-over-reverse product of the structural
+    equations alone (slopes held fixed), the last line from ``x_adjoints`` ``[Km, n,
+    Rows, R]``, the measurement seeds' tangents of ``wp dm_k / dx_k``, mapped to the
+    parameters by ``plan.measurement_draws``.  Per draw, ``da/du_s = g . J_s + sum_k g_k
+    X_sk``.  Returns the choice kernel's slopes ``[n, R, E]`` and block ``[E, E]`` (as
+    ``linear_derivatives``), the products ``[S, F]`` and the per-draw gradients ``[n, R,
+    F]`` in the structural parameters."""
     seeds = plan.seeds[plan.lv_seeds].astype(u.dtype)
+    into_free = plan.closed_gather.astype(u.dtype) @ jax.nn.one_hot(
+        plan.closed, seeds.shape[1], dtype=u.dtype
+    )
 
     def lvs_at(v):  # [n, LK, R]
-        return jax.vmap(lambda p, z: lvs(v, p, z))(panel, zeta)
+        return jax.vmap(lambda person, z: draws.lvs(v, person, z))(panel, zeta)
+
+    def item_lvs_at(eta):  # [n, Rows, R]
+        return jax.vmap(lambda e: draws.item_lvs(u, e))(eta)
+
+    def rows_of(x):  # [n, Rows, R]
+        return jax.vmap(lambda person, xk: draws.rows_at(u, person, xk))(panel, x)
+
+    def rows_slope(x):  # every row's dm_k/dx_k
+        return jax.jvp(rows_of, (x,), (jnp.ones_like(x),))[1]
 
     eta = lvs_at(u)
-    tangents = jax.vmap(lambda seed: jax.jvp(lvs_at, (u,), (seed,))[1])(seeds)  # [S,n,LK,R]
-    g, h, q, slopes, block = jax.vmap(lambda p, e, w: lv_derivatives(u, p, e, w))(panel, eta, wp)
-
-    def structural_weighted(v):  # sum wp g . eta(v), g held fixed
-        return jnp.sum(wp[:, None, :] * g * lvs_at(v))
-
-    curvature = jax.vmap(lambda seed: jax.jvp(jax.grad(structural_weighted), (u,), (seed,))[1])(
-        seeds
+    eta_dots = jax.vmap(lambda seed: jax.jvp(lvs_at, (u,), (seed,))[1])(seeds)  # [S,n,LK,R]
+    x = item_lvs_at(eta)
+    x_dots = jax.vmap(item_lvs_at)(eta_dots)  # [S, n, Rows, R]
+    g_rows, h_rows = jax.jvp(rows_slope, (x,), (jnp.ones_like(x),))
+    g, h, q, slopes, block = jax.vmap(lambda p, e, w: draws.lv_derivatives(u, p, e, w))(
+        panel, eta, wp
     )
-    through_h = jnp.einsum("snlr,nlmr,tnmr,nr->st", tangents, h, tangents, wp)
-    cross = jnp.einsum("snlr,nlre,nr->se", tangents, q, wp)
-    products = through_h @ seeds + curvature + cross @ into_free
-    draw_grads = jnp.einsum("nlr,snlr,sf->nrf", g, tangents, seeds)
+
+    def slopes_times_lvs(v):  # sum wp (g . eta(v) + g_rows . x(v)), slopes held fixed
+        e = lvs_at(v)
+        return jnp.sum(wp[:, None, :] * (g * e)) + jnp.sum(wp[:, None, :] * g_rows * item_lvs_at(e))
+
+    curvature = jax.vmap(lambda seed: jax.jvp(jax.grad(slopes_times_lvs), (u,), (seed,))[1])(seeds)
+    second = jnp.einsum("snlr,nlmr,tnmr,nr->st", eta_dots, h, eta_dots, wp) + jnp.einsum(
+        "snkr,nkr,tnkr,nr->st", x_dots, h_rows, x_dots, wp
+    )
+    choice_cross = jnp.einsum("snlr,nlre,nr->se", eta_dots, q, wp) @ into_free
+    row_cross = jnp.einsum(
+        "snkr,jnkr,fjk->sf", x_dots, x_adjoints, plan.measurement_draws.astype(u.dtype)
+    )
+    products = second @ seeds + curvature + choice_cross + row_cross
+    draw_grads = jnp.einsum("nlr,snlr,sf->nrf", g, eta_dots, seeds) + jnp.einsum(
+        "nkr,snkr,sf->nrf", g_rows, x_dots, seeds
+    )
     return slopes, block.sum(axis=0), products, draw_grads
 
 
 def chunk_hessian(
-    plan: HessianPlan,
-    rows: DrawRows,
-    linear_derivatives: LinearDerivatives,
-    lvs: DrawLVs,
-    lv_derivatives: LVDerivatives,
-    free_internal,
-    panel: PanelArrays,
-    zeta,
-    log_weights,
+    plan: HessianPlan, draws: DrawFunctions, free_internal, panel: PanelArrays, zeta, log_weights
 ) -> HessianSums:
     """The sums over a chunk of people (see :class:`HessianSums`) of
     ``d^2 log L_n / du du'``, from ``log L_n = logsumexp_r(a_nr + log w_nr)`` with
@@ -333,21 +386,19 @@ def chunk_hessian(
 
         H_n = sum_r p_nr (d^2 a_nr + da_nr da_nr') - g_n g_n'.
 
-    ``rows(u, person, zeta)`` gives one person's measurement rows ``(Rows, R)`` and
-    choice term ``(R,)`` at ``u``.  A forward pass gives ``a`` and ``p``; ``sum p d^2 a``
-    (``p`` held fixed) comes from forward-over-reverse products with the plan's ``K``
-    seeds, the measurement and choice parts each with only the seeds that involve it,
-    whose forward tangents also give the per-draw gradients; the closed-form parts come
-    from ``linear_derivatives(u, panel, zeta, weighted_p)`` (per-draw slopes
-    ``[n, R, E]`` and the block ``[E, E]`` in the choice kernel's linear field
-    entries).  With ``plan.lv_seeds``, the choice's part along those seeds comes through
-    the LVs (:func:`choice_through_lvs`: ``lvs(u, person, zeta)`` the LVs ``(LK, R)``,
-    ``lv_derivatives(u, person, eta, weights)`` the choice's derivatives in them, see
-    :func:`~iclv_jax.likelihood.draw_lv_derivatives`)."""
+    A forward pass gives ``a`` and ``p``; ``sum p d^2 a`` (``p`` held fixed) comes from
+    forward-over-reverse products with the plan's ``K`` seeds, the measurement and
+    choice parts each with only the seeds that involve it, whose forward tangents also
+    give the per-draw gradients (the measurement's also the tangents of ``wp dm_k /
+    dx_k``, its rows' slopes in their LVs); the closed-form parts come from the choice
+    kernel (per-draw slopes ``[n, R, E]`` and the block ``[E, E]`` in its linear field
+    entries), and the structural seeds' products through the LVs (:func:`through_lvs`)
+    where ``plan.lv_seeds`` has them.  ``draws``: the person-level pieces
+    (:class:`DrawFunctions`)."""
     dtype = free_internal.dtype
 
     def terms_at(u):  # measurement rows [n, Rows, R], the choice [n, 1, R]
-        measurement, choices = jax.vmap(lambda p, z: rows(u, p, z))(panel, zeta)
+        measurement, choices = jax.vmap(lambda p, z: draws.rows(u, p, z))(panel, zeta)
         return measurement, choices[:, None, :]
 
     measurement, choices = terms_at(free_internal)
@@ -359,44 +410,62 @@ def chunk_hessian(
     p = jax.nn.softmax(measurement.sum(axis=1) + choices[:, 0] + log_weights, axis=1)
     weighted_p = p * panel.weight[:, None]
 
-    def part_products(part: int, seed_rows):
-        """For the plan's seeds ``seed_rows``: ``d^2 (sum p a_part) / du du' . seed``
-        ``[k, F]`` and the part's terms' per-draw derivatives along the seed
-        ``[k, n, terms, R]``."""
+    def measurement_products(seed_rows):
+        """For the seeds ``seed_rows``: ``d^2 (sum wp m) / du du' . seed`` ``[k, F]``, the
+        tangents of ``wp dm_k / dx_k`` ``[k, n, Rows, R]`` and of the rows themselves."""
+
+        def weighted(u, dx):  # the rows at their LVs x(u) + dx
+            eta = jax.vmap(lambda person, z: draws.lvs(u, person, z))(panel, zeta)
+            x = jax.vmap(lambda e: draws.item_lvs(u, e))(eta) + dx
+            rows = jax.vmap(lambda person, xk: draws.rows_at(u, person, xk))(panel, x)
+            return jnp.sum(weighted_p[:, None, :] * rows), rows
+
+        grad = jax.grad(weighted, argnums=(0, 1), has_aux=True)
+        dx = jnp.zeros_like(measurement)
+
+        def along(seed):
+            (grad_u, grad_x), rows = jax.jvp(grad, (free_internal, dx), (seed, jnp.zeros_like(dx)))[
+                1
+            ]
+            return grad_u, grad_x, rows
+
+        return jax.vmap(along)(plan.seeds[seed_rows].astype(dtype))
+
+    def choice_products(seed_rows):
+        """For the seeds ``seed_rows``: ``d^2 (sum wp c) / du du' . seed`` ``[k, F]`` and
+        the choice's per-draw derivatives along the seed ``[k, n, R]``."""
 
         def weighted(u):
-            terms = terms_at(u)[part]
-            return jnp.sum(weighted_p[:, None, :] * terms), terms
+            choice = terms_at(u)[1][:, 0]
+            return jnp.sum(weighted_p * choice), choice
 
         grad = jax.grad(weighted, has_aux=True)
         return jax.vmap(lambda seed: jax.jvp(grad, (free_internal,), (seed.astype(dtype),))[1])(
             plan.seeds[seed_rows]
         )
 
-    measurement_products, measurement_tangents = part_products(0, plan.measurement_seeds)
     n_seeds = plan.seeds.shape[0]  # one-hot matmuls rather than scatters (slow on CPU)
-    products = jax.nn.one_hot(plan.measurement_seeds, n_seeds, dtype=dtype).T @ measurement_products
-    draw_grads = jnp.einsum(
-        "fkt,kntr->nrf", plan.measurement_draws.astype(dtype), measurement_tangents
-    )
+    row_products, x_adjoints, row_tangents = measurement_products(plan.measurement_seeds)
+    products = jax.nn.one_hot(plan.measurement_seeds, n_seeds, dtype=dtype).T @ row_products
+    draw_grads = jnp.einsum("fkt,kntr->nrf", plan.measurement_draws.astype(dtype), row_tangents)
     if plan.choice_seeds.shape[0]:
-        choice_products, choice_tangents = part_products(1, plan.choice_seeds)
+        choice_part, choice_tangents = choice_products(plan.choice_seeds)
         products = (
-            products + jax.nn.one_hot(plan.choice_seeds, n_seeds, dtype=dtype).T @ choice_products
+            products + jax.nn.one_hot(plan.choice_seeds, n_seeds, dtype=dtype).T @ choice_part
         )
         draw_grads = draw_grads + jnp.einsum(
-            "fk,knr->nrf", plan.choice_draws.astype(dtype), choice_tangents[:, :, 0]
+            "fk,knr->nrf", plan.choice_draws.astype(dtype), choice_tangents
         )
     gather = plan.closed_gather.astype(dtype)
     into_free = gather @ jax.nn.one_hot(plan.closed, draw_grads.shape[-1], dtype=dtype)
     if plan.lv_seeds.shape[0]:
-        slopes, block, lv_products, lv_draw_grads = choice_through_lvs(
-            plan, lvs, lv_derivatives, free_internal, panel, zeta, weighted_p, into_free
+        slopes, block, lv_products, lv_draw_grads = through_lvs(
+            plan, draws, free_internal, panel, zeta, weighted_p, x_adjoints
         )
         products = products + jax.nn.one_hot(plan.lv_seeds, n_seeds, dtype=dtype).T @ lv_products
         draw_grads = draw_grads + slopes @ into_free + lv_draw_grads
     elif plan.closed.shape[0]:
-        slopes, block = linear_derivatives(free_internal, panel, zeta, weighted_p)
+        slopes, block = draws.linear_derivatives(free_internal, panel, zeta, weighted_p)
         draw_grads = draw_grads + slopes @ into_free
     else:
         block = jnp.zeros((gather.shape[0],) * 2, dtype)

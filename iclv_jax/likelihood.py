@@ -45,7 +45,23 @@ from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Float
 
 from .data import LARGEST_VALUE, Panel
-from .hessian import HessianPlan, assemble_hessian, chunk_hessian, hessian_plan
+from .drawterms import (
+    draw_linear_derivatives,
+    draw_lv_derivatives,
+    draw_lvs,
+    draw_rows,
+    draw_terms,
+    measurement_lvs,
+    measurement_rows,
+    person_loglike,
+)
+from .hessian import (
+    DrawFunctions,
+    HessianPlan,
+    assemble_hessian,
+    chunk_hessian,
+    hessian_plan,
+)
 from .layout import Layout
 from .params import ParameterSpace, ToReported
 from .placement import (
@@ -66,85 +82,6 @@ from .placement import (
 )
 
 DTYPES = tuple(LARGEST_VALUE)  # "float64", "float32"
-
-
-def draw_lvs(components, person: PanelArrays, zeta) -> Float[Array, "LK R"]:
-    """``eta_nr`` for every draw (``zeta`` is ``(R, L)``): the structural equations."""
-    return components[0](person.covariates, zeta.T)
-
-
-def draw_rows(components, person: PanelArrays, zeta):
-    """``(eta_nr, rows_nr, c_nr)`` for every draw (``zeta`` is ``(R, L)``): the LVs
-    ``(L, R)``, the measurement rows ``log P(I_nk | eta_nr)`` ``(K, R)`` (the ordered items,
-    then the continuous ones) and ``c_nr = sum_t log P(y_nt | eta_nr)`` ``(R,)``.  The
-    components see all draws at once, draws last."""
-    _, ordered, continuous, choice = components
-    eta = draw_lvs(components, person, zeta)
-    rows = jnp.concatenate(
-        [
-            ordered.log_prob(eta, person.ordered_levels),
-            continuous.log_prob(eta, person.continuous_values),
-        ]
-    )
-    return eta, rows, choice.person_log_prob(person, eta)
-
-
-def draw_terms(components, person: PanelArrays, zeta):
-    """``(eta_nr, m_nr, c_nr)`` for every draw: :func:`draw_rows` with
-    ``m_nr = sum_k log P(I_nk | eta_nr)``."""
-    eta, rows, choices = draw_rows(components, person, zeta)
-    return eta, rows.sum(axis=0), choices
-
-
-def draw_linear_derivatives(components, person: PanelArrays, zeta, weights):
-    """The choice kernel's closed-form derivatives in its linear field entries ``gamma``
-    (its ``linear_derivatives``): per draw ``d c_nr / d gamma`` ``(R, E)`` and
-    ``d^2 sum_r w_r c_nr / d gamma d gamma'``, for one person's draws ``zeta`` ``(R, L)``
-    and weights ``w`` ``(R,)``."""
-    choice = components[3]
-    eta = draw_lvs(components, person, zeta)
-    return choice.linear_derivatives(
-        person.design, eta, person.chosen, person.available, person.situation_mask, weights
-    )
-
-
-def draw_lv_derivatives(components, person: PanelArrays, eta, weights):
-    """The choice's derivatives in the LVs at ``eta`` ``(LK, R)``, per draw: ``g = d c_r /
-    d eta_r`` ``(LK, R)``, ``h = d^2 c_r / d eta_r d eta_r'`` ``(LK, LK, R)`` and ``q = d
-    (d c_r / d gamma) / d eta_r`` ``(LK, R, E)``, with the kernel's closed-form slopes
-    ``d c_r / d gamma`` ``(R, E)`` and block (:func:`draw_linear_derivatives`).  Draw
-    ``r`` depends on ``eta_r`` alone, so a tangent of 1 on LV ``l`` at every draw gives
-    every draw's derivative in ``eta_lr`` at once."""
-    choice = components[3]
-    units = jnp.eye(eta.shape[0], dtype=eta.dtype)[:, :, None] * jnp.ones_like(eta)[None]
-
-    def slopes_in_lvs(e):  # g at e
-        _, along = jax.linearize(lambda x: choice.person_log_prob(person, x), e)
-        return jax.vmap(along)(units)
-
-    def linear(e):
-        return choice.linear_derivatives(
-            person.design, e, person.chosen, person.available, person.situation_mask, weights
-        )
-
-    g, g_along = jax.linearize(slopes_in_lvs, eta)
-    (slopes, block), linear_along = jax.linearize(linear, eta)
-    h = jax.vmap(g_along)(units)
-    q = jax.vmap(lambda unit: linear_along(unit)[0])(units)
-    return g, h, q, slopes, block
-
-
-def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:
-    """``a_nr = m_nr + c_nr`` for every draw: measurement rows and the choice model add
-    up (see :func:`draw_terms`)."""
-    _, measurement, choices = draw_terms(components, person, zeta)
-    return measurement + choices
-
-
-def person_loglike(components, person: PanelArrays, zeta, log_weights):
-    """``log L_n`` for one person: ``zeta`` is ``(R, L)``, ``log_weights`` ``(R,)`` (this
-    person's log integration weights)."""
-    return logsumexp(draw_loglikes(components, person, zeta) + log_weights) * person.weight
 
 
 def _chunked(tree, chunk: int):
@@ -290,13 +227,24 @@ class SimulatedLikelihood(eqx.Module):
     def _lv_derivatives(self, free_internal, person, eta, weights):
         return draw_lv_derivatives(self.components(free_internal), person, eta, weights)
 
+    def _item_lvs(self, free_internal, eta):
+        return measurement_lvs(self.components(free_internal), eta)
+
+    def _rows_at(self, free_internal, person, item_eta):
+        return measurement_rows(self.components(free_internal), person, item_eta)
+
     def _chunk_hessian(self, free_internal, panel, zeta, log_weights):
+        draws = DrawFunctions(
+            rows=self._draw_rows,
+            linear_derivatives=self._linear_derivatives,
+            lvs=self._draw_lvs,
+            item_lvs=self._item_lvs,
+            rows_at=self._rows_at,
+            lv_derivatives=self._lv_derivatives,
+        )
         return chunk_hessian(
             self.plan,
-            self._draw_rows,
-            self._linear_derivatives,
-            self._draw_lvs,
-            self._lv_derivatives,
+            draws,
             free_internal,
             panel,
             zeta,

@@ -28,7 +28,9 @@ from .data import Panel
 
 MEMORY_FRACTION = 0.25  # of the free device memory a chunk may use by default
 CPU_CACHE_BYTES = 4 << 20  # default CPU chunks: larger working sets only lose cache locality
-CPU_HESSIAN_PEOPLE = 4  # CPU Hessian chunks: measured fastest at 2-4 people (draws last)
+CPU_HESSIAN_PEOPLE = (
+    16  # CPU Hessian chunks: fastest at 16 people (R = 100; benchmarks/hessian_cost.py)
+)
 PEOPLE = "people"  # the mesh axis the people are split over
 
 

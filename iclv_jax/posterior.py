@@ -1,7 +1,7 @@
 """Posterior weights of the draws, and the posterior (conditional) LVs of every person.
 
 Person ``n``'s draws ``r`` carry the log integration weight ``log w_r``, the measurement
-and choice log-terms ``m_nr`` and ``c_nr`` (:func:`~iclv_jax.likelihood.draw_terms`);
+and choice log-terms ``m_nr`` and ``c_nr`` (:func:`~iclv_jax.drawterms.draw_terms`);
 conditioning on a person's data reweights them by importance sampling with the
 structural model as proposal,
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from jax.nn import logsumexp
 
-from .likelihood import draw_terms
+from .drawterms import draw_terms
 from .posthoc import map_people, model_of, prediction_frame, setup_problem
 from .spec import ICLVModel
 

@@ -80,11 +80,21 @@ class AbstractMeasurement(AbstractComponent):
     parameters (``declare``)."""
 
     additive: ClassVar = "rows"
+    lv_index: eqx.AbstractVar[Int[Array, " K"]]
+
+    def item_lvs(self, eta: Float[Array, " L *R"]) -> Float[Array, " K *R"]:
+        """``x_k = eta[lv_k]``: the value of the LV each item measures."""
+        return item_lvs(eta, self.lv_index)
 
     @abc.abstractmethod
+    def log_prob_at(self, item_eta: Float[Array, " K *R"], answers):
+        """``log P(I_k | x_k)`` of every item ``k`` given the value ``x_k`` of its LV
+        (:meth:`item_lvs`; ``0`` for a missing answer): item ``k`` reads ``x_k`` alone."""
+
     def log_prob(self, eta, answers):
         """``log P(I_k | eta)`` of every item ``k`` (``0`` for a missing answer):
         ``(K,)`` for ``eta`` ``(L,)``, ``(K, R)`` for ``eta`` ``(L, R)``."""
+        return self.log_prob_at(self.item_lvs(eta), answers)
 
 
 class OrderedIndicators(AbstractMeasurement):
@@ -106,22 +116,22 @@ class OrderedIndicators(AbstractMeasurement):
     lv_index: Int[Array, " K"]
     links: tuple[str, ...] = eqx.field(static=True)
 
-    def log_prob(self, eta: Float[Array, " L *R"], levels: Int[Array, " K"]):
-        """``z = (c - alpha) / s - (lambda / s) eta``: the per-item constants (the answer's
+    def log_prob_at(self, item_eta: Float[Array, " K *R"], levels: Int[Array, " K"]):
+        """``z = (c - alpha) / s - (lambda / s) x``: the per-item constants (the answer's
         two cut-points, picked once per person) are formed before the draws, so every
         item-draw costs one multiply-add per end before the interval probability."""
         answered = jnp.maximum(levels, 0)  # a missing answer reads level 0, then masked
         inverse = 1.0 / self.scales
         lower = (_pick(self.cuts, answered) - self.intercepts) * inverse
         upper = (_pick(self.cuts, answered + 1) - self.intercepts) * inverse
-        slope = along_draws(self.loadings * inverse, eta) * item_lvs(eta, self.lv_index)
+        slope = along_draws(self.loadings * inverse, item_eta) * item_eta
         log_p = per_link(
             log_interval_probability,
             self.links,
-            along_draws(lower, eta) - slope,
-            along_draws(upper, eta) - slope,
+            along_draws(lower, item_eta) - slope,
+            along_draws(upper, item_eta) - slope,
         )
-        return jnp.where(along_draws(levels >= 0, eta), log_p, 0.0)
+        return jnp.where(along_draws(levels >= 0, item_eta), log_p, 0.0)
 
     @classmethod
     def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
@@ -198,13 +208,12 @@ class ContinuousIndicators(AbstractMeasurement):
     sigmas: Float[Array, " K"]
     lv_index: Int[Array, " K"]
 
-    def log_prob(self, eta: Float[Array, " L *R"], values: Float[Array, " K"]):
-        mean = along_draws(self.intercepts, eta) + along_draws(self.loadings, eta) * item_lvs(
-            eta, self.lv_index
-        )
-        observed = along_draws(~jnp.isnan(values), eta)
+    def log_prob_at(self, item_eta: Float[Array, " K *R"], values: Float[Array, " K"]):
+        x = item_eta
+        mean = along_draws(self.intercepts, x) + along_draws(self.loadings, x) * x
+        observed = along_draws(~jnp.isnan(values), x)
         log_p = norm.logpdf(
-            jnp.where(observed, along_draws(values, eta), mean), mean, along_draws(self.sigmas, eta)
+            jnp.where(observed, along_draws(values, x), mean), mean, along_draws(self.sigmas, x)
         )
         return jnp.where(observed, log_p, 0.0)
 

@@ -1,0 +1,116 @@
+"""One person's draw log-likelihood and its terms, for every draw at once (draws last).
+
+With the components at the current parameters (structural equations, ordered and
+continuous measurement, choice; see :meth:`Layout.components
+<iclv_jax.layout.Layout.components>`), a person's draws ``zeta`` ``(R, L)`` give the LVs
+``eta_nr``, every measurement row's LV ``x_nk = eta_nr[lv_k]``, the rows ``log P(I_nk |
+x_nk)``, the choice term ``c_nr = sum_t log P(y_nt | eta_nr)`` and
+
+    a_nr = sum_k log P(I_nk | x_nk) + c_nr,    log L_n = logsumexp_r(a_nr + log w_nr).
+
+:mod:`iclv_jax.likelihood` maps these over people and chunks; :mod:`iclv_jax.hessian`
+differentiates the pieces.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.nn import logsumexp
+from jaxtyping import Array, Float
+
+from .placement import PanelArrays
+
+
+def draw_lvs(components, person: PanelArrays, zeta) -> Float[Array, "LK R"]:
+    """``eta_nr`` for every draw (``zeta`` is ``(R, L)``): the structural equations."""
+    return components[0](person.covariates, zeta.T)
+
+
+def draw_rows(components, person: PanelArrays, zeta):
+    """``(eta_nr, rows_nr, c_nr)`` for every draw (``zeta`` is ``(R, L)``): the LVs
+    ``(L, R)``, the measurement rows ``log P(I_nk | eta_nr)`` ``(K, R)`` (the ordered items,
+    then the continuous ones) and ``c_nr = sum_t log P(y_nt | eta_nr)`` ``(R,)``.  The
+    components see all draws at once, draws last."""
+    eta = draw_lvs(components, person, zeta)
+    rows = measurement_rows(components, person, measurement_lvs(components, eta))
+    return eta, rows, components[3].person_log_prob(person, eta)
+
+
+def measurement_lvs(components, eta) -> Float[Array, "K R"]:
+    """``x_k = eta[lv_k]`` for every measurement row ``k`` (ordered, then continuous
+    items): the LV each measures."""
+    _, ordered, continuous, _ = components
+    return jnp.concatenate([ordered.item_lvs(eta), continuous.item_lvs(eta)])
+
+
+def measurement_rows(components, person: PanelArrays, item_eta) -> Float[Array, "K R"]:
+    """The measurement rows ``log P(I_nk | x_k)`` ``(K, R)`` given every row's LV
+    ``x`` (:func:`measurement_lvs`)."""
+    _, ordered, continuous, _ = components
+    n_ordered = ordered.lv_index.shape[0]
+    return jnp.concatenate(
+        [
+            ordered.log_prob_at(item_eta[:n_ordered], person.ordered_levels),
+            continuous.log_prob_at(item_eta[n_ordered:], person.continuous_values),
+        ]
+    )
+
+
+def draw_terms(components, person: PanelArrays, zeta):
+    """``(eta_nr, m_nr, c_nr)`` for every draw: :func:`draw_rows` with
+    ``m_nr = sum_k log P(I_nk | eta_nr)``."""
+    eta, rows, choices = draw_rows(components, person, zeta)
+    return eta, rows.sum(axis=0), choices
+
+
+def draw_linear_derivatives(components, person: PanelArrays, zeta, weights):
+    """The choice kernel's closed-form derivatives in its linear field entries ``gamma``
+    (its ``linear_derivatives``): per draw ``d c_nr / d gamma`` ``(R, E)`` and
+    ``d^2 sum_r w_r c_nr / d gamma d gamma'``, for one person's draws ``zeta`` ``(R, L)``
+    and weights ``w`` ``(R,)``."""
+    choice = components[3]
+    eta = draw_lvs(components, person, zeta)
+    return choice.linear_derivatives(
+        person.design, eta, person.chosen, person.available, person.situation_mask, weights
+    )
+
+
+def draw_lv_derivatives(components, person: PanelArrays, eta, weights):
+    """The choice's derivatives in the LVs at ``eta`` ``(LK, R)``, per draw: ``g = d c_r /
+    d eta_r`` ``(LK, R)``, ``h = d^2 c_r / d eta_r d eta_r'`` ``(LK, LK, R)`` and ``q = d
+    (d c_r / d gamma) / d eta_r`` ``(LK, R, E)``, with the kernel's closed-form slopes
+    ``d c_r / d gamma`` ``(R, E)`` and block (:func:`draw_linear_derivatives`).  Draw
+    ``r`` depends on ``eta_r`` alone, so a tangent of 1 on LV ``l`` at every draw gives
+    every draw's derivative in ``eta_lr`` at once (forward mode: as fast as the same
+    derivatives written out from the kernel's ``utility_derivatives``, measured)."""
+    choice = components[3]
+    units = jnp.eye(eta.shape[0], dtype=eta.dtype)[:, :, None] * jnp.ones_like(eta)[None]
+
+    def slopes_in_lvs(e):  # g at e
+        _, along = jax.linearize(lambda x: choice.person_log_prob(person, x), e)
+        return jax.vmap(along)(units)
+
+    def linear(e):
+        return choice.linear_derivatives(
+            person.design, e, person.chosen, person.available, person.situation_mask, weights
+        )
+
+    g, g_along = jax.linearize(slopes_in_lvs, eta)
+    (slopes, block), linear_along = jax.linearize(linear, eta)
+    h = jax.vmap(g_along)(units)
+    q = jax.vmap(lambda unit: linear_along(unit)[0])(units)
+    return g, h, q, slopes, block
+
+
+def draw_loglikes(components, person: PanelArrays, zeta) -> Float[Array, " R"]:
+    """``a_nr = m_nr + c_nr`` for every draw: measurement rows and the choice model add
+    up (see :func:`draw_terms`)."""
+    _, measurement, choices = draw_terms(components, person, zeta)
+    return measurement + choices
+
+
+def person_loglike(components, person: PanelArrays, zeta, log_weights):
+    """``log L_n`` for one person: ``zeta`` is ``(R, L)``, ``log_weights`` ``(R,)`` (this
+    person's log integration weights)."""
+    return logsumexp(draw_loglikes(components, person, zeta) + log_weights) * person.weight
