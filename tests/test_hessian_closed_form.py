@@ -84,3 +84,27 @@ def test_drug_choice_hessian_is_exact_with_fewer_seeds():
     assert likelihood.plan.choice_seeds.shape[0] == 0
     assert likelihood.plan.lv_seeds.shape[0] == 3
     assert generic(likelihood).plan.lv_seeds.shape[0] == 0
+
+
+def test_structural_products_through_the_lvs_with_mixed_items_shared_thresholds_and_gaps():
+    """The structural seeds pass through no term: ordered and continuous items, two
+    ordered items sharing one threshold set (a shared, non-structural parameter), a
+    location-scale item and missing answers (coded, integrated out) give the exact
+    Hessian, equal to the generic path's."""
+    df, model = analytic_study("mixed", "mnl", n_people=14, seed=7)
+    df["q4"] = df["q1"]
+    df.loc[df["id"] % 5 == 0, "q3"] = 9  # a missing-answer code
+    items = [
+        *(
+            dataclasses.replace(ind, missing_codes=(9,)) if ind.name == "q3" else ind
+            for ind in model.indicators
+        ),
+        ij.Indicator("q4", "b", levels=4, threshold_set="q1", location_scale=True),
+    ]
+    model = dataclasses.replace(model, indicators=items)
+    problem = ij.Problem(model, df, draws=ij.Halton(4, seed=2), chunk_size=7)
+    u = 0.3 * np.random.default_rng(8).normal(size=problem.space.n_free)
+    assert_exact(problem, u, witness=True)
+    plan = problem.likelihood.plan
+    assert plan.lv_seeds.shape[0] > 0 and plan.choice_seeds.shape[0] == 0
+    assert not set(np.asarray(plan.lv_seeds)) & set(np.asarray(plan.measurement_seeds))
