@@ -32,9 +32,15 @@ def draw_rows(components, person: PanelArrays, zeta):
     ``(L, R)``, the measurement rows ``log P(I_nk | eta_nr)`` ``(K, R)`` (the ordered items,
     then the continuous ones) and ``c_nr = sum_t log P(y_nt | eta_nr)`` ``(R,)``.  The
     components see all draws at once, draws last."""
+    _, ordered, continuous, choice = components
     eta = draw_lvs(components, person, zeta)
-    rows = measurement_rows(components, person, measurement_lvs(components, eta))
-    return eta, rows, components[3].person_log_prob(person, eta)
+    rows = jnp.concatenate(
+        [
+            ordered.log_prob(eta, person.ordered_levels),
+            continuous.log_prob(eta, person.continuous_values),
+        ]
+    )
+    return eta, rows, choice.person_log_prob(person, eta)
 
 
 def measurement_lvs(components, eta) -> Float[Array, "K R"]:
