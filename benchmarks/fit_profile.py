@@ -72,13 +72,23 @@ PHASES = {
 
 
 def cases() -> dict:
-    """The peer benchmark's two estimation calls (``_peer_cases.CASES``, R=100)."""
+    """The peer benchmark's estimation calls (``_peer_cases.CASES``, R=100)."""
     df, model, start = datasets.drug_choice()
     bev_df, bev_model, _ = datasets.beverage(n_people=326, seed=0)
     return {
         "drug_choice": (model, df, start, ij.ApolloHalton(100)),
         "beverage": (bev_model, bev_df, None, ij.Halton(100, seed=0)),
+        "cross_sectional": cross_sectional,
     }
+
+
+def cross_sectional():
+    """The peer table's cross-sectional case (simulated; built on demand: it is the one
+    case whose data take a while)."""
+    from _peer_cases import cross_sectional as peer_case
+
+    case = peer_case()
+    return case.model, case.data, case.start, case.draws(100)
 
 
 class Profile:
@@ -182,7 +192,8 @@ def phase_table(calls: dict, total: float) -> dict:
 
 def profile_once(name: str) -> dict:
     """One cold ``estimate()`` with the profile, then warm timings in the same process."""
-    model, data, start, draws = cases()[name]
+    case = cases()[name]
+    model, data, start, draws = case() if callable(case) else case
     with Profile() as profile:
         began = time.perf_counter()
         results = ij.estimate(model, data, draws=draws, start=start, verbose=False)
@@ -359,7 +370,9 @@ def commit(folder: Path) -> str | None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--case", choices=("drug_choice", "beverage"), action="append")
+    parser.add_argument(
+        "--case", choices=("drug_choice", "beverage", "cross_sectional"), action="append"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", default="fit_profile")
     parser.add_argument("--label", default="", help="what code ran (saved with the results)")
