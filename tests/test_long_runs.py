@@ -18,6 +18,18 @@ from iclv_jax import checkpoint, cli, datasets
 from iclv_jax.optimize import Tracker
 from iclv_jax.optimize.progress import format_elapsed, progress_line
 
+
+@pytest.fixture(autouse=True)
+def interruptible():
+    """Ctrl-C as in a terminal, whatever this process inherited: a process started with
+    SIGINT ignored (as a shell starts background jobs; it happened to a pytest-xdist
+    worker in CI) ignores it, and so do the CLI runs it starts, which would make the
+    interruption tests fail for a reason that is not theirs."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 #: 300 people and 50 draws: 12 iterations of 0.1-0.2 s each after compilation, so a
 #: SIGINT sent on the first progress line lands well before the run ends
