@@ -310,7 +310,22 @@ def assemble_hessian(plan: HessianPlan, sums: HessianSums) -> Float[Array, "F F"
     return second + sums.outer
 
 
-def through_lvs(plan: HessianPlan, draws: DrawFunctions, u, panel, zeta, wp, x_adjoints):
+def chunk_lvs(draws: DrawFunctions, u, panel, zeta):
+    """Every person's LVs ``[n, LK, R]``."""
+    return jax.vmap(lambda person, z: draws.lvs(u, person, z))(panel, zeta)
+
+
+def chunk_item_lvs(draws: DrawFunctions, u, eta):
+    """Every person's measurement rows' LVs ``[n, Rows, R]`` from their LVs."""
+    return jax.vmap(lambda e: draws.item_lvs(u, e))(eta)
+
+
+def chunk_rows_at(draws: DrawFunctions, u, panel, x):
+    """Every person's measurement rows ``[n, Rows, R]`` given the rows' LVs ``x``."""
+    return jax.vmap(lambda person, xk: draws.rows_at(u, person, xk))(panel, x)
+
+
+def through_lvs(plan: HessianPlan, draws: DrawFunctions, u, panel, zeta, wp, x_adjoints, into_free):
     """The products along the structural seeds ``s`` (``plan.lv_seeds``), whose
     parameters reach every term only through the LVs ``eta_nr(u)``, without passing a
     seed through the terms.  With ``J_s = d eta / du_s`` and ``X_s = d x / du_s`` (forward
@@ -331,20 +346,18 @@ def through_lvs(plan: HessianPlan, draws: DrawFunctions, u, panel, zeta, wp, x_a
     parameters by ``plan.measurement_draws``.  Per draw, ``da/du_s = g . J_s + sum_k g_k
     X_sk``.  Returns the choice kernel's slopes ``[n, R, E]`` and block ``[E, E]`` (as
     ``linear_derivatives``), the products ``[S, F]`` and the per-draw gradients ``[n, R,
-    F]`` in the structural parameters."""
+    F]`` in the structural parameters (``into_free``: the closed block's field entries
+    to the free parameters, ``closed_gather`` placed)."""
     seeds = plan.seeds[plan.lv_seeds].astype(u.dtype)
-    into_free = plan.closed_gather.astype(u.dtype) @ jax.nn.one_hot(
-        plan.closed, seeds.shape[1], dtype=u.dtype
-    )
 
-    def lvs_at(v):  # [n, LK, R]
-        return jax.vmap(lambda person, z: draws.lvs(v, person, z))(panel, zeta)
+    def lvs_at(v):
+        return chunk_lvs(draws, v, panel, zeta)
 
-    def item_lvs_at(eta):  # [n, Rows, R]
-        return jax.vmap(lambda e: draws.item_lvs(u, e))(eta)
+    def item_lvs_at(eta):
+        return chunk_item_lvs(draws, u, eta)
 
-    def rows_of(x):  # [n, Rows, R]
-        return jax.vmap(lambda person, xk: draws.rows_at(u, person, xk))(panel, x)
+    def rows_of(x):
+        return chunk_rows_at(draws, u, panel, x)
 
     def rows_slope(x):  # every row's dm_k/dx_k
         return jax.jvp(rows_of, (x,), (jnp.ones_like(x),))[1]
@@ -415,9 +428,8 @@ def chunk_hessian(
         tangents of ``wp dm_k / dx_k`` ``[k, n, Rows, R]`` and of the rows themselves."""
 
         def weighted(u, dx):  # the rows at their LVs x(u) + dx
-            eta = jax.vmap(lambda person, z: draws.lvs(u, person, z))(panel, zeta)
-            x = jax.vmap(lambda e: draws.item_lvs(u, e))(eta) + dx
-            rows = jax.vmap(lambda person, xk: draws.rows_at(u, person, xk))(panel, x)
+            x = chunk_item_lvs(draws, u, chunk_lvs(draws, u, panel, zeta)) + dx
+            rows = chunk_rows_at(draws, u, panel, x)
             return jnp.sum(weighted_p[:, None, :] * rows), rows
 
         grad = jax.grad(weighted, argnums=(0, 1), has_aux=True)
@@ -460,7 +472,7 @@ def chunk_hessian(
     into_free = gather @ jax.nn.one_hot(plan.closed, draw_grads.shape[-1], dtype=dtype)
     if plan.lv_seeds.shape[0]:
         slopes, block, lv_products, lv_draw_grads = through_lvs(
-            plan, draws, free_internal, panel, zeta, weighted_p, x_adjoints
+            plan, draws, free_internal, panel, zeta, weighted_p, x_adjoints, into_free
         )
         products = products + jax.nn.one_hot(plan.lv_seeds, n_seeds, dtype=dtype).T @ lv_products
         draw_grads = draw_grads + slopes @ into_free + lv_draw_grads
