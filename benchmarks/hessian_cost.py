@@ -3,7 +3,8 @@ choice block, side by side in one process.
 
 On the two peer cases of ``peer_biogeme.py`` (drug choice: MNL + 4 ordered-logit items,
 1 LV, N = 1,000 x 10; beverage: binary probit + 10 ordered-probit items, 3 LVs,
-N = 326 x 10) at R = 100 and R = 500: LL + gradient and the exact Hessian of this
+N = 326 x 10; the cross-sectional case, MNL + 9 ordered-probit items, 1 LV, N = 5,000
+x 1, at its default starts) at R = 100 and R = 500: LL + gradient and the exact Hessian of this
 checkout, and the exact Hessian of the package at commit ``--before`` (extracted with
 ``git archive`` and imported as ``iclv_ref``, same data and draws), called in turn
 ``--repeats`` times; the best of each (on a machine shared with other work, the least
@@ -27,6 +28,7 @@ from pathlib import Path
 import jax
 import numpy as np
 from _common import RESULTS, baseline_package, machine, save
+from _peer_cases import CASES
 
 import iclv_jax as ij
 
@@ -47,9 +49,13 @@ def cases(package) -> dict:
     datasets = importlib.import_module(f"{package.__name__}.datasets")  # older: no attribute
     drug, drug_model, drug_start = datasets.drug_choice(ij.datasets.drug_choice_path())
     beverage, beverage_model, truth = datasets.beverage(n_people=326, seed=0)
+    cross = CASES["cross_sectional"]()
+    modeldict = importlib.import_module(f"{package.__name__}.modeldict")
+    cross_model = modeldict.model_from_dict(ij.modeldict.model_to_dict(cross.model))
     return {
         "drug_choice": (drug_model, drug, package.ApolloHalton, drug_start),
         "beverage": (beverage_model, beverage, lambda r: package.Halton(r, seed=0), truth),
+        "cross_sectional": (cross_model, cross.data, lambda r: package.Halton(r, seed=0), None),
     }
 
 

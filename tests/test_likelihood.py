@@ -149,6 +149,61 @@ def test_interval_probability_matches_high_precision_everywhere(link):
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
+def _mp_interval_hessian(lower: float, upper: float, link: str) -> np.ndarray:
+    """``d^2 log(F(u) - F(l)) / d(l, u)^2`` by 60-digit numerical differentiation."""
+    cdf = _mp_cdf(link)
+    with mpmath.workdps(60):
+        a, b = mpmath.mpf(lower), mpmath.mpf(upper)
+
+        def log_p(x, y):
+            if x + y > 0:  # the side of the median where neither value is close to 1
+                x, y = -y, -x
+            return mpmath.log(cdf(y) - cdf(x))
+
+        def entry(order):
+            return float(mpmath.diff(log_p, (a, b), order))
+
+        cross = entry((1, 1))
+        return np.array([[entry((2, 0)), cross], [cross, entry((0, 2))]])
+
+
+@pytest.mark.parametrize("link", ["probit", "logit"])
+def test_interval_probability_second_derivatives_match_high_precision(link):
+    """The slopes' closed-form JVP (``d s_u = s_u (kappa(u) - s_u) du - s_l s_u dl``, ...)
+    gives the Hessian in both ends against 60-digit numerical differentiation: narrow and
+    wide intervals, the outer categories (one end at -+1e6, where that end's entries are
+    0) and the normal's asymptotic tail below -30."""
+    lower = np.array([-4.9, -0.3, 1.0, -1e6, 2.0, -40.0, -31.0, -12.0, 25.0])
+    upper = np.array([-4.3, -0.29, 6.0, -1.5, 1e6, -39.0, -29.5, -11.999, 26.0])
+    f = lambda lo, up: log_interval_probability(lo, up, link)  # noqa: E731
+    got = np.asarray(
+        jax.vmap(jax.hessian(lambda x: f(x[0], x[1])))(jnp.stack([lower, upper], axis=1))
+    )
+    for k in range(len(lower)):
+        ends = [lower[k], upper[k]]
+        if abs(lower[k]) == 1e6 or abs(upper[k]) == 1e6:  # that end's derivatives vanish
+            inner = 1 if abs(lower[k]) == 1e6 else 0
+            expected = np.zeros((2, 2))
+            shift = np.sign(ends[1 - inner]) * 60.0  # an outer end far out, exactly 0 or 1
+            ends[1 - inner] = shift
+            expected[inner, inner] = _mp_interval_hessian(*ends, link)[inner, inner]
+        else:
+            expected = _mp_interval_hessian(lower[k], upper[k], link)
+        np.testing.assert_allclose(got[k], expected, rtol=1e-8, atol=1e-10, err_msg=f"{ends}")
+
+
+def test_log_normal_cdf_second_derivative_matches_high_precision():
+    """``d^2 log Phi / dx^2 = s (-x - s)``, ``s = phi / Phi``, from the slope's closed-form
+    JVP, against 60-digit arithmetic, both sides of the asymptotic tail at -30."""
+    x = np.array([-200.0, -40.0, -30.000001, -29.999999, -5.0, -0.5, 0.0, 3.0, 12.0])
+    got = np.asarray(jax.vmap(jax.grad(jax.grad(log_normal_cdf)))(jnp.asarray(x)))
+    with mpmath.workdps(60):
+        expected = np.array(
+            [float(mpmath.diff(lambda t: mpmath.log(mpmath.ncdf(t)), mpmath.mpf(v), 2)) for v in x]
+        )
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-14)
+
+
 def test_log_normal_cdf_and_its_slope_match_high_precision():
     x = np.concatenate(
         [np.linspace(-200, 40, 961), -(10 ** np.linspace(0, 6, 25)), [-30.000001, -29.999999]]

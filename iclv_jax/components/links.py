@@ -60,17 +60,47 @@ def _log_normal_cdf_parts(x):
     return log_cdf, jnp.exp(jnp.where(in_tail, 0.0, log_density) - log_scaled)
 
 
+def density_log_slope(x, link: str):
+    """``kappa(x) = f'(x) / f(x)`` of the link's density ``f``: ``-x`` (probit),
+    ``1 - 2 F(x) = -tanh(x / 2)`` (logit)."""
+    return -jnp.tanh(0.5 * x) if link == "logit" else -x
+
+
+def slope_change(slope, kappa):
+    """``d/dx (f(x) / G) = slope (kappa - slope)`` for ``slope = f(x) / G`` where
+    ``dG/dx = f(x)`` (``G`` the CDF, or an interval probability in its upper end; with
+    ``slope = -f(x) / G`` in its lower end, where ``dG/dx = -f(x)``, the same form)."""
+    return slope * (kappa - slope)
+
+
+@jax.custom_jvp
+def log_normal_cdf_parts(x):
+    """``(log Phi(x), phi(x) / Phi(x))`` (:func:`_log_normal_cdf_parts`); their
+    derivatives in closed form from the same values (custom JVP): ``d log Phi = s dx``,
+    ``ds = s (-x - s) dx`` (:func:`slope_change`), so second derivatives do not
+    differentiate ``erfc``."""
+    return _log_normal_cdf_parts(x)
+
+
+@log_normal_cdf_parts.defjvp
+def _log_normal_cdf_parts_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    log_cdf, slope = log_normal_cdf_parts(x)
+    return (log_cdf, slope), (slope * dx, slope_change(slope, -x) * dx)
+
+
 @jax.custom_jvp
 def log_normal_cdf(x):
     """``log Phi(x)``, accurate in both tails (see :func:`_log_normal_cdf_parts`); its
-    derivative ``phi(x) / Phi(x)`` comes from the same evaluation (custom JVP)."""
+    derivative ``phi(x) / Phi(x)`` comes from the same evaluation (custom JVP), and that
+    slope's own derivative in closed form (:func:`log_normal_cdf_parts`)."""
     return _log_normal_cdf_parts(x)[0]
 
 
 @log_normal_cdf.defjvp
 def _log_normal_cdf_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
-    log_cdf, slope = _log_normal_cdf_parts(x)
+    log_cdf, slope = log_normal_cdf_parts(x)
     return log_cdf, slope * dx
 
 
@@ -154,13 +184,47 @@ def _interval_parts(lower, upper, link: str):
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def log_interval_parts(lower, upper, link: str):
+    """``(log P, s_l, s_u)``, ``s_l = d log P / d lower = -f(lower) / P`` and
+    ``s_u = d log P / d upper = f(upper) / P`` (:func:`_interval_parts`); their
+    derivatives in closed form from the same values (custom JVP):
+
+        d s_l = s_l (kappa(lower) - s_l) d lower - s_l s_u d upper,
+        d s_u = -s_l s_u d lower + s_u (kappa(upper) - s_u) d upper,
+
+    ``kappa = f'/f`` (:func:`density_log_slope`), so second derivatives (the exact
+    Hessian's forward-over-reverse products) do not differentiate ``erfc``."""
+    return _interval_parts(lower, upper, link)
+
+
+@log_interval_parts.defjvp
+def _log_interval_parts_jvp(link: str, primals, tangents):
+    lower, upper = primals
+    d_lower, d_upper = tangents
+    log_p, slope_lower, slope_upper = log_interval_parts(lower, upper, link)
+    cross = -slope_lower * slope_upper
+    d_slope_lower = (
+        slope_change(slope_lower, density_log_slope(lower, link)) * d_lower + cross * d_upper
+    )
+    d_slope_upper = (
+        cross * d_lower + slope_change(slope_upper, density_log_slope(upper, link)) * d_upper
+    )
+    return (log_p, slope_lower, slope_upper), (
+        slope_lower * d_lower + slope_upper * d_upper,
+        d_slope_lower,
+        d_slope_upper,
+    )
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def log_interval_probability(lower, upper, link: str):
     """``log P = log(F(upper) - F(lower))`` for ``lower < upper`` without cancellation
     (:func:`_probit_interval_parts`, :func:`_logit_interval_parts`).
 
     One fused evaluation gives the value and both slopes ``d log P / d upper =
     f(upper) / P`` and ``d log P / d lower = -f(lower) / P``, finite wherever ``log P``
-    is: the custom JVP reuses them (the value alone compiles without the slopes)."""
+    is: the custom JVP reuses them (the value alone compiles without the slopes), and
+    their own derivatives come in closed form (:func:`log_interval_parts`)."""
     return _interval_parts(lower, upper, link)[0]
 
 
@@ -168,7 +232,7 @@ def log_interval_probability(lower, upper, link: str):
 def _log_interval_probability_jvp(link: str, primals, tangents):
     lower, upper = primals
     d_lower, d_upper = tangents
-    log_p, slope_lower, slope_upper = _interval_parts(lower, upper, link)
+    log_p, slope_lower, slope_upper = log_interval_parts(lower, upper, link)
     return log_p, slope_lower * d_lower + slope_upper * d_upper
 
 
