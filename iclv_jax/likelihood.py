@@ -55,13 +55,8 @@ from .drawterms import (
     measurement_rows,
     person_loglike,
 )
-from .hessian import (
-    DrawFunctions,
-    HessianPlan,
-    assemble_hessian,
-    chunk_hessian,
-    hessian_plan,
-)
+from .hessian import DrawFunctions, assemble_hessian, chunk_hessian
+from .hessianplan import HessianPlan, hessian_plan
 from .layout import Layout
 from .params import ParameterSpace, ToReported
 from .placement import (

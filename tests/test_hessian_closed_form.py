@@ -14,7 +14,7 @@ from helpers import analytic_study
 
 import iclv_jax as ij
 from iclv_jax import datasets
-from iclv_jax.hessian import hessian_plan
+from iclv_jax.hessianplan import hessian_plan
 
 
 def generic(likelihood):
