@@ -63,6 +63,49 @@ def measurement_rows(components, person: PanelArrays, item_eta) -> Float[Array, 
     )
 
 
+def _measurement_answers(components, person: PanelArrays):
+    """``((component, answers), ...)`` for the measurement kinds in row order (ordered,
+    then continuous: :func:`measurement_rows`)."""
+    _, ordered, continuous, _ = components
+    return ((ordered, person.ordered_levels), (continuous, person.continuous_values))
+
+
+def measurement_locals(components, person: PanelArrays) -> Float[Array, "K P"]:
+    """Every row's locals ``theta_k`` (:meth:`AbstractMeasurement.row_locals
+    <iclv_jax.components.AbstractMeasurement.row_locals>`), ``P`` the most any kind
+    has, a kind with fewer padded with zeros (which no row reads)."""
+    parts = [kind.row_locals(answers) for kind, answers in _measurement_answers(components, person)]
+    width = max(part.shape[1] for part in parts)
+    return jnp.concatenate([jnp.pad(part, ((0, 0), (0, width - part.shape[1]))) for part in parts])
+
+
+def measurement_local_derivatives(components, person: PanelArrays, locals_, item_eta, weights):
+    """The rows' derivatives in ``v = (theta_k, x_k)`` (locals as
+    :func:`measurement_locals`, ``x_k`` last; :meth:`AbstractMeasurement.local_derivatives
+    <iclv_jax.components.AbstractMeasurement.local_derivatives>`): per draw the gradient
+    and the Hessian's column in ``x`` ``(P + 1, K, R)``, and the Hessian's block in the
+    locals summed over the draws with ``weights`` ``(R,)``, ``(P, P, K)``."""
+    width = locals_.shape[1]
+    gradients, in_x, blocks, start = [], [], [], 0
+    for kind, answers in _measurement_answers(components, person):
+        rows = slice(start, start + kind.lv_index.shape[0])
+        n_local = kind.row_locals(answers).shape[1]
+        gradient, column, block = kind.local_derivatives(
+            locals_[rows, :n_local], item_eta[rows], answers, weights
+        )
+        # the kind's v padded to the widest: zeros between its locals and x
+        padding = ((0, width - n_local), (0, 0), (0, 0))
+        gradients.append(jnp.concatenate([jnp.pad(gradient[:-1], padding), gradient[-1:]]))
+        in_x.append(jnp.concatenate([jnp.pad(column[:-1], padding), column[-1:]]))
+        blocks.append(jnp.pad(block, ((0, width - n_local), (0, width - n_local), (0, 0))))
+        start = rows.stop
+    return (
+        jnp.concatenate(gradients, axis=1),
+        jnp.concatenate(in_x, axis=1),
+        jnp.concatenate(blocks, axis=2),
+    )
+
+
 def draw_terms(components, person: PanelArrays, zeta):
     """``(eta_nr, m_nr, c_nr)`` for every draw: :func:`draw_rows` with
     ``m_nr = sum_k log P(I_nk | eta_nr)``."""

@@ -53,7 +53,13 @@ class DrawFunctions(NamedTuple):
     - ``rows_at(u, person, x)``: the measurement rows given ``x`` (row ``k`` reads
       ``x_k`` alone);
     - ``lv_derivatives(u, person, eta, weights)``: the choice's ``(g, h, q, slopes,
-      block)`` in the LVs (:func:`~iclv_jax.drawterms.draw_lv_derivatives`).
+      block)`` in the LVs (:func:`~iclv_jax.drawterms.draw_lv_derivatives`);
+    - ``row_locals(u, person)``: every row's locals ``theta_k`` ``(Rows, P)``
+      (:func:`~iclv_jax.drawterms.measurement_locals`);
+    - ``local_derivatives(u, person, theta, x, weights)``: the rows' per-draw gradient
+      and Hessian column in ``x`` ``(P + 1, Rows, R)`` in ``(theta_k, x_k)``, and their
+      Hessian block in ``theta`` summed over the draws with ``weights`` ``(P, P, Rows)``
+      (:func:`~iclv_jax.drawterms.measurement_local_derivatives`).
     """
 
     rows: Callable
@@ -62,17 +68,21 @@ class DrawFunctions(NamedTuple):
     item_lvs: Callable
     rows_at: Callable
     lv_derivatives: Callable
+    row_locals: Callable
+    local_derivatives: Callable
 
 
 class HessianSums(eqx.Module):
     """What :func:`chunk_hessian` adds up over people: the ``K`` seeds' products of
     ``sum p d^2 a`` ``[K, F]``, the closed-form block in the choice kernel's linear field
-    entries ``[E, E]`` and ``sum_n (sum_r p_nr da da' - g_n g_n')`` ``[F, F]``;
+    entries ``[E, E]``, the rows' closed block ``[F, F]`` (:func:`rows_closed_form`;
+    0 without) and ``sum_n (sum_r p_nr da da' - g_n g_n')`` ``[F, F]``;
     :func:`assemble_hessian` makes the Hessian of them (linear, so once for all
     chunks)."""
 
     products: Float[Array, "K F"]
     block: Float[Array, "E E"]
+    rows_block: Float[Array, "F F"]
     outer: Float[Array, "F F"]
 
 
@@ -88,7 +98,7 @@ def assemble_hessian(plan: HessianPlan, sums: HessianSums) -> Float[Array, "F F"
     second = second.at[plan.closed[:, None], plan.closed[None, :]].add(
         gather.T @ sums.block @ gather
     )
-    return second + sums.outer
+    return second + sums.rows_block + sums.outer
 
 
 def chunk_lvs(draws: DrawFunctions, u, panel, zeta):
@@ -106,7 +116,75 @@ def chunk_rows_at(draws: DrawFunctions, u, panel, x):
     return jax.vmap(lambda person, xk: draws.rows_at(u, person, xk))(panel, x)
 
 
-def through_lvs(plan: HessianPlan, draws: DrawFunctions, u, panel, zeta, wp, x_adjoints, into_free):
+class RowsInLVs(NamedTuple):
+    """The measurement rows' derivatives that :func:`through_lvs` needs: every row's
+    ``g_k = dm_k/dx_k`` and ``h_k = d^2 m_k/dx_k^2`` per draw ``[n, Rows, R]``, and
+    ``crossed(X)``: ``sum X_sk d(wp dm_k/dx_k)/du_f`` ``[S, F]`` for the tangents ``X``
+    ``[S, n, Rows, R]`` of the rows' LVs."""
+
+    slope: Array
+    curvature: Array
+    crossed: Callable
+
+
+def rows_in_lvs_by_seeds(plan: HessianPlan, draws: DrawFunctions, u, panel, x, x_adjoints):
+    """:class:`RowsInLVs` from tangents of 1 on every draw and row (each reads its own
+    LV) and the measurement seeds' tangents of ``wp dm_k/dx_k`` (``x_adjoints`` ``[Km, n,
+    Rows, R]``), mapped to the parameters by ``plan.measurement_draws``."""
+
+    def rows_slope(xk):  # every row's dm_k/dx_k
+        return jax.jvp(lambda v: chunk_rows_at(draws, u, panel, v), (xk,), (jnp.ones_like(xk),))[1]
+
+    slope, curvature = jax.jvp(rows_slope, (x,), (jnp.ones_like(x),))
+
+    def crossed(x_dots):
+        return jnp.einsum(
+            "snkr,jnkr,fjk->sf", x_dots, x_adjoints, plan.measurement_draws.astype(u.dtype)
+        )
+
+    return RowsInLVs(slope, curvature, crossed)
+
+
+def rows_closed_form(draws: DrawFunctions, u, panel, x, wp):
+    """The rows' part of the Hessian in the parameters used only by measurement rows,
+    without seeds, from every row's per-draw gradient ``G`` and Hessian ``H`` in its
+    locals and LV, ``v = (theta_k, x_k)`` (``draws.local_derivatives``: ``H`` in the
+    locals only summed over the draws), with ``T =
+    d theta / du`` (``[n, Rows, P, F]``, forward mode over the locals' map alone):
+
+        sum wp d^2 m / du du' = sum_nk T' (sum_r wp H_theta theta) T
+                                + d^2 [sum_nk (sum_r wp G_theta) . theta(u)] / du du',
+        dm_r / du = sum_k G_theta,r T,    d(wp dm_k/dx_k)/du = wp H_x theta T.
+
+    Returns the block ``[F, F]`` (every entry between two such parameters), the rows'
+    per-draw gradients ``[n, R, F]`` and :class:`RowsInLVs`."""
+
+    def locals_at(v):
+        return jax.vmap(lambda person: draws.row_locals(v, person))(panel)
+
+    theta = locals_at(u)
+    n_local = theta.shape[-1]
+    gradient, in_x, local_block = jax.vmap(
+        lambda person, t, xk, w: draws.local_derivatives(u, person, t, xk, w)
+    )(panel, theta, x, wp)
+    jacobian = jax.jacfwd(locals_at)(u)
+    local_gradient = gradient[:, :n_local]
+    held_slopes = jnp.einsum("nr,npkr->nkp", wp, local_gradient)
+    block = jnp.einsum("nkpf,npqk,nkqg->fg", jacobian, local_block, jacobian) + jax.hessian(
+        lambda v: jnp.sum(held_slopes * locals_at(v))
+    )(u)
+    draw_grads = jnp.einsum("npkr,nkpf->nrf", local_gradient, jacobian)
+    crossed_in_x = wp[:, None, None, :] * in_x[:, :n_local]
+
+    def crossed(x_dots):
+        return jnp.einsum("snkr,npkr,nkpf->sf", x_dots, crossed_in_x, jacobian)
+
+    return block, draw_grads, RowsInLVs(gradient[:, n_local], in_x[:, n_local], crossed)
+
+
+def through_lvs(
+    plan: HessianPlan, draws: DrawFunctions, u, panel, zeta, wp, rows: RowsInLVs, into_free
+):
     """The products along the structural seeds ``s`` (``plan.lv_seeds``), whose
     parameters reach every term only through the LVs ``eta_nr(u)``, without passing a
     seed through the terms.  With ``J_s = d eta / du_s`` and ``X_s = d x / du_s`` (forward
@@ -122,9 +200,9 @@ def through_lvs(plan: HessianPlan, draws: DrawFunctions, u, panel, zeta, wp, x_a
         sum wp d^2 a / du_s du_f = sum X_sk d(wp dm_k/dx_k)/du_f   (f in the rows),
 
     the second line's last term a forward-over-reverse product of the structural
-    equations alone (slopes held fixed), the last line from ``x_adjoints`` ``[Km, n,
-    Rows, R]``, the measurement seeds' tangents of ``wp dm_k / dx_k``, mapped to the
-    parameters by ``plan.measurement_draws``.  Per draw, ``da/du_s = g . J_s + sum_k g_k
+    equations alone (slopes held fixed), the rows' ``g_k``, ``h_k`` and last line from
+    ``rows`` (:class:`RowsInLVs`: from the measurement seeds or the rows' closed form).
+    Per draw, ``da/du_s = g . J_s + sum_k g_k
     X_sk``.  Returns the choice kernel's slopes ``[n, R, E]`` and block ``[E, E]`` (as
     ``linear_derivatives``), the products ``[S, F]`` and the per-draw gradients ``[n, R,
     F]`` in the structural parameters (``into_free``: the closed block's field entries
@@ -137,17 +215,10 @@ def through_lvs(plan: HessianPlan, draws: DrawFunctions, u, panel, zeta, wp, x_a
     def item_lvs_at(eta):
         return chunk_item_lvs(draws, u, eta)
 
-    def rows_of(x):
-        return chunk_rows_at(draws, u, panel, x)
-
-    def rows_slope(x):  # every row's dm_k/dx_k
-        return jax.jvp(rows_of, (x,), (jnp.ones_like(x),))[1]
-
     eta = lvs_at(u)
     eta_dots = jax.vmap(lambda seed: jax.jvp(lvs_at, (u,), (seed,))[1])(seeds)  # [S,n,LK,R]
-    x = item_lvs_at(eta)
     x_dots = jax.vmap(item_lvs_at)(eta_dots)  # [S, n, Rows, R]
-    g_rows, h_rows = jax.jvp(rows_slope, (x,), (jnp.ones_like(x),))
+    g_rows, h_rows = rows.slope, rows.curvature
     g, h, q, slopes, block = jax.vmap(lambda p, e, w: draws.lv_derivatives(u, p, e, w))(
         panel, eta, wp
     )
@@ -161,10 +232,7 @@ def through_lvs(plan: HessianPlan, draws: DrawFunctions, u, panel, zeta, wp, x_a
         "snkr,nkr,tnkr,nr->st", x_dots, h_rows, x_dots, wp
     )
     choice_cross = jnp.einsum("snlr,nlre,nr->se", eta_dots, q, wp) @ into_free
-    row_cross = jnp.einsum(
-        "snkr,jnkr,fjk->sf", x_dots, x_adjoints, plan.measurement_draws.astype(u.dtype)
-    )
-    products = second @ seeds + curvature + choice_cross + row_cross
+    products = second @ seeds + curvature + choice_cross + rows.crossed(x_dots)
     draw_grads = jnp.einsum("nlr,snlr,sf->nrf", g, eta_dots, seeds) + jnp.einsum(
         "nkr,snkr,sf->nrf", g_rows, x_dots, seeds
     )
@@ -241,15 +309,31 @@ def chunk_hessian(
     # LVs (and their products' structural columns are read from the LV route): the
     # measurement pass holds them at their value instead of differentiating the
     # structural equations along every seed
-    held = chunk_lvs(draws, free_internal, panel, zeta) if plan.lv_seeds.shape[0] else None
+    held = chunk_lvs(draws, free_internal, panel, zeta)
+    on_route = plan.lv_seeds.shape[0] or plan.rows_closed.shape[0]
 
     def lvs_of(u):
-        return chunk_lvs(draws, u, panel, zeta) if held is None else held
+        return held if on_route else chunk_lvs(draws, u, panel, zeta)
 
-    n_seeds = plan.seeds.shape[0]  # one-hot matmuls rather than scatters (slow on CPU)
-    row_products, x_adjoints, row_tangents = measurement_products(plan.measurement_seeds)
-    products = jax.nn.one_hot(plan.measurement_seeds, n_seeds, dtype=dtype).T @ row_products
-    draw_grads = jnp.einsum("fkt,kntr->nrf", plan.measurement_draws.astype(dtype), row_tangents)
+    n_free, n_seeds = free_internal.shape[0], plan.seeds.shape[0]
+    products = jnp.zeros((n_seeds, n_free), dtype)
+    draw_grads = jnp.zeros((*weighted_p.shape, n_free), dtype)
+    rows_block = jnp.zeros((n_free, n_free), dtype)
+    item_lvs = chunk_item_lvs(draws, free_internal, held)
+    if plan.measurement_seeds.shape[0]:  # one-hot matmuls rather than scatters (slow on CPU)
+        row_products, x_adjoints, row_tangents = measurement_products(plan.measurement_seeds)
+        products = jax.nn.one_hot(plan.measurement_seeds, n_seeds, dtype=dtype).T @ row_products
+        draw_grads = jnp.einsum("fkt,kntr->nrf", plan.measurement_draws.astype(dtype), row_tangents)
+        rows = rows_in_lvs_by_seeds(plan, draws, free_internal, panel, item_lvs, x_adjoints)
+    if plan.rows_closed.shape[0]:
+        rows_block, rows_grads, rows = rows_closed_form(
+            draws, free_internal, panel, item_lvs, weighted_p
+        )
+        draw_grads = draw_grads + rows_grads
+    elif not plan.measurement_seeds.shape[0]:  # no free parameter in the rows
+        rows = rows_in_lvs_by_seeds(
+            plan, draws, free_internal, panel, item_lvs, jnp.zeros((0, *measurement.shape), dtype)
+        )
     if plan.choice_seeds.shape[0]:
         choice_part, choice_tangents = choice_products(plan.choice_seeds)
         products = (
@@ -262,7 +346,7 @@ def chunk_hessian(
     into_free = gather @ jax.nn.one_hot(plan.closed, draw_grads.shape[-1], dtype=dtype)
     if plan.lv_seeds.shape[0]:
         slopes, block, lv_products, lv_draw_grads = through_lvs(
-            plan, draws, free_internal, panel, zeta, weighted_p, x_adjoints, into_free
+            plan, draws, free_internal, panel, zeta, weighted_p, rows, into_free
         )
         products = products + jax.nn.one_hot(plan.lv_seeds, n_seeds, dtype=dtype).T @ lv_products
         draw_grads = draw_grads + slopes @ into_free + lv_draw_grads
@@ -275,4 +359,4 @@ def chunk_hessian(
     outer = jnp.einsum("nr,nri,nrj->ij", weighted_p, draw_grads, draw_grads) - jnp.einsum(
         "n,ni,nj->ij", panel.weight, person_grads, person_grads
     )
-    return HessianSums(products, block, outer)
+    return HessianSums(products, block, rows_block, outer)

@@ -25,18 +25,21 @@ class HessianPlan(eqx.Module):
     ``choice_seeds``: the seeds whose products involve the measurement rows and the
     choice model (the others are 0 for that part, which is then not evaluated).
     ``lv_seeds``: the seeds of the structural parameters, whose products come through
-    the LVs instead (:func:`through_lvs`; they are then in neither of the others), when
-    those are used nowhere else and every parameter the choice uses itself is in its
-    closed-form block (else empty).
+    the LVs instead (:func:`~iclv_jax.hessian.through_lvs`; they are then in neither of
+    the others), when those are used nowhere else and every parameter the choice uses
+    itself is in its closed-form block (else empty).
     ``closed``: the free parameters whose block ``d^2 a / du_closed du_closed'`` comes in
     closed form from the choice kernel (no seed); ``closed_gather`` ``[E, C]``: the
     derivatives of the kernel's linear field entries (``linear_fields`` flattened and
-    concatenated) with respect to them.  ``da_r / du_f = sum_kt measurement_draws[f, k, t]
+    concatenated) with respect to them.  ``rows_closed``: on the LV route, the free
+    parameters used only by measurement rows, whose block and per-draw gradients come
+    from each row's derivatives in its locals (no seed;
+    :func:`~iclv_jax.hessian.rows_closed_form`).  ``da_r / du_f = sum_kt measurement_draws[f, k, t]
     dm_rt[k] + sum_k choice_draws[f, k] dc_r[k]``, ``dm_rt[k]`` the derivative of
     measurement row ``t`` along measurement seed ``k``, ``dc_r[k]`` the choice's along
     choice seed ``k``: one term along the seed of a private parameter, all along that of
     a shared one, none for a closed one (the kernel gives it) or a structural one in
-    ``lv_seeds`` (:func:`through_lvs` gives it)."""
+    ``lv_seeds`` (:func:`~iclv_jax.hessian.through_lvs` gives it) or in ``rows_closed``."""
 
     seeds: Float[Array, "K F"]
     source_seed: Int[Array, "F F"]
@@ -47,6 +50,7 @@ class HessianPlan(eqx.Module):
     lv_seeds: Int[Array, " S"]
     closed: Int[Array, " C"]
     closed_gather: Float[Array, "E C"]
+    rows_closed: Int[Array, " M"]
     measurement_draws: Float[Array, "F Km Rows"]
     choice_draws: Float[Array, "F Kc"]
 
@@ -179,11 +183,19 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
         and not any("shared" in groups and len(groups) > 1 for groups in term_groups)
     )
     through_lvs_route = set(structural) if lvs_route else set()
-    shared = [f for f in range(n_free) if group_of[f] is None]
+    # on that route the parameters used only by measurement rows take the rows' closed
+    # form (their derivatives in each row's locals; :func:`~iclv_jax.hessian.rows_closed_form`)
+    rows_closed = [
+        f
+        for f in range(n_free)
+        if lvs_route and term_groups[f] and all(isinstance(g, tuple) for g in term_groups[f])
+    ]
+    unseeded = set(closed) | set(rows_closed)
+    shared = [f for f in range(n_free) if group_of[f] is None and f not in unseeded]
     rank = {}
     for f in range(n_free):
-        if group_of[f] is not None and f not in closed:
-            rank[f] = sum(1 for e in range(f) if group_of[e] == group_of[f] and e not in closed)
+        if group_of[f] is not None and f not in unseeded:
+            rank[f] = sum(1 for e in range(f) if group_of[e] == group_of[f] and e not in unseeded)
     n_private_seeds = max(rank.values(), default=-1) + 1
     seed = {f: i for i, f in enumerate(shared)}
     seed.update({f: len(shared) + r for f, r in rank.items()})
@@ -197,6 +209,8 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
         for j in range(n_free):
             if i in closed and j in closed:
                 continue  # the closed-form block
+            if {i, j} & set(rows_closed) and not {i, j} & through_lvs_route:
+                continue  # the rows' closed block, or 0 (no term uses both)
             nonzero[i, j] = None in (group_of[i], group_of[j]) or group_of[i] == group_of[j]
             # column j holds entry (i, j) when j is seeded and shared, or i is private;
             # a structural parameter's column on the LV route holds all its entries
@@ -234,6 +248,7 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
         lv_seeds=jnp.asarray(lv_seeds, dtype=jnp.int32),
         closed=jnp.asarray(closed, dtype=jnp.int32),
         closed_gather=jnp.asarray(closed_gather),
+        rows_closed=jnp.asarray(rows_closed, dtype=jnp.int32),
         measurement_draws=jnp.asarray(measurement_draws),
         choice_draws=jnp.asarray(choice_draws),
     )

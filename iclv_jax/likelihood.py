@@ -51,6 +51,8 @@ from .drawterms import (
     draw_lvs,
     draw_rows,
     draw_terms,
+    measurement_local_derivatives,
+    measurement_locals,
     measurement_lvs,
     measurement_rows,
     person_loglike,
@@ -228,6 +230,14 @@ class SimulatedLikelihood(eqx.Module):
     def _rows_at(self, free_internal, person, item_eta):
         return measurement_rows(self.components(free_internal), person, item_eta)
 
+    def _row_locals(self, free_internal, person):
+        return measurement_locals(self.components(free_internal), person)
+
+    def _local_derivatives(self, free_internal, person, locals_, item_eta, weights):
+        return measurement_local_derivatives(
+            self.components(free_internal), person, locals_, item_eta, weights
+        )
+
     def _chunk_hessian(self, free_internal, panel, zeta, log_weights):
         draws = DrawFunctions(
             rows=self._draw_rows,
@@ -236,6 +246,8 @@ class SimulatedLikelihood(eqx.Module):
             item_lvs=self._item_lvs,
             rows_at=self._rows_at,
             lv_derivatives=self._lv_derivatives,
+            row_locals=self._row_locals,
+            local_derivatives=self._local_derivatives,
         )
         return chunk_hessian(
             self.plan,

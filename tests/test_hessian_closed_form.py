@@ -8,6 +8,7 @@ import dataclasses
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import analytic_study
@@ -84,6 +85,10 @@ def test_drug_choice_hessian_is_exact_with_fewer_seeds():
     assert likelihood.plan.choice_seeds.shape[0] == 0
     assert likelihood.plan.lv_seeds.shape[0] == 3
     assert generic(likelihood).plan.lv_seeds.shape[0] == 0
+    # the items' 20 parameters take the rows' closed form: no seed goes through a row
+    assert likelihood.plan.rows_closed.shape[0] == 20
+    assert likelihood.plan.measurement_seeds.shape[0] == 0
+    assert likelihood.plan.seeds.shape[0] == 3
 
 
 def test_structural_products_through_the_lvs_with_mixed_items_shared_thresholds_and_gaps():
@@ -107,4 +112,54 @@ def test_structural_products_through_the_lvs_with_mixed_items_shared_thresholds_
     assert_exact(problem, u, witness=True)
     plan = problem.likelihood.plan
     assert plan.lv_seeds.shape[0] > 0 and plan.choice_seeds.shape[0] == 0
-    assert not set(np.asarray(plan.lv_seeds)) & set(np.asarray(plan.measurement_seeds))
+    # every item parameter, the shared thresholds too, takes the rows' closed form
+    # (the ordered items' written out, the continuous items' by forward mode)
+    names = problem.space.free_names
+    in_rows = [
+        f
+        for f, name in enumerate(names)
+        if name.startswith(("lambda_", "tau_", "alpha_", "sigma_"))
+    ]
+    assert sorted(np.asarray(plan.rows_closed).tolist()) == in_rows
+    assert plan.measurement_seeds.shape[0] == 0
+
+
+def test_lvs_without_structural_parameters_take_the_rows_closed_form_alone():
+    """An LV with no covariate: no structural seed at all, the items' parameters in the
+    rows' closed form, the choice's in its block; the Hessian is still exact."""
+    df, model = analytic_study("ordered_logit", "mnl", n_people=9, seed=3)
+    lvs = [dataclasses.replace(lv, covariates=()) for lv in model.latent_variables]
+    model = dataclasses.replace(model, latent_variables=lvs)
+    problem = ij.Problem(model, df, draws=ij.Halton(4, seed=5), chunk_size=3)
+    u = 0.3 * np.random.default_rng(2).normal(size=problem.space.n_free)
+    assert_exact(problem, u, witness=True)
+    plan = problem.likelihood.plan
+    assert plan.rows_closed.shape[0] > 0
+
+
+@pytest.mark.parametrize("location_scale", [False, True])
+def test_ordered_items_written_out_derivatives_equal_forward_mode(location_scale):
+    """:meth:`OrderedIndicators.local_derivatives` (written out) equals the generic forward
+    mode of :class:`AbstractMeasurement`, with probit and logit items, the outer
+    categories, a missing answer and, with ``location_scale``, intercepts and scales."""
+    rng = np.random.default_rng(4)
+    n_items, n_draws = 6, 7
+    cuts = np.tile([-1e6, -1.0, 0.2, 1.1, 1e6], (n_items, 1))
+    item = ij.components.OrderedIndicators(
+        loadings=jnp.asarray(rng.normal(size=n_items)),
+        cuts=jnp.asarray(cuts),
+        intercepts=jnp.asarray(0.3 * rng.normal(size=n_items) * location_scale),
+        scales=jnp.exp(jnp.asarray(0.3 * rng.normal(size=n_items) * location_scale)),
+        lv_index=jnp.zeros(n_items, dtype=int),
+        links=("probit", "logit", "probit", "probit", "logit", "probit"),
+        location_scale=location_scale,
+    )
+    levels = jnp.asarray([0, 1, 2, 3, -1, 3])
+    x, weights = jnp.asarray(rng.normal(size=(n_items, n_draws))), jnp.asarray(rng.random(n_draws))
+    theta = item.row_locals(levels)
+    assert theta.shape == (n_items, 5 if location_scale else 3)
+    written = item.local_derivatives(theta, x, levels, weights)
+    forward = ij.components.AbstractMeasurement.local_derivatives(item, theta, x, levels, weights)
+    for got, expected in zip(written, forward, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+    assert not np.asarray(written[0])[:, 4].any()  # the missing answer

@@ -197,18 +197,30 @@ def log_interval_parts(lower, upper, link: str):
     return _interval_parts(lower, upper, link)
 
 
+def interval_derivatives(lower, upper, link: str):
+    """``(log P, s_l, s_u, h_ll, h_lu, h_uu)``: :func:`log_interval_parts` and the second
+    derivatives of ``log P`` in its ends, ``h_ll = s_l (kappa(lower) - s_l)``,
+    ``h_lu = -s_l s_u``, ``h_uu = s_u (kappa(upper) - s_u)``."""
+    log_p, slope_lower, slope_upper = log_interval_parts(lower, upper, link)
+    return (
+        log_p,
+        slope_lower,
+        slope_upper,
+        slope_change(slope_lower, density_log_slope(lower, link)),
+        -slope_lower * slope_upper,
+        slope_change(slope_upper, density_log_slope(upper, link)),
+    )
+
+
 @log_interval_parts.defjvp
 def _log_interval_parts_jvp(link: str, primals, tangents):
     lower, upper = primals
     d_lower, d_upper = tangents
-    log_p, slope_lower, slope_upper = log_interval_parts(lower, upper, link)
-    cross = -slope_lower * slope_upper
-    d_slope_lower = (
-        slope_change(slope_lower, density_log_slope(lower, link)) * d_lower + cross * d_upper
+    log_p, slope_lower, slope_upper, lower_lower, cross, upper_upper = interval_derivatives(
+        lower, upper, link
     )
-    d_slope_upper = (
-        cross * d_lower + slope_change(slope_upper, density_log_slope(upper, link)) * d_upper
-    )
+    d_slope_lower = lower_lower * d_lower + cross * d_upper
+    d_slope_upper = cross * d_lower + upper_upper * d_upper
     return (log_p, slope_lower, slope_upper), (
         slope_lower * d_lower + slope_upper * d_upper,
         d_slope_lower,

@@ -8,13 +8,14 @@ import abc
 from typing import ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 from jaxtyping import Array, Float, Int
 
 from .declarations import AbstractComponent, ComponentPlan, Declarations
-from .links import along_draws, log_interval_probability, per_link
+from .links import along_draws, interval_derivatives, log_interval_probability, per_link
 from .thresholds import declare_thresholds
 
 __all__ = [
@@ -74,6 +75,55 @@ def _pick(cuts: Float[Array, "K Jp1"], levels: Int[Array, " K"]) -> Float[Array,
     return (cuts * (levels[:, None] == jnp.arange(cuts.shape[1]))).sum(axis=1)
 
 
+def _location_scale_derivatives(locals_, x, lower, upper, interval):
+    """The ordered item's derivatives in ``v = (c_lo, c_hi, alpha, s, lambda, x)``: with
+    ``z_e = (c_e - alpha - lambda x) / s``, ``dz_e/dv = (1_lo, 1_hi, -1, -z_e, -x,
+    -lambda) / s``; ``d^2 z_e / dv dv'`` nonzero only at ``(c_e, s) = -1/s^2``,
+    ``(alpha, s) = 1/s^2``, ``(s, s) = 2 z_e / s^2``, ``(s, lambda) = x / s^2``,
+    ``(s, x) = lambda / s^2`` and ``(lambda, x) = -1/s``.  Returns the gradient and the
+    Hessian's column in ``x`` (lists over ``v``) and its entries in the locals (a dict
+    ``(a, b) -> (K, R)``, ``a <= b``, absent where 0)."""
+    s_lower, s_upper, h_ll, h_lu, h_uu = interval
+    scales, loadings = (along_draws(locals_[:, i], x) for i in (3, 4))
+    inverse = 1.0 / scales
+    squared = inverse * inverse
+    common = [-inverse, None, -x * inverse, -loadings * inverse]  # alpha, s, lambda, x
+    d_lower, d_upper = [inverse, None, *common], [None, inverse, *common]
+    d_lower[3], d_upper[3] = -lower * inverse, -upper * inverse
+
+    def curvature(z, end):  # d^2 z / dv dv' for the end whose cut is entry ``end``
+        return {
+            (end, 3): -squared,
+            (2, 3): squared,
+            (3, 3): 2.0 * z * squared,
+            (3, 4): x * squared,
+            (3, 5): loadings * squared,
+            (4, 5): -inverse,
+        }
+
+    pairs = ((h_ll, d_lower, d_lower), (h_lu, d_lower, d_upper), (h_lu, d_upper, d_lower))
+    pairs += ((h_uu, d_upper, d_upper),)
+    curvatures = ((s_lower, curvature(lower, 0)), (s_upper, curvature(upper, 1)))
+
+    def entry(a, b):  # d^2 log P / dv_a dv_b, per draw
+        terms = [
+            weight * first[a] * second[b]
+            for weight, first, second in pairs
+            if first[a] is not None and second[b] is not None
+        ]
+        key = (min(a, b), max(a, b))
+        terms += [slope * table[key] for slope, table in curvatures if key in table]
+        return sum(terms[1:], terms[0])
+
+    def slope(a):
+        terms = [s * d[a] for s, d in ((s_lower, d_lower), (s_upper, d_upper)) if d[a] is not None]
+        return sum(terms[1:], terms[0])
+
+    gradient = [slope(a) for a in range(6)]
+    in_x = [entry(a, 5) for a in range(6)]
+    return gradient, in_x, {(a, b): entry(a, b) for a in range(5) for b in range(a, 5)}
+
+
 class AbstractMeasurement(AbstractComponent):
     """Indicators of the LVs, one row per item; each item is one additive term of the
     draw log-likelihood.  A final kind defines :meth:`log_prob` and declares its
@@ -87,9 +137,57 @@ class AbstractMeasurement(AbstractComponent):
         return item_lvs(eta, self.lv_index)
 
     @abc.abstractmethod
+    def row_locals(self, answers) -> Float[Array, "K P"]:
+        """``theta_k``: the few numbers row ``k``'s probability reads from the parameters,
+        given its answer (:meth:`log_prob_local`)."""
+
+    @abc.abstractmethod
+    def log_prob_local(
+        self, locals_: Float[Array, "K P"], item_eta: Float[Array, " K *R"], answers
+    ):
+        """``log P(I_k | theta_k, x_k)`` of every row ``k`` from its locals ``theta_k``
+        (:meth:`row_locals`) and the value ``x_k`` of its LV (``0`` for a missing
+        answer): row ``k`` reads ``theta_k`` and ``x_k`` alone."""
+
     def log_prob_at(self, item_eta: Float[Array, " K *R"], answers):
         """``log P(I_k | x_k)`` of every item ``k`` given the value ``x_k`` of its LV
         (:meth:`item_lvs`; ``0`` for a missing answer): item ``k`` reads ``x_k`` alone."""
+        return self.log_prob_local(self.row_locals(answers), item_eta, answers)
+
+    def local_derivatives(
+        self, locals_: Float[Array, "K P"], item_eta: Float[Array, "K R"], answers, weights
+    ):
+        """Per row, the derivatives of :meth:`log_prob_local` in ``v = (theta_k, x_k)``
+        (``x_k`` last) that the exact Hessian needs: per draw the gradient ``G`` ``(P + 1,
+        K, R)`` and the Hessian's column in ``x``, ``H[:, x]`` ``(P + 1, K, R)``, and the
+        Hessian's block in the locals summed over the draws with ``weights`` ``(R,)``,
+        ``sum_r w_r H[:P, :P]`` ``(P, P, K)``.  Each row reads its own ``v`` alone, so a
+        tangent of 1 on entry ``a`` of every row's ``v`` gives every row's derivative in
+        its own entry ``a`` (forward over forward, ``P + 1`` directions); a kind may
+        write them out instead."""
+        n_local = locals_.shape[1]
+        directions = (
+            jnp.broadcast_to(
+                jnp.eye(n_local + 1, n_local, dtype=locals_.dtype)[:, None],
+                (n_local + 1, *locals_.shape),
+            ),
+            jnp.eye(n_local + 1, dtype=item_eta.dtype)[:, n_local, None, None]
+            * jnp.ones_like(item_eta),
+        )
+
+        def gradient(point):
+            return jax.vmap(
+                lambda direction: jax.jvp(
+                    lambda v: self.log_prob_local(*v, answers), (point,), (direction,)
+                )[1]
+            )(directions)
+
+        point = (locals_, item_eta)
+        hessian = jax.vmap(lambda direction: jax.jvp(gradient, (point,), (direction,))[1])(
+            directions
+        )
+        block = jnp.einsum("pqkr,r->pqk", hessian[:n_local, :n_local], weights)
+        return gradient(point), hessian[:, n_local], block
 
     def log_prob(self, eta, answers):
         """``log P(I_k | eta)`` of every item ``k`` (``0`` for a missing answer):
@@ -116,22 +214,85 @@ class OrderedIndicators(AbstractMeasurement):
     lv_index: Int[Array, " K"]
     links: tuple[str, ...] = eqx.field(static=True)
 
-    def log_prob_at(self, item_eta: Float[Array, " K *R"], levels: Int[Array, " K"]):
-        """``z = (c - alpha) / s - (lambda / s) x``: the per-item constants (the answer's
-        two cut-points, picked once per person) are formed before the draws, so every
-        item-draw costs one multiply-add per end before the interval probability."""
-        answered = jnp.maximum(levels, 0)  # a missing answer reads level 0, then masked
-        inverse = 1.0 / self.scales
-        lower = (_pick(self.cuts, answered) - self.intercepts) * inverse
-        upper = (_pick(self.cuts, answered + 1) - self.intercepts) * inverse
-        slope = along_draws(self.loadings * inverse, item_eta) * item_eta
-        log_p = per_link(
-            log_interval_probability,
-            self.links,
-            along_draws(lower, item_eta) - slope,
-            along_draws(upper, item_eta) - slope,
-        )
+    location_scale: bool = eqx.field(static=True, default=True)
+
+    def row_locals(self, levels: Int[Array, " K"]) -> Float[Array, "K P"]:
+        """``theta_k = (c_lo, c_hi, lambda_k)``: the answer's two cut-points (a missing
+        answer reads level 0, then is masked) and the loading; with ``location_scale``
+        ``(c_lo, c_hi, alpha_k, s_k, lambda_k)`` (else ``alpha = 0``, ``s = 1``)."""
+        answered = jnp.maximum(levels, 0)
+        ends = [_pick(self.cuts, answered), _pick(self.cuts, answered + 1)]
+        middle = [self.intercepts, self.scales] if self.location_scale else []
+        return jnp.stack([*ends, *middle, self.loadings], axis=1)
+
+    def _index(self, locals_, x):
+        """``(z_lower, z_upper)`` per row and draw, ``z_e = (c_e - alpha - lambda x) / s``."""
+        columns = [along_draws(column, x) for column in locals_.T]
+        if not self.location_scale:
+            lower_cut, upper_cut, loadings = columns
+            return lower_cut - loadings * x, upper_cut - loadings * x
+        lower_cut, upper_cut, intercepts, scales, loadings = columns
+        inverse = 1.0 / scales
+        slope = loadings * inverse * x
+        return (lower_cut - intercepts) * inverse - slope, (
+            upper_cut - intercepts
+        ) * inverse - slope
+
+    def log_prob_local(self, locals_, item_eta: Float[Array, " K *R"], levels: Int[Array, " K"]):
+        """``log(F(z_upper) - F(z_lower))`` (:meth:`_index`): the per-item constants are
+        formed before the draws, so every item-draw costs one multiply-add per end
+        before the interval probability."""
+        lower, upper = self._index(locals_, item_eta)
+        log_p = per_link(log_interval_probability, self.links, lower, upper)
         return jnp.where(along_draws(levels >= 0, item_eta), log_p, 0.0)
+
+    def local_derivatives(self, locals_, item_eta: Float[Array, "K R"], levels, weights):
+        """Written out from the interval's slopes ``s_e`` and curvatures ``h_ee'`` in its
+        ends (:func:`interval_derivatives`): ``d log P / dv = sum_e s_e dz_e/dv`` and
+        ``d^2 log P / dv dv' = sum_ee' h_ee' dz_e/dv dz_e'/dv' + sum_e s_e d^2 z_e/dv dv'``.
+        Without ``location_scale``, ``v = (c_lo, c_hi, lambda, x)``, ``dz_e/dv = (1_lo,
+        1_hi, -x, -lambda)`` and only ``d^2 z_e / d lambda dx = -1``; with it, see
+        :func:`_location_scale_derivatives`."""
+        x = item_eta
+        lower, upper = self._index(locals_, x)
+        _, s_lower, s_upper, h_ll, h_lu, h_uu = per_link(
+            interval_derivatives, self.links, lower, upper
+        )
+        if self.location_scale:
+            gradient, in_x, entries = _location_scale_derivatives(
+                locals_, x, lower, upper, (s_lower, s_upper, h_ll, h_lu, h_uu)
+            )
+        else:
+            loadings = along_draws(locals_[:, 2], x)
+            slope, lower_total, upper_total = s_lower + s_upper, h_ll + h_lu, h_lu + h_uu
+            total = lower_total + upper_total
+            gradient = [s_lower, s_upper, -x * slope, -loadings * slope]
+            in_x = [
+                -loadings * lower_total,
+                -loadings * upper_total,
+                x * loadings * total - slope,
+                loadings * loadings * total,
+            ]
+            lower_x, upper_x = -x * lower_total, -x * upper_total
+            entries = {
+                (0, 0): h_ll, (0, 1): h_lu, (1, 1): h_uu,
+                (0, 2): lower_x, (1, 2): upper_x, (2, 2): x * x * total,
+            }  # fmt: skip
+        answered = along_draws(levels >= 0, x)
+
+        def masked(values):
+            return jnp.where(answered, jnp.stack(values), 0.0)
+
+        n_local = locals_.shape[1]
+        sums = {key: jnp.sum(value * weights, axis=-1) for key, value in entries.items()}
+        zero = jnp.zeros(locals_.shape[0], x.dtype)
+        block = jnp.stack(
+            [
+                jnp.stack([sums.get((min(a, b), max(a, b)), zero) for b in range(n_local)])
+                for a in range(n_local)
+            ]
+        )
+        return masked(gradient), masked(in_x), jnp.where(levels >= 0, block, 0.0)
 
     @classmethod
     def declare(cls, model, panel, declarations: Declarations) -> ComponentPlan:
@@ -195,7 +356,10 @@ class OrderedIndicators(AbstractMeasurement):
                 "loadings": np.asarray([references.get(ind.name, 1.0) for ind in items]),
             },
             data={"lv_index": _lv_index(model, items)},
-            static=(("links", links),),
+            static=(
+                ("links", links),
+                ("location_scale", any(ind.location_scale for ind in items)),
+            ),
         )
 
 
@@ -208,13 +372,16 @@ class ContinuousIndicators(AbstractMeasurement):
     sigmas: Float[Array, " K"]
     lv_index: Int[Array, " K"]
 
-    def log_prob_at(self, item_eta: Float[Array, " K *R"], values: Float[Array, " K"]):
+    def row_locals(self, values: Float[Array, " K"]) -> Float[Array, "K 3"]:
+        """``theta_k = (alpha_k, lambda_k, sigma_k)``."""
+        return jnp.stack([self.intercepts, self.loadings, self.sigmas], axis=1)
+
+    def log_prob_local(self, locals_, item_eta: Float[Array, " K *R"], values: Float[Array, " K"]):
         x = item_eta
-        mean = along_draws(self.intercepts, x) + along_draws(self.loadings, x) * x
+        intercepts, loadings, sigmas = (along_draws(column, x) for column in locals_.T)
+        mean = intercepts + loadings * x
         observed = along_draws(~jnp.isnan(values), x)
-        log_p = norm.logpdf(
-            jnp.where(observed, along_draws(values, x), mean), mean, along_draws(self.sigmas, x)
-        )
+        log_p = norm.logpdf(jnp.where(observed, along_draws(values, x), mean), mean, sigmas)
         return jnp.where(observed, log_p, 0.0)
 
     @classmethod
