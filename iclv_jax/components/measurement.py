@@ -166,13 +166,11 @@ class AbstractMeasurement(AbstractComponent):
         its own entry ``a`` (forward over forward, ``P + 1`` directions); a kind may
         write them out instead."""
         n_local = locals_.shape[1]
+        unit = jnp.eye(n_local + 1, dtype=locals_.dtype)
+        # built from the point itself, so that they vary over devices as it does
         directions = (
-            jnp.broadcast_to(
-                jnp.eye(n_local + 1, n_local, dtype=locals_.dtype)[:, None],
-                (n_local + 1, *locals_.shape),
-            ),
-            jnp.eye(n_local + 1, dtype=item_eta.dtype)[:, n_local, None, None]
-            * jnp.ones_like(item_eta),
+            0.0 * locals_[None] + unit[:, None, :n_local],
+            0.0 * item_eta[None] + unit[:, n_local, None, None],
         )
 
         def gradient(point):
