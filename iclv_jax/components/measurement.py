@@ -101,8 +101,8 @@ def _location_scale_derivatives(locals_, x, lower, upper, interval):
             (4, 5): -inverse,
         }
 
-    pairs = ((h_ll, d_lower, d_lower), (h_lu, d_lower, d_upper), (h_lu, d_upper, d_lower))
-    pairs += ((h_uu, d_upper, d_upper),)
+    pairs = [(h_ll, d_lower, d_lower), (h_lu, d_lower, d_upper), (h_lu, d_upper, d_lower)]
+    pairs.append((h_uu, d_upper, d_upper))
     curvatures = ((s_lower, curvature(lower, 0)), (s_upper, curvature(upper, 1)))
 
     def entry(a, b):  # d^2 log P / dv_a dv_b, per draw
@@ -176,7 +176,7 @@ class AbstractMeasurement(AbstractComponent):
         def gradient(point):
             return jax.vmap(
                 lambda direction: jax.jvp(
-                    lambda v: self.log_prob_local(*v, answers), (point,), (direction,)
+                    lambda v: self.log_prob_local(v[0], v[1], answers), (point,), (direction,)
                 )[1]
             )(directions)
 
