@@ -21,8 +21,10 @@ itself is of that kind and the structural parameters are used nowhere else, thos
 reach every term only through the LVs: their products come from the terms' derivatives
 in the LVs (forward tangents, one per LV for the choice, one for all rows, each row
 reading its own LV) instead of passing their seeds through the items and the
-utilities (:func:`through_lvs`).  The crossed products with the items' parameters come
-from the items' seeds, whose reverse passes give every row's slope in its LV.
+utilities (:func:`through_lvs`).  The items' parameters then need no seed either: each
+row's derivatives in its few locals (the numbers it reads given its answer) and its LV,
+mapped to ``u`` once per chunk, give their block, their per-draw gradients and their
+crossed products with the structural parameters (:func:`rows_closed_form`).
 """
 
 from __future__ import annotations
@@ -254,9 +256,11 @@ def chunk_hessian(
     give the per-draw gradients (the measurement's also the tangents of ``wp dm_k /
     dx_k``, its rows' slopes in their LVs); the closed-form parts come from the choice
     kernel (per-draw slopes ``[n, R, E]`` and the block ``[E, E]`` in its linear field
-    entries), and the structural seeds' products through the LVs (:func:`through_lvs`)
-    where ``plan.lv_seeds`` has them.  ``draws``: the person-level pieces
-    (:class:`DrawFunctions`)."""
+    entries), the structural seeds' products through the LVs (:func:`through_lvs`)
+    where ``plan.lv_seeds`` has them, and the items' parameters' block and per-draw
+    gradients from the rows' derivatives in their locals (:func:`rows_closed_form`)
+    where ``plan.rows_closed`` has them (then no seed passes through a row).  ``draws``:
+    the person-level pieces (:class:`DrawFunctions`)."""
     dtype = free_internal.dtype
 
     def terms_at(u):  # measurement rows [n, Rows, R], the choice [n, 1, R]
