@@ -50,31 +50,35 @@ def measurement_lvs(components, eta) -> Float[Array, "K R"]:
     return jnp.concatenate([ordered.item_lvs(eta), continuous.item_lvs(eta)])
 
 
+def _measurement_kinds(components, person: PanelArrays):
+    """``(kind, answers, rows)`` for each measurement kind in row order (ordered, then
+    continuous), ``rows`` the slice of the measurement rows that are its items."""
+    _, ordered, continuous, _ = components
+    start = 0
+    for kind, answers in ((ordered, person.ordered_levels), (continuous, person.continuous_values)):
+        rows = slice(start, start + kind.lv_index.shape[0])
+        yield kind, answers, rows
+        start = rows.stop
+
+
 def measurement_rows(components, person: PanelArrays, item_eta) -> Float[Array, "K R"]:
     """The measurement rows ``log P(I_nk | x_k)`` ``(K, R)`` given every row's LV
     ``x`` (:func:`measurement_lvs`)."""
-    _, ordered, continuous, _ = components
-    n_ordered = ordered.lv_index.shape[0]
     return jnp.concatenate(
         [
-            ordered.log_prob_at(item_eta[:n_ordered], person.ordered_levels),
-            continuous.log_prob_at(item_eta[n_ordered:], person.continuous_values),
+            kind.log_prob_at(item_eta[rows], answers)
+            for kind, answers, rows in _measurement_kinds(components, person)
         ]
     )
-
-
-def _measurement_answers(components, person: PanelArrays):
-    """``((component, answers), ...)`` for the measurement kinds in row order (ordered,
-    then continuous: :func:`measurement_rows`)."""
-    _, ordered, continuous, _ = components
-    return ((ordered, person.ordered_levels), (continuous, person.continuous_values))
 
 
 def measurement_locals(components, person: PanelArrays) -> Float[Array, "K P"]:
     """Every row's locals ``theta_k`` (:meth:`AbstractMeasurement.row_locals
     <iclv_jax.components.AbstractMeasurement.row_locals>`), ``P`` the most any kind
     has, a kind with fewer padded with zeros (which no row reads)."""
-    parts = [kind.row_locals(answers) for kind, answers in _measurement_answers(components, person)]
+    parts = [
+        kind.row_locals(answers) for kind, answers, _ in _measurement_kinds(components, person)
+    ]
     width = max(part.shape[1] for part in parts)
     return jnp.concatenate([jnp.pad(part, ((0, 0), (0, width - part.shape[1]))) for part in parts])
 
@@ -86,10 +90,9 @@ def measurement_local_derivatives(components, person: PanelArrays, locals_, item
     and the Hessian's column in ``x`` ``(P + 1, K, R)``, and the Hessian's block in the
     locals summed over the draws with ``weights`` ``(R,)``, ``(P, P, K)``."""
     width = locals_.shape[1]
-    gradients, in_x, blocks, start = [], [], [], 0
-    for kind, answers in _measurement_answers(components, person):
-        rows = slice(start, start + kind.lv_index.shape[0])
-        n_local = kind.row_locals(answers).shape[1]
+    gradients, in_x, blocks = [], [], []
+    for kind, answers, rows in _measurement_kinds(components, person):
+        n_local = jax.eval_shape(kind.row_locals, answers).shape[1]
         gradient, column, block = kind.local_derivatives(
             locals_[rows, :n_local], item_eta[rows], answers, weights
         )
@@ -98,7 +101,6 @@ def measurement_local_derivatives(components, person: PanelArrays, locals_, item
         gradients.append(jnp.concatenate([jnp.pad(gradient[:-1], padding), gradient[-1:]]))
         in_x.append(jnp.concatenate([jnp.pad(column[:-1], padding), column[-1:]]))
         blocks.append(jnp.pad(block, ((0, width - n_local), (0, width - n_local), (0, 0))))
-        start = rows.stop
     return (
         jnp.concatenate(gradients, axis=1),
         jnp.concatenate(in_x, axis=1),

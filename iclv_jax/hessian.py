@@ -314,30 +314,27 @@ def chunk_hessian(
     # measurement pass holds them at their value instead of differentiating the
     # structural equations along every seed
     held = chunk_lvs(draws, free_internal, panel, zeta)
-    on_route = plan.lv_seeds.shape[0] or plan.rows_closed.shape[0]
 
     def lvs_of(u):
-        return held if on_route else chunk_lvs(draws, u, panel, zeta)
+        return held if plan.lv_seeds.shape[0] else chunk_lvs(draws, u, panel, zeta)
 
     n_free, n_seeds = free_internal.shape[0], plan.seeds.shape[0]
     products = jnp.zeros((n_seeds, n_free), dtype)
     draw_grads = jnp.zeros((*weighted_p.shape, n_free), dtype)
     rows_block = jnp.zeros((n_free, n_free), dtype)
+    x_adjoints = jnp.zeros((0, *measurement.shape), dtype)
     item_lvs = chunk_item_lvs(draws, free_internal, held)
     if plan.measurement_seeds.shape[0]:  # one-hot matmuls rather than scatters (slow on CPU)
         row_products, x_adjoints, row_tangents = measurement_products(plan.measurement_seeds)
         products = jax.nn.one_hot(plan.measurement_seeds, n_seeds, dtype=dtype).T @ row_products
         draw_grads = jnp.einsum("fkt,kntr->nrf", plan.measurement_draws.astype(dtype), row_tangents)
-        rows = rows_in_lvs_by_seeds(plan, draws, free_internal, panel, item_lvs, x_adjoints)
     if plan.rows_closed.shape[0]:
         rows_block, rows_grads, rows = rows_closed_form(
             draws, free_internal, panel, item_lvs, weighted_p
         )
         draw_grads = draw_grads + rows_grads
-    elif not plan.measurement_seeds.shape[0]:  # no free parameter in the rows
-        rows = rows_in_lvs_by_seeds(
-            plan, draws, free_internal, panel, item_lvs, jnp.zeros((0, *measurement.shape), dtype)
-        )
+    elif plan.lv_seeds.shape[0]:  # the rows' slopes in their LVs, crossed through the seeds
+        rows = rows_in_lvs_by_seeds(plan, draws, free_internal, panel, item_lvs, x_adjoints)
     if plan.choice_seeds.shape[0]:
         choice_part, choice_tangents = choice_products(plan.choice_seeds)
         products = (

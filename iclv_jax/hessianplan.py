@@ -190,7 +190,8 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
         for f in range(n_free)
         if lvs_route and term_groups[f] and all(isinstance(g, tuple) for g in term_groups[f])
     ]
-    unseeded = set(closed) | set(rows_closed)
+    in_rows = set(rows_closed)
+    unseeded = set(closed) | in_rows
     shared = [f for f in range(n_free) if group_of[f] is None and f not in unseeded]
     rank = {}
     for f in range(n_free):
@@ -209,7 +210,7 @@ def hessian_plan(layout: Layout, to_reported: ToReported, closed_form: bool = Tr
         for j in range(n_free):
             if i in closed and j in closed:
                 continue  # the closed-form block
-            if {i, j} & set(rows_closed) and not {i, j} & through_lvs_route:
+            if {i, j} & in_rows and not {i, j} & through_lvs_route:
                 continue  # the rows' closed block, or 0 (no term uses both)
             nonzero[i, j] = None in (group_of[i], group_of[j]) or group_of[i] == group_of[j]
             # column j holds entry (i, j) when j is seeded and shared, or i is private;

@@ -86,7 +86,7 @@ def log_normal_cdf_parts(x):
 def _log_normal_cdf_parts_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
     log_cdf, slope = log_normal_cdf_parts(x)
-    return (log_cdf, slope), (slope * dx, slope_change(slope, -x) * dx)
+    return (log_cdf, slope), (slope * dx, slope_change(slope, density_log_slope(x, "probit")) * dx)
 
 
 @jax.custom_jvp
